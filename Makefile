@@ -1,0 +1,37 @@
+# Set-up is part of every target: a fresh clone needs only `make run` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA_DIR ?= data
+
+.PHONY: setup run test lint bench compile clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+run: setup
+	$(PY) -m ledger.demo --data-dir $(DATA_DIR)
+
+test: setup
+	$(PY) -m ruff check ledger scripts tests bench
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) bench/gas.py
+	$(PY) bench/merkle_rate.py
+
+compile: setup
+	$(PY) scripts/compile_contracts.py
+
+clean:
+	rm -rf $(VENV) node_modules

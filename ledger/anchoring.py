@@ -1,0 +1,129 @@
+"""The RecordAnchor client: anchor batch roots, read anchors, amend and retract records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger.chain import Chain, checksum
+from ledger.codes import decode_code, encode_code
+from ledger.contracts import RECORD_ANCHOR, load_artifact
+
+ANCHORER_ROLE = Web3.keccak(text="ANCHORER_ROLE")
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+@dataclass(frozen=True)
+class AnchorInfo:
+    """What the contract stores for an anchored root."""
+
+    root: bytes
+    anchorer: str
+    block_number: int
+    anchored_at: int
+
+
+@dataclass(frozen=True)
+class AnchoredBatch:
+    """The result of anchoring one batch root: where and when it went on chain, and its cost."""
+
+    root: bytes
+    leaf_count: int
+    anchorer: str
+    tx_hash: str
+    block_number: int
+    anchored_at: int
+    gas_used: int
+
+
+@dataclass(frozen=True)
+class RecordInBatch:
+    """A record's leaf and its proof in an anchored root: what amend and retract need."""
+
+    root: bytes
+    leaf: bytes
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class RecordStatus:
+    """Later events about a record: the leaf that superseded it, and why it was retracted."""
+
+    amended_by: bytes | None
+    retraction_reason: str | None
+
+
+class RecordAnchorClient:
+    """Reads and writes one RecordAnchor deployment."""
+
+    def __init__(self, chain: Chain, address: str, deploy_block: int = 0) -> None:
+        self.chain = chain
+        self.address = checksum(address)
+        self.deploy_block = deploy_block
+        self.contract = chain.contract(load_artifact(RECORD_ANCHOR), self.address)
+
+    def anchor(self, root: bytes, leaf_count: int, sender: LocalAccount) -> AnchoredBatch:
+        """Anchor a batch root in one transaction."""
+        receipt = self.chain.transact(self.contract.functions.anchor(root, leaf_count), sender)
+        block = receipt["blockNumber"]
+        return AnchoredBatch(
+            root=root,
+            leaf_count=leaf_count,
+            anchorer=sender.address,
+            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            block_number=block,
+            anchored_at=self.chain.block_timestamp(block),
+            gas_used=receipt["gasUsed"],
+        )
+
+    def anchor_of(self, root: bytes, block: int | str = "latest") -> AnchorInfo | None:
+        """When and by whom ``root`` was anchored, or None if it never was."""
+        anchorer, block_number, anchored_at = self.chain.call(self.contract.functions.anchorOf(root), block)
+        if anchorer == ZERO_ADDRESS or int(anchorer, 16) == 0:
+            return None
+        return AnchorInfo(root, anchorer, block_number, anchored_at)
+
+    def verify_leaf(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
+        """The contract's own verdict on a leaf, proof and anchored root."""
+        return bool(self.chain.call(self.contract.functions.verifyLeaf(root, leaf, proof)))
+
+    def verify_record(self, root: bytes, salt: bytes, digest: bytes, proof: list[bytes]) -> bool:
+        """The contract's own verdict on a record's salt and digest (a call: the salt is not published)."""
+        return bool(self.chain.call(self.contract.functions.verifyRecord(root, salt, digest, proof)))
+
+    def amend(self, original: RecordInBatch, amended: RecordInBatch, sender: LocalAccount) -> str:
+        """Record that ``original`` was superseded by ``amended``; returns the transaction hash."""
+        fn = self.contract.functions.amend(
+            original.root, original.leaf, list(original.proof),
+            amended.root, amended.leaf, list(amended.proof),
+        )
+        return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
+
+    def retract(self, record: RecordInBatch, reason: str, sender: LocalAccount) -> str:
+        """Record that a record was entered in error, with a reason code; returns the transaction hash."""
+        fn = self.contract.functions.retract(record.root, record.leaf, list(record.proof), encode_code(reason))
+        return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
+
+    def record_status(self, leaf: bytes) -> RecordStatus:
+        """Whether a record was amended or retracted."""
+        amended_by, reason = self.chain.call(self.contract.functions.recordStatus(leaf))
+        return RecordStatus(
+            amended_by=bytes(amended_by) if any(amended_by) else None,
+            retraction_reason=decode_code(reason) if any(reason) else None,
+        )
+
+    def has_anchorer_role(self, account: str, block: int | str = "latest") -> bool:
+        """Whether ``account`` held ``ANCHORER_ROLE`` at ``block``."""
+        return bool(self.chain.call(self.contract.functions.hasRole(ANCHORER_ROLE, checksum(account)), block))
+
+    def grant_anchorer(self, admin: LocalAccount, account: str) -> None:
+        """Give an organisation's account the right to anchor (the admin holds the admin role)."""
+        if not self.has_anchorer_role(account):
+            self.chain.transact(self.contract.functions.grantRole(ANCHORER_ROLE, checksum(account)), admin)
+
+    def revoke_anchorer(self, admin: LocalAccount, account: str) -> None:
+        """Take the right to anchor away from an account."""
+        if self.has_anchorer_role(account):
+            self.chain.transact(self.contract.functions.revokeRole(ANCHORER_ROLE, checksum(account)), admin)

@@ -1,0 +1,1 @@
+"""Compiled contract artifacts (written by scripts/compile_contracts.py)."""

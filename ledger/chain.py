@@ -1,0 +1,276 @@
+"""The one place that talks to an EVM chain through web3, and translates its errors.
+
+A :class:`Chain` wraps a :class:`web3.Web3` connected either to the embedded eth-tester chain
+(persisted in a data directory, see :mod:`ledger.embedded_chain`) or to any JSON-RPC node. It signs
+transactions locally with the caller's key (the same path for both kinds of chain), keeps one
+nonce counter per sending account so concurrent senders do not collide, and turns every web3,
+eth-tester and transport error into a :mod:`ledger.exceptions` error, decoding custom errors by
+name.
+"""
+
+from __future__ import annotations
+
+import ast
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
+from web3.types import TxParams, TxReceipt
+
+from ledger.contracts import Artifact, decode_custom_error
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    ContractRevertError,
+    InvalidHexError,
+    LedgerError,
+    TransactionFailedError,
+)
+
+_REVERT_PREFIX = "execution reverted: "
+GAS_HEADROOM = 1.25
+DEFAULT_PRIORITY_FEE_WEI = 1_000_000_000
+
+
+def _revert_data(err: BaseException) -> bytes | None:
+    """The raw revert data carried by a web3 or eth-tester error, if any."""
+    data = getattr(err, "data", None)
+    if isinstance(data, str) and data.startswith("0x"):
+        return bytes(HexBytes(data))
+    if isinstance(data, dict) and isinstance(data.get("data"), str):
+        return bytes(HexBytes(data["data"]))
+    message = err.args[0] if err.args else None
+    if isinstance(message, str) and message.startswith(_REVERT_PREFIX):
+        literal = message[len(_REVERT_PREFIX):]
+        if literal[:2] in ('b"', "b'"):
+            try:
+                value = ast.literal_eval(literal)
+            except (ValueError, SyntaxError):
+                return None
+            return value if isinstance(value, bytes) else None
+    return None
+
+
+def translate_error(err: BaseException) -> LedgerError:
+    """Map an error raised by web3, eth-tester or the transport to a :class:`LedgerError`."""
+    if isinstance(err, LedgerError):
+        return err
+    data = _revert_data(err)
+    if data is not None:
+        decoded = decode_custom_error(data)
+        if decoded is not None:
+            return ContractRevertError(decoded[0], decoded[1])
+        return ContractRevertError("UnknownRevert", {"data": "0x" + data.hex()})
+    if isinstance(err, ContractLogicError) or type(err).__name__ == "TransactionFailed":
+        return ContractRevertError("UnknownRevert", {"message": str(err)})
+    if isinstance(err, (ProviderConnectionError, requests.ConnectionError, requests.Timeout,
+                        ConnectionError, TimeoutError)):
+        return ChainUnavailableError(f"chain unreachable: {err}")
+    if isinstance(err, TimeExhausted):
+        return TransactionFailedError(f"transaction not mined in time: {err}")
+    if isinstance(err, (Web3RPCError, Web3Exception)):
+        return ChainError(f"chain error: {err}")
+    return ChainError(f"unexpected chain error: {type(err).__name__}: {err}")
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Run a block, re-raising anything chain-related as a :class:`LedgerError`."""
+    try:
+        yield
+    except LedgerError:
+        raise
+    except Exception as err:  # the boundary: everything web3 raises ends up typed
+        raise translate_error(err) from err
+
+
+class Chain:
+    """A connection to one EVM chain and the transaction pipeline for local signing keys.
+
+    Args:
+        w3: A connected web3 instance.
+        close: What to call when the chain is closed (releases the embedded chain's store).
+        faucet: A funded key used only to fund the library's own accounts on development chains
+            (the embedded chain or anvil); None on real networks.
+        receipt_timeout: Seconds to wait for a transaction to be mined.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        *,
+        close: Callable[[], None] | None = None,
+        faucet: LocalAccount | None = None,
+        receipt_timeout: float = 120.0,
+    ) -> None:
+        self.w3 = w3
+        self._close = close
+        self.faucet = faucet
+        self.receipt_timeout = receipt_timeout
+        self._nonces: dict[str, int] = {}
+        self._sender_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        with translated_errors():
+            self.chain_id: int = self.w3.eth.chain_id
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the connection (and the embedded chain's data directory)."""
+        if self._close is not None:
+            self._close()
+            self._close = None
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def contract(self, artifact: Artifact, address: str) -> Contract:
+        """A web3 contract object for a deployed contract."""
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
+
+    def call(self, fn: ContractFunction, block: int | str = "latest") -> Any:
+        """Call a view function, translating reverts and transport errors."""
+        with translated_errors():
+            return fn.call(block_identifier=block)
+
+    def block_number(self) -> int:
+        """The number of the newest mined block."""
+        with translated_errors():
+            return int(self.w3.eth.block_number)
+
+    def block_timestamp(self, number: int | str) -> int:
+        """The timestamp of a mined block (a number, or ``"latest"``)."""
+        with translated_errors():
+            return int(self.w3.eth.get_block(number)["timestamp"])
+
+    def code_at(self, address: str) -> bytes:
+        """The runtime code at an address (empty if none)."""
+        with translated_errors():
+            return bytes(self.w3.eth.get_code(Web3.to_checksum_address(address)))
+
+    def is_reachable(self) -> bool:
+        """Whether the node answers right now."""
+        try:
+            self.block_number()
+        except ChainError:
+            return False
+        return True
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def transact(self, fn: ContractFunction, sender: LocalAccount, *, gas: int | None = None) -> TxReceipt:
+        """Estimate, sign locally, send and wait for a contract call; return its receipt.
+
+        A call that would revert raises :class:`ContractRevertError` (with the custom error's
+        name) before anything is sent, so nothing is half-written and no nonce is spent.
+        """
+        with translated_errors():
+            params: TxParams = {"from": sender.address}
+            if gas is None:
+                gas = int(fn.estimate_gas(params) * GAS_HEADROOM)
+            tx = fn.build_transaction({**params, "gas": gas, "nonce": 0, **self._fees()})
+        return self._sign_send_wait(tx, sender)
+
+    def deploy(self, artifact: Artifact, sender: LocalAccount, *args: Any) -> TxReceipt:
+        """Deploy a contract from its artifact; the receipt carries ``contractAddress``."""
+        with translated_errors():
+            factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+            constructor = factory.constructor(*args)
+            gas = int(constructor.estimate_gas({"from": sender.address}) * GAS_HEADROOM)
+            tx = constructor.build_transaction(
+                {"from": sender.address, "gas": gas, "nonce": 0, **self._fees()}
+            )
+        return self._sign_send_wait(tx, sender)
+
+    def send_value(self, sender: LocalAccount, to: str, wei: int) -> TxReceipt:
+        """Transfer ether (used to fund accounts on development chains)."""
+        tx: TxParams = {
+            "from": sender.address,
+            "to": Web3.to_checksum_address(to),
+            "value": wei,
+            "gas": 21_000,
+            "chainId": self.chain_id,
+            **self._fees(),
+        }
+        return self._sign_send_wait(tx, sender)
+
+    def fund(self, address: str, wei: int) -> None:
+        """Top an account up to at least ``wei`` from the development faucet, if there is one."""
+        if self.faucet is None:
+            return
+        with translated_errors():
+            balance = int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+        if balance < wei:
+            self.send_value(self.faucet, address, wei - balance)
+
+    def _fees(self) -> TxParams:
+        """Fee fields: EIP-1559 when the chain has a base fee, legacy gas price otherwise."""
+        latest = self.w3.eth.get_block("latest")
+        base_fee = latest.get("baseFeePerGas")
+        if base_fee is None:
+            return {"gasPrice": self.w3.eth.gas_price}
+        priority = DEFAULT_PRIORITY_FEE_WEI
+        return {"maxPriorityFeePerGas": priority, "maxFeePerGas": 2 * int(base_fee) + priority}
+
+    def _lock_for(self, address: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._sender_locks.setdefault(address, threading.Lock())
+
+    def _sign_send_wait(self, tx: TxParams, sender: LocalAccount) -> TxReceipt:
+        with self._lock_for(sender.address), translated_errors():
+            nonce = self._nonces.get(sender.address)
+            if nonce is None:
+                nonce = int(self.w3.eth.get_transaction_count(sender.address, "pending"))
+            signed = sender.sign_transaction({**tx, "nonce": nonce, "chainId": self.chain_id})
+            try:
+                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            except Exception:
+                self._nonces.pop(sender.address, None)  # resynchronise from the node next time
+                raise
+            self._nonces[sender.address] = nonce + 1
+        return self.wait_for_receipt(tx_hash)
+
+    def wait_for_receipt(self, tx_hash: bytes) -> TxReceipt:
+        """Wait until a sent transaction is mined; raise if it failed."""
+        with translated_errors():
+            try:
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    HexBytes(tx_hash), timeout=self.receipt_timeout, poll_latency=0.05
+                )
+            except TransactionNotFound as err:
+                raise TransactionFailedError(f"transaction {HexBytes(tx_hash).to_0x_hex()} not found") from err
+        if receipt["status"] != 1:
+            raise TransactionFailedError(
+                f"transaction {HexBytes(tx_hash).to_0x_hex()} failed on chain",
+                tx_hash=HexBytes(tx_hash).to_0x_hex(),
+                block=receipt["blockNumber"],
+            )
+        return receipt
+
+
+def checksum(address: str) -> ChecksumAddress:
+    """A checksummed address, or :class:`~ledger.exceptions.InvalidHexError` if it is not one."""
+    if not isinstance(address, str) or not Web3.is_address(address):
+        raise InvalidHexError(f"not an address: {address!r}", field="address")
+    return Web3.to_checksum_address(address)

@@ -1,0 +1,38 @@
+"""Settings, from environment variables (``CARELEDGER_*``) or keyword arguments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the ledger keeps its state and which chain it talks to.
+
+    Attributes:
+        data_dir: Directory of the embedded chain, the deployment record and the keystore.
+        rpc_url: JSON-RPC URL of an EVM node; unset means the embedded chain in ``data_dir``.
+        keystore_passphrase: Passphrase of the encrypted keystore. Required with ``rpc_url``; on
+            the embedded chain a random one is generated into ``data_dir/keys/passphrase`` (mode
+            0600) when unset, which protects nothing beyond file permissions: development only.
+        keystore_scrypt_n: scrypt cost of newly written keystore files (2**18 is the Web3 Secret
+            Storage default; tests lower it to stay fast).
+        faucet_key: A funded key of a development node (anvil) used only to fund the ledger's
+            own accounts. Never set on a real network: accounts are funded by their operators.
+        chain_sync: SQLite durability of the embedded chain (``FULL``: a block survives power
+            loss once mined; ``NORMAL``: it survives a process crash).
+        receipt_timeout: Seconds to wait for a transaction to be mined.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CARELEDGER_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    rpc_url: str | None = None
+    keystore_passphrase: SecretStr | None = None
+    keystore_scrypt_n: int = 2**18
+    faucet_key: SecretStr | None = None
+    chain_sync: Literal["FULL", "NORMAL"] = "FULL"
+    receipt_timeout: float = 120.0

@@ -1,0 +1,101 @@
+"""The compiled contracts shipped with the package, and decoding of their custom errors.
+
+Artifacts are written by ``scripts/compile_contracts.py`` and committed, so nothing here needs a
+compiler. Custom errors are decoded by their 4-byte selector into a name and named arguments,
+which is how the rest of the library (and the API) tells reverts apart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import function_signature_to_4byte_selector
+
+from ledger.exceptions import ArtifactError
+
+RECORD_ANCHOR = "RecordAnchor"
+CONSENT_REGISTRY = "ConsentRegistry"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One compiled contract: what is needed to deploy it and talk to it."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    deployed_bytecode: str
+    metadata: str
+
+
+@cache
+def load_artifact(name: str) -> Artifact:
+    """Load a shipped artifact by contract name (``RecordAnchor`` or ``ConsentRegistry``)."""
+    try:
+        text = resources.files("ledger.artifacts").joinpath(f"{name}.json").read_text("utf-8")
+    except FileNotFoundError as err:
+        raise ArtifactError(f"no compiled artifact for contract {name!r}", contract=name) from err
+    data = json.loads(text)
+    return Artifact(
+        name=data["contractName"],
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        deployed_bytecode=data["deployedBytecode"],
+        metadata=data["metadata"],
+    )
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    """A custom error's name and its argument names and ABI types."""
+
+    name: str
+    arg_names: tuple[str, ...]
+    arg_types: tuple[str, ...]
+
+
+def _abi_type(entry: dict[str, Any]) -> str:
+    if entry["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in entry["components"])
+        return f"({inner}){entry['type'][5:]}"
+    return str(entry["type"])
+
+
+def error_table(abis: list[list[dict[str, Any]]]) -> dict[bytes, ErrorSpec]:
+    """Map 4-byte selectors to the custom errors declared in ``abis``."""
+    table: dict[bytes, ErrorSpec] = {}
+    for abi in abis:
+        for entry in abi:
+            if entry.get("type") != "error":
+                continue
+            types = tuple(_abi_type(i) for i in entry["inputs"])
+            selector = function_signature_to_4byte_selector(f"{entry['name']}({','.join(types)})")
+            names = tuple(i["name"] or f"arg{n}" for n, i in enumerate(entry["inputs"]))
+            table[selector] = ErrorSpec(entry["name"], names, types)
+    return table
+
+
+@cache
+def known_errors() -> dict[bytes, ErrorSpec]:
+    """Every custom error of the shipped contracts (OpenZeppelin's inherited ones included)."""
+    return error_table([load_artifact(RECORD_ANCHOR).abi, load_artifact(CONSENT_REGISTRY).abi])
+
+
+def decode_custom_error(
+    revert_data: bytes, table: dict[bytes, ErrorSpec] | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """Decode revert data into ``(error name, {arg name: value})``, or None if not a known error."""
+    specs = known_errors() if table is None else table
+    spec = specs.get(bytes(revert_data[:4]))
+    if spec is None:
+        return None
+    try:
+        values = abi_decode(list(spec.arg_types), bytes(revert_data[4:]))
+    except Exception:  # malformed data for a known selector: treat as unknown
+        return None
+    return spec.name, dict(zip(spec.arg_names, values, strict=True))

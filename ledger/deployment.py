@@ -1,0 +1,94 @@
+"""Idempotent deployment of the contracts, recorded in the data directory.
+
+``deployment.json`` says which chain (by id) holds which contracts, from which block, deployed by
+which admin, and the keccak of their runtime code. Opening a data directory checks the record
+against the chain: a different chain id or different code is an error, never a silent redeploy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger.chain import Chain
+from ledger.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
+from ledger.exceptions import DeploymentError, NotFoundError
+from ledger.keys import write_private_file
+
+DEPLOYMENT_FILE = "deployment.json"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the contracts live on one chain."""
+
+    chain_id: int
+    record_anchor: str
+    consent_registry: str
+    deploy_block: int
+    admin: str
+    record_anchor_code_hash: str
+    consent_registry_code_hash: str
+
+    def save(self, data_dir: Path) -> None:
+        """Write the record atomically."""
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        write_private_file(Path(data_dir) / DEPLOYMENT_FILE, json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, data_dir: Path) -> Deployment:
+        """Read the record, or raise :class:`NotFoundError`."""
+        path = Path(data_dir) / DEPLOYMENT_FILE
+        if not path.exists():
+            raise NotFoundError(f"no deployment recorded in {data_dir}")
+        return cls(**json.loads(path.read_text("utf-8")))
+
+    def check_against(self, chain: Chain) -> None:
+        """Raise :class:`DeploymentError` unless the chain holds exactly these contracts."""
+        if chain.chain_id != self.chain_id:
+            raise DeploymentError(
+                f"deployment is on chain {self.chain_id}, connected to chain {chain.chain_id}",
+                expected=self.chain_id, actual=chain.chain_id,
+            )
+        for address, code_hash in ((self.record_anchor, self.record_anchor_code_hash),
+                                   (self.consent_registry, self.consent_registry_code_hash)):
+            actual = Web3.keccak(chain.code_at(address)).to_0x_hex()
+            if actual != code_hash:
+                raise DeploymentError(f"code at {address} is not the deployed contract",
+                                      address=address, expected=code_hash, actual=actual)
+
+
+def ensure_deployed(chain: Chain, data_dir: Path, admin: LocalAccount) -> Deployment:
+    """Return the recorded deployment (checked against the chain), deploying first if there is none.
+
+    A crash between deploying and recording leaves orphaned contracts that nothing uses; the next
+    start deploys again. Deployment costs two transactions and happens once per data directory.
+    """
+    try:
+        deployment = Deployment.load(data_dir)
+    except NotFoundError:
+        pass
+    else:
+        deployment.check_against(chain)
+        return deployment
+    anchor_receipt = chain.deploy(load_artifact(RECORD_ANCHOR), admin, admin.address)
+    consent_receipt = chain.deploy(load_artifact(CONSENT_REGISTRY), admin, admin.address)
+    anchor_address = anchor_receipt["contractAddress"]
+    consent_address = consent_receipt["contractAddress"]
+    if anchor_address is None or consent_address is None:
+        raise DeploymentError("deployment receipt carries no contract address")
+    deployment = Deployment(
+        chain_id=chain.chain_id,
+        record_anchor=anchor_address,
+        consent_registry=consent_address,
+        deploy_block=int(anchor_receipt["blockNumber"]),
+        admin=admin.address,
+        record_anchor_code_hash=Web3.keccak(chain.code_at(anchor_address)).to_0x_hex(),
+        consent_registry_code_hash=Web3.keccak(chain.code_at(consent_address)).to_0x_hex(),
+    )
+    deployment.save(data_dir)
+    return deployment

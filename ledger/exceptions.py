@@ -1,0 +1,128 @@
+"""The one exception hierarchy of CareLedger.
+
+Every error the library raises on purpose derives from :class:`LedgerError`. Families group errors
+by who can fix them: the caller (:class:`InputError`), the chain (:class:`ChainError`), or the
+ledger's own state (:class:`IntegrityError`). Variants that callers also catch as built-ins take
+both bases, as in web3.py (``class InvalidInputError(InputError, ValueError)``).
+
+Each class carries a stable machine-readable ``code``; the API maps classes to HTTP status in one
+table (``api/errors.py``) and never invents codes of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Root of every error CareLedger raises on purpose."""
+
+    code: str = "ledger_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details
+
+
+# --- caller mistakes -------------------------------------------------------------------------
+
+
+class InputError(LedgerError, ValueError):
+    """The caller passed something malformed; retrying the same call fails the same way."""
+
+    code = "invalid_input"
+
+
+class InvalidHexError(InputError):
+    """A value that must be hex (digest, address, signature) is not, or has the wrong length."""
+
+    code = "invalid_hex"
+
+
+class InvalidDocumentError(InputError):
+    """A record document cannot be canonicalised (not JSON, non-finite numbers, bad strings)."""
+
+    code = "invalid_document"
+
+
+class InvalidProofError(InputError):
+    """A Merkle proof or receipt is structurally malformed (not merely failing to verify)."""
+
+    code = "invalid_proof"
+
+
+class InvalidSignatureError(InputError):
+    """A signature is malformed or does not come from the expected signer."""
+
+    code = "invalid_signature"
+
+
+class NotFoundError(LedgerError, LookupError):
+    """The thing asked for does not exist (unknown record, root, deployment)."""
+
+    code = "not_found"
+
+
+# --- the chain -------------------------------------------------------------------------------
+
+
+class ChainError(LedgerError):
+    """Talking to the chain failed in a way the caller did not cause."""
+
+    code = "chain_error"
+
+
+class ChainUnavailableError(ChainError, ConnectionError):
+    """The node cannot be reached; the call may succeed later."""
+
+    code = "chain_unavailable"
+
+
+class ChainLockedError(ChainError):
+    """Another process holds the embedded chain's data directory for writing."""
+
+    code = "chain_locked"
+
+
+class ContractRevertError(ChainError):
+    """A contract call reverted. ``error`` is the decoded custom error's name, ``args`` its arguments.
+
+    Reverts are usually the caller's doing (a consent that does not exist, a root anchored twice);
+    the API maps them by ``error`` name.
+    """
+
+    code = "contract_revert"
+
+    def __init__(self, error: str, args: dict[str, Any] | None = None, message: str = "") -> None:
+        self.error = error
+        self.args_by_name: dict[str, Any] = dict(args or {})
+        super().__init__(message or f"contract reverted with {error}", error=error,
+                         args=self.args_by_name)
+
+
+class TransactionFailedError(ChainError):
+    """A transaction was mined but failed, or never got mined."""
+
+    code = "transaction_failed"
+
+
+class DeploymentError(ChainError):
+    """The recorded deployment does not match the chain (other chain id, code missing)."""
+
+    code = "deployment_mismatch"
+
+
+# --- ledger integrity ------------------------------------------------------------------------
+
+
+class IntegrityError(LedgerError):
+    """Something the ledger relies on does not hold (artifacts out of date, store corrupt)."""
+
+    code = "integrity_error"
+
+
+class ArtifactError(IntegrityError):
+    """Compiled contract artifacts are missing or do not match the sources."""
+
+    code = "artifact_error"
