@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Gas used by anchoring and consent on the embedded chain (gas figures are exact, not timings).
+
+Prints anchoring cost per batch and per record for batches of 1, 256 and 4096 records beside the
+naive cost of one transaction per record, and the cost of each consent operation, with the
+targets from the foundation issue marked PASS/FAIL.
+
+    .venv/bin/python bench/gas.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from eth_account import Account
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ledger.anchoring import RecordAnchorClient  # noqa: E402
+from ledger.config import Settings  # noqa: E402
+from ledger.consent import (  # noqa: E402
+    ConsentKey,
+    GrantTerms,
+    grant_typed_data,
+    guardian_typed_data,
+    revocation_typed_data,
+    sign_typed_data,
+)
+from ledger.hashing import digest_bytes, new_salt  # noqa: E402
+from ledger.merkle import MerkleTree  # noqa: E402
+from ledger.runtime import Ledger, open_ledger  # noqa: E402
+
+BATCH_SIZES = (1, 256, 4096)
+TARGET_GAS_PER_RECORD_AT_4096 = 15
+TARGET_RELAYED_GRANT = 100_000
+
+
+def anchor_gas(anchors: RecordAnchorClient, size: int, ledger: Ledger) -> int:
+    tree = MerkleTree.from_records([(new_salt(), digest_bytes(b"%d" % i)) for i in range(size)])
+    return anchors.anchor(tree.root, tree.leaf_count, ledger.anchorer()).gas_used
+
+
+def consent_gas(ledger: Ledger) -> dict[str, int]:
+    consents, chain = ledger.consents, ledger.chain
+    org = ledger.anchorer()
+    now = int(time.time())
+    figures: dict[str, int] = {}
+
+    direct_patient = Account.create()
+    chain.fund(direct_patient.address, 10**18)
+    terms = GrantTerms(ConsentKey(direct_patient.address, org.address, "Observation", "TREAT"), now - 1, now + 86_400)
+    figures["grant, sent by the patient"] = consents.grant(terms, direct_patient)["gasUsed"]
+    figures["revoke, sent by the patient"] = consents.revoke(terms.key, direct_patient)["gasUsed"]
+
+    patient = Account.create()  # holds no ether: everything goes through the relayer
+    for label in ("grant, relayed (patient's first signature)", "grant, relayed (later signature)"):
+        scope = "Observation" if "first" in label else "Condition"
+        terms = GrantTerms(ConsentKey(patient.address, org.address, scope, "TREAT"), now - 1, now + 86_400)
+        nonce, deadline = consents.nonce(patient.address), now + 3_600
+        signature = sign_typed_data(patient, grant_typed_data(consents.domain, terms, patient.address, nonce, deadline))
+        figures[label] = consents.grant_by_signature(terms, patient.address, deadline, signature, ledger.relayer)["gasUsed"]
+    nonce, deadline = consents.nonce(patient.address), now + 3_600
+    typed = revocation_typed_data(consents.domain, terms.key, patient.address, nonce, deadline)
+    figures["revoke, relayed"] = consents.revoke_by_signature(
+        terms.key, patient.address, deadline, sign_typed_data(patient, typed), ledger.relayer)["gasUsed"]
+    guardian = Account.create()
+    nonce = consents.nonce(patient.address)
+    typed = guardian_typed_data(consents.domain, patient.address, guardian.address, now + 86_400, nonce, deadline)
+    figures["appoint guardian, relayed"] = consents.set_guardian_by_signature(
+        patient.address, guardian.address, now + 86_400, deadline, sign_typed_data(patient, typed), ledger.relayer
+    )["gasUsed"]
+    fn = consents.contract.functions.isPermitted(patient.address, org.address, b"Observation".ljust(32, b"\0"),
+                                                 b"TREAT".ljust(32, b"\0"))
+    figures["isPermitted (call, incl. 21k base)"] = fn.estimate_gas()
+    return figures
+
+
+def main() -> None:
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp, open_ledger(Settings(data_dir=Path(tmp), keystore_scrypt_n=2**4)) as ledger:
+        per_batch = {size: anchor_gas(ledger.anchors, size, ledger) for size in BATCH_SIZES}
+        naive_per_record = per_batch[1]  # one transaction anchoring one record
+        table = Table(title="Anchoring gas: one Merkle root per batch vs one transaction per record")
+        for column in ("records", "gas per batch", "gas per record", "naive gas (1 tx/record)",
+                       "naive / batched"):
+            table.add_column(column, justify="right")
+        for size, gas in per_batch.items():
+            table.add_row(f"{size:,}", f"{gas:,}", f"{gas / size:,.1f}", f"{naive_per_record * size:,}",
+                          f"{naive_per_record * size / gas:,.0f}x")
+        console.print(table)
+        at_4096 = per_batch[4096] / 4096
+        console.print(f"target: <= {TARGET_GAS_PER_RECORD_AT_4096} gas/record at 4096: {at_4096:.2f} "
+                      f"-> {'PASS' if at_4096 <= TARGET_GAS_PER_RECORD_AT_4096 else 'FAIL'}")
+
+        figures = consent_gas(ledger)
+        table = Table(title="Consent gas (gasUsed, incl. the 21,000 base of a transaction)")
+        table.add_column("operation")
+        table.add_column("gas", justify="right")
+        for label, gas in figures.items():
+            table.add_row(label, f"{gas:,}")
+        console.print(table)
+        relayed = max(v for k, v in figures.items() if k.startswith("grant, relayed"))
+        console.print(f"target: relayed grant < {TARGET_RELAYED_GRANT:,} gas: worst {relayed:,} "
+                      f"-> {'PASS' if relayed < TARGET_RELAYED_GRANT else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Portable receipts: everything needed to check a record against any node of the chain.
+
+A receipt is a small JSON document (camelCase keys) holding the record's digest and salt, its leaf
+and Merkle proof, the anchored root, and where the root went on chain (chain id, contract,
+transaction, block, time, anchoring account). Anyone holding the record and its receipt can
+recompute the digest, the leaf and the root, then ask any node whether that root was anchored in
+that block by that account, without trusting CareLedger's server.
+
+The salt is in the receipt but never on chain: without it, the published root reveals nothing
+about the record and cannot be confirmed by guessing candidate documents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+
+from ledger.anchoring import AnchoredBatch, RecordAnchorClient
+from ledger.chain import checksum
+from ledger.exceptions import ChainError, InvalidProofError
+from ledger.hashing import leaf_hash
+from ledger.merkle import LEAF_ENCODING, MerkleTree, process_proof
+
+RECEIPT_TYPE = "careledger-receipt"
+RECEIPT_VERSION = 1
+TREE_FORMAT = "openzeppelin-standard-merkle-tree"
+DIGEST_ALGORITHM = "sha-256"
+
+
+def _bytes32(value: Any) -> bytes:
+    if isinstance(value, bytes) and len(value) == 32:
+        return value
+    if isinstance(value, str) and len(value) == 66 and value[:2] == "0x":
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    raise ValueError("expected 0x followed by 64 hex digits")
+
+
+def _address(value: Any) -> str:
+    return checksum(value)
+
+
+Bytes32 = Annotated[bytes, BeforeValidator(_bytes32), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str)]
+Address = Annotated[str, BeforeValidator(_address)]
+
+
+class Receipt(BaseModel):
+    """A record's proof of anchoring. Field names serialise in camelCase."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              alias_generator=to_camel)
+
+    type: Literal["careledger-receipt"] = RECEIPT_TYPE
+    version: Literal[1] = RECEIPT_VERSION
+    chain_id: int = Field(gt=0)
+    contract: Address
+    transaction_hash: Bytes32
+    block_number: int = Field(ge=0)
+    anchored_at: int = Field(ge=0)
+    anchorer: Address
+    root: Bytes32
+    leaf_count: int = Field(ge=1)
+    leaf: Bytes32
+    proof: list[Bytes32] = Field(max_length=64)
+    digest_algorithm: Literal["sha-256"] = DIGEST_ALGORITHM
+    digest: Bytes32
+    salt: Bytes32
+    tree_format: Literal["openzeppelin-standard-merkle-tree"] = TREE_FORMAT
+    leaf_encoding: tuple[Literal["bytes32"], Literal["bytes32"]] = LEAF_ENCODING
+
+    def to_json(self) -> str:
+        """The receipt as compact JSON text."""
+        return self.model_dump_json(by_alias=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The receipt as a JSON-ready dict."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def parse(cls, data: str | bytes | dict[str, Any]) -> Receipt:
+        """Parse and validate a receipt; raise :class:`InvalidProofError` naming the bad fields."""
+        try:
+            if isinstance(data, dict):
+                return cls.model_validate(data)
+            return cls.model_validate(json.loads(data))
+        except (ValidationError, ValueError) as err:
+            raise InvalidProofError(f"malformed receipt: {err}", errors=_errors(err)) from err
+
+
+def _errors(err: Exception) -> list[dict[str, Any]]:
+    if isinstance(err, ValidationError):
+        return [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in err.errors()]
+    return [{"field": "", "problem": str(err)}]
+
+
+def issue_receipts(
+    tree: MerkleTree,
+    records: Sequence[tuple[bytes, bytes]],
+    batch: AnchoredBatch,
+    *,
+    chain_id: int,
+    contract: str,
+) -> list[Receipt]:
+    """One receipt per ``(salt, digest)`` record of an anchored tree, in the order given."""
+    if batch.root != tree.root:
+        raise InvalidProofError("the anchored root is not this tree's root")
+    common: dict[str, Any] = {
+        "chain_id": chain_id,
+        "contract": contract,
+        "transaction_hash": batch.tx_hash,
+        "block_number": batch.block_number,
+        "anchored_at": batch.anchored_at,
+        "anchorer": batch.anchorer,
+        "root": tree.root,
+        "leaf_count": tree.leaf_count,
+    }
+    receipts = []
+    for salt, digest in records:
+        leaf = leaf_hash(salt, digest)
+        receipts.append(Receipt(leaf=leaf, proof=tree.proof(leaf), digest=digest, salt=salt, **common))
+    return receipts
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verification step: what was compared, and whether it held."""
+
+    name: str
+    ok: bool
+    detail: str
+    expected: str | None = None
+    actual: str | None = None
+
+
+@dataclass
+class Verification:
+    """The outcome of verifying a receipt: every step, in order."""
+
+    checks: list[Check] = field(default_factory=list)
+    amended_by: str | None = None
+    retraction_reason: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        """All steps held (amendment or retraction does not make a receipt invalid)."""
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        """The steps that did not hold."""
+        return [c for c in self.checks if not c.ok]
+
+    def add(self, name: str, ok: bool, detail: str, expected: Any = None, actual: Any = None) -> bool:
+        self.checks.append(Check(name, ok, detail, _show(expected), _show(actual)))
+        return ok
+
+
+def _show(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value)
+
+
+def verify_receipt(
+    receipt: Receipt,
+    *,
+    document_digest: bytes | None = None,
+    anchors: RecordAnchorClient | None = None,
+) -> Verification:
+    """Check a receipt step by step, locally and (given ``anchors``) against the chain.
+
+    Local steps: the document's digest (when given) is the receipt's; ``leaf_hash(salt, digest)``
+    is the receipt's leaf; the proof leads from the leaf to the receipt's root. Chain steps: the
+    node's chain id is the receipt's; the root is anchored in the receipt's contract, in the
+    receipt's block, by the receipt's anchorer; the contract's own ``verifyLeaf`` agrees. Later
+    amendments and retractions are reported, not counted as failures.
+    """
+    result = Verification()
+    if document_digest is not None:
+        result.add("digest", document_digest == receipt.digest,
+                   "the document's SHA-256 digest matches the receipt" if document_digest == receipt.digest
+                   else "the document does not match the receipt's digest",
+                   receipt.digest, document_digest)
+    leaf = leaf_hash(receipt.salt, receipt.digest)
+    result.add("leaf", leaf == receipt.leaf,
+               "leaf = keccak256(keccak256(salt || digest)) matches" if leaf == receipt.leaf
+               else "the salt and digest do not give the receipt's leaf", receipt.leaf, leaf)
+    try:
+        computed_root = process_proof(receipt.leaf, receipt.proof)
+    except InvalidProofError as err:
+        result.add("proof", False, f"malformed proof: {err.message}")
+    else:
+        result.add("proof", computed_root == receipt.root,
+                   "the proof leads from the leaf to the root" if computed_root == receipt.root
+                   else "the proof does not lead from the leaf to the receipt's root",
+                   receipt.root, computed_root)
+    if anchors is not None:
+        _verify_on_chain(receipt, anchors, result)
+    return result
+
+
+def _verify_on_chain(receipt: Receipt, anchors: RecordAnchorClient, result: Verification) -> None:
+    chain_id = anchors.chain.chain_id
+    if not result.add("chain", chain_id == receipt.chain_id,
+                      "the node is on the receipt's chain" if chain_id == receipt.chain_id
+                      else "the node is on another chain than the receipt's", receipt.chain_id, chain_id):
+        return
+    if not result.add("contract", anchors.address == receipt.contract,
+                      "the receipt names this deployment's RecordAnchor" if anchors.address == receipt.contract
+                      else "the receipt names another contract", receipt.contract, anchors.address):
+        return
+    try:
+        anchor = anchors.anchor_of(receipt.root)
+    except ChainError as err:
+        result.add("anchored", False, f"could not read the anchor: {err.message}")
+        return
+    if not result.add("anchored", anchor is not None,
+                      "the root is anchored on chain" if anchor else "the root was never anchored on chain",
+                      receipt.root, None):
+        return
+    assert anchor is not None
+    result.add("block", anchor.block_number == receipt.block_number,
+               "anchored in the receipt's block" if anchor.block_number == receipt.block_number
+               else "anchored in another block than the receipt says", receipt.block_number, anchor.block_number)
+    result.add("anchorer", anchor.anchorer == receipt.anchorer,
+               "anchored by the receipt's account" if anchor.anchorer == receipt.anchorer
+               else "anchored by another account than the receipt says", receipt.anchorer, anchor.anchorer)
+    result.add("time", anchor.anchored_at == receipt.anchored_at,
+               "anchored at the receipt's time" if anchor.anchored_at == receipt.anchored_at
+               else "anchored at another time than the receipt says", receipt.anchored_at, anchor.anchored_at)
+    on_chain = anchors.verify_leaf(receipt.root, receipt.leaf, receipt.proof)
+    result.add("contract_verdict", on_chain,
+               "the contract's verifyLeaf accepts the leaf and proof" if on_chain
+               else "the contract's verifyLeaf rejects the leaf and proof")
+    status = anchors.record_status(receipt.leaf)
+    result.amended_by = _show(status.amended_by)
+    result.retraction_reason = status.retraction_reason
