@@ -21,9 +21,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.anchoring import RecordAnchorClient  # noqa: E402
-from ledger.config import Settings  # noqa: E402
-from ledger.consent import (  # noqa: E402
+from ledger.anchoring import RecordAnchorClient
+from ledger.config import Settings
+from ledger.consent import (
     ConsentKey,
     GrantTerms,
     grant_typed_data,
@@ -31,9 +31,9 @@ from ledger.consent import (  # noqa: E402
     revocation_typed_data,
     sign_typed_data,
 )
-from ledger.hashing import digest_bytes, new_salt  # noqa: E402
-from ledger.merkle import MerkleTree  # noqa: E402
-from ledger.runtime import Ledger, open_ledger  # noqa: E402
+from ledger.hashing import digest_bytes, new_salt
+from ledger.merkle import MerkleTree
+from ledger.runtime import Ledger, open_ledger
 
 BATCH_SIZES = (1, 256, 4096)
 TARGET_GAS_PER_RECORD_AT_4096 = 15
@@ -53,7 +53,8 @@ def consent_gas(ledger: Ledger) -> dict[str, int]:
 
     direct_patient = Account.create()
     chain.fund(direct_patient.address, 10**18)
-    terms = GrantTerms(ConsentKey(direct_patient.address, org.address, "Observation", "TREAT"), now - 1, now + 86_400)
+    key = ConsentKey(direct_patient.address, org.address, "Observation", "TREAT")
+    terms = GrantTerms(key, now - 1, now + 86_400)
     figures["grant, sent by the patient"] = consents.grant(terms, direct_patient)["gasUsed"]
     figures["revoke, sent by the patient"] = consents.revoke(terms.key, direct_patient)["gasUsed"]
 
@@ -63,7 +64,8 @@ def consent_gas(ledger: Ledger) -> dict[str, int]:
         terms = GrantTerms(ConsentKey(patient.address, org.address, scope, "TREAT"), now - 1, now + 86_400)
         nonce, deadline = consents.nonce(patient.address), now + 3_600
         signature = sign_typed_data(patient, grant_typed_data(consents.domain, terms, patient.address, nonce, deadline))
-        figures[label] = consents.grant_by_signature(terms, patient.address, deadline, signature, ledger.relayer)["gasUsed"]
+        receipt = consents.grant_by_signature(terms, patient.address, deadline, signature, ledger.relayer)
+        figures[label] = receipt["gasUsed"]
     nonce, deadline = consents.nonce(patient.address), now + 3_600
     typed = revocation_typed_data(consents.domain, terms.key, patient.address, nonce, deadline)
     figures["revoke, relayed"] = consents.revoke_by_signature(
@@ -82,7 +84,9 @@ def consent_gas(ledger: Ledger) -> dict[str, int]:
 
 def main() -> None:
     console = Console()
-    with tempfile.TemporaryDirectory() as tmp, open_ledger(Settings(data_dir=Path(tmp), keystore_scrypt_n=2**4)) as ledger:
+    with tempfile.TemporaryDirectory() as tmp, open_ledger(
+        Settings(data_dir=Path(tmp), keystore_scrypt_n=2**4)
+    ) as ledger:
         per_batch = {size: anchor_gas(ledger.anchors, size, ledger) for size in BATCH_SIZES}
         naive_per_record = per_batch[1]  # one transaction anchoring one record
         table = Table(title="Anchoring gas: one Merkle root per batch vs one transaction per record")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from ledger.chain import Chain, checksum
 from ledger.codes import decode_code, encode_code
@@ -78,7 +79,7 @@ class RecordAnchorClient:
             gas_used=receipt["gasUsed"],
         )
 
-    def anchor_of(self, root: bytes, block: int | str = "latest") -> AnchorInfo | None:
+    def anchor_of(self, root: bytes, block: BlockIdentifier = "latest") -> AnchorInfo | None:
         """When and by whom ``root`` was anchored, or None if it never was."""
         anchorer, block_number, anchored_at = self.chain.call(self.contract.functions.anchorOf(root), block)
         if anchorer == ZERO_ADDRESS or int(anchorer, 16) == 0:
@@ -114,7 +115,7 @@ class RecordAnchorClient:
             retraction_reason=decode_code(reason) if any(reason) else None,
         )
 
-    def has_anchorer_role(self, account: str, block: int | str = "latest") -> bool:
+    def has_anchorer_role(self, account: str, block: BlockIdentifier = "latest") -> bool:
         """Whether ``account`` held ``ANCHORER_ROLE`` at ``block``."""
         return bool(self.chain.call(self.contract.functions.hasRole(ANCHORER_ROLE, checksum(account)), block))
 

@@ -31,7 +31,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import TxParams, TxReceipt
+from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
 from ledger.contracts import Artifact, decode_custom_error
 from ledger.exceptions import (
@@ -149,7 +149,7 @@ class Chain:
         """A web3 contract object for a deployed contract."""
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=artifact.abi)
 
-    def call(self, fn: ContractFunction, block: int | str = "latest") -> Any:
+    def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         """Call a view function, translating reverts and transport errors."""
         with translated_errors():
             return fn.call(block_identifier=block)
@@ -159,7 +159,7 @@ class Chain:
         with translated_errors():
             return int(self.w3.eth.block_number)
 
-    def block_timestamp(self, number: int | str) -> int:
+    def block_timestamp(self, number: BlockIdentifier) -> int:
         """The timestamp of a mined block (a number, or ``"latest"``)."""
         with translated_errors():
             return int(self.w3.eth.get_block(number)["timestamp"])
@@ -186,10 +186,11 @@ class Chain:
         name) before anything is sent, so nothing is half-written and no nonce is spent.
         """
         with translated_errors():
-            params: TxParams = {"from": sender.address}
+            params: TxParams = {"from": sender.address, "nonce": Nonce(0), **self._fees()}
             if gas is None:
-                gas = int(fn.estimate_gas(params) * GAS_HEADROOM)
-            tx = fn.build_transaction({**params, "gas": gas, "nonce": 0, **self._fees()})
+                gas = int(fn.estimate_gas({"from": sender.address}) * GAS_HEADROOM)
+            params["gas"] = gas
+            tx = fn.build_transaction(params)
         return self._sign_send_wait(tx, sender)
 
     def deploy(self, artifact: Artifact, sender: LocalAccount, *args: Any) -> TxReceipt:
@@ -208,7 +209,7 @@ class Chain:
         tx: TxParams = {
             "from": sender.address,
             "to": Web3.to_checksum_address(to),
-            "value": wei,
+            "value": Wei(wei),
             "gas": 21_000,
             "chainId": self.chain_id,
             **self._fees(),
@@ -234,7 +235,7 @@ class Chain:
         if base_fee is None:
             return {"gasPrice": self.w3.eth.gas_price}
         priority = DEFAULT_PRIORITY_FEE_WEI
-        return {"maxPriorityFeePerGas": priority, "maxFeePerGas": 2 * int(base_fee) + priority}
+        return {"maxPriorityFeePerGas": Wei(priority), "maxFeePerGas": Wei(2 * int(base_fee) + priority)}
 
     def _lock_for(self, address: str) -> threading.Lock:
         with self._locks_guard:
@@ -245,7 +246,8 @@ class Chain:
             nonce = self._nonces.get(sender.address)
             if nonce is None:
                 nonce = int(self.w3.eth.get_transaction_count(sender.address, "pending"))
-            signed = sender.sign_transaction({**tx, "nonce": nonce, "chainId": self.chain_id})
+            unsigned: dict[str, Any] = {**tx, "nonce": nonce, "chainId": self.chain_id}
+            signed = sender.sign_transaction(unsigned)
             try:
                 tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
             except Exception:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from eth_account import Account
@@ -41,7 +42,10 @@ SAMPLE_RECORDS = [
 ]
 
 
-def main(data_dir: Path = typer.Option(Path("data"), help="Where the embedded chain and keys live.")) -> None:
+DataDirOption = Annotated[Path, typer.Option(help="Where the embedded chain and keys live.")]
+
+
+def main(data_dir: DataDirOption = Path("data")) -> None:
     """Anchor records, grant and revoke consent, and verify receipts on the embedded chain."""
     console = Console()
     with open_ledger(Settings(data_dir=data_dir)) as ledger:

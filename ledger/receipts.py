@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic.alias_generators import to_camel
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic.alias_generators import to_camel
 
 from ledger.anchoring import AnchoredBatch, RecordAnchorClient
 from ledger.chain import checksum
@@ -57,8 +57,8 @@ class Receipt(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
                               alias_generator=to_camel)
 
-    type: Literal["careledger-receipt"] = RECEIPT_TYPE
-    version: Literal[1] = RECEIPT_VERSION
+    type: Literal["careledger-receipt"] = "careledger-receipt"
+    version: Literal[1] = 1
     chain_id: int = Field(gt=0)
     contract: Address
     transaction_hash: Bytes32
@@ -69,10 +69,10 @@ class Receipt(BaseModel):
     leaf_count: int = Field(ge=1)
     leaf: Bytes32
     proof: list[Bytes32] = Field(max_length=64)
-    digest_algorithm: Literal["sha-256"] = DIGEST_ALGORITHM
+    digest_algorithm: Literal["sha-256"] = "sha-256"
     digest: Bytes32
     salt: Bytes32
-    tree_format: Literal["openzeppelin-standard-merkle-tree"] = TREE_FORMAT
+    tree_format: Literal["openzeppelin-standard-merkle-tree"] = "openzeppelin-standard-merkle-tree"
     leaf_encoding: tuple[Literal["bytes32"], Literal["bytes32"]] = LEAF_ENCODING
 
     def to_json(self) -> str:

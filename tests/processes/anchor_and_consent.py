@@ -15,11 +15,11 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ledger.batching import anchor_batch  # noqa: E402
-from ledger.consent import ConsentKey, GrantTerms, grant_typed_data, sign_typed_data  # noqa: E402
-from ledger.hashing import digest_json, new_salt  # noqa: E402
-from ledger.runtime import open_ledger  # noqa: E402
-from tests.conftest import ledger_settings  # noqa: E402
+from ledger.batching import anchor_batch
+from ledger.consent import ConsentKey, GrantTerms, grant_typed_data, sign_typed_data
+from ledger.hashing import digest_json, new_salt
+from ledger.runtime import open_ledger
+from tests.conftest import ledger_settings
 
 
 def main(data_dir: str) -> None:
