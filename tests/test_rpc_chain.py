@@ -1,0 +1,74 @@
+"""The same library over JSON-RPC: a real anvil node started for the test, bound to 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from eth_account import Account
+
+from ledger.batching import anchor_batch
+from ledger.consent import ConsentKey, GrantTerms, grant_typed_data, sign_typed_data
+from ledger.exceptions import ContractRevertError
+from ledger.hashing import digest_bytes, new_salt
+from ledger.receipts import verify_receipt
+from ledger.runtime import open_ledger
+from tests.conftest import ledger_settings
+
+ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # anvil's public dev key
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def anvil_url() -> Iterator[str]:
+    port = free_port()
+    node = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        node.terminate()
+        node.wait(timeout=10)
+
+
+def test_deploy_anchor_and_relay_consent_over_rpc(tmp_path: Path, anvil_url: str) -> None:
+    settings = ledger_settings(tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY,
+                               keystore_passphrase="test passphrase")
+    with open_ledger(settings) as ledger:
+        assert ledger.chain.chain_id == 31337
+        anchorer = ledger.anchorer()
+        receipts = anchor_batch(ledger.anchors, [(new_salt(), digest_bytes(b"%d" % i)) for i in range(9)], anchorer)
+        assert all(verify_receipt(r, anchors=ledger.anchors).valid for r in receipts)
+        with pytest.raises(ContractRevertError) as caught:
+            ledger.anchors.anchor(receipts[0].root, 9, anchorer)
+        assert caught.value.error == "RecordAnchorRootAlreadyAnchored"
+        assert caught.value.args_by_name["blockNumber"] == receipts[0].block_number
+
+        patient = Account.create()
+        now = ledger.chain.block_timestamp("latest")
+        terms = GrantTerms(ConsentKey(patient.address, anchorer.address, "*", "TREAT"), now - 1, now + 3600)
+        consents = ledger.consents
+        typed = grant_typed_data(consents.domain, terms, patient.address, consents.nonce(patient.address), now + 600)
+        consents.grant_by_signature(terms, patient.address, now + 600, sign_typed_data(patient, typed), ledger.relayer)
+        assert consents.is_permitted(patient.address, anchorer.address, "Condition", "TREAT")
+        assert [e.kind for e in consents.history(patient.address)] == ["ConsentGranted"]
+    with open_ledger(settings) as reopened:  # the deployment record is reused, not redeployed
+        assert reopened.deployment.record_anchor == receipts[0].contract
