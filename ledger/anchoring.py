@@ -41,10 +41,10 @@ class AnchoredBatch:
 
 @dataclass(frozen=True)
 class RecordInBatch:
-    """A record's leaf and its proof in an anchored root: what amend and retract need."""
+    """A record's commitment and its leaf's proof in an anchored root: what amend and retract need."""
 
     root: bytes
-    leaf: bytes
+    commitment: bytes
     proof: tuple[bytes, ...]
 
 
@@ -86,9 +86,9 @@ class RecordAnchorClient:
             return None
         return AnchorInfo(root, anchorer, block_number, anchored_at)
 
-    def verify_leaf(self, root: bytes, leaf: bytes, proof: list[bytes]) -> bool:
-        """The contract's own verdict on a leaf, proof and anchored root."""
-        return bool(self.chain.call(self.contract.functions.verifyLeaf(root, leaf, proof)))
+    def verify_commitment(self, root: bytes, commitment: bytes, proof: list[bytes]) -> bool:
+        """The contract's own verdict on a record commitment, proof and anchored root."""
+        return bool(self.chain.call(self.contract.functions.verifyCommitment(root, commitment, proof)))
 
     def verify_record(self, root: bytes, salt: bytes, digest: bytes, proof: list[bytes]) -> bool:
         """The contract's own verdict on a record's salt and digest (a call: the salt is not published)."""
@@ -97,14 +97,14 @@ class RecordAnchorClient:
     def amend(self, original: RecordInBatch, amended: RecordInBatch, sender: LocalAccount) -> str:
         """Record that ``original`` was superseded by ``amended``; returns the transaction hash."""
         fn = self.contract.functions.amend(
-            original.root, original.leaf, list(original.proof),
-            amended.root, amended.leaf, list(amended.proof),
+            original.root, original.commitment, list(original.proof),
+            amended.root, amended.commitment, list(amended.proof),
         )
         return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
 
     def retract(self, record: RecordInBatch, reason: str, sender: LocalAccount) -> str:
         """Record that a record was entered in error, with a reason code; returns the transaction hash."""
-        fn = self.contract.functions.retract(record.root, record.leaf, list(record.proof), encode_code(reason))
+        fn = self.contract.functions.retract(record.root, record.commitment, list(record.proof), encode_code(reason))
         return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
 
     def record_status(self, leaf: bytes) -> RecordStatus:

@@ -109,6 +109,7 @@ class Chain:
         faucet: A funded key used only to fund the library's own accounts on development chains
             (the embedded chain or anvil); None on real networks.
         receipt_timeout: Seconds to wait for a transaction to be mined.
+        serialize: Run one web3 call at a time (the embedded chain is not thread-safe).
     """
 
     def __init__(
@@ -118,6 +119,7 @@ class Chain:
         close: Callable[[], None] | None = None,
         faucet: LocalAccount | None = None,
         receipt_timeout: float = 120.0,
+        serialize: bool = False,
     ) -> None:
         self.w3 = w3
         self._close = close
@@ -126,10 +128,21 @@ class Chain:
         self._nonces: dict[str, int] = {}
         self._sender_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        with translated_errors():
+        self._serial: threading.RLock | None = threading.RLock() if serialize else None
+        with self.io():
             self.chain_id: int = self.w3.eth.chain_id
 
     # --- lifecycle -------------------------------------------------------------------------
+
+    @contextmanager
+    def io(self) -> Iterator[None]:
+        """Context for any use of ``self.w3``: one call at a time if serialized, errors translated."""
+        if self._serial is None:
+            with translated_errors():
+                yield
+            return
+        with self._serial, translated_errors():
+            yield
 
     def close(self) -> None:
         """Release the connection (and the embedded chain's data directory)."""
@@ -151,22 +164,22 @@ class Chain:
 
     def call(self, fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
         """Call a view function, translating reverts and transport errors."""
-        with translated_errors():
+        with self.io():
             return fn.call(block_identifier=block)
 
     def block_number(self) -> int:
         """The number of the newest mined block."""
-        with translated_errors():
+        with self.io():
             return int(self.w3.eth.block_number)
 
     def block_timestamp(self, number: BlockIdentifier) -> int:
         """The timestamp of a mined block (a number, or ``"latest"``)."""
-        with translated_errors():
+        with self.io():
             return int(self.w3.eth.get_block(number)["timestamp"])
 
     def code_at(self, address: str) -> bytes:
         """The runtime code at an address (empty if none)."""
-        with translated_errors():
+        with self.io():
             return bytes(self.w3.eth.get_code(Web3.to_checksum_address(address)))
 
     def is_reachable(self) -> bool:
@@ -185,7 +198,7 @@ class Chain:
         A call that would revert raises :class:`ContractRevertError` (with the custom error's
         name) before anything is sent, so nothing is half-written and no nonce is spent.
         """
-        with translated_errors():
+        with self.io():
             params: TxParams = {"from": sender.address, "nonce": Nonce(0), **self._fees()}
             if gas is None:
                 gas = int(fn.estimate_gas({"from": sender.address}) * GAS_HEADROOM)
@@ -195,7 +208,7 @@ class Chain:
 
     def deploy(self, artifact: Artifact, sender: LocalAccount, *args: Any) -> TxReceipt:
         """Deploy a contract from its artifact; the receipt carries ``contractAddress``."""
-        with translated_errors():
+        with self.io():
             factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
             constructor = factory.constructor(*args)
             gas = int(constructor.estimate_gas({"from": sender.address}) * GAS_HEADROOM)
@@ -223,7 +236,7 @@ class Chain:
         """
         if self.faucet is None:
             return
-        with translated_errors():
+        with self.io():
             balance = int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
         if balance < wei // 2:
             self.send_value(self.faucet, address, wei - balance)
@@ -242,7 +255,7 @@ class Chain:
             return self._sender_locks.setdefault(address, threading.Lock())
 
     def _sign_send_wait(self, tx: TxParams, sender: LocalAccount) -> TxReceipt:
-        with self._lock_for(sender.address), translated_errors():
+        with self._lock_for(sender.address), self.io():
             nonce = self._nonces.get(sender.address)
             if nonce is None:
                 nonce = int(self.w3.eth.get_transaction_count(sender.address, "pending"))
@@ -258,7 +271,7 @@ class Chain:
 
     def wait_for_receipt(self, tx_hash: bytes) -> TxReceipt:
         """Wait until a sent transaction is mined; raise if it failed."""
-        with translated_errors():
+        with self.io():
             try:
                 receipt = self.w3.eth.wait_for_transaction_receipt(
                     HexBytes(tx_hash), timeout=self.receipt_timeout, poll_latency=0.05

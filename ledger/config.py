@@ -25,6 +25,11 @@ class Settings(BaseSettings):
         chain_sync: SQLite durability of the embedded chain (``FULL``: a block survives power
             loss once mined; ``NORMAL``: it survives a process crash).
         receipt_timeout: Seconds to wait for a transaction to be mined.
+        host, port: Where the API listens (loopback by default).
+        max_batch_size, max_batch_age: Seal a batch at this many records or when the oldest pending
+            record is this many seconds old.
+        max_body_bytes: Largest request body accepted.
+        max_records_per_request: Most records in one bulk registration.
     """
 
     model_config = SettingsConfigDict(env_prefix="CARELEDGER_", extra="ignore")
@@ -36,3 +41,9 @@ class Settings(BaseSettings):
     faucet_key: SecretStr | None = None
     chain_sync: Literal["FULL", "NORMAL"] = "FULL"
     receipt_timeout: float = 120.0
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_batch_size: int = 4096
+    max_batch_age: float = 2.0
+    max_body_bytes: int = 32 * 1024 * 1024
+    max_records_per_request: int = 100_000

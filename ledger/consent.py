@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
 from web3.types import TxReceipt
 
-from ledger.chain import Chain, checksum, translated_errors
+from ledger.chain import Chain, checksum
 from ledger.codes import ALL_DATA, decode_code, encode_code, encode_purpose
 from ledger.contracts import CONSENT_REGISTRY, load_artifact
 from ledger.exceptions import InputError, InvalidSignatureError
@@ -342,7 +342,7 @@ class ConsentRegistryClient:
         events: list[ConsentEvent] = []
         kinds = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved",
                  "EmergencyAccessRecorded")
-        with translated_errors():
+        with self.chain.io():
             for kind in kinds:
                 event = getattr(self.contract.events, kind)
                 for log in event.get_logs(from_block=self.deploy_block, argument_filters={"patient": patient}):

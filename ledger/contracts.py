@@ -15,6 +15,7 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 from ledger.exceptions import ArtifactError
 
@@ -98,4 +99,6 @@ def decode_custom_error(
         values = abi_decode(list(spec.arg_types), bytes(revert_data[4:]))
     except Exception:  # malformed data for a known selector: treat as unknown
         return None
-    return spec.name, dict(zip(spec.arg_names, values, strict=True))
+    args = {name: to_checksum_address(value) if kind == "address" else value
+            for name, kind, value in zip(spec.arg_names, spec.arg_types, values, strict=True)}
+    return spec.name, args

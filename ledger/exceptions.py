@@ -126,3 +126,36 @@ class ArtifactError(IntegrityError):
     """Compiled contract artifacts are missing or do not match the sources."""
 
     code = "artifact_error"
+
+
+# --- callers of the service ------------------------------------------------------------------
+
+
+class AuthenticationError(LedgerError):
+    """No API key, or one that does not belong to a live app."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(LedgerError):
+    """The caller is known but may not do this (missing role, another organisation's data)."""
+
+    code = "forbidden"
+
+
+class ConsentDeniedError(PermissionDeniedError):
+    """The patient's consent does not permit this access; ``details['reason']`` says why."""
+
+    code = "consent_required"
+
+
+class ConflictError(LedgerError):
+    """The request conflicts with what exists (an Idempotency-Key reused for another request)."""
+
+    code = "conflict"
+
+
+class PayloadTooLargeError(InputError):
+    """The request body or one of its parts is over the configured limit."""
+
+    code = "payload_too_large"

@@ -184,7 +184,8 @@ def verify_receipt(
     Local steps: the document's digest (when given) is the receipt's; ``leaf_hash(salt, digest)``
     is the receipt's leaf; the proof leads from the leaf to the receipt's root. Chain steps: the
     node's chain id is the receipt's; the root is anchored in the receipt's contract, in the
-    receipt's block, by the receipt's anchorer; the contract's own ``verifyLeaf`` agrees. Later
+    receipt's block, by the receipt's anchorer; the contract's own ``verifyRecord`` agrees (a call:
+    the salt is sent to the node but never published on chain). Later
     amendments and retractions are reported, not counted as failures.
     """
     result = Verification()
@@ -240,10 +241,10 @@ def _verify_on_chain(receipt: Receipt, anchors: RecordAnchorClient, result: Veri
     result.add("time", anchor.anchored_at == receipt.anchored_at,
                "anchored at the receipt's time" if anchor.anchored_at == receipt.anchored_at
                else "anchored at another time than the receipt says", receipt.anchored_at, anchor.anchored_at)
-    on_chain = anchors.verify_leaf(receipt.root, receipt.leaf, receipt.proof)
+    on_chain = anchors.verify_record(receipt.root, receipt.salt, receipt.digest, receipt.proof)
     result.add("contract_verdict", on_chain,
-               "the contract's verifyLeaf accepts the leaf and proof" if on_chain
-               else "the contract's verifyLeaf rejects the leaf and proof")
+               "the contract's verifyRecord accepts the salt, digest and proof" if on_chain
+               else "the contract's verifyRecord rejects the salt, digest and proof")
     status = anchors.record_status(receipt.leaf)
     result.amended_by = _show(status.amended_by)
     result.retraction_reason = status.retraction_reason

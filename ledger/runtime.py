@@ -78,7 +78,7 @@ def open_chain(settings: Settings) -> Chain:
     try:
         dev_faucet = faucet or Account.from_key(embedded.faucet_keys[0])
         return Chain(embedded.w3, close=embedded.close, faucet=dev_faucet,
-                     receipt_timeout=settings.receipt_timeout)
+                     receipt_timeout=settings.receipt_timeout, serialize=True)
     except BaseException:
         embedded.close()
         raise

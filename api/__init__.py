@@ -1,0 +1,1 @@
+"""CareLedger's REST API for clinical apps (FastAPI)."""

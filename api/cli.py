@@ -1,0 +1,71 @@
+"""``careledger``: run the service, and the operator's commands."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from api.main import create_app
+from api.service import Service
+from ledger.config import Settings
+from ledger.exceptions import ChainLockedError
+from ledger.store.apps import Role, list_apps
+from ledger.store.apps import create_app as create_api_app
+
+app = typer.Typer(help="CareLedger: consent and record-integrity ledger.", no_args_is_help=True)
+console = Console()
+
+DataDir = Annotated[Path | None, typer.Option(help="data directory (default: CARELEDGER_DATA_DIR or ./data)")]
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="listen address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default 8000)")] = None,
+) -> None:
+    """Run the API on the configured chain (the embedded one by default), deploying on first start."""
+    settings = _settings(data_dir, host=host, port=port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                access_log=False)
+
+
+@app.command("create-admin")
+def create_admin(
+    organisation: Annotated[str, typer.Option(help="the operator's organisation")] = "CareLedger operator",
+    name: Annotated[str, typer.Option(help="name of the admin app")] = "admin",
+    data_dir: DataDir = None,
+) -> None:
+    """Create an admin app (and its organisation) and print its API key, once. Run it while the
+    service is stopped (the embedded chain has one writer)."""
+    try:
+        service = Service.open(_settings(data_dir))
+    except ChainLockedError as err:
+        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
+        raise typer.Exit(2) from err
+    try:
+        org = service.create_organisation(organisation)
+        created, api_key = create_api_app(service.db.conn, org.id, name, {Role.ADMIN})
+        admins = [a for a in list_apps(service.db.conn) if Role.ADMIN in a.roles and a.revoked_at is None]
+    finally:
+        service.close()
+    console.print(f"admin app {created.name!r} (id {created.id}) of {org.name!r}; {len(admins)} live admin app(s)")
+    console.print("API key (shown only now, store it safely):")
+    print(api_key)
+
+
+if __name__ == "__main__":
+    app()

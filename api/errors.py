@@ -1,0 +1,137 @@
+"""The one place where errors become HTTP responses: ``{"code", "message", "details"}``.
+
+Routes raise :mod:`ledger.exceptions` errors and never build error responses themselves. The table
+below gives each family its status; reverts are mapped by custom-error name. 4xx are logged as
+warnings, 5xx as errors with the traceback; internals never reach the client.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.exceptions import (
+    AuthenticationError,
+    ChainError,
+    ChainUnavailableError,
+    ConflictError,
+    ContractRevertError,
+    InputError,
+    LedgerError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+)
+
+log = logging.getLogger("careledger.api")
+
+RETRY_AFTER_SECONDS = 5
+
+# Most specific first: the first class an error is an instance of decides its status.
+STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
+    (AuthenticationError, 401),
+    (PermissionDeniedError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (PayloadTooLargeError, 413),
+    (InputError, 400),
+    (ChainUnavailableError, 503),
+    (ContractRevertError, 409),
+    (ChainError, 502),
+    (LedgerError, 500),
+)
+
+# Contract reverts the caller caused, by custom-error name: (status, stable code).
+REVERTS: dict[str, tuple[int, str]] = {
+    "ConsentRegistryInvalidSignature": (400, "invalid_signature"),
+    "ConsentRegistryExpiredSignature": (400, "signature_expired"),
+    "ConsentRegistryUnauthorizedActor": (403, "not_patient_or_guardian"),
+    "ConsentRegistryInvalidWindow": (400, "invalid_validity_window"),
+    "ConsentRegistryZeroAddress": (400, "invalid_address"),
+    "ConsentRegistryZeroCode": (400, "invalid_code"),
+    "ConsentRegistryNotGranted": (409, "consent_not_granted"),
+    "ConsentRegistryInvalidGuardian": (400, "invalid_guardian"),
+    "ConsentRegistryNotGuardian": (409, "not_a_guardian"),
+    "RecordAnchorAlreadyAmended": (409, "already_amended"),
+    "RecordAnchorAlreadyRetracted": (409, "already_retracted"),
+    "AccessControlUnauthorizedAccount": (403, "missing_chain_role"),
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": details or {}}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The one JSON error shape, as a response."""
+    return Response(orjson.dumps(error_body(code, message, details)), status_code=status,
+                    media_type="application/json", headers=headers)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def response_for(err: LedgerError) -> Response:
+    """The HTTP response for a ledger error."""
+    status, code = next(s for cls, s in STATUS_BY_ERROR if isinstance(err, cls)), err.code
+    if isinstance(err, ContractRevertError):
+        status, code = REVERTS.get(err.error, (409, "contract_rejected"))
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    if status >= 500:
+        log.error("%s: %s", code, err.message, exc_info=err)
+        message = err.message if status == 503 else "internal error"
+        details: dict[str, Any] = {} if status != 503 else _jsonable(err.details)
+    else:
+        log.warning("%s: %s", code, err.message)
+        message, details = err.message, _jsonable(err.details)
+    return error_response(status, code, message, details, headers)
+
+
+def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
+    problems = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p != "body"]
+        problems.append({"field": ".".join(location), "problem": error.get("msg", "")})
+    return {"errors": problems}
+
+
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the one JSON shape."""
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(_: Request, exc: LedgerError) -> Response:
+        return response_for(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        details = _validation_details(exc)
+        log.warning("invalid_request: %s", details)
+        return error_response(422, "invalid_request", "the request does not match the schema", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.error("unexpected error", exc_info=exc)
+        return error_response(500, "internal_error", "internal error")

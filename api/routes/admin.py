@@ -1,0 +1,66 @@
+"""Managing organisations and apps (role ``admin``). API keys are shown once, at creation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from api.deps import Admin, ServiceDep
+from api.limits import LedgerRoute
+from api.schemas import Schema
+from ledger.exceptions import InputError
+from ledger.store.apps import App, Organisation, Role, create_app, list_apps, list_organisations, revoke_app
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=LedgerRoute)
+
+
+class OrganisationIn(Schema):
+    name: str = Field(min_length=1, max_length=100, examples=["St Mary's Hospital"])
+    emergency: bool = Field(default=False, description="may record break-glass access (EMERGENCY_ROLE on chain)")
+
+
+class AppIn(Schema):
+    organisation_id: int = Field(examples=[1])
+    name: str = Field(min_length=1, max_length=100, examples=["ward-7-monitor"])
+    roles: list[Role] = Field(min_length=1, examples=[["registrar", "reader"]])
+
+
+def organisation_out(organisation: Organisation) -> dict[str, Any]:
+    return {"id": organisation.id, "name": organisation.name, "address": organisation.address,
+            "emergency": organisation.emergency, "createdAt": organisation.created_at}
+
+
+def app_out(app: App) -> dict[str, Any]:
+    return {"id": app.id, "organisationId": app.organisation_id, "name": app.name, "keyPrefix": app.key_prefix,
+            "roles": sorted(r.value for r in app.roles), "createdAt": app.created_at, "revokedAt": app.revoked_at}
+
+
+@router.post("/organisations", status_code=201, summary="Create an organisation with its own chain account")
+def create_organisation(body: OrganisationIn, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    """The organisation's key is generated and kept encrypted in the keystore; it is never returned."""
+    return organisation_out(service.create_organisation(body.name, emergency=body.emergency))
+
+
+@router.get("/organisations", summary="List organisations")
+def organisations(_: Admin, service: ServiceDep) -> list[dict[str, Any]]:
+    return [organisation_out(o) for o in list_organisations(service.db.conn)]
+
+
+@router.post("/apps", status_code=201, summary="Create an app; its API key is in this answer only")
+def new_app(body: AppIn, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    if Role.EMERGENCY in body.roles and not service.organisation(body.organisation_id).emergency:
+        raise InputError("the emergency role needs an organisation with break-glass rights", field="roles")
+    created, api_key = create_app(service.db.conn, body.organisation_id, body.name, set(body.roles))
+    return {**app_out(created), "apiKey": api_key}
+
+
+@router.get("/apps", summary="List apps (without keys)")
+def apps(_: Admin, service: ServiceDep) -> list[dict[str, Any]]:
+    return [app_out(a) for a in list_apps(service.db.conn)]
+
+
+@router.delete("/apps/{app_id}", summary="Revoke an app's API key")
+def delete_app(app_id: int, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    return app_out(revoke_app(service.db.conn, app_id))

@@ -1,0 +1,45 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import ServiceDep
+from ledger.store.records import pending_count
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is up")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The chain is reachable and the batcher is healthy",
+            responses={503: {"description": "not ready: the body says which check failed"}})
+def readyz(service: ServiceDep) -> Response:
+    stats = service.batcher.stats
+    chain_ok = service.ledger.chain.is_reachable()
+    batcher_ok = service.batcher.alive and stats.chain_available
+    oldest = service.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id IS NULL").fetchone()[0]
+    body: dict[str, Any] = {
+        "status": "ready" if chain_ok and batcher_ok else "not_ready",
+        "chain": {"reachable": chain_ok, "chainId": service.ledger.deployment.chain_id},
+        "batcher": {"running": service.batcher.alive, "lastError": stats.last_error,
+                    "lastErrorAt": stats.last_error_at, "lastAnchorAt": stats.last_success_at},
+        "pendingRecords": pending_count(service.db.conn),
+        "oldestPendingSeconds": round(time.time() - oldest, 3) if oldest else 0.0,
+    }
+    headers = None if body["status"] == "ready" else {"Retry-After": "5"}
+    return Response(orjson.dumps(body), status_code=200 if body["status"] == "ready" else 503,
+                    media_type="application/json", headers=headers)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,119 @@
+"""The running service: the ledger, the off-chain store, the intake and the batcher, opened together."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from ledger.batcher import Batcher, BatcherConfig
+from ledger.config import Settings
+from ledger.runtime import DEV_FUNDING_WEI, Ledger, open_ledger
+from ledger.store import Database, open_database
+from ledger.store.apps import (
+    Organisation,
+    create_organisation,
+    get_organisation,
+    organisation_by_name,
+    set_emergency,
+)
+from ledger.store.intake import Intake
+from ledger.store.records import TreeCache
+
+EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass
+class Service:
+    """Everything a request handler needs. One per process."""
+
+    settings: Settings
+    ledger: Ledger
+    db: Database
+    trees: TreeCache = field(default_factory=TreeCache)
+    intake: Intake | None = None
+    batcher: Batcher = field(init=False)
+    _organisations: dict[int, Organisation] = field(default_factory=dict)
+    _org_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Service:
+        """Open the ledger (deploying on first start) and the store; the batcher is not started yet."""
+        ledger = open_ledger(settings)
+        try:
+            return cls(settings=settings, ledger=ledger, db=open_database(Path(settings.data_dir)))
+        except BaseException:
+            ledger.close()
+            raise
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(
+            self.db, self.ledger.anchors, self.signer_for,
+            BatcherConfig(max_batch_size=self.settings.max_batch_size, max_batch_age=self.settings.max_batch_age),
+            trees=self.trees,
+        )
+
+    def close(self) -> None:
+        """Stop the batcher and release the store and the chain."""
+        self.batcher.stop()
+        self.db.close()
+        self.ledger.close()
+
+    # --- organisations ---------------------------------------------------------------------
+
+    def organisation(self, organisation_id: int) -> Organisation:
+        """An organisation by id (cached: organisations change rarely)."""
+        with self._org_lock:
+            cached = self._organisations.get(organisation_id)
+        if cached is not None:
+            return cached
+        organisation = get_organisation(self.db.conn, organisation_id)
+        with self._org_lock:
+            self._organisations[organisation_id] = organisation
+        return organisation
+
+    def signer_for(self, organisation_id: int) -> LocalAccount:
+        """The organisation's chain account (decrypted from the keystore once per process)."""
+        return self.ledger.keyring.get(self.organisation(organisation_id).key_name)
+
+    def create_organisation(self, name: str, *, emergency: bool = False) -> Organisation:
+        """Create an organisation with a fresh chain account holding ``ANCHORER_ROLE`` (and
+        ``EMERGENCY_ROLE`` if ``emergency``); returns the existing one if the name is taken."""
+        existing = organisation_by_name(self.db.conn, name)
+        if existing is not None:
+            return existing
+        base = "org-" + (_SLUG.sub("-", name.lower()).strip("-")[:40] or "unnamed")
+        key_name, taken, n = base, set(self.ledger.keyring.names()), 1
+        while key_name in taken:
+            n += 1
+            key_name = f"{base}-{n}"
+        account = self.ledger.keyring.get_or_create(key_name)
+        self.ledger.chain.fund(account.address, DEV_FUNDING_WEI)
+        self.ledger.anchors.grant_anchorer(self.ledger.admin, account.address)
+        if emergency:
+            self._grant_emergency(account.address)
+        return create_organisation(self.db.conn, name, key_name, account.address, emergency)
+
+    def set_emergency(self, organisation_id: int, emergency: bool) -> Organisation:
+        """Give or take an organisation's break-glass right, on chain and in the store."""
+        organisation = self.organisation(organisation_id)
+        contract = self.ledger.consents.contract
+        if emergency:
+            self._grant_emergency(organisation.address)
+        else:
+            self.ledger.chain.transact(contract.functions.revokeRole(EMERGENCY_ROLE, organisation.address),
+                                       self.ledger.admin)
+        set_emergency(self.db.conn, organisation_id, emergency)
+        with self._org_lock:
+            self._organisations.pop(organisation_id, None)
+        return self.organisation(organisation_id)
+
+    def _grant_emergency(self, address: str) -> None:
+        contract = self.ledger.consents.contract
+        if not self.ledger.chain.call(contract.functions.hasRole(EMERGENCY_ROLE, address)):
+            self.ledger.chain.transact(contract.functions.grantRole(EMERGENCY_ROLE, address), self.ledger.admin)

@@ -1,0 +1,272 @@
+"""The durable batcher: seals acknowledged records into Merkle batches and anchors each root once.
+
+Records are acknowledged to clients as soon as they are committed to the store. This worker, in its
+own thread, seals each organisation's pending records into a batch when there are ``max_batch_size``
+of them or the oldest has waited ``max_batch_age`` seconds (the seal is one SQLite transaction), then
+anchors the batch's root with that organisation's key. Every step is recorded before the next, so a
+restart resumes where the last process stopped: a sealed batch whose root is already on chain (the
+process died after sending) is marked anchored from the chain, never anchored twice. When the chain
+is unreachable, batches wait and the worker retries with backoff; acknowledged records are never lost.
+
+Amendments and retractions wait here too, until the records they name are anchored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
+from ledger.exceptions import ChainUnavailableError, ContractRevertError, LedgerError
+from ledger.hashing import commitment, keccak256
+from ledger.store.database import Database
+from ledger.store.records import (
+    Batch,
+    TreeCache,
+    get_batch,
+    get_record,
+    mark_anchored,
+    pending_summary,
+    seal_batch,
+    unanchored_batches,
+    with_tx,
+)
+
+log = logging.getLogger("careledger.batcher")
+
+
+@dataclass(frozen=True)
+class BatcherConfig:
+    """When to seal: at ``max_batch_size`` pending records, or when the oldest is ``max_batch_age`` s old."""
+
+    max_batch_size: int = 4096
+    max_batch_age: float = 2.0
+    max_backoff: float = 30.0
+
+
+@dataclass
+class BatcherStats:
+    """What the batcher has done, for health checks and metrics."""
+
+    batches_anchored: int = 0
+    records_anchored: int = 0
+    gas_used: int = 0
+    last_anchor_lag: float = 0.0
+    last_success_at: float | None = None
+    last_error: str | None = None
+    last_error_at: float | None = None
+    chain_available: bool = True
+    recent_batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1000))
+    recent_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+class Batcher:
+    """Seals and anchors batches in a background thread (or step by step with :meth:`run_once`).
+
+    Args:
+        db: The store.
+        anchors: The RecordAnchor client.
+        signer_for: The anchoring key of an organisation, by organisation id.
+        config: Batch size and age limits.
+        trees: Shared cache of batch trees (receipts use it too).
+        on_anchored: Called (in the batcher thread) after each batch is anchored.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        anchors: RecordAnchorClient,
+        signer_for: Callable[[int], LocalAccount],
+        config: BatcherConfig | None = None,
+        *,
+        trees: TreeCache | None = None,
+        on_anchored: Callable[[Batch], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.anchors = anchors
+        self.signer_for = signer_for
+        self.config = config or BatcherConfig()
+        self.trees = trees or TreeCache()
+        self.on_anchored = on_anchored
+        self.stats = BatcherStats()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._backoff = 0.0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a daemon thread until :meth:`stop`."""
+        self._thread = threading.Thread(target=self._loop, name="careledger-batcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current step and stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def wake(self) -> None:
+        """Look for work now (called when records arrive)."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                self._backoff = 0.0
+                self.stats.chain_available = True
+            except ChainUnavailableError as err:
+                self._failed(err, chain_down=True)
+            except Exception as err:  # keep the worker alive; the error is reported in health
+                log.exception("batcher step failed")
+                self._failed(err, chain_down=False)
+            self._wake.wait(self._next_wait())
+            self._wake.clear()
+
+    def _failed(self, err: Exception, *, chain_down: bool) -> None:
+        self.stats.chain_available = not chain_down
+        self.stats.last_error = f"{type(err).__name__}: {err}"
+        self.stats.last_error_at = time.time()
+        self._backoff = min(self.config.max_backoff, max(0.25, self._backoff * 2))
+
+    def _next_wait(self) -> float:
+        if self._backoff:
+            return self._backoff
+        summary = pending_summary(self.db.conn)
+        if not summary:
+            return self.config.max_batch_age
+        oldest = min(oldest for _, oldest in summary.values())
+        return max(0.01, oldest + self.config.max_batch_age - time.time())
+
+    # --- one step --------------------------------------------------------------------------
+
+    def run_once(self, *, force: bool = False) -> int:
+        """Anchor what is sealed, seal what is due (everything pending if ``force``), anchor that,
+        then apply amendments and retractions whose records are anchored. Returns batches anchored."""
+        anchored = self._anchor_sealed()
+        while self._seal_due(force):
+            anchored += self._anchor_sealed()
+        self._apply_changes()
+        return anchored
+
+    def _seal_due(self, force: bool) -> bool:
+        sealed_any = False
+        now = time.time()
+        for organisation_id, (count, oldest) in pending_summary(self.db.conn).items():
+            due = force or count >= self.config.max_batch_size or now - oldest >= self.config.max_batch_age
+            if due and seal_batch(self.db.conn, organisation_id, self.config.max_batch_size) is not None:
+                sealed_any = True
+        return sealed_any
+
+    def _anchor_sealed(self) -> int:
+        count = 0
+        for batch in unanchored_batches(self.db.conn):
+            self._anchor(batch)
+            count += 1
+        return count
+
+    def _anchor(self, batch: Batch) -> None:
+        signer = self.signer_for(batch.organisation_id)
+        existing = self.anchors.anchor_of(batch.root)
+        if existing is None:
+            try:
+                result = self.anchors.anchor(batch.root, batch.leaf_count, signer)
+            except ContractRevertError as err:
+                if err.error != "RecordAnchorRootAlreadyAnchored":
+                    raise
+                result = self._recover_anchor(batch)
+        else:  # sent by a process that died before recording it
+            result = self._recover_anchor(batch)
+        mark_anchored(self.db.conn, batch.id, result)
+        oldest = self.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id = ?",
+                                      (batch.id,)).fetchone()[0]
+        lag = time.time() - (oldest or batch.sealed_at)
+        stats = self.stats
+        stats.batches_anchored += 1
+        stats.records_anchored += batch.leaf_count
+        stats.gas_used += result.gas_used
+        stats.last_anchor_lag = lag
+        stats.last_success_at = time.time()
+        stats.recent_batch_sizes.append(batch.leaf_count)
+        stats.recent_lags.append(lag)
+        log.info("anchored batch %s (%d records) in block %d", batch.id, batch.leaf_count, result.block_number)
+        if self.on_anchored is not None:
+            anchored_batch = get_batch(self.db.conn, batch.id)
+            if anchored_batch is not None:
+                self.on_anchored(anchored_batch)
+
+    def _recover_anchor(self, batch: Batch) -> AnchoredBatch:
+        """Rebuild the anchoring facts of a root already on chain from its RootAnchored event."""
+        info = self.anchors.anchor_of(batch.root)
+        if info is None:
+            raise LedgerError(f"batch {batch.id}: root reported anchored but not found")
+        with self.anchors.chain.io():
+            logs = self.anchors.contract.events.RootAnchored.get_logs(
+                from_block=info.block_number, to_block=info.block_number, argument_filters={"root": batch.root})
+        if not logs:
+            raise LedgerError(f"batch {batch.id}: no RootAnchored event in block {info.block_number}")
+        log_entry = logs[0]
+        with self.anchors.chain.io():
+            receipt = self.anchors.chain.w3.eth.get_transaction_receipt(log_entry["transactionHash"])
+        return AnchoredBatch(
+            root=batch.root, leaf_count=batch.leaf_count, anchorer=info.anchorer,
+            tx_hash=log_entry["transactionHash"].to_0x_hex(), block_number=info.block_number,
+            anchored_at=info.anchored_at, gas_used=int(receipt["gasUsed"]),
+        )
+
+    # --- amendments and retractions ----------------------------------------------------------
+
+    def _in_batch(self, record_id: str) -> tuple[RecordInBatch, int] | None:
+        """The record's leaf and proof if it is anchored, with its organisation."""
+        record = get_record(self.db.conn, record_id)
+        if record is None or record.batch_id is None:
+            return None
+        batch = get_batch(self.db.conn, record.batch_id)
+        if batch is None or not batch.anchored:
+            return None
+        tree = self.trees.tree(batch)
+        in_batch = RecordInBatch(batch.root, commitment(record.salt, record.digest), tuple(tree.proof(record.leaf)))
+        return in_batch, batch.organisation_id
+
+    def _apply_changes(self) -> None:
+        conn = self.db.conn
+        pending = conn.execute(
+            "SELECT id, kind, record_id, replacement_id, reason FROM record_changes WHERE state = 'pending' ORDER BY id"
+        ).fetchall()
+        for change_id, kind, record_id, replacement_id, reason in pending:
+            original = self._in_batch(record_id)
+            replacement = self._in_batch(replacement_id) if replacement_id else None
+            if original is None or (kind == "amend" and replacement is None):
+                continue
+            record, organisation_id = original
+            signer = self.signer_for(organisation_id)
+            status = self.anchors.record_status(keccak256(record.commitment))
+            tx_hash: str | None = None
+            error: str | None = None
+            try:
+                if kind == "amend":
+                    assert replacement is not None
+                    if status.amended_by != keccak256(replacement[0].commitment):
+                        tx_hash = self.anchors.amend(record, replacement[0], signer)
+                elif status.retraction_reason is None:
+                    tx_hash = self.anchors.retract(record, reason, signer)
+            except ContractRevertError as err:
+                error = err.error
+            state = "failed" if error else "done"
+            with_tx(conn, lambda s=state, t=tx_hash, e=error, c=change_id: conn.execute(
+                "UPDATE record_changes SET state = ?, tx_hash = ?, error = ? WHERE id = ?",
+                (s, bytes.fromhex(t[2:]) if t else None, e, c)))

@@ -1,0 +1,168 @@
+"""Organisations (each with its own chain account) and the apps that call the API for them.
+
+API keys are random 256-bit tokens shown once at creation; only their SHA-256 is stored, so a copy of
+the database does not let anyone call the API. (A slow password hash is unnecessary: the keys are
+not guessable, and the lookup by hash must stay fast on every request.)
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.exceptions import InputError, NotFoundError
+from ledger.store.records import with_tx
+
+API_KEY_PREFIX = "clk_"
+
+
+class Role(enum.StrEnum):
+    """What an app may do. ``emergency`` allows break-glass access (its organisation must hold
+    ``EMERGENCY_ROLE`` on chain)."""
+
+    REGISTRAR = "registrar"
+    READER = "reader"
+    ADMIN = "admin"
+    EMERGENCY = "emergency"
+
+
+class DuplicateError(InputError):
+    """Something with that name already exists."""
+
+    code = "already_exists"
+
+
+@dataclass(frozen=True)
+class Organisation:
+    id: int
+    name: str
+    key_name: str
+    address: str
+    emergency: bool
+    created_at: int
+
+
+@dataclass(frozen=True)
+class App:
+    id: int
+    organisation_id: int
+    name: str
+    key_prefix: str
+    roles: frozenset[Role]
+    created_at: int
+    revoked_at: int | None
+
+
+_ORG_COLUMNS = "id, name, key_name, address, emergency, created_at"
+_APP_COLUMNS = "id, organisation_id, name, key_prefix, roles, created_at, revoked_at"
+
+
+def _org(row: Any) -> Organisation:
+    id_, name, key_name, address, emergency, created_at = row
+    return Organisation(id_, name, key_name, address, bool(emergency), created_at)
+
+
+def _app(row: Any) -> App:
+    id_, org, name, prefix, roles, created_at, revoked_at = row
+    return App(id_, org, name, prefix, frozenset(Role(r) for r in roles.split(",") if r), created_at, revoked_at)
+
+
+def hash_api_key(api_key: str) -> bytes:
+    return hashlib.sha256(api_key.encode("utf-8")).digest()
+
+
+def create_organisation(conn: sqlite3.Connection, name: str, key_name: str, address: str,
+                        emergency: bool = False) -> Organisation:
+    def insert() -> int:
+        try:
+            cursor = conn.execute(
+                "INSERT INTO organisations (name, key_name, address, emergency, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, key_name, address, int(emergency), int(time.time())),
+            )
+        except sqlite3.IntegrityError as err:
+            raise DuplicateError(f"organisation {name!r} already exists", name=name) from err
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    return get_organisation(conn, with_tx(conn, insert))
+
+
+def set_emergency(conn: sqlite3.Connection, organisation_id: int, emergency: bool) -> None:
+    with_tx(conn, lambda: conn.execute("UPDATE organisations SET emergency = ? WHERE id = ?",
+                                       (int(emergency), organisation_id)))
+
+
+def get_organisation(conn: sqlite3.Connection, organisation_id: int) -> Organisation:
+    row = conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = ?", (organisation_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no organisation {organisation_id}", organisation=organisation_id)
+    return _org(row)
+
+
+def organisation_by_name(conn: sqlite3.Connection, name: str) -> Organisation | None:
+    row = conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE name = ?", (name,)).fetchone()
+    return _org(row) if row else None
+
+
+def organisation_by_address(conn: sqlite3.Connection, address: str) -> Organisation | None:
+    row = conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE address = ?", (address,)).fetchone()
+    return _org(row) if row else None
+
+
+def list_organisations(conn: sqlite3.Connection) -> list[Organisation]:
+    return [_org(r) for r in conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations ORDER BY id")]
+
+
+def create_app(conn: sqlite3.Connection, organisation_id: int, name: str, roles: set[Role]) -> tuple[App, str]:
+    """Create an app; returns it and its API key, which is never retrievable again."""
+    if not roles:
+        raise InputError("an app needs at least one role", field="roles")
+    get_organisation(conn, organisation_id)
+    api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+
+    def insert() -> int:
+        cursor = conn.execute(
+            "INSERT INTO apps (organisation_id, name, key_hash, key_prefix, roles, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (organisation_id, name, hash_api_key(api_key), api_key[:10],
+             ",".join(sorted(r.value for r in roles)), int(time.time())),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    return get_app(conn, with_tx(conn, insert)), api_key
+
+
+def get_app(conn: sqlite3.Connection, app_id: int) -> App:
+    row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE id = ?", (app_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"no app {app_id}", app=app_id)
+    return _app(row)
+
+
+def app_by_key(conn: sqlite3.Connection, api_key: str) -> App | None:
+    """The live (not revoked) app holding ``api_key``."""
+    row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE key_hash = ? AND revoked_at IS NULL",
+                       (hash_api_key(api_key),)).fetchone()
+    return _app(row) if row else None
+
+
+def list_apps(conn: sqlite3.Connection, organisation_id: int | None = None) -> list[App]:
+    if organisation_id is None:
+        rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY id")
+    else:
+        rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE organisation_id = ? ORDER BY id",
+                            (organisation_id,))
+    return [_app(r) for r in rows]
+
+
+def revoke_app(conn: sqlite3.Connection, app_id: int) -> App:
+    get_app(conn, app_id)
+    with_tx(conn, lambda: conn.execute("UPDATE apps SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                                       (int(time.time()), app_id)))
+    return get_app(conn, app_id)
