@@ -44,26 +44,30 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
     /// @inheritdoc IRecordAnchor
     function amend(
         bytes32 originalRoot,
-        bytes32 originalLeaf,
+        bytes32 originalCommitment,
         bytes32[] calldata originalProof,
         bytes32 amendedRoot,
-        bytes32 amendedLeaf,
+        bytes32 amendedCommitment,
         bytes32[] calldata amendedProof
     ) external onlyRole(ANCHORER_ROLE) {
+        bytes32 originalLeaf = _leaf(originalCommitment);
+        bytes32 amendedLeaf = _leaf(amendedCommitment);
         if (originalLeaf == amendedLeaf) revert RecordAnchorSelfAmendment(originalLeaf);
         _requireOwnRecord(originalRoot, originalLeaf, originalProof);
         _requireOwnRecord(amendedRoot, amendedLeaf, amendedProof);
         _requireUnchanged(originalLeaf);
+        _requireUnchanged(amendedLeaf);
         _amendedBy[originalLeaf] = amendedLeaf;
         emit RecordAmended(originalLeaf, amendedLeaf, msg.sender);
     }
 
     /// @inheritdoc IRecordAnchor
-    function retract(bytes32 root, bytes32 leaf, bytes32[] calldata proof, bytes32 reason)
+    function retract(bytes32 root, bytes32 commitment, bytes32[] calldata proof, bytes32 reason)
         external
         onlyRole(ANCHORER_ROLE)
     {
         if (reason == bytes32(0)) revert RecordAnchorMissingReason();
+        bytes32 leaf = _leaf(commitment);
         _requireOwnRecord(root, leaf, proof);
         bytes32 previous = _retractionReason[leaf];
         if (previous != bytes32(0)) revert RecordAnchorAlreadyRetracted(leaf, previous);
@@ -77,8 +81,8 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
     }
 
     /// @inheritdoc IRecordAnchor
-    function verifyLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof) public view returns (bool) {
-        return _anchors[root].anchorer != address(0) && MerkleProof.verifyCalldata(proof, root, leaf);
+    function verifyCommitment(bytes32 root, bytes32 commitment, bytes32[] calldata proof) public view returns (bool) {
+        return _anchors[root].anchorer != address(0) && MerkleProof.verifyCalldata(proof, root, _leaf(commitment));
     }
 
     /// @inheritdoc IRecordAnchor
@@ -87,13 +91,18 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
         view
         returns (bool)
     {
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(salt, digest))));
-        return verifyLeaf(root, leaf, proof);
+        return verifyCommitment(root, keccak256(abi.encode(salt, digest)), proof);
     }
 
     /// @inheritdoc IRecordAnchor
     function recordStatus(bytes32 leaf) external view returns (bytes32 amendedBy, bytes32 retractionReason) {
         return (_amendedBy[leaf], _retractionReason[leaf]);
+    }
+
+    /// @dev StandardMerkleTree's leaf of a record: the hash of its commitment (a 32-byte preimage,
+    /// where every internal node hashes 64 bytes).
+    function _leaf(bytes32 commitment) private pure returns (bytes32) {
+        return keccak256(bytes.concat(commitment));
     }
 
     /// @dev Reverts unless `leaf` is proven in `root` and `root` was anchored by the caller.

@@ -8,6 +8,10 @@ pragma solidity 0.8.28;
  * `keccak256(bytes.concat(keccak256(abi.encode(salt, digest))))`, where `digest` is the SHA-256 of
  * the record and `salt` a random per-record value that is never published.
  *
+ * Functions that name a record on chain take its *commitment* `keccak256(abi.encode(salt, digest))`
+ * and hash it into the leaf themselves, so that no internal node of a tree (a hash of 64 bytes) and
+ * no root can ever be passed off as a record.
+ *
  * A single record is a batch of one (its root is its leaf). The party that anchored a record can
  * later record that it was superseded by a corrected version (an amendment) or entered in error
  * (a retraction); both are permanent and visible to anyone.
@@ -81,33 +85,33 @@ interface IRecordAnchor {
     /**
      * @notice Records that a record was superseded by a corrected version.
      * @param originalRoot Anchored root containing the original record.
-     * @param originalLeaf Leaf of the original record.
-     * @param originalProof Proof of `originalLeaf` in `originalRoot`.
+     * @param originalCommitment Commitment of the original record.
+     * @param originalProof Proof of the original record's leaf in `originalRoot`.
      * @param amendedRoot Anchored root containing the corrected record.
-     * @param amendedLeaf Leaf of the corrected record.
-     * @param amendedProof Proof of `amendedLeaf` in `amendedRoot`.
+     * @param amendedCommitment Commitment of the corrected record.
+     * @param amendedProof Proof of the corrected record's leaf in `amendedRoot`.
      *
      * Requirements:
      * - the caller holds `ANCHORER_ROLE` and anchored both roots;
-     * - both proofs hold; the two leaves differ;
-     * - the original was neither amended nor retracted before.
+     * - both proofs hold; the two records differ;
+     * - neither record was amended or retracted before.
      *
      * Emits a {RecordAmended} event.
      */
     function amend(
         bytes32 originalRoot,
-        bytes32 originalLeaf,
+        bytes32 originalCommitment,
         bytes32[] calldata originalProof,
         bytes32 amendedRoot,
-        bytes32 amendedLeaf,
+        bytes32 amendedCommitment,
         bytes32[] calldata amendedProof
     ) external;
 
     /**
      * @notice Records that a record was entered in error.
      * @param root Anchored root containing the record.
-     * @param leaf Leaf of the record.
-     * @param proof Proof of `leaf` in `root`.
+     * @param commitment Commitment of the record.
+     * @param proof Proof of the record's leaf in `root`.
      * @param reason Non-zero reason code (for example `bytes32("ENTERED_IN_ERROR")`).
      *
      * Requirements:
@@ -115,7 +119,7 @@ interface IRecordAnchor {
      *
      * Emits a {RecordRetracted} event.
      */
-    function retract(bytes32 root, bytes32 leaf, bytes32[] calldata proof, bytes32 reason) external;
+    function retract(bytes32 root, bytes32 commitment, bytes32[] calldata proof, bytes32 reason) external;
 
     /**
      * @notice When and by whom `root` was anchored; all fields are zero if it never was.
@@ -124,17 +128,21 @@ interface IRecordAnchor {
     function anchorOf(bytes32 root) external view returns (Anchor memory);
 
     /**
-     * @notice Whether `leaf` belongs to the anchored `root` by `proof`.
-     * @dev False (not a revert) for a root that was never anchored.
+     * @notice Whether the record with `commitment` belongs to the anchored `root` by `proof`.
+     * @dev False (not a revert) for a root that was never anchored. The leaf is computed here as
+     * `keccak256(bytes.concat(commitment))`, so a root or internal node cannot pass as a record.
      * @param root An anchored root.
-     * @param leaf The leaf to check.
+     * @param commitment The record's commitment, `keccak256(abi.encode(salt, digest))`.
      * @param proof Sibling hashes from the leaf up to the root.
      */
-    function verifyLeaf(bytes32 root, bytes32 leaf, bytes32[] calldata proof) external view returns (bool);
+    function verifyCommitment(bytes32 root, bytes32 commitment, bytes32[] calldata proof)
+        external
+        view
+        returns (bool);
 
     /**
      * @notice Whether the record with `digest` and `salt` belongs to the anchored `root` by `proof`.
-     * @dev Computes the StandardMerkleTree leaf of `(salt, digest)` and calls {verifyLeaf}.
+     * @dev Computes the commitment of `(salt, digest)` and calls {verifyCommitment}.
      * This is a view: call it, never send it, so that the salt stays off chain.
      * @param root An anchored root.
      * @param salt The record's salt.
