@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 
 from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
-from ledger.exceptions import ChainUnavailableError, ContractRevertError, LedgerError
+from ledger.exceptions import ChainUnavailableError, ContractRevertError, LedgerError, TransactionFailedError
 from ledger.hashing import commitment, keccak256
 from ledger.store.database import Database
 from ledger.store.records import (
@@ -99,6 +99,7 @@ class Batcher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._backoff = 0.0
+        self._step = threading.Lock()  # one step at a time, whether from the thread or a caller
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -157,11 +158,12 @@ class Batcher:
     def run_once(self, *, force: bool = False) -> int:
         """Anchor what is sealed, seal what is due (everything pending if ``force``), anchor that,
         then apply amendments and retractions whose records are anchored. Returns batches anchored."""
-        anchored = self._anchor_sealed()
-        while self._seal_due(force):
-            anchored += self._anchor_sealed()
-        self._apply_changes()
-        return anchored
+        with self._step:
+            anchored = self._anchor_sealed()
+            while self._seal_due(force):
+                anchored += self._anchor_sealed()
+            self._apply_changes()
+            return anchored
 
     def _seal_due(self, force: bool) -> bool:
         sealed_any = False
@@ -242,6 +244,12 @@ class Batcher:
         in_batch = RecordInBatch(batch.root, commitment(record.salt, record.digest), tuple(tree.proof(record.leaf)))
         return in_batch, batch.organisation_id
 
+    def _change_on_chain(self, record: RecordInBatch, kind: str, target: bytes | None) -> bool:
+        status = self.anchors.record_status(keccak256(record.commitment))
+        if kind == "amend":
+            return status.amended_by is not None and status.amended_by == target
+        return status.retraction_reason is not None
+
     def _apply_changes(self) -> None:
         conn = self.db.conn
         pending = conn.execute(
@@ -253,19 +261,20 @@ class Batcher:
             if original is None or (kind == "amend" and replacement is None):
                 continue
             record, organisation_id = original
-            signer = self.signer_for(organisation_id)
-            status = self.anchors.record_status(keccak256(record.commitment))
+            target = keccak256(replacement[0].commitment) if replacement else None
             tx_hash: str | None = None
             error: str | None = None
-            try:
-                if kind == "amend":
-                    assert replacement is not None
-                    if status.amended_by != keccak256(replacement[0].commitment):
-                        tx_hash = self.anchors.amend(record, replacement[0], signer)
-                elif status.retraction_reason is None:
-                    tx_hash = self.anchors.retract(record, reason, signer)
-            except ContractRevertError as err:
-                error = err.error
+            if not self._change_on_chain(record, kind, target):
+                try:
+                    if kind == "amend":
+                        assert replacement is not None
+                        tx_hash = self.anchors.amend(record, replacement[0], self.signer_for(organisation_id))
+                    else:
+                        tx_hash = self.anchors.retract(record, reason, self.signer_for(organisation_id))
+                except (ContractRevertError, TransactionFailedError) as err:
+                    # another process may have sent the same change meanwhile: then it is done
+                    if not self._change_on_chain(record, kind, target):
+                        error = err.error if isinstance(err, ContractRevertError) else err.code
             state = "failed" if error else "done"
             with_tx(conn, lambda s=state, t=tx_hash, e=error, c=change_id: conn.execute(
                 "UPDATE record_changes SET state = ?, tx_hash = ?, error = ? WHERE id = ?",

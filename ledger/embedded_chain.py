@@ -25,6 +25,9 @@ than its parent, ``max(parent + 1, now)``: with one block per transaction at ~10
 time ran ~400 s ahead of the wall clock after 400 transactions, which would make EIP-712
 deadlines and recorded consent times wrong. Here an empty pending block takes the current time
 when a transaction arrives, and a block may share its parent's second (:class:`WallClockPragueVM`).
+Every header built from a parent, the throwaway block py-evm runs gas estimates in included, gets
+the same default, ``max(parent, now)``: an estimate never runs a second later than the block the
+transaction is then mined in, so a deadline of the current second does not fail the estimate only.
 """
 
 from __future__ import annotations
@@ -83,6 +86,11 @@ TESTER_CHAIN_ID: Final = 131277322940537
 """eth-tester's chain id, kept so signed transactions and tooling match the in-memory chain."""
 
 
+def wall_clock_timestamp(parent_header: BlockHeaderAPI) -> int:
+    """The default timestamp of a child of ``parent_header``: now, but never before its parent."""
+    return max(parent_header.timestamp, int(time.time()))
+
+
 class WallClockPragueVM(PragueVM):
     """Prague rules, except that a block may carry the same timestamp as its parent.
 
@@ -90,6 +98,21 @@ class WallClockPragueVM(PragueVM):
     transaction, many per second, that rule pushes block time ahead of real time. Allowing equal
     seconds keeps ``block.timestamp`` equal to the wall clock (never decreasing).
     """
+
+    @classmethod
+    def create_header_from_parent(  # type: ignore[override]  # py-evm's own forks ignore it too
+        cls, parent_header: BlockHeaderAPI | None, **header_params: Any
+    ) -> BlockHeaderAPI:
+        """Build a child header dated :func:`wall_clock_timestamp` unless a timestamp is given.
+
+        py-evm's default is ``max(parent + 1, now)``. Besides mined blocks, py-evm builds the block
+        it runs gas estimates in (``VM.in_costless_state``) through this method, so it must agree
+        with how mined blocks are dated, or an estimate in the head's second runs one second late.
+        """
+        if parent_header is not None:
+            header_params.setdefault("timestamp", wall_clock_timestamp(parent_header))
+        header: BlockHeaderAPI = super().create_header_from_parent(parent_header, **header_params)
+        return header
 
     @classmethod
     def validate_header(cls, header: BlockHeaderAPI, parent_header: BlockHeaderAPI) -> None:
@@ -112,8 +135,7 @@ class EmbeddedTesterChain(MiningChain):
     vm_configuration = ((BlockNumber(0), WallClockPragueVM),)
 
     def create_header_from_parent(self, parent_header: BlockHeaderAPI, **header_params: HeaderParams) -> BlockHeaderAPI:
-        """Build the next header: constant gas limit (as eth-tester), wall-clock timestamp."""
-        header_params.setdefault("timestamp", max(parent_header.timestamp, int(time.time())))
+        """Build the next header: constant gas limit (as eth-tester); the VM dates it by the clock."""
         header_params["gas_limit"] = parent_header.gas_limit
         return super().create_header_from_parent(parent_header, **header_params)
 
@@ -290,10 +312,18 @@ class PersistentPyEVMBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester 
         super().apply_withdrawals(withdrawals_list)
 
     def time_travel(self, to_timestamp: int) -> int:
-        """Mine a block at ``to_timestamp - 1`` as eth-tester does, without the clock refresh."""
+        """Mine a block at ``to_timestamp - 1`` and date the next block ``to_timestamp``.
+
+        The same outcome as eth-tester's own backend, whose next block is one second after its
+        parent. Here a child defaults to its parent's second (see :class:`WallClockPragueVM`), so
+        the pending block is moved to ``to_timestamp`` explicitly (or later, if the clock is
+        already past it). The newest block's clock refresh is skipped, as in eth-tester.
+        """
         self._refuse_if_read_only()
         self.chain.header = self.chain.header.copy(timestamp=to_timestamp - 1)
         super().mine_blocks()
+        pending = self.chain.header
+        self.chain.header = pending.copy(timestamp=max(pending.timestamp, to_timestamp))
         return to_timestamp
 
     def revert_to_snapshot(self, snapshot: bytes) -> None:

@@ -1,0 +1,51 @@
+"""Fixtures for API tests: a started app on a fresh embedded chain, and apps with chosen roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.service import Service
+from ledger.config import Settings
+from ledger.store.apps import Organisation, Role
+from ledger.store.apps import create_app as create_api_app
+from tests.conftest import ledger_settings
+
+PATIENT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
+MakeApp = Callable[..., tuple[dict[str, str], Organisation]]
+
+
+@pytest.fixture
+def api_settings(tmp_path: Path) -> Settings:
+    return ledger_settings(tmp_path / "data", max_batch_age=0.2)
+
+
+@pytest.fixture
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings)) as started:
+        yield started
+
+
+@pytest.fixture
+def service(client: TestClient) -> Service:
+    running: Service = client.app.state.service  # type: ignore[attr-defined]
+    return running
+
+
+@pytest.fixture
+def make_app(service: Service) -> MakeApp:
+    """Create an app with ``roles`` for ``organisation``; returns its auth headers and organisation."""
+
+    def make(roles: set[Role], organisation: str = "General Hospital",
+             emergency: bool = False) -> tuple[dict[str, str], Organisation]:
+        org = service.create_organisation(organisation, emergency=emergency)
+        if emergency and not org.emergency:
+            org = service.set_emergency(org.id, True)
+        _, key = create_api_app(service.db.conn, org.id, f"app-{len(roles)}-{sorted(roles)}", roles)
+        return {"Authorization": f"Bearer {key}"}, org
+
+    return make

@@ -1,0 +1,222 @@
+"""Registering records over HTTP, their receipts, amendments, retractions and idempotency."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.service import Service
+from ledger.hashing import digest_bytes, digest_json
+from ledger.receipts import Receipt, verify_receipt
+from ledger.store.apps import Role
+from tests.api.conftest import PATIENT, MakeApp
+
+DOC = {"resourceType": "Observation", "status": "final", "valueQuantity": {"value": 72, "unit": "/min"}}
+
+
+def receipt_of(client: TestClient, headers: dict[str, str], record_id: str) -> dict[str, Any]:
+    response = client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20},
+                          headers=headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture
+def registrar(make_app: MakeApp) -> dict[str, str]:
+    headers, _ = make_app({Role.REGISTRAR})
+    return headers
+
+
+def test_register_document_content_and_digest_then_verify_receipts(
+    client: TestClient, registrar: dict[str, str], service: Service
+) -> None:
+    pdf = b"%PDF-1.7 discharge letter"
+    bodies = [
+        {"patient": PATIENT, "document": DOC, "metadata": {"ward": 7}},
+        {"patient": PATIENT, "content": base64.b64encode(pdf).decode(), "contentType": "application/pdf"},
+        {"patient": PATIENT, "digest": "0x" + digest_bytes(b"precomputed").hex()},
+    ]
+    expected = [digest_json(DOC), digest_bytes(pdf), digest_bytes(b"precomputed")]
+    for body, digest in zip(bodies, expected, strict=True):
+        response = client.post("/v1/records", json=body, headers=registrar)
+        assert response.status_code == 202, response.text
+        ack = response.json()
+        assert ack["digest"] == "0x" + digest.hex() and ack["status"] == "pending"
+        receipt = Receipt.parse(receipt_of(client, registrar, ack["recordId"]))
+        assert receipt.digest == digest
+        assert verify_receipt(receipt, document_digest=digest, anchors=service.ledger.anchors).valid
+        record = client.get(f"/v1/records/{ack['recordId']}", headers=registrar).json()
+        assert record["status"] == "anchored" and record["batch"]["transactionHash"] == "0x" + receipt.transaction_hash.hex()
+    assert client.get(f"/v1/records/{client.post('/v1/records', json=bodies[0], headers=registrar).json()['recordId']}",
+                      headers=registrar).json()["metadata"] == {"ward": 7}
+
+
+def test_bulk_registration_is_one_batch_with_a_receipt_each(client: TestClient, registrar: dict[str, str]) -> None:
+    records = [{"patient": PATIENT, "digest": "0x" + digest_bytes(b"%d" % i).hex()} for i in range(300)]
+    response = client.post("/v1/records/bulk", json={"records": records}, headers=registrar)
+    assert response.status_code == 202, response.text
+    acks = response.json()["records"]
+    assert response.json()["count"] == 300 and len({a["recordId"] for a in acks}) == 300
+    receipts = [Receipt.parse(receipt_of(client, registrar, a["recordId"])) for a in acks[:: 37]]
+    assert len({r.root for r in receipts}) == 1 and receipts[0].leaf_count == 300
+
+
+def test_bulk_is_all_or_nothing(client: TestClient, registrar: dict[str, str], service: Service) -> None:
+    records = [{"patient": PATIENT, "digest": "0x" + "11" * 32}, {"patient": PATIENT, "content": "***not base64"}]
+    response = client.post("/v1/records/bulk", json={"records": records}, headers=registrar)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input" and response.json()["details"]["index"] == 1
+    assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(("body", "status", "code"), [
+    ({"patient": PATIENT}, 422, "invalid_request"),
+    ({"patient": PATIENT, "digest": "0x" + "11" * 32, "document": DOC}, 422, "invalid_request"),
+    ({"patient": "0x1234", "digest": "0x" + "11" * 32}, 422, "invalid_request"),
+    ({"patient": PATIENT, "digest": "0x" + "zz" * 32}, 422, "invalid_request"),
+    ({"patient": PATIENT, "digest": "0x" + "11" * 31}, 422, "invalid_request"),
+    ({"patient": PATIENT, "digest": "0x" + "11" * 32, "unknown": 1}, 422, "invalid_request"),
+    ({"patient": PATIENT, "content": "%%%"}, 400, "invalid_input"),
+    ({"patient": PATIENT, "digest": "0x" + "11" * 32, "metadata": {"x": "y" * 5000}}, 413, "payload_too_large"),
+    ({"patient": PATIENT, "document": {"value": float("inf")}}, 422, "invalid_request"),
+])
+def test_bad_records_get_a_4xx_with_a_code(client: TestClient, registrar: dict[str, str], service: Service,
+                                           body: dict[str, Any], status: int, code: str) -> None:
+    if body.get("document", {}).get("value") == float("inf"):
+        response = client.post("/v1/records", content=b'{"patient":"%s","document":{"v":NaN}}' % PATIENT.encode(),
+                               headers={**registrar, "content-type": "application/json"})
+    else:
+        response = client.post("/v1/records", json=body, headers=registrar)
+    assert (response.status_code, response.json()["code"]) == (status, code), response.text
+    assert set(response.json()) == {"code", "message", "details"}
+    assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+
+
+def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, registrar: dict[str, str]) -> None:
+    body = b'{"patient":"%s","document":' % PATIENT.encode() + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    response = client.post("/v1/records", content=body, headers={**registrar, "content-type": "application/json"})
+    assert response.status_code == 422 and response.json()["code"] == "invalid_request"
+    assert client.get("/healthz").status_code == 200
+
+
+def test_body_over_the_limit_is_413(client: TestClient, registrar: dict[str, str], service: Service) -> None:
+    limit = service.settings.max_body_bytes
+    response = client.post("/v1/records", content=b"x" * (limit + 1),
+                           headers={**registrar, "content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
+
+
+def test_roles_and_keys(client: TestClient, make_app: MakeApp, service: Service) -> None:
+    reader, _ = make_app({Role.READER})
+    body = {"patient": PATIENT, "digest": "0x" + "22" * 32}
+    assert client.post("/v1/records", json=body).json()["code"] == "unauthenticated"
+    assert client.post("/v1/records", json=body, headers={"Authorization": "Bearer clk_nope"}).status_code == 401
+    denied = client.post("/v1/records", json=body, headers=reader)
+    assert denied.status_code == 403 and denied.json()["code"] == "forbidden"
+    registrar, _ = make_app({Role.REGISTRAR})
+    assert client.post("/v1/records", json=body, headers={"X-API-Key": registrar["Authorization"][7:]}).status_code == 202
+
+
+def test_other_organisations_cannot_see_a_record(client: TestClient, make_app: MakeApp) -> None:
+    mine, _ = make_app({Role.REGISTRAR}, organisation="North Clinic")
+    theirs, _ = make_app({Role.REGISTRAR, Role.READER}, organisation="South Clinic")
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=mine).json()["recordId"]
+    for path in (f"/v1/records/{record_id}", f"/v1/records/{record_id}/receipt"):
+        assert client.get(path, headers=theirs).json()["code"] == "not_found"
+    assert client.get("/v1/records", params={"digest": "0x" + digest_json(DOC).hex()}, headers=theirs).json() == []
+    assert len(client.get("/v1/records", params={"digest": "0x" + digest_json(DOC).hex()}, headers=mine).json()) == 1
+
+
+def test_idempotency_key_returns_the_first_answer_and_writes_once(
+    client: TestClient, registrar: dict[str, str], service: Service
+) -> None:
+    headers = {**registrar, "Idempotency-Key": "order-42"}
+    body = {"patient": PATIENT, "document": DOC}
+    first = client.post("/v1/records", json=body, headers=headers)
+    again = client.post("/v1/records", json=body, headers=headers)
+    assert first.status_code == again.status_code == 202 and first.json() == again.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    other = client.post("/v1/records", json={**body, "metadata": {"changed": True}}, headers=headers)
+    assert other.status_code == 409 and other.json()["code"] == "conflict"
+    assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 1
+
+
+def test_concurrent_requests_with_one_idempotency_key_register_once(
+    client: TestClient, registrar: dict[str, str], service: Service
+) -> None:
+    headers = {**registrar, "Idempotency-Key": "burst"}
+    answers: list[Any] = []
+
+    def post() -> None:
+        answers.append(client.post("/v1/records/bulk", json={"records": [{"patient": PATIENT, "document": DOC}] * 5},
+                                   headers=headers).json())
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(a == answers[0] for a in answers)
+    assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 5
+
+
+def test_amend_and_retract_reach_the_chain(client: TestClient, make_app: MakeApp, service: Service) -> None:
+    headers, _ = make_app({Role.REGISTRAR, Role.READER})
+    original = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=headers).json()
+    corrected_doc = {**DOC, "valueQuantity": {"value": 74, "unit": "/min"}}
+    amended = client.post(f"/v1/records/{original['recordId']}/amend",
+                          json={"patient": PATIENT, "document": corrected_doc}, headers=headers)
+    assert amended.status_code == 202 and amended.json()["amends"] == original["recordId"]
+    second = client.post(f"/v1/records/{original['recordId']}/amend", json={"patient": PATIENT, "document": DOC},
+                         headers=headers)
+    assert second.status_code == 409
+    wrong = client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "33" * 32}, headers=headers).json()
+    assert client.post(f"/v1/records/{wrong['recordId']}/retract", json={"reason": "bad code!"},
+                       headers=headers).status_code == 422
+    assert client.post(f"/v1/records/{wrong['recordId']}/retract", json={"reason": "ENTERED_IN_ERROR"},
+                       headers=headers).status_code == 202
+    for record_id in (original["recordId"], amended.json()["recordId"], wrong["recordId"]):
+        receipt_of(client, headers, record_id)
+    service.batcher.run_once()  # apply the changes now that everything is anchored
+    original_receipt = Receipt.parse(receipt_of(client, headers, original["recordId"]))
+    corrected_receipt = Receipt.parse(receipt_of(client, headers, amended.json()["recordId"]))
+    check = verify_receipt(original_receipt, anchors=service.ledger.anchors)
+    assert check.valid and check.amended_by == "0x" + corrected_receipt.leaf.hex()
+    verdict = client.post("/v1/verify", json={"receipt": receipt_of(client, headers, wrong["recordId"])}).json()
+    assert verdict["match"] and verdict["retracted"] and verdict["retractionReason"] == "ENTERED_IN_ERROR"
+    record = client.get(f"/v1/records/{wrong['recordId']}", headers=headers).json()
+    assert record["retraction"]["state"] == "done" and record["retraction"]["transactionHash"]
+
+
+def test_public_verification(client: TestClient, registrar: dict[str, str]) -> None:
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=registrar).json()[
+        "recordId"]
+    receipt = receipt_of(client, registrar, record_id)
+    by_document = client.post("/v1/verify", json={"document": dict(reversed(list(DOC.items())))}).json()
+    assert by_document["match"] and by_document["anchorings"][0]["organisation"] == "General Hospital"
+    unknown = client.post("/v1/verify", json={"digest": "0x" + "44" * 32}).json()
+    assert not unknown["match"] and unknown["message"] == "no record with this digest is known"
+    full = client.post("/v1/verify", json={"receipt": receipt, "document": DOC}).json()
+    assert full["match"] and full["mismatches"] == [] and full["organisation"] == "General Hospital"
+    tampered = client.post("/v1/verify", json={"receipt": receipt, "document": {**DOC, "status": "amended"}}).json()
+    assert not tampered["match"] and tampered["mismatches"] == ["digest"]
+    forged = {**receipt, "root": "0x" + "55" * 32}
+    assert client.post("/v1/verify", json={"receipt": forged}).json()["mismatches"] == ["proof", "anchored"]
+    malformed = client.post("/v1/verify", json={"receipt": {**receipt, "proof": "nope"}})
+    assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_proof"
+
+
+def test_receipt_is_pending_until_anchored(api_settings: Any, make_app: MakeApp, client: TestClient,
+                                           service: Service) -> None:
+    service.batcher.stop()
+    headers, _ = make_app({Role.REGISTRAR})
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=headers).json()["recordId"]
+    pending = client.get(f"/v1/records/{record_id}/receipt", headers=headers)
+    assert pending.status_code == 202 and pending.json() == {"recordId": record_id, "status": "pending"}
+    service.batcher.run_once(force=True)
+    assert client.get(f"/v1/records/{record_id}/receipt", headers=headers).status_code == 200
