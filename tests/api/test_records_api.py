@@ -19,8 +19,7 @@ DOC = {"resourceType": "Observation", "status": "final", "valueQuantity": {"valu
 
 
 def receipt_of(client: TestClient, headers: dict[str, str], record_id: str) -> dict[str, Any]:
-    response = client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20},
-                          headers=headers)
+    response = client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20}, headers=headers)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -51,9 +50,14 @@ def test_register_document_content_and_digest_then_verify_receipts(
         assert receipt.digest == digest
         assert verify_receipt(receipt, document_digest=digest, anchors=service.ledger.anchors).valid
         record = client.get(f"/v1/records/{ack['recordId']}", headers=registrar).json()
-        assert record["status"] == "anchored" and record["batch"]["transactionHash"] == "0x" + receipt.transaction_hash.hex()
-    assert client.get(f"/v1/records/{client.post('/v1/records', json=bodies[0], headers=registrar).json()['recordId']}",
-                      headers=registrar).json()["metadata"] == {"ward": 7}
+        assert (
+            record["status"] == "anchored"
+            and record["batch"]["transactionHash"] == "0x" + receipt.transaction_hash.hex()
+        )
+    assert client.get(
+        f"/v1/records/{client.post('/v1/records', json=bodies[0], headers=registrar).json()['recordId']}",
+        headers=registrar,
+    ).json()["metadata"] == {"ward": 7}
 
 
 def test_bulk_registration_is_one_batch_with_a_receipt_each(client: TestClient, registrar: dict[str, str]) -> None:
@@ -62,7 +66,7 @@ def test_bulk_registration_is_one_batch_with_a_receipt_each(client: TestClient, 
     assert response.status_code == 202, response.text
     acks = response.json()["records"]
     assert response.json()["count"] == 300 and len({a["recordId"] for a in acks}) == 300
-    receipts = [Receipt.parse(receipt_of(client, registrar, a["recordId"])) for a in acks[:: 37]]
+    receipts = [Receipt.parse(receipt_of(client, registrar, a["recordId"])) for a in acks[::37]]
     assert len({r.root for r in receipts}) == 1 and receipts[0].leaf_count == 300
 
 
@@ -74,22 +78,29 @@ def test_bulk_is_all_or_nothing(client: TestClient, registrar: dict[str, str], s
     assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({"patient": PATIENT}, 422, "invalid_request"),
-    ({"patient": PATIENT, "digest": "0x" + "11" * 32, "document": DOC}, 422, "invalid_request"),
-    ({"patient": "0x1234", "digest": "0x" + "11" * 32}, 422, "invalid_request"),
-    ({"patient": PATIENT, "digest": "0x" + "zz" * 32}, 422, "invalid_request"),
-    ({"patient": PATIENT, "digest": "0x" + "11" * 31}, 422, "invalid_request"),
-    ({"patient": PATIENT, "digest": "0x" + "11" * 32, "unknown": 1}, 422, "invalid_request"),
-    ({"patient": PATIENT, "content": "%%%"}, 400, "invalid_input"),
-    ({"patient": PATIENT, "digest": "0x" + "11" * 32, "metadata": {"x": "y" * 5000}}, 413, "payload_too_large"),
-    ({"patient": PATIENT, "document": {"value": float("inf")}}, 422, "invalid_request"),
-])
-def test_bad_records_get_a_4xx_with_a_code(client: TestClient, registrar: dict[str, str], service: Service,
-                                           body: dict[str, Any], status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"patient": PATIENT}, 422, "invalid_request"),
+        ({"patient": PATIENT, "digest": "0x" + "11" * 32, "document": DOC}, 422, "invalid_request"),
+        ({"patient": "0x1234", "digest": "0x" + "11" * 32}, 422, "invalid_request"),
+        ({"patient": PATIENT, "digest": "0x" + "zz" * 32}, 422, "invalid_request"),
+        ({"patient": PATIENT, "digest": "0x" + "11" * 31}, 422, "invalid_request"),
+        ({"patient": PATIENT, "digest": "0x" + "11" * 32, "unknown": 1}, 422, "invalid_request"),
+        ({"patient": PATIENT, "content": "%%%"}, 400, "invalid_input"),
+        ({"patient": PATIENT, "digest": "0x" + "11" * 32, "metadata": {"x": "y" * 5000}}, 413, "payload_too_large"),
+        ({"patient": PATIENT, "document": {"value": float("inf")}}, 422, "invalid_request"),
+    ],
+)
+def test_bad_records_get_a_4xx_with_a_code(
+    client: TestClient, registrar: dict[str, str], service: Service, body: dict[str, Any], status: int, code: str
+) -> None:
     if body.get("document", {}).get("value") == float("inf"):
-        response = client.post("/v1/records", content=b'{"patient":"%s","document":{"v":NaN}}' % PATIENT.encode(),
-                               headers={**registrar, "content-type": "application/json"})
+        response = client.post(
+            "/v1/records",
+            content=b'{"patient":"%s","document":{"v":NaN}}' % PATIENT.encode(),
+            headers={**registrar, "content-type": "application/json"},
+        )
     else:
         response = client.post("/v1/records", json=body, headers=registrar)
     assert (response.status_code, response.json()["code"]) == (status, code), response.text
@@ -106,8 +117,9 @@ def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, registrar
 
 def test_body_over_the_limit_is_413(client: TestClient, registrar: dict[str, str], service: Service) -> None:
     limit = service.settings.max_body_bytes
-    response = client.post("/v1/records", content=b"x" * (limit + 1),
-                           headers={**registrar, "content-type": "application/json"})
+    response = client.post(
+        "/v1/records", content=b"x" * (limit + 1), headers={**registrar, "content-type": "application/json"}
+    )
     assert response.status_code == 413 and response.json()["code"] == "payload_too_large"
 
 
@@ -119,7 +131,9 @@ def test_roles_and_keys(client: TestClient, make_app: MakeApp, service: Service)
     denied = client.post("/v1/records", json=body, headers=reader)
     assert denied.status_code == 403 and denied.json()["code"] == "forbidden"
     registrar, _ = make_app({Role.REGISTRAR})
-    assert client.post("/v1/records", json=body, headers={"X-API-Key": registrar["Authorization"][7:]}).status_code == 202
+    assert (
+        client.post("/v1/records", json=body, headers={"X-API-Key": registrar["Authorization"][7:]}).status_code == 202
+    )
 
 
 def test_other_organisations_cannot_see_a_record(client: TestClient, make_app: MakeApp) -> None:
@@ -153,8 +167,11 @@ def test_concurrent_requests_with_one_idempotency_key_register_once(
     answers: list[Any] = []
 
     def post() -> None:
-        answers.append(client.post("/v1/records/bulk", json={"records": [{"patient": PATIENT, "document": DOC}] * 5},
-                                   headers=headers).json())
+        answers.append(
+            client.post(
+                "/v1/records/bulk", json={"records": [{"patient": PATIENT, "document": DOC}] * 5}, headers=headers
+            ).json()
+        )
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for thread in threads:
@@ -169,17 +186,29 @@ def test_amend_and_retract_reach_the_chain(client: TestClient, make_app: MakeApp
     headers, _ = make_app({Role.REGISTRAR, Role.READER})
     original = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=headers).json()
     corrected_doc = {**DOC, "valueQuantity": {"value": 74, "unit": "/min"}}
-    amended = client.post(f"/v1/records/{original['recordId']}/amend",
-                          json={"patient": PATIENT, "document": corrected_doc}, headers=headers)
+    amended = client.post(
+        f"/v1/records/{original['recordId']}/amend",
+        json={"patient": PATIENT, "document": corrected_doc},
+        headers=headers,
+    )
     assert amended.status_code == 202 and amended.json()["amends"] == original["recordId"]
-    second = client.post(f"/v1/records/{original['recordId']}/amend", json={"patient": PATIENT, "document": DOC},
-                         headers=headers)
+    second = client.post(
+        f"/v1/records/{original['recordId']}/amend", json={"patient": PATIENT, "document": DOC}, headers=headers
+    )
     assert second.status_code == 409
     wrong = client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "33" * 32}, headers=headers).json()
-    assert client.post(f"/v1/records/{wrong['recordId']}/retract", json={"reason": "bad code!"},
-                       headers=headers).status_code == 422
-    assert client.post(f"/v1/records/{wrong['recordId']}/retract", json={"reason": "ENTERED_IN_ERROR"},
-                       headers=headers).status_code == 202
+    assert (
+        client.post(
+            f"/v1/records/{wrong['recordId']}/retract", json={"reason": "bad code!"}, headers=headers
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            f"/v1/records/{wrong['recordId']}/retract", json={"reason": "ENTERED_IN_ERROR"}, headers=headers
+        ).status_code
+        == 202
+    )
     for record_id in (original["recordId"], amended.json()["recordId"], wrong["recordId"]):
         receipt_of(client, headers, record_id)
     service.batcher.run_once()  # apply the changes now that everything is anchored
@@ -195,7 +224,8 @@ def test_amend_and_retract_reach_the_chain(client: TestClient, make_app: MakeApp
 
 def test_public_verification(client: TestClient, registrar: dict[str, str]) -> None:
     record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=registrar).json()[
-        "recordId"]
+        "recordId"
+    ]
     receipt = receipt_of(client, registrar, record_id)
     by_document = client.post("/v1/verify", json={"document": dict(reversed(list(DOC.items())))}).json()
     assert by_document["match"] and by_document["anchorings"][0]["organisation"] == "General Hospital"
@@ -211,11 +241,14 @@ def test_public_verification(client: TestClient, registrar: dict[str, str]) -> N
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_proof"
 
 
-def test_receipt_is_pending_until_anchored(api_settings: Any, make_app: MakeApp, client: TestClient,
-                                           service: Service) -> None:
+def test_receipt_is_pending_until_anchored(
+    api_settings: Any, make_app: MakeApp, client: TestClient, service: Service
+) -> None:
     service.batcher.stop()
     headers, _ = make_app({Role.REGISTRAR})
-    record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=headers).json()["recordId"]
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=headers).json()[
+        "recordId"
+    ]
     pending = client.get(f"/v1/records/{record_id}/receipt", headers=headers)
     assert pending.status_code == 202 and pending.json() == {"recordId": record_id, "status": "pending"}
     service.batcher.run_once(force=True)
