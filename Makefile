@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup run test lint bench compile clean
+.PHONY: setup run demo test lint bench compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -19,10 +19,14 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 run: setup
-	$(PY) -m ledger.demo --data-dir $(DATA_DIR)
+	$(VENV)/bin/careledger create-admin --if-none --data-dir $(DATA_DIR)
+	$(VENV)/bin/careledger serve --data-dir $(DATA_DIR)
+
+demo: setup
+	$(PY) -m ledger.demo --data-dir $(DATA_DIR)-demo
 
 test: setup
-	$(PY) -m ruff check ledger scripts tests bench
+	$(PY) -m ruff check ledger api scripts tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest
 

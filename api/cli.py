@@ -47,6 +47,7 @@ def serve(
 def create_admin(
     organisation: Annotated[str, typer.Option(help="the operator's organisation")] = "CareLedger operator",
     name: Annotated[str, typer.Option(help="name of the admin app")] = "admin",
+    if_none: Annotated[bool, typer.Option("--if-none", help="do nothing if a live admin app exists")] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Create an admin app (and its organisation) and print its API key, once. Run it while the
@@ -57,14 +58,21 @@ def create_admin(
         console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
         raise typer.Exit(2) from err
     try:
+        if if_none and _live_admins(service):
+            console.print("an admin app exists already; its key was printed when it was created")
+            return
         org = service.create_organisation(organisation)
         created, api_key = create_api_app(service.db.conn, org.id, name, {Role.ADMIN})
-        admins = [a for a in list_apps(service.db.conn) if Role.ADMIN in a.roles and a.revoked_at is None]
+        admins = _live_admins(service)
     finally:
         service.close()
     console.print(f"admin app {created.name!r} (id {created.id}) of {org.name!r}; {len(admins)} live admin app(s)")
     console.print("API key (shown only now, store it safely):")
     print(api_key)
+
+
+def _live_admins(service: Service) -> list[object]:
+    return [a for a in list_apps(service.db.conn) if Role.ADMIN in a.roles and a.revoked_at is None]
 
 
 if __name__ == "__main__":

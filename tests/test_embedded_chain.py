@@ -12,14 +12,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from eth.tools.db.atomic import AtomicDatabaseBatchAPITestSuite
 from eth.tools.db.base import DatabaseAPITestSuite
 from eth_account import Account
+from eth_tester import EthereumTester
+from eth_tester.exceptions import TransactionFailed
 from hexbytes import HexBytes
-from web3 import Web3
+from web3 import EthereumTesterProvider, Web3
 
 from ledger.embedded_chain import CHAIN_FILE, EmbeddedChain, open_embedded_web3
 from ledger.embedded_store import SqliteAtomicDB
@@ -33,6 +35,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_CODE = "6000546000526020" + "6000f3"
 INIT_CODE = "0x" + "602a600055" + "600b6011600039" + "600b6000f3" + RUNTIME_CODE
 STORED_VALUE = 0x2A
+
+# A contract with a deadline, hand-assembled: it reverts when block.timestamp is past the deadline
+# given as its calldata word (PUSH1 00 CALLDATALOAD TIMESTAMP GT PUSH1 11 JUMPI), otherwise returns
+# block.timestamp (TIMESTAMP PUSH1 00 MSTORE PUSH1 20 PUSH1 00 RETURN); the revert is at 0x11
+# (JUMPDEST PUSH1 00 DUP1 REVERT). The constructor returns the 22-byte runtime at offset 0x0c.
+DEADLINE_RUNTIME = "6000354211601157" + "4260005260206000f3" + "5b600080fd"
+DEADLINE_INIT = "0x" + "6016600c600039" + "60166000f3" + DEADLINE_RUNTIME
 
 
 # --- (a) py-evm's own database suites ------------------------------------------------------
@@ -111,9 +120,9 @@ def test_read_only_store_refuses_writes(tmp_path: Path) -> None:
 # --- (b) reopening ---------------------------------------------------------------------------
 
 
-def _deploy_tiny_contract(w3: Web3) -> str:
+def _deploy_tiny_contract(w3: Web3, init_code: str = INIT_CODE) -> str:
     sender = w3.eth.accounts[0]
-    tx_hash = w3.eth.send_transaction({"from": sender, "data": INIT_CODE, "gas": 200_000})
+    tx_hash = w3.eth.send_transaction({"from": sender, "data": init_code, "gas": 200_000})
     receipt = w3.eth.get_transaction_receipt(tx_hash)
     assert receipt["status"] == 1
     address = receipt["contractAddress"]
@@ -347,3 +356,58 @@ def test_block_time_follows_the_clock_and_never_decreases(tmp_path: Path) -> Non
     assert after[: len(before)] == before
     assert after == sorted(after)
     assert after[-1] <= time.time()
+
+
+def _tester_of(w3: Web3) -> EthereumTester:
+    tester = cast(EthereumTesterProvider, w3.provider).ethereum_tester
+    assert tester is not None
+    return tester
+
+
+def _deadline_call(w3: Web3, contract: str, deadline: int) -> dict[str, Any]:
+    return {"from": w3.eth.accounts[0], "to": contract, "data": "0x" + deadline.to_bytes(32, "big").hex()}
+
+
+def test_a_gas_estimate_runs_in_the_second_the_transaction_is_mined_in(tmp_path: Path) -> None:
+    """py-evm estimates in a block it builds from the head: dated like a mined block, not a second later."""
+    with open_embedded_web3(tmp_path) as chain:
+        w3 = chain.w3
+        contract = Web3.to_checksum_address(_deploy_tiny_contract(w3, DEADLINE_INIT))
+        assert w3.eth.get_code(contract) == HexBytes(DEADLINE_RUNTIME)
+        # Date the chain ahead of the clock, so that the wall clock cannot cross into the next
+        # second during the test: the head's second is "now" for every block that follows.
+        second = int(time.time()) + 1000
+        _tester_of(w3).time_travel(second)
+        w3.eth.send_transaction({"from": w3.eth.accounts[1], "to": w3.eth.accounts[2], "value": 1})
+        assert w3.eth.get_block("latest")["timestamp"] == second
+
+        assert int.from_bytes(w3.eth.call(_deadline_call(w3, contract, second)), "big") == second
+        gas = w3.eth.estimate_gas(_deadline_call(w3, contract, second))  # a deadline of this second holds
+        with pytest.raises(TransactionFailed):  # and the estimate does check it
+            w3.eth.estimate_gas(_deadline_call(w3, contract, second - 1))
+
+        tx_hash = w3.eth.send_transaction({**_deadline_call(w3, contract, second), "gas": gas})
+        receipt = w3.eth.get_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1
+        assert w3.eth.get_block(receipt["blockNumber"])["timestamp"] == second
+
+
+def _time_travel_outcome(tester: EthereumTester, to_timestamp: int) -> tuple[int, int, int]:
+    """After ``time_travel``: the newest block's, the pending block's and the next mined block's time."""
+    tester.time_travel(to_timestamp)
+    newest = tester.get_block_by_number("latest")["timestamp"]
+    pending = tester.get_block_by_number("pending")["timestamp"]
+    tester.mine_blocks()
+    return newest, pending, tester.get_block_by_number("latest")["timestamp"]
+
+
+def test_time_travel_dates_the_next_block_at_the_target_as_eth_tester_does(tmp_path: Path) -> None:
+    target = int(time.time()) + 1000
+    stock = _time_travel_outcome(EthereumTester(), target)
+    assert stock == (target - 1, target, target)
+    with open_embedded_web3(tmp_path) as chain:
+        w3 = chain.w3
+        assert _time_travel_outcome(_tester_of(w3), target) == stock
+        # A transaction after it lands at the target too: the clock is behind, the chain never goes back.
+        w3.eth.send_transaction({"from": w3.eth.accounts[0], "to": w3.eth.accounts[1], "value": 1})
+        assert w3.eth.get_block("latest")["timestamp"] == target

@@ -1,0 +1,110 @@
+"""Health, readiness, metrics, OpenAPI and app administration."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.service import Service
+from ledger.store.apps import Role
+from tests.api.conftest import PATIENT, MakeApp
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready" and body["chain"]["reachable"] and body["batcher"]["running"]
+
+
+def test_readiness_fails_when_the_batcher_stopped(client: TestClient, service: Service) -> None:
+    service.batcher.stop()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["batcher"]["running"] is False
+    assert ready.headers["Retry-After"]
+
+
+def test_metrics_report_requests_and_anchoring(client: TestClient, make_app: MakeApp) -> None:
+    headers, _ = make_app({Role.REGISTRAR, Role.READER})
+    record_id = client.post(
+        "/v1/records", json={"patient": PATIENT, "digest": "0x" + "ab" * 32}, headers=headers
+    ).json()["recordId"]
+    assert client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true"}, headers=headers).status_code == 200
+    text = client.get("/metrics").text
+    assert 'careledger_http_requests_total{method="POST",route="/v1/records",status="202"} 1.0' in text
+    assert "careledger_http_request_seconds_bucket" in text
+    assert "careledger_records_anchored_total 1.0" in text
+    assert "careledger_pending_records 0.0" in text
+    assert "careledger_batch_size_records_count 1.0" in text
+    gas = next(line for line in text.splitlines() if line.startswith("careledger_gas_used_total"))
+    assert float(gas.split()[1]) > 21_000
+
+
+def test_openapi_documents_every_operation_with_examples(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert client.get("/docs").status_code == 200
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            body = operation.get("requestBody")
+            if body:
+                schema = body["content"]["application/json"]["schema"]
+                ref = schema.get("$ref", "").rsplit("/", 1)[-1]
+                component = spec["components"]["schemas"].get(ref, schema)
+                assert component.get("examples") or any(
+                    p.get("examples") for p in component.get("properties", {}).values()
+                ), (method, path)
+
+
+def test_admin_creates_organisations_and_apps_and_revokes_keys(
+    client: TestClient, make_app: MakeApp, service: Service
+) -> None:
+    admin, _ = make_app({Role.ADMIN}, organisation="Operator")
+    org = client.post("/v1/admin/organisations", json={"name": "Lakeside Clinic"}, headers=admin)
+    assert org.status_code == 201 and org.json()["address"].startswith("0x")
+    assert service.ledger.anchors.has_anchorer_role(org.json()["address"])
+    created = client.post(
+        "/v1/admin/apps",
+        json={"organisationId": org.json()["id"], "name": "lab", "roles": ["registrar"]},
+        headers=admin,
+    )
+    assert created.status_code == 201
+    key = created.json()["apiKey"]
+    listed = client.get("/v1/admin/apps", headers=admin).json()
+    assert all("apiKey" not in app for app in listed) and key not in str(listed)
+    assert service.db.conn.execute("SELECT COUNT(*) FROM apps WHERE key_hash = ?", (key.encode(),)).fetchone()[0] == 0
+    lab = {"Authorization": f"Bearer {key}"}
+    assert (
+        client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "cd" * 32}, headers=lab).status_code
+        == 202
+    )
+    assert client.delete(f"/v1/admin/apps/{created.json()['id']}", headers=admin).json()["revokedAt"]
+    assert (
+        client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "cd" * 32}, headers=lab).status_code
+        == 401
+    )
+
+
+def test_admin_endpoints_need_the_admin_role_and_good_input(client: TestClient, make_app: MakeApp) -> None:
+    admin, org = make_app({Role.ADMIN}, organisation="Operator")
+    registrar, _ = make_app({Role.REGISTRAR})
+    assert client.get("/v1/admin/apps", headers=registrar).status_code == 403
+    bad_role = client.post(
+        "/v1/admin/apps", json={"organisationId": org.id, "name": "x", "roles": ["root"]}, headers=admin
+    )
+    assert bad_role.status_code == 422
+    no_emergency = client.post(
+        "/v1/admin/apps", json={"organisationId": org.id, "name": "x", "roles": ["emergency"]}, headers=admin
+    )
+    assert no_emergency.status_code == 400 and no_emergency.json()["code"] == "invalid_input"
+    unknown_org = client.post(
+        "/v1/admin/apps", json={"organisationId": 999, "name": "x", "roles": ["reader"]}, headers=admin
+    )
+    assert unknown_org.status_code == 404 and unknown_org.json()["code"] == "not_found"
+    assert client.delete("/v1/admin/apps/999", headers=admin).status_code == 404
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> None:
+    missing = client.get("/v1/nothing")
+    assert missing.status_code == 404 and set(missing.json()) == {"code", "message", "details"}
+    assert client.put("/healthz").json()["code"] == "method_not_allowed"
