@@ -12,6 +12,7 @@ import orjson
 
 from api.schemas import RecordIn
 from ledger.exceptions import InputError, PayloadTooLargeError
+from ledger.fhir import validate_fhir
 from ledger.hashing import digest_bytes, digest_json, leaf_hash
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, NewRecord
@@ -21,6 +22,8 @@ MAX_METADATA_BYTES = 4096
 
 def _payload_digest(record: RecordIn) -> bytes:
     if record.document is not None:
+        if "resourceType" in record.document and record.content_type != "application/json":
+            validate_fhir(record.document)
         return digest_json(record.document)
     if record.content is not None:
         try:
@@ -54,15 +57,29 @@ def new_records(records: list[RecordIn], *, organisation_id: int, app_id: int, k
             if len(records) > 1:
                 err.details.setdefault("index", index)
             raise
-        salt = randomness[48 * index:48 * index + 32]
-        record_id = randomness[48 * index + 32:48 * index + 48].hex()
-        content_type = record.content_type or ("application/json" if record.document is not None else None)
-        built.append(NewRecord(
-            record_id=record_id, kind=kind, organisation_id=organisation_id, app_id=app_id, digest=digest,
-            salt=salt, leaf=leaf_hash(salt, digest), patient=record.patient.lower() if record.patient else None,
-            content_type=content_type, metadata=metadata, created_at=now,
-        ))
+        salt = randomness[48 * index : 48 * index + 32]
+        record_id = randomness[48 * index + 32 : 48 * index + 48].hex()
+        content_type = record.content_type or (_document_type(record.document) if record.document is not None else None)
+        built.append(
+            NewRecord(
+                record_id=record_id,
+                kind=kind,
+                organisation_id=organisation_id,
+                app_id=app_id,
+                digest=digest,
+                salt=salt,
+                leaf=leaf_hash(salt, digest),
+                patient=record.patient.lower() if record.patient else None,
+                content_type=content_type,
+                metadata=metadata,
+                created_at=now,
+            )
+        )
     return built
+
+
+def _document_type(document: dict[str, Any]) -> str:
+    return "application/fhir+json" if "resourceType" in document else "application/json"
 
 
 def insert_statement(records: list[NewRecord]) -> Statement:

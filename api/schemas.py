@@ -24,7 +24,9 @@ class Schema(BaseModel):
 
 class RecordIn(Schema):
     """One record to register: exactly one of ``document`` (FHIR or any JSON object, hashed in its
-    RFC 8785 canonical form), ``content`` (raw bytes, base64) or ``digest`` (SHA-256, precomputed)."""
+    RFC 8785 canonical form), ``content`` (raw bytes, base64) or ``digest`` (SHA-256, precomputed).
+    A document with a ``resourceType`` is validated as FHIR R5 unless ``contentType`` is
+    ``application/json``."""
 
     patient: Address
     document: dict[str, Any] | None = None

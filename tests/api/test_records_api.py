@@ -15,7 +15,12 @@ from ledger.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
 from tests.api.conftest import PATIENT, MakeApp
 
-DOC = {"resourceType": "Observation", "status": "final", "valueQuantity": {"value": 72, "unit": "/min"}}
+DOC = {
+    "resourceType": "Observation",
+    "status": "final",
+    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+    "valueQuantity": {"value": 72, "unit": "/min"},
+}
 
 
 def receipt_of(client: TestClient, headers: dict[str, str], record_id: str) -> dict[str, Any]:
@@ -106,6 +111,23 @@ def test_bad_records_get_a_4xx_with_a_code(
     assert (response.status_code, response.json()["code"]) == (status, code), response.text
     assert set(response.json()) == {"code", "message", "details"}
     assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+
+
+def test_fhir_documents_are_validated(client: TestClient, registrar: dict[str, str]) -> None:
+    invalid = {"resourceType": "Observation", "status": "not-a-status"}
+    response = client.post("/v1/records", json={"patient": PATIENT, "document": invalid}, headers=registrar)
+    assert response.status_code == 400 and response.json()["code"] == "invalid_fhir"
+    assert {e["field"] for e in response.json()["details"]["errors"]} >= {"code"}
+    unknown = client.post(
+        "/v1/records", json={"patient": PATIENT, "document": {"resourceType": "Spaceship"}}, headers=registrar
+    )
+    assert unknown.status_code == 400 and unknown.json()["code"] == "invalid_fhir"
+    as_plain_json = client.post(
+        "/v1/records",
+        json={"patient": PATIENT, "document": invalid, "contentType": "application/json"},
+        headers=registrar,
+    )
+    assert as_plain_json.status_code == 202
 
 
 def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, registrar: dict[str, str]) -> None:
