@@ -75,5 +75,22 @@ def _live_admins(service: Service) -> list[object]:
     return [a for a in list_apps(service.db.conn) if Role.ADMIN in a.roles and a.revoked_at is None]
 
 
+@app.command("rebuild-index")
+def rebuild_index(data_dir: DataDir = None) -> None:
+    """Drop the index of contract events and read it again from the deploy block. Run it while the
+    service is stopped (the embedded chain has one writer)."""
+    try:
+        service = Service.open(_settings(data_dir))
+    except ChainLockedError as err:
+        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
+        raise typer.Exit(2) from err
+    try:
+        indexed = service.indexer.rebuild()
+        last = service.indexer.last_block()
+    finally:
+        service.close()
+    console.print(f"indexed {indexed} events up to block {last}")
+
+
 if __name__ == "__main__":
     app()

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
-from api.routes import admin, health, records, verify
+from api.routes import access, admin, audit, consent, health, records, verify
 from api.service import Service
 from ledger.config import Settings
 from ledger.store.intake import Intake
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service.intake = Intake(service.db, on_committed=lambda _: service.batcher.wake())
         service.intake.start()
         service.batcher.start()
+        service.indexer.start()
         metrics.watch(service)
         app.state.service = service
         try:
@@ -46,8 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="CareLedger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (health, records, verify, admin):
+    for module in (health, records, verify, admin, consent, access, audit):
         app.include_router(module.router)
+    app.include_router(records.receipts_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -12,6 +12,7 @@ from web3 import Web3
 
 from ledger.batcher import Batcher, BatcherConfig
 from ledger.config import Settings
+from ledger.indexer import ChainIndexer
 from ledger.runtime import DEV_FUNDING_WEI, Ledger, open_ledger
 from ledger.store import Database, open_database
 from ledger.store.apps import (
@@ -38,6 +39,7 @@ class Service:
     trees: TreeCache = field(default_factory=TreeCache)
     intake: Intake | None = None
     batcher: Batcher = field(init=False)
+    indexer: ChainIndexer = field(init=False)
     _organisations: dict[int, Organisation] = field(default_factory=dict)
     _org_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,10 +59,12 @@ class Service:
             BatcherConfig(max_batch_size=self.settings.max_batch_size, max_batch_age=self.settings.max_batch_age),
             trees=self.trees,
         )
+        self.indexer = ChainIndexer(self.db, self.ledger.consents, self.ledger.anchors)
 
     def close(self) -> None:
-        """Stop the batcher and release the store and the chain."""
+        """Stop the batcher and the indexer, and release the store and the chain."""
         self.batcher.stop()
+        self.indexer.stop()
         self.db.close()
         self.ledger.close()
 

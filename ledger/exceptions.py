@@ -58,6 +58,12 @@ class InvalidSignatureError(InputError):
     code = "invalid_signature"
 
 
+class SignatureExpiredError(InvalidSignatureError):
+    """A signed request's deadline has passed; the signer must sign again."""
+
+    code = "signature_expired"
+
+
 class NotFoundError(LedgerError, LookupError):
     """The thing asked for does not exist (unknown record, root, deployment)."""
 

@@ -23,6 +23,7 @@ from ledger.store.intake import Statement
 from ledger.store.records import StoredRecord, get_batch, get_record, records_by_digest
 
 router = APIRouter(prefix="/v1/records", tags=["records"], route_class=LedgerRoute)
+receipts_router = APIRouter(prefix="/v1/receipts", tags=["records"], route_class=LedgerRoute)
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=255,
                                               description="Repeat a POST safely: the first answer is returned.")]
@@ -184,6 +185,17 @@ def find_records(
 ) -> list[dict[str, Any]]:
     found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]))
     return [record_out(service, r) for r in found if r.organisation_id == caller.organisation.id]
+
+
+@receipts_router.get("", summary="Receipts of this organisation's anchored records with a digest")
+def receipts_by_digest(
+    caller: Reader, service: ServiceDep,
+    digest: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{64}$", description="SHA-256 digest")],
+) -> Response:
+    """Pending records with this digest are left out (fetch them by id with ``?wait=true``)."""
+    found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]))
+    receipts = [receipt_for(service, r) for r in found if r.organisation_id == caller.organisation.id]
+    return Response(orjson.dumps([r.to_dict() for r in receipts if r is not None]), media_type="application/json")
 
 
 @router.post("/{record_id}/amend", status_code=202, response_model=RecordAck,

@@ -54,6 +54,8 @@ def test_register_document_content_and_digest_then_verify_receipts(
         receipt = Receipt.parse(receipt_of(client, registrar, ack["recordId"]))
         assert receipt.digest == digest
         assert verify_receipt(receipt, document_digest=digest, anchors=service.ledger.anchors).valid
+        by_digest = client.get("/v1/receipts", params={"digest": ack["digest"]}, headers=registrar).json()
+        assert Receipt.parse(by_digest[0]) == receipt
         record = client.get(f"/v1/records/{ack['recordId']}", headers=registrar).json()
         assert (
             record["status"] == "anchored"
@@ -166,6 +168,7 @@ def test_other_organisations_cannot_see_a_record(client: TestClient, make_app: M
         assert client.get(path, headers=theirs).json()["code"] == "not_found"
     assert client.get("/v1/records", params={"digest": "0x" + digest_json(DOC).hex()}, headers=theirs).json() == []
     assert len(client.get("/v1/records", params={"digest": "0x" + digest_json(DOC).hex()}, headers=mine).json()) == 1
+    assert client.get("/v1/receipts", params={"digest": "0x" + digest_json(DOC).hex()}, headers=theirs).json() == []
 
 
 def test_idempotency_key_returns_the_first_answer_and_writes_once(

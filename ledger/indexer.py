@@ -1,0 +1,277 @@
+"""An index of the contracts' events in the store, so that history never scans the chain per request.
+
+Reading a patient's consent history with ``eth_getLogs`` from the deploy block on every request is
+slow (eth-tester walks every block) and grows with the chain. :class:`ChainIndexer` instead reads the
+ConsentRegistry and RecordAnchor events once, from the block after the last one it indexed up to the
+head, in chunks, and writes them to ``chain_events`` together with the new high-water mark in ONE
+transaction per chunk. Rows are keyed by ``(block_number, log_index)`` and inserted with ``OR IGNORE``,
+so reading a range twice changes nothing. The index is derived data: :meth:`ChainIndexer.rebuild`
+drops it and reads everything again from the deploy block.
+
+The service runs :meth:`ChainIndexer.sync` in a daemon thread every ``interval`` seconds, and
+synchronously after it relays a transaction itself, so a client sees its own change at once.
+Reorganisations are not handled: the embedded chain never reorganises; on a public chain, run the
+indexer behind a node that only serves finalised blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from hexbytes import HexBytes
+from web3.contract.contract import ContractEvent
+
+from ledger.anchoring import RecordAnchorClient
+from ledger.codes import decode_code
+from ledger.consent import ConsentRegistryClient
+from ledger.exceptions import ChainUnavailableError
+from ledger.store.database import Database
+from ledger.store.records import with_tx
+
+log = logging.getLogger("careledger.indexer")
+
+CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved",
+                  "EmergencyAccessRecorded")
+ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted")
+CODE_FIELDS = frozenset({"scope", "purpose", "reason"})
+DEFAULT_CHUNK_BLOCKS = 2_000
+DEFAULT_INTERVAL = 0.5
+MAX_BACKOFF = 30.0
+
+_EVENT_COLUMNS = "block_number, log_index, tx_hash, contract, event, patient, fields, block_time"
+_INSERT_EVENT = f"INSERT OR IGNORE INTO chain_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_SET_LAST_BLOCK = ("INSERT INTO chain_index_state (id, last_block, updated_at) VALUES (1, ?, ?) "
+                   "ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block, updated_at = excluded.updated_at")
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """One contract event as indexed: where it is on chain, and its arguments made readable.
+
+    ``fields`` holds every argument but ``patient``: addresses checksummed, scope, purpose and
+    reason codes decoded (``"Observation"``), other bytes as 0x-hex, numbers as numbers.
+    """
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    contract: str
+    event: str
+    patient: str | None
+    fields: dict[str, Any]
+    block_time: int
+
+
+def readable(name: str, value: Any) -> Any:
+    """An event argument as JSON: codes decoded, bytes as 0x-hex, the rest as web3 gives it."""
+    if isinstance(value, bytes) and name in CODE_FIELDS:
+        return decode_code(value)
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value
+
+
+class ChainIndexer:
+    """Keeps ``chain_events`` up to date with the chain, in a thread or on demand.
+
+    Args:
+        db: The store.
+        consents: The ConsentRegistry whose events are indexed.
+        anchors: The RecordAnchor whose events are indexed.
+        chunk_blocks: Most blocks read in one ``eth_getLogs`` call (and committed in one transaction).
+        interval: Seconds between two passes of the background thread.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        consents: ConsentRegistryClient,
+        anchors: RecordAnchorClient,
+        *,
+        chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        if chunk_blocks < 1:
+            raise ValueError("chunk_blocks must be at least 1")
+        self.db = db
+        self.chain = consents.chain
+        self.chunk_blocks = chunk_blocks
+        self.interval = interval
+        self.start_block = min(consents.deploy_block, anchors.deploy_block)
+        self.addresses = [consents.address, anchors.address]
+        self._events: dict[tuple[str, bytes], tuple[str, ContractEvent]] = {}
+        for client, contract_name, names in ((consents, "ConsentRegistry", CONSENT_EVENTS),
+                                             (anchors, "RecordAnchor", ANCHOR_EVENTS)):
+            for name in names:
+                event: ContractEvent = getattr(client.contract.events, name)
+                self._events[(client.address.lower(), bytes(HexBytes(event.topic)))] = (contract_name, event)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.events_indexed = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Index in a daemon thread every ``interval`` seconds until :meth:`stop`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="careledger-indexer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current chunk and stop."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _loop(self) -> None:
+        backoff = 0.0
+        while not self._stop.is_set():
+            try:
+                self.sync()
+                backoff, self.last_error = 0.0, None
+            except ChainUnavailableError as err:
+                backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
+                self.last_error = f"{type(err).__name__}: {err}"
+            except Exception as err:  # keep indexing; the error is logged and kept for health checks
+                log.exception("indexing failed")
+                backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
+                self.last_error = f"{type(err).__name__}: {err}"
+            self._stop.wait(backoff or self.interval)
+
+    # --- indexing --------------------------------------------------------------------------
+
+    def last_block(self) -> int:
+        """The newest block whose events are all indexed (the block before the deploy block if none)."""
+        row = self.db.conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
+        return int(row[0]) if row else self.start_block - 1
+
+    def sync(self) -> int:
+        """Index every block after the last indexed one up to the head; returns the events added.
+
+        Safe to call from any thread at any time: passes run one at a time, and a pass started
+        after a transaction was mined indexes that transaction's block.
+        """
+        with self._lock:
+            return self._sync_locked()
+
+    def rebuild(self) -> int:
+        """Drop the index and read every event again from the deploy block; returns the events indexed.
+
+        Readers see a partial index until it finishes (it commits chunk by chunk).
+        """
+        with self._lock:
+            conn = self.db.conn
+            with_tx(conn, lambda: (conn.execute("DELETE FROM chain_events"),
+                                   conn.execute("DELETE FROM chain_index_state")))
+            return self._sync_locked()
+
+    def _sync_locked(self) -> int:
+        added = 0
+        head = self.chain.block_number()
+        start = self.last_block() + 1
+        while start <= head and not self._stop.is_set():
+            end = min(head, start + self.chunk_blocks - 1)
+            added += self._index_range(start, end)
+            start = end + 1
+        self.events_indexed += added
+        return added
+
+    def _index_range(self, first: int, last: int) -> int:
+        """Read and store the events of blocks ``first..last``, and mark ``last`` indexed, atomically."""
+        events = self._read(first, last)
+        rows = [(e.block_number, e.log_index, e.tx_hash, e.contract, e.event, e.patient,
+                 json.dumps(e.fields, sort_keys=True, separators=(",", ":")), e.block_time) for e in events]
+        conn = self.db.conn
+
+        def write() -> int:
+            before = conn.total_changes
+            conn.executemany(_INSERT_EVENT, rows)
+            inserted = conn.total_changes - before
+            conn.execute(_SET_LAST_BLOCK, (last, time.time()))
+            return inserted
+
+        inserted: int = with_tx(conn, write)
+        return inserted
+
+    def _read(self, first: int, last: int) -> list[IndexedEvent]:
+        with self.chain.io():
+            logs = self.chain.w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": self.addresses})
+        events: list[IndexedEvent] = []
+        times: dict[int, int] = {}
+        for entry in logs:
+            topics = entry.get("topics") or []
+            known = self._events.get((str(entry["address"]).lower(), bytes(topics[0]))) if topics else None
+            if known is None:  # role changes and other events nobody reads from the index
+                continue
+            contract_name, event = known
+            with self.chain.io():
+                decoded = event.process_log(entry)
+            block = int(entry["blockNumber"])
+            if block not in times:
+                times[block] = self.chain.block_timestamp(block)
+            args = dict(decoded["args"])
+            patient = args.pop("patient", None)
+            events.append(IndexedEvent(
+                block_number=block,
+                log_index=int(entry["logIndex"]),
+                tx_hash=HexBytes(entry["transactionHash"]).to_0x_hex(),
+                contract=contract_name,
+                event=event.event_name,
+                patient=str(patient).lower() if patient is not None else None,
+                fields={name: readable(name, value) for name, value in args.items()},
+                block_time=times[block],
+            ))
+        return events
+
+
+# --- reading the index ---------------------------------------------------------------------------
+
+
+def _event(row: Any) -> IndexedEvent:
+    block_number, log_index, tx_hash, contract, event, patient, fields, block_time = row
+    return IndexedEvent(block_number, log_index, tx_hash, contract, event, patient, json.loads(fields), block_time)
+
+
+def patient_events(conn: sqlite3.Connection, patient: str) -> list[IndexedEvent]:
+    """Every indexed ConsentRegistry event about ``patient``, in chain order."""
+    rows = conn.execute(
+        f"SELECT {_EVENT_COLUMNS} FROM chain_events WHERE patient = ? ORDER BY block_number, log_index",
+        (patient.lower(),),
+    ).fetchall()
+    return [_event(r) for r in rows]
+
+
+def all_events(conn: sqlite3.Connection) -> list[IndexedEvent]:
+    """The whole index in chain order (for checks and rebuild comparisons)."""
+    rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM chain_events ORDER BY block_number, log_index").fetchall()
+    return [_event(r) for r in rows]
+
+
+def indexed_to(conn: sqlite3.Connection) -> int | None:
+    """The newest indexed block, or None before the first pass."""
+    row = conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
+    return int(row[0]) if row else None
+
+
+__all__ = [
+    "ANCHOR_EVENTS",
+    "CONSENT_EVENTS",
+    "ChainIndexer",
+    "IndexedEvent",
+    "all_events",
+    "indexed_to",
+    "patient_events",
+]

@@ -1,0 +1,138 @@
+"""The chain event index: complete, idempotent, chunk-size independent, rebuildable, and equal to a scan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from ledger.consent import ConsentKey, GrantTerms
+from ledger.indexer import ChainIndexer, all_events, indexed_to, patient_events
+from ledger.runtime import Ledger
+from ledger.store import Database, open_database
+from tests.conftest import FAST_SCRYPT_N
+
+NewAccount = Callable[[], LocalAccount]
+HOUR = 3600
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    store = open_database(tmp_path / "store")
+    yield store
+    store.close()
+
+
+def indexer_for(ledger: Ledger, db: Database, *, chunk_blocks: int = 2_000, interval: float = 0.5) -> ChainIndexer:
+    return ChainIndexer(db, ledger.consents, ledger.anchors, chunk_blocks=chunk_blocks, interval=interval)
+
+
+def make_history(ledger: Ledger, new_account: NewAccount) -> tuple[LocalAccount, LocalAccount]:
+    """A patient with a guardian, a grant, a revocation and a break-glass access; one anchored root."""
+    patient, guardian, grantee = new_account(), new_account(), Account.create()
+    now = ledger.chain.block_timestamp("latest")
+    consents = ledger.consents
+    consents.appoint_guardian(patient, guardian.address, now + HOUR)
+    key = ConsentKey(patient.address, grantee.address, "Observation", "TREAT")
+    consents.grant(GrantTerms(key, now - HOUR, now + HOUR), guardian)
+    consents.revoke(key, patient)
+    consents.remove_guardian(patient, guardian.address)
+    emergency = ledger.anchorer("emergency-org")
+    contract = consents.contract
+    role = ledger.chain.call(contract.functions.EMERGENCY_ROLE())
+    ledger.chain.transact(contract.functions.grantRole(role, emergency.address), ledger.admin)
+    consents.record_emergency_access(emergency, patient.address, "*", "UNCONSCIOUS")
+    ledger.anchors.anchor(b"\x42" * 32, 3, emergency)
+    return patient, guardian
+
+
+def test_sync_indexes_every_event_once(ledger: Ledger, db: Database, new_account: NewAccount) -> None:
+    patient, guardian = make_history(ledger, new_account)
+    indexer = indexer_for(ledger, db)
+    assert indexed_to(db.conn) is None
+    added = indexer.sync()
+    assert indexed_to(db.conn) == ledger.chain.block_number() == indexer.last_block()
+
+    events = patient_events(db.conn, patient.address)
+    assert [e.event for e in events] == ["GuardianAppointed", "ConsentGranted", "ConsentRevoked",
+                                         "GuardianRemoved", "EmergencyAccessRecorded"]
+    assert events[1].fields["actor"] == guardian.address and events[1].fields["scope"] == "Observation"
+    assert events[4].fields["reason"] == "UNCONSCIOUS" and events[4].fields["scope"] == "*"
+    roots = [e for e in all_events(db.conn) if e.event == "RootAnchored"]
+    assert len(roots) == 1 and roots[0].patient is None and roots[0].fields["root"] == "0x" + "42" * 32
+    assert added == len(all_events(db.conn)) == 6
+
+    before = all_events(db.conn)
+    assert indexer.sync() == 0  # nothing new
+    indexer.db.conn.execute("UPDATE chain_index_state SET last_block = ?", (ledger.deployment.deploy_block,))
+    assert indexer.sync() == 0  # a range read twice adds nothing
+    assert all_events(db.conn) == before
+
+
+def test_the_index_equals_a_scan_of_the_chain(ledger: Ledger, db: Database, new_account: NewAccount) -> None:
+    patient, _ = make_history(ledger, new_account)
+    indexer_for(ledger, db).sync()
+    scanned = ledger.consents.history(patient.address)
+    indexed = patient_events(db.conn, patient.address)
+    assert [(e.kind, e.block_number, e.log_index, e.tx_hash, e.fields) for e in scanned] == \
+        [(e.event, e.block_number, e.log_index, e.tx_hash, e.fields) for e in indexed]
+
+
+def test_small_chunks_and_a_rebuild_give_the_same_index(ledger: Ledger, db: Database, tmp_path: Path,
+                                                        new_account: NewAccount) -> None:
+    make_history(ledger, new_account)
+    indexer = indexer_for(ledger, db)
+    indexer.sync()
+    reference = all_events(db.conn)
+
+    other = open_database(tmp_path / "other")
+    try:
+        chunked = indexer_for(ledger, other, chunk_blocks=1)
+        chunked.sync()
+        assert all_events(other.conn) == reference
+    finally:
+        other.close()
+
+    assert indexer.rebuild() == len(reference)
+    assert all_events(db.conn) == reference
+    assert indexed_to(db.conn) == ledger.chain.block_number()
+
+
+def test_the_background_thread_follows_the_head(ledger: Ledger, db: Database, new_account: NewAccount) -> None:
+    indexer = indexer_for(ledger, db, interval=0.05)
+    indexer.start()
+    try:
+        patient, _ = make_history(ledger, new_account)
+        head = ledger.chain.block_number()
+        deadline = time.monotonic() + 10
+        while indexer.last_block() < head and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(patient_events(db.conn, patient.address)) == 5
+        assert indexer.alive and indexer.last_error is None
+    finally:
+        indexer.stop()
+    assert not indexer.alive
+
+
+def test_chunk_size_must_be_positive(ledger: Ledger, db: Database) -> None:
+    with pytest.raises(ValueError):
+        indexer_for(ledger, db, chunk_blocks=0)
+
+
+def test_the_cli_rebuilds_the_index_of_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARELEDGER_KEYSTORE_SCRYPT_N", str(FAST_SCRYPT_N))
+    data_dir = tmp_path / "data"
+    result = CliRunner().invoke(cli, ["rebuild-index", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "indexed" in result.output
+    store = open_database(data_dir)
+    try:
+        assert indexed_to(store.conn) is not None
+    finally:
+        store.close()
