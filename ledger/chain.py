@@ -288,7 +288,14 @@ class Chain:
 
 
 def checksum(address: str) -> ChecksumAddress:
-    """A checksummed address, or :class:`~ledger.exceptions.InvalidHexError` if it is not one."""
+    """A checksummed address, or :class:`~ledger.exceptions.InvalidHexError` if it is not one.
+
+    All-lowercase and all-uppercase hex are accepted; mixed case must carry a valid EIP-55 checksum,
+    so that a mistyped address is refused rather than granted consent.
+    """
     if not isinstance(address, str) or not Web3.is_address(address):
         raise InvalidHexError(f"not an address: {address!r}", field="address")
+    digits = address[2:] if address[:2] in ("0x", "0X") else address
+    if digits != digits.lower() and digits != digits.upper() and not Web3.is_checksum_address(address):
+        raise InvalidHexError(f"address {address!r} has a wrong EIP-55 checksum (a typo?)", field="address")
     return Web3.to_checksum_address(address)

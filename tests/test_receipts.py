@@ -124,3 +124,4 @@ def test_malformed_receipt_is_an_input_error(anchored: list[Receipt], bad: dict[
 def test_not_json_is_an_input_error() -> None:
     with pytest.raises(InvalidProofError):
         Receipt.parse(b"{not json")
+

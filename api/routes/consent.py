@@ -11,6 +11,7 @@ Chain calls block, so these routes are plain ``def`` routes (FastAPI runs them i
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -249,10 +250,14 @@ def consent_decision(service: Service, patient: str, grantee: str, scope: str, p
     """
     consents = service.ledger.consents
     key = ConsentKey(patient, grantee, scope, purpose)
-    permitted = consents.is_permitted(key.patient, key.grantee, scope, purpose)
-    now = service.ledger.chain.block_timestamp("latest")
+    on_chain = consents.is_permitted(key.patient, key.grantee, scope, purpose)
+    # The contract judges by the newest block's time, which stands still while no block is mined
+    # (an idle embedded chain): a consent that has since expired must not pass, so the window is
+    # also checked against the wall clock and both must agree.
+    now = max(service.ledger.chain.block_timestamp("latest"), int(time.time()))
     scopes = [scope] if scope == ALL_DATA else [scope, ALL_DATA]
     states = {s: consents.consent_of(replace(key, scope=s), as_of=now).state for s in scopes}
+    permitted = on_chain and any(state is ConsentState.ACTIVE for state in states.values())
     reason = None
     if not permitted:
         refused = [state for state in states.values() if state in _REASONS]

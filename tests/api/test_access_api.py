@@ -3,6 +3,7 @@ break-glass is recorded on chain and flagged, and refusals carry a stable code a
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -168,3 +169,20 @@ def test_break_glass_after_the_chain_role_was_revoked_is_refused_by_the_chain_an
     assert_error(refused, 403, "missing_chain_role")
     (entry,) = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
     assert (entry["decision"], entry["breakGlassTx"]) == ("denied", None)
+
+
+def test_a_consent_that_expired_while_no_block_was_mined_is_refused(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+) -> None:
+    service.batcher.stop()  # nothing else mines: the chain's newest block time stands still
+    headers, org = make_app({Role.READER})
+    until = int(time.time()) + 2
+    relay(client, headers, "grants", signed_grant(service, patient, org.address, valid_from=chain_time(service) - 10,
+                                                  valid_until=until))
+    assert access(client, headers, patient.address).status_code == 200
+    head = service.ledger.chain.block_number()
+    time.sleep(max(0.0, until - time.time()) + 1.1)
+    assert service.ledger.chain.block_number() == head
+    assert service.ledger.consents.is_permitted(patient.address, org.address, SCOPE, PURPOSE)  # the stale view
+    denied = assert_error(access(client, headers, patient.address), 403, "consent_required")
+    assert denied["details"]["reason"] == "expired"

@@ -1,0 +1,48 @@
+"""The chain boundary: addresses, and web3/eth-tester/transport errors translated into ledger errors."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from eth_abi.abi import encode
+from eth_utils.abi import function_signature_to_4byte_selector
+from web3 import HTTPProvider, Web3
+from web3.exceptions import ContractCustomError
+
+from ledger.chain import Chain, checksum, translate_error
+from ledger.exceptions import ChainUnavailableError, ContractRevertError, InvalidHexError
+from ledger.runtime import Ledger
+
+ADDRESS = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
+
+
+def test_addresses_are_checksummed_and_wrong_checksums_refused() -> None:
+    assert checksum(ADDRESS.lower()) == ADDRESS and checksum("0x" + ADDRESS[2:].upper()) == ADDRESS
+    for bad in ("0x8Ba1f109551bD432803012645Ac136ddd64DBA72", "0x1234", "not an address", ADDRESS + "00"):
+        with pytest.raises(InvalidHexError):
+            checksum(bad)
+
+
+def test_custom_errors_are_decoded_by_name_with_checksummed_addresses() -> None:
+    data = function_signature_to_4byte_selector("RecordAnchorNotAnchorer(bytes32,address,address)") + encode(
+        ["bytes32", "address", "address"], [b"\x01" * 32, ADDRESS.lower(), ADDRESS.lower()])
+    err = translate_error(ContractCustomError("0x" + data.hex(), data="0x" + data.hex()))
+    assert isinstance(err, ContractRevertError) and err.error == "RecordAnchorNotAnchorer"
+    assert err.args_by_name == {"root": b"\x01" * 32, "anchorer": ADDRESS, "caller": ADDRESS}
+
+
+def test_unknown_reverts_and_transport_failures() -> None:
+    unknown = translate_error(ContractCustomError("0xdeadbeef", data="0xdeadbeef"))
+    assert isinstance(unknown, ContractRevertError) and unknown.error == "UnknownRevert"
+    assert isinstance(translate_error(requests.ConnectionError("refused")), ChainUnavailableError)
+
+
+def test_a_revert_on_the_embedded_chain_comes_back_by_name(ledger: Ledger) -> None:
+    with pytest.raises(ContractRevertError) as caught:
+        ledger.anchors.anchor(b"\x00" * 32, 1, ledger.anchorer())
+    assert caught.value.error == "RecordAnchorZeroRoot" and caught.value.code == "contract_revert"
+
+
+def test_an_unreachable_node_is_chain_unavailable() -> None:
+    with pytest.raises(ChainUnavailableError):
+        Chain(Web3(HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2})))
