@@ -52,11 +52,7 @@ def create_admin(
 ) -> None:
     """Create an admin app (and its organisation) and print its API key, once. Run it while the
     service is stopped (the embedded chain has one writer)."""
-    try:
-        service = Service.open(_settings(data_dir))
-    except ChainLockedError as err:
-        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
-        raise typer.Exit(2) from err
+    service = _open_stopped_service(data_dir)
     try:
         if if_none and _live_admins(service):
             console.print("an admin app exists already; its key was printed when it was created")
@@ -71,6 +67,15 @@ def create_admin(
     print(api_key)
 
 
+def _open_stopped_service(data_dir: Path | None) -> Service:
+    """The service's state, for operator commands run while the service itself is stopped."""
+    try:
+        return Service.open(_settings(data_dir))
+    except ChainLockedError as err:
+        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
+        raise typer.Exit(2) from err
+
+
 def _live_admins(service: Service) -> list[object]:
     return [a for a in list_apps(service.db.conn) if Role.ADMIN in a.roles and a.revoked_at is None]
 
@@ -79,11 +84,7 @@ def _live_admins(service: Service) -> list[object]:
 def rebuild_index(data_dir: DataDir = None) -> None:
     """Drop the index of contract events and read it again from the deploy block. Run it while the
     service is stopped (the embedded chain has one writer)."""
-    try:
-        service = Service.open(_settings(data_dir))
-    except ChainLockedError as err:
-        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
-        raise typer.Exit(2) from err
+    service = _open_stopped_service(data_dir)
     try:
         indexed = service.indexer.rebuild()
         last = service.indexer.last_block()

@@ -47,21 +47,10 @@ INSERT_RECORD = """
 
 
 @dataclass(frozen=True)
-class StoredRecord:
-    """A record and, once sealed and anchored, its batch."""
+class StoredRecord(NewRecord):
+    """A record as stored: its row id and, once sealed, its batch."""
 
     id: int
-    record_id: str
-    kind: str
-    organisation_id: int
-    app_id: int | None
-    digest: bytes
-    salt: bytes
-    leaf: bytes
-    patient: str | None
-    content_type: str | None
-    metadata: str | None
-    created_at: float
     batch_id: int | None
 
 
@@ -90,8 +79,8 @@ class Batch:
         return [self.leaves[i:i + 32] for i in range(0, len(self.leaves), 32)]
 
 
-_RECORD_COLUMNS = ("id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
-                   "metadata, created_at, batch_id")
+_RECORD_COLUMNS = ("record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
+                   "metadata, created_at, id, batch_id")
 _BATCH_COLUMNS = ("id, organisation_id, root, leaf_count, leaves, sealed_at, state, tx_hash, block_number, "
                   "anchored_at, anchorer, gas_used")
 
