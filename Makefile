@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup run demo test lint bench compile clean
+.PHONY: setup browser run demo test lint bench compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -18,6 +18,10 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
 run: setup
 	$(VENV)/bin/careledger create-admin --if-none --data-dir $(DATA_DIR)
 	$(VENV)/bin/careledger serve --data-dir $(DATA_DIR)
@@ -25,7 +29,7 @@ run: setup
 demo: setup
 	$(PY) -m ledger.demo --data-dir $(DATA_DIR)-demo
 
-test: setup
+test: setup browser
 	$(PY) -m ruff check ledger api scripts tests bench
 	$(PY) -m mypy
 	$(PY) -m pytest
@@ -33,6 +37,10 @@ test: setup
 bench: setup
 	$(PY) bench/gas.py
 	$(PY) bench/merkle_rate.py
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk >/dev/null 2>&1 \
+		|| (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) \
+		|| echo "wrk could not be installed: bench/api_load.py uses its Python load generator"
+	$(PY) bench/api_load.py
 
 compile: setup
 	$(PY) scripts/compile_contracts.py

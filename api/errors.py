@@ -27,6 +27,7 @@ from ledger.exceptions import (
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
+    RateLimitedError,
 )
 
 log = logging.getLogger("careledger.api")
@@ -40,6 +41,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (NotFoundError, 404),
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
+    (RateLimitedError, 429),
     (InputError, 400),
     (ChainUnavailableError, 503),
     (ContractRevertError, 409),
@@ -93,6 +95,8 @@ def response_for(err: LedgerError) -> Response:
     if isinstance(err, ContractRevertError):
         status, code = REVERTS.get(err.error, (409, "contract_rejected"))
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    if status == 429:
+        headers = {"Retry-After": str(err.details.get("retry_after", RETRY_AFTER_SECONDS))}
     if status >= 500:
         log.error("%s: %s", code, err.message, exc_info=err)
         message = err.message if status == 503 else "internal error"

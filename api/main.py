@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
-from api.routes import access, admin, audit, consent, health, records, verify
+from api.routes import access, admin, audit, consent, health, patient, patient_page, records, verify
 from api.service import Service
 from ledger.config import Settings
 from ledger.store.intake import Intake
@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="CareLedger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (health, records, verify, admin, consent, access, audit):
+    for module in (health, records, verify, admin, consent, access, audit, patient, patient_page):
         app.include_router(module.router)
     app.include_router(records.receipts_router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -165,3 +165,9 @@ class PayloadTooLargeError(InputError):
     """The request body or one of its parts is over the configured limit."""
 
     code = "payload_too_large"
+
+
+class RateLimitedError(LedgerError):
+    """Too many requests from one client or about one patient; ``details['retry_after']`` says when to retry."""
+
+    code = "rate_limited"

@@ -173,7 +173,8 @@ def _entry_out(service: Service, row: Any) -> dict[str, Any]:
     }
 
 
-def _page(service: Service, where: str, params: tuple[Any, ...], after: int, limit: int) -> dict[str, Any]:
+def audit_page(service: Service, where: str, params: tuple[Any, ...], after: int, limit: int) -> dict[str, Any]:
+    """One page of the trail: entries matching ``where`` after the id ``after`` (an ``AuditPageOut``)."""
     rows = service.db.conn.execute(
         f"SELECT {_COLUMNS} FROM access_events WHERE {where} AND id > ? ORDER BY id LIMIT ?",
         (*params, after, limit),
@@ -187,8 +188,8 @@ def patient_trail(patient: PatientPath, caller: Auditor, service: ServiceDep,
                   after: After = 0, limit: Limit = DEFAULT_PAGE) -> dict[str, Any]:
     """An app sees its own organisation's entries; an app with the admin role sees every organisation's."""
     if Role.ADMIN in caller.app.roles:
-        return _page(service, "patient = ?", (patient.lower(),), after, limit)
-    return _page(service, "patient = ? AND organisation_id = ?", (patient.lower(), caller.organisation.id),
+        return audit_page(service, "patient = ?", (patient.lower(),), after, limit)
+    return audit_page(service, "patient = ? AND organisation_id = ?", (patient.lower(), caller.organisation.id),
                  after, limit)
 
 
@@ -201,4 +202,4 @@ def organisation_trail(organisation_id: int, caller: Auditor, service: ServiceDe
         raise PermissionDeniedError("an organisation sees only its own audit trail",
                                     organisation_id=organisation_id)
     service.organisation(organisation_id)  # 404 for an unknown organisation
-    return _page(service, "organisation_id = ?", (organisation_id,), after, limit)
+    return audit_page(service, "organisation_id = ?", (organisation_id,), after, limit)

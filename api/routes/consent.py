@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
@@ -59,6 +60,9 @@ Uint64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
 Deadline = Annotated[int, Field(ge=0, le=2**256 - 1, description="unix seconds; the signature is void after it")]
 PatientPath = Annotated[str, Path(pattern=ADDRESS, description="the patient's address",
                                   examples=[EXAMPLE_PATIENT])]
+
+Admit = Callable[[str], None]
+"""Called with the patient once a relay passed its local checks, just before sending; may raise to refuse."""
 
 _REASONS = {ConsentState.PENDING: "not_yet_valid", ConsentState.EXPIRED: "expired",
             ConsentState.REVOKED: "revoked"}
@@ -316,9 +320,8 @@ def nonce(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, 
     return {"patient": address, "nonce": service.ledger.consents.nonce(address)}
 
 
-@router.post("/consents/grants", response_model=RelayOut, summary="Relay a patient-signed consent grant")
-def relay_grant(body: SignedGrantIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
-    """Checked locally first (codes, window, deadline, EOA signature), then sent by the relayer."""
+def relay_signed_grant(service: Service, body: SignedGrantIn, admit: Admit | None = None) -> dict[str, Any]:
+    """Check a signed grant locally (codes, window, deadline, EOA signature), then send it as the relayer."""
     consents = service.ledger.consents
     terms = GrantTerms(ConsentKey(body.patient, body.grantee, body.scope, body.purpose),
                        body.valid_from, body.valid_until)
@@ -326,35 +329,57 @@ def relay_grant(body: SignedGrantIn, _: AnyCaller, service: ServiceDep) -> dict[
     signature = _signature_bytes(body.signature)
     typed = grant_typed_data(consents.domain, terms, signer, consents.nonce(terms.key.patient), body.deadline)
     _check_before_relay(service, typed, signer, body.deadline, signature)
+    if admit is not None:
+        admit(terms.key.patient)
     receipt = consents.grant_by_signature(terms, signer, body.deadline, signature, service.ledger.relayer)
     return _relayed(service, "granted", terms.key.patient, receipt)
 
 
-@router.post("/consents/revocations", response_model=RelayOut, summary="Relay a patient-signed revocation")
-def relay_revocation(body: SignedRevocationIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+def relay_signed_revocation(service: Service, body: SignedRevocationIn, admit: Admit | None = None) -> dict[str, Any]:
+    """Check a signed revocation locally, then send it as the relayer."""
     consents = service.ledger.consents
     key = ConsentKey(body.patient, body.grantee, body.scope, body.purpose)
     signer = checksum(body.signer or body.patient)
     signature = _signature_bytes(body.signature)
     typed = revocation_typed_data(consents.domain, key, signer, consents.nonce(key.patient), body.deadline)
     _check_before_relay(service, typed, signer, body.deadline, signature)
+    if admit is not None:
+        admit(key.patient)
     receipt = consents.revoke_by_signature(key, signer, body.deadline, signature, service.ledger.relayer)
     return _relayed(service, "revoked", key.patient, receipt)
 
 
-@router.post("/consents/guardians", response_model=RelayOut,
-             summary="Relay a patient-signed guardian appointment (validUntil 0 removes)")
-def relay_guardian(body: SignedGuardianIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
-    """A guardian may then sign grants and revocations for the patient until ``validUntil``."""
+def relay_signed_guardian(service: Service, body: SignedGuardianIn, admit: Admit | None = None) -> dict[str, Any]:
+    """Check a patient-signed guardian appointment locally, then send it as the relayer."""
     consents = service.ledger.consents
     patient, guardian = checksum(body.patient), checksum(body.guardian)
     signature = _signature_bytes(body.signature)
     typed = guardian_typed_data(consents.domain, patient, guardian, body.valid_until, consents.nonce(patient),
                                 body.deadline)
     _check_before_relay(service, typed, patient, body.deadline, signature)
+    if admit is not None:
+        admit(patient)
     receipt = consents.set_guardian_by_signature(patient, guardian, body.valid_until, body.deadline, signature,
                                                  service.ledger.relayer)
     return _relayed(service, "guardian_removed" if body.valid_until == 0 else "guardian_appointed", patient, receipt)
+
+
+@router.post("/consents/grants", response_model=RelayOut, summary="Relay a patient-signed consent grant")
+def relay_grant(body: SignedGrantIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+    """Checked locally first (codes, window, deadline, EOA signature), then sent by the relayer."""
+    return relay_signed_grant(service, body)
+
+
+@router.post("/consents/revocations", response_model=RelayOut, summary="Relay a patient-signed revocation")
+def relay_revocation(body: SignedRevocationIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+    return relay_signed_revocation(service, body)
+
+
+@router.post("/consents/guardians", response_model=RelayOut,
+             summary="Relay a patient-signed guardian appointment (validUntil 0 removes)")
+def relay_guardian(body: SignedGuardianIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+    """A guardian may then sign grants and revocations for the patient until ``validUntil``."""
+    return relay_signed_guardian(service, body)
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -391,7 +416,11 @@ def _history_out(event: IndexedEvent) -> dict[str, Any]:
 def list_consents(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     """Keys come from the indexed history (never a chain scan); each key's state is read from the
     contract's ``consentOf`` now. The history is as recent as ``indexedToBlock``."""
-    address = checksum(patient)
+    return consent_list(service, checksum(patient))
+
+
+def consent_list(service: Service, address: str) -> dict[str, Any]:
+    """The patient's consents now, their guardians and the indexed history (a ``ConsentListOut``)."""
     events = patient_events(service.db.conn, address)
     now = service.ledger.chain.block_timestamp("latest")
     keys = dict.fromkeys((e.fields["grantee"], e.fields["scope"], e.fields["purpose"])

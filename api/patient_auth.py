@@ -1,0 +1,118 @@
+"""Patient session tokens: issued for a verified ``PatientSession`` signature, scoped to one patient.
+
+A token is ``v1.<payload>.<mac>``: the payload (base64url JSON ``{"p": patient, "iat", "exp"}``) and its
+HMAC-SHA256 under a 32-byte server secret kept in ``<data dir>/patient-session.key`` (mode 0600,
+created on first use), so tokens survive a restart and every worker on the same data directory
+accepts them. Nothing is stored per token: a token is valid until ``exp`` (at most an hour), and
+deleting the key file ends every session at the next restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import ServiceDep
+from api.routes.consent import PatientPath
+from ledger.chain import checksum
+from ledger.exceptions import AuthenticationError, PermissionDeniedError
+
+SECRET_FILE = "patient-session.key"
+TOKEN_VERSION = "v1"
+
+_patient_bearer = HTTPBearer(auto_error=False, scheme_name="PatientSession",
+                             description="A patient session token from `POST /v1/patient/sessions`")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """The server's token secret, generated into the data directory on first use."""
+    path = data_dir / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_bytes()
+        if len(secret) < 32:
+            raise RuntimeError(f"{path} is shorter than 32 bytes; delete it to make a new one") from None
+        return secret
+    secret = secrets.token_bytes(32)
+    with os.fdopen(fd, "wb") as out:
+        out.write(secret)
+        out.flush()
+        os.fsync(out.fileno())
+    return secret
+
+
+class SessionTokens:
+    """Issues and checks patient session tokens with one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, payload: str) -> str:
+        return _b64(hmac.new(self._secret, f"{TOKEN_VERSION}.{payload}".encode("ascii"), hashlib.sha256).digest())
+
+    def issue(self, patient: str, issued_at: int, expires_at: int) -> str:
+        payload = _b64(orjson.dumps({"p": checksum(patient), "iat": issued_at, "exp": expires_at}))
+        return f"{TOKEN_VERSION}.{payload}.{self._mac(payload)}"
+
+    def verify(self, token: str, now: int) -> str:
+        """The patient a valid, unexpired token was issued to; AuthenticationError otherwise."""
+        version, _, rest = token.partition(".")
+        payload, _, mac = rest.partition(".")
+        if version != TOKEN_VERSION or not payload or not hmac.compare_digest(mac, self._mac(payload)):
+            raise AuthenticationError("invalid patient session token; sign in again")
+        try:
+            claims = orjson.loads(_unb64(payload))
+        except (binascii.Error, ValueError) as err:  # cannot happen for a token we signed
+            raise AuthenticationError("invalid patient session token; sign in again") from err
+        if int(claims["exp"]) <= now:
+            raise AuthenticationError("the patient session has expired; sign in again", expired_at=claims["exp"])
+        return str(claims["p"])
+
+
+async def session_tokens(request: Request, service: ServiceDep) -> SessionTokens:
+    """The app's token issuer (made on first use, on the event loop, so only once)."""
+    tokens: SessionTokens | None = getattr(request.app.state, "patient_tokens", None)
+    if tokens is None:
+        tokens = SessionTokens(load_or_create_secret(Path(service.settings.data_dir)))
+        request.app.state.patient_tokens = tokens
+    return tokens
+
+
+TokensDep = Annotated[SessionTokens, Depends(session_tokens)]
+
+
+def signed_in_patient(
+    patient: PatientPath, tokens: TokensDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
+) -> str:
+    """The patient in the path, if the caller holds a session token for exactly that patient."""
+    if bearer is None:
+        raise AuthenticationError("sign in first: a patient session token is required (Authorization: Bearer)")
+    holder = tokens.verify(bearer.credentials, int(time.time()))
+    asked = checksum(patient)
+    if holder != asked:
+        raise PermissionDeniedError("this session belongs to another patient", patient=asked)
+    return holder
+
+
+SignedInPatient = Annotated[str, Depends(signed_in_patient)]

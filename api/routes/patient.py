@@ -1,0 +1,239 @@
+"""The patient's own endpoints, used by the patient page (``/patient``); no API key anywhere.
+
+- Writes (grant, revoke, guardian) are authorised by the patient's EIP-712 signature alone and
+  relayed exactly as ``/v1/consents/...`` does (the same functions). They cost the relayer gas, so
+  they are rate-limited per client IP (every attempt) and per patient (attempts whose signature
+  passed the local checks: nobody else can spend a patient's budget).
+- Reads of the patient's consents and access trail need a session token
+  (``POST /v1/patient/sessions`` with a signed ``PatientSession``), valid for that patient only.
+- Organisations, purposes, scopes, the signing domains and nonces are public.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import Field
+
+from api.deps import ServiceDep
+from api.limits import LedgerRoute
+from api.patient_auth import SignedInPatient, TokensDep
+from api.rate_limit import RateLimiter
+from api.routes.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, audit_page
+from api.routes.consent import (
+    ConsentListOut,
+    NonceOut,
+    PatientPath,
+    RelayOut,
+    Signature,
+    SignedGrantIn,
+    SignedGuardianIn,
+    SignedRevocationIn,
+    consent_list,
+    relay_signed_grant,
+    relay_signed_guardian,
+    relay_signed_revocation,
+)
+from api.schemas import Address, Schema
+from ledger.chain import checksum
+from ledger.codes import ALL_DATA, PURPOSES_OF_USE
+from ledger.consent import CONSENT_TYPES, EIP712_DOMAIN_TYPE
+from ledger.patient_session import (
+    MAX_SESSION_SECONDS,
+    SESSION_DOMAIN_TYPE,
+    SESSION_TYPES,
+    PatientSession,
+    session_domain,
+    verify_session,
+)
+from ledger.store.apps import list_organisations
+
+router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
+
+# Kinds of data a patient can choose from (FHIR resource types, or everything), in plain words.
+SCOPES: dict[str, str] = {
+    ALL_DATA: "health data of every kind",
+    "Observation": "test results and measurements",
+    "Condition": "diagnoses and health problems",
+    "MedicationRequest": "prescriptions",
+    "AllergyIntolerance": "allergies",
+    "Immunization": "vaccinations",
+    "Procedure": "operations and procedures",
+    "DiagnosticReport": "reports of tests and scans",
+    "ImagingStudy": "medical images",
+    "Encounter": "visits and hospital stays",
+    "DocumentReference": "letters and documents",
+}
+RELAYS_PER_IP = 30
+RELAYS_PER_PATIENT = 12
+RELAY_WINDOW_SECONDS = 600.0
+Timestamp = Annotated[int, Field(ge=0, le=2**256 - 1, description="unix seconds")]
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    """The relayer's budgets: one per client IP, one per patient."""
+
+    per_ip: RateLimiter
+    per_patient: RateLimiter
+
+    @classmethod
+    def default(cls) -> RelayLimits:
+        return cls(RateLimiter(RELAYS_PER_IP, RELAY_WINDOW_SECONDS, "client"),
+                   RateLimiter(RELAYS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient"))
+
+
+async def relay_limits(request: Request) -> RelayLimits:
+    """The app's limits (made on first use; tests may set ``app.state.patient_relay_limits``)."""
+    limits: RelayLimits | None = getattr(request.app.state, "patient_relay_limits", None)
+    if limits is None:
+        limits = request.app.state.patient_relay_limits = RelayLimits.default()
+    return limits
+
+
+def _client_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> RelayLimits:
+    """Spend one of the client's relays (behind a proxy this is the proxy's address)."""
+    limits.per_ip.take(request.client.host if request.client else "unknown")
+    return limits
+
+
+ClientLimited = Annotated[RelayLimits, Depends(_client_limited)]
+
+
+# --- schemas -------------------------------------------------------------------------------------
+
+
+class CodeOut(Schema):
+    code: str
+    label: str
+
+
+class CodesOut(Schema):
+    codes: list[CodeOut]
+
+
+class OrganisationOut(Schema):
+    name: str
+    address: str
+
+
+class OrganisationsOut(Schema):
+    organisations: list[OrganisationOut]
+
+
+class SigningOut(Schema):
+    """What the page signs: the consent registry's domain and types, and the sign-in domain and types."""
+
+    consent: dict[str, Any]
+    session: dict[str, Any]
+    max_session_seconds: int
+
+
+class SessionIn(Schema):
+    """A signed ``PatientSession``: ``issuedAt`` within 5 minutes of now, lasting at most an hour."""
+
+    patient: Address
+    issued_at: Timestamp
+    expires_at: Timestamp
+    signature: Signature
+
+
+class SessionOut(Schema):
+    token: str = Field(description="send as `Authorization: Bearer <token>` to this patient's read endpoints")
+    token_type: str = "Bearer"
+    patient: str
+    expires_at: int
+
+
+# --- public --------------------------------------------------------------------------------------
+
+
+@router.get("/signing", response_model=SigningOut, summary="The EIP-712 domains and types the patient signs")
+def signing(service: ServiceDep) -> dict[str, Any]:
+    chain_id = service.ledger.chain.chain_id
+    return {
+        "consent": {"domain": service.ledger.consents.domain,
+                    "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **CONSENT_TYPES}},
+        "session": {"domain": session_domain(chain_id),
+                    "types": {"EIP712Domain": SESSION_DOMAIN_TYPE, **SESSION_TYPES}},
+        "maxSessionSeconds": MAX_SESSION_SECONDS,
+    }
+
+
+@router.get("/organisations", response_model=OrganisationsOut, summary="Organisations a patient can consent to")
+def organisations(service: ServiceDep) -> dict[str, Any]:
+    return {"organisations": [{"name": o.name, "address": o.address}
+                              for o in list_organisations(service.db.conn)]}
+
+
+@router.get("/purposes", response_model=CodesOut, summary="Purposes of use (HL7 PurposeOfUse), in plain words")
+def purposes() -> dict[str, Any]:
+    return {"codes": [{"code": code, "label": label} for code, label in PURPOSES_OF_USE.items()]}
+
+
+@router.get("/scopes", response_model=CodesOut, summary="Kinds of data a consent can cover, in plain words")
+def scopes() -> dict[str, Any]:
+    return {"codes": [{"code": code, "label": label} for code, label in SCOPES.items()]}
+
+
+@router.get("/{patient}/nonce", response_model=NonceOut, summary="The patient's next signature nonce")
+def nonce(patient: PatientPath, service: ServiceDep) -> dict[str, Any]:
+    address = checksum(patient)
+    return {"patient": address, "nonce": service.ledger.consents.nonce(address)}
+
+
+# --- sign-in and reads ---------------------------------------------------------------------------
+
+
+@router.post("/sessions", response_model=SessionOut, summary="Sign in with a signed PatientSession")
+def sign_in(body: SessionIn, service: ServiceDep, tokens: TokensDep) -> dict[str, Any]:
+    """The token reads only this patient's data and ends at ``expiresAt``."""
+    session = PatientSession(body.patient, body.issued_at, body.expires_at)
+    patient = verify_session(service.ledger.chain.chain_id, session, bytes.fromhex(body.signature[2:]),
+                             int(time.time()))
+    return {"token": tokens.issue(patient, body.issued_at, body.expires_at), "tokenType": "Bearer",
+            "patient": patient, "expiresAt": body.expires_at}
+
+
+@router.get("/{patient}/consents", response_model=ConsentListOut, summary="My consents, guardians and history")
+def my_consents(patient: SignedInPatient, service: ServiceDep) -> dict[str, Any]:
+    return consent_list(service, patient)
+
+
+@router.get("/{patient}/accesses", response_model=AuditPageOut,
+            summary="Every access attempt to my data, by any organisation (oldest first)")
+def my_accesses(patient: SignedInPatient, service: ServiceDep,
+                after: After = 0, limit: Limit = DEFAULT_PAGE) -> dict[str, Any]:
+    return audit_page(service, "patient = ?", (patient.lower(),), after, limit)
+
+
+# --- relayed writes ------------------------------------------------------------------------------
+
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {
+    "description": "rate_limited: too many relays from this client or for this patient; see Retry-After",
+    "content": {"application/json": {"example": {
+        "code": "rate_limited", "message": "too many requests for this patient; retry in 50 s",
+        "details": {"retry_after": 50, "limit": RELAYS_PER_PATIENT}}}},
+}}
+
+
+@router.post("/grants", response_model=RelayOut, responses=_RATE_LIMITED,
+             summary="Relay my signed consent grant (no API key)")
+def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
+    return relay_signed_grant(service, body, admit=limits.per_patient.take)
+
+
+@router.post("/revocations", response_model=RelayOut, responses=_RATE_LIMITED,
+             summary="Relay my signed revocation (no API key)")
+def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
+    return relay_signed_revocation(service, body, admit=limits.per_patient.take)
+
+
+@router.post("/guardians", response_model=RelayOut, responses=_RATE_LIMITED,
+             summary="Relay my signed guardian appointment; validUntil 0 removes (no API key)")
+def guardian(body: SignedGuardianIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
+    return relay_signed_guardian(service, body, admit=limits.per_patient.take)
+

@@ -1,0 +1,181 @@
+"""Replay every event of both contracts and compare the result with the contracts' own answers.
+
+From the deploy block to the pinned head, the replay rebuilds:
+
+* each consent ``(patient, grantee, scope, purpose)``: window, last change time, granted/revoked,
+  exactly as ``ConsentRegistry`` stores it, then asks ``consentOf`` for every key;
+* each guardian appointment, then asks ``guardianUntil``;
+* every anchored root with its anchorer and leaf count, then asks ``anchorOf`` for every root
+  (event and storage must agree) and totals leaf counts per anchorer;
+* the break-glass accesses, amendments and retractions, and the ``ANCHORER_ROLE`` history.
+
+A difference between the replay and a view function means the chain's events do not explain its
+state (or the audit read the wrong contract); each is reported as a :class:`Discrepancy`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.auditor.chain_reader import ChainReader
+from ledger.auditor.events import Event
+from ledger.auditor.logs import Progress
+from ledger.auditor.receipt_format import show
+from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
+from ledger.codes import decode_code
+
+ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted", *ROLE_EVENTS)
+CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved",
+                  "EmergencyAccessRecorded")
+GRANTED, REVOKED = 1, 2
+
+ConsentKey = tuple[str, str, bytes, bytes]
+"""``(patient, grantee, scope, purpose)`` as the contract keys a consent."""
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """Something the chain (or the index) claims that does not hold: what, about what, and the values."""
+
+    kind: str
+    subject: str
+    detail: str
+    expected: str | None = None
+    actual: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "subject": self.subject, "detail": self.detail,
+                "expected": self.expected, "actual": self.actual}
+
+
+@dataclass
+class ConsentFact:
+    """A consent as replayed from events: what ``consentOf`` must answer."""
+
+    valid_from: int
+    valid_until: int
+    updated_at: int
+    status: int
+
+
+@dataclass(frozen=True)
+class AnchoredRoot:
+    """One ``RootAnchored`` event."""
+
+    root: bytes
+    anchorer: str
+    leaf_count: int
+    block_number: int
+    block_time: int
+    tx_hash: bytes
+
+
+@dataclass
+class History:
+    """Everything the replay rebuilt."""
+
+    events: list[Event] = field(default_factory=list)
+    consents: dict[ConsentKey, ConsentFact] = field(default_factory=dict)
+    guardians: dict[tuple[str, str], int] = field(default_factory=dict)
+    anchors: dict[bytes, AnchoredRoot] = field(default_factory=dict)
+    break_glass: list[dict[str, Any]] = field(default_factory=list)
+    amendments: list[dict[str, Any]] = field(default_factory=list)
+    retractions: list[dict[str, Any]] = field(default_factory=list)
+    roles: RoleTimeline = field(default_factory=lambda: RoleTimeline(()))
+
+    def event_counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(e.name for e in self.events).items()))
+
+    def leaves_by_anchorer(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for anchor in self.anchors.values():
+            totals[anchor.anchorer] += anchor.leaf_count
+        return dict(sorted(totals.items()))
+
+
+def replay(reader: ChainReader, *, progress: Progress | None = None) -> History:
+    """Read every event of both contracts up to the head and rebuild their state."""
+    history = History()
+    history.events = reader.events(anchor_events=ANCHOR_EVENTS, consent_events=CONSENT_EVENTS, progress=progress)
+    history.events.sort(key=lambda e: e.position)
+    time_of = reader.source.block_time
+    for event in history.events:
+        _apply(history, event, time_of)
+    history.roles = RoleTimeline(e for e in history.events if e.contract == "RecordAnchor")
+    return history
+
+
+def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> None:
+    args = event.args
+    when = time_of(event.block_number)
+    where: dict[str, Any] = {"block": event.block_number, "transaction": show(event.tx_hash), "time": when}
+    if event.name == "ConsentGranted":
+        key = (args["patient"], args["grantee"], args["scope"], args["purpose"])
+        history.consents[key] = ConsentFact(args["validFrom"], args["validUntil"], when, GRANTED)
+    elif event.name == "ConsentRevoked":
+        key = (args["patient"], args["grantee"], args["scope"], args["purpose"])
+        fact = history.consents.setdefault(key, ConsentFact(0, 0, 0, 0))
+        fact.status, fact.updated_at = REVOKED, when
+    elif event.name == "GuardianAppointed":
+        history.guardians[(args["patient"], args["guardian"])] = args["validUntil"]
+    elif event.name == "GuardianRemoved":
+        history.guardians[(args["patient"], args["guardian"])] = 0
+    elif event.name == "EmergencyAccessRecorded":
+        history.break_glass.append({"patient": args["patient"], "accessor": args["accessor"],
+                                    "scope": decode_code(args["scope"]), "reason": decode_code(args["reason"]),
+                                    **where})
+    elif event.name == "RootAnchored":
+        history.anchors.setdefault(args["root"], AnchoredRoot(args["root"], args["anchorer"], int(args["leafCount"]),
+                                                              event.block_number, when, event.tx_hash))
+    elif event.name == "RecordAmended":
+        history.amendments.append({"originalLeaf": show(args["originalLeaf"]), "amendedLeaf": show(args["amendedLeaf"]),
+                                   "anchorer": args["anchorer"], **where})
+    elif event.name == "RecordRetracted":
+        history.retractions.append({"leaf": show(args["leaf"]), "reason": decode_code(args["reason"]),
+                                    "anchorer": args["anchorer"], **where})
+
+
+def compare_with_views(reader: ChainReader, history: History,
+                       progress: Callable[[int], None] | None = None) -> list[Discrepancy]:
+    """Ask ``consentOf``, ``guardianUntil`` and ``anchorOf`` for everything replayed; list differences."""
+    found: list[Discrepancy] = []
+    consents = reader.consents.contract.functions
+    for key, fact in history.consents.items():
+        patient, grantee, scope, purpose = key
+        stored = tuple(reader.call(consents.consentOf(patient, grantee, scope, purpose)))
+        replayed = (fact.valid_from, fact.valid_until, fact.updated_at, fact.status)
+        if stored != replayed:
+            found.append(Discrepancy("consent_state_mismatch",
+                                     f"{patient} -> {grantee} {decode_code(scope)}/{decode_code(purpose)}",
+                                     "consentOf (validFrom, validUntil, updatedAt, status) differs from the events",
+                                     str(replayed), str(stored)))
+        if progress:
+            progress(1)
+    for (patient, guardian), until in history.guardians.items():
+        stored_until = int(reader.call(consents.guardianUntil(patient, guardian)))
+        if stored_until != until:
+            found.append(Discrepancy("guardian_mismatch", f"{patient} guardian {guardian}",
+                                     "guardianUntil differs from the events", str(until), str(stored_until)))
+        if progress:
+            progress(1)
+    for root, anchor in history.anchors.items():
+        info = reader.anchors.anchor_of(root, reader.head)
+        actual = None if info is None else f"{info.anchorer} at block {info.block_number}"
+        expected = f"{anchor.anchorer} at block {anchor.block_number}"
+        if actual != expected:
+            found.append(Discrepancy("anchor_mismatch", show(root) or "", "anchorOf differs from the RootAnchored "
+                                     "event", expected, actual))
+        if not history.roles.held_at(anchor.anchorer, anchor.block_number):
+            found.append(Discrepancy("anchorer_without_role", show(root) or "", "the root was anchored by an "
+                                     "account not holding ANCHORER_ROLE then", anchor.anchorer, "not held"))
+        if progress:
+            progress(1)
+    return found
+
+
+def view_checks(history: History) -> int:
+    """How many view calls :func:`compare_with_views` makes (for progress bars)."""
+    return len(history.consents) + len(history.guardians) + len(history.anchors)

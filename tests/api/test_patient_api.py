@@ -1,0 +1,226 @@
+"""Patient endpoints: public choices, sign-in with a signed PatientSession, reads scoped to the
+signed-in patient, relays without an API key, and the relayer's rate limits."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+
+from api.patient_auth import SessionTokens
+from api.rate_limit import RateLimiter
+from api.routes.patient import RelayLimits
+from api.service import Service
+from ledger.consent import sign_typed_data
+from ledger.exceptions import ChainUnavailableError, RateLimitedError
+from ledger.patient_session import PatientSession, session_typed_data
+from ledger.store.apps import Role
+from tests.api.conftest import MakeApp
+from tests.api.test_consent_api import (
+    PURPOSE,
+    SCOPE,
+    assert_error,
+    signed_grant,
+    signed_guardian,
+    signed_revocation,
+)
+
+
+@pytest.fixture
+def patient() -> LocalAccount:
+    account: LocalAccount = Account.create()
+    return account
+
+
+def session_body(service: Service, signer: LocalAccount, patient: str | None = None, *,
+                 issued_at: int | None = None, lasts: int = 600) -> dict[str, Any]:
+    issued = int(time.time()) if issued_at is None else issued_at
+    session = PatientSession(patient or signer.address, issued, issued + lasts)
+    typed = session_typed_data(service.ledger.chain.chain_id, session)
+    return {"patient": session.patient, "issuedAt": session.issued_at, "expiresAt": session.expires_at,
+            "signature": "0x" + sign_typed_data(signer, typed).hex()}
+
+
+def sign_in(client: TestClient, service: Service, patient: LocalAccount) -> dict[str, str]:
+    response = client.post("/v1/patient/sessions", json=session_body(service, patient))
+    assert response.status_code == 200, response.text
+    assert response.json()["patient"] == patient.address
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def relay(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/v1/patient/{path}", json=body)  # no API key
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+# --- public --------------------------------------------------------------------------------------
+
+
+def test_choices_domains_and_nonce_are_public(client: TestClient, service: Service, make_app: MakeApp,
+                                              patient: LocalAccount) -> None:
+    _, org = make_app({Role.READER})
+    organisations = client.get("/v1/patient/organisations").json()["organisations"]
+    assert {"name": org.name, "address": org.address} in organisations
+    assert {"code": "TREAT", "label": "treatment"} in client.get("/v1/patient/purposes").json()["codes"]
+    assert client.get("/v1/patient/scopes").json()["codes"][0]["code"] == "*"
+    signing = client.get("/v1/patient/signing").json()
+    assert signing["consent"]["domain"] == service.ledger.consents.domain
+    assert signing["session"]["domain"] == {"name": "CareLedger Patient Session", "version": "1",
+                                            "chainId": service.ledger.chain.chain_id}
+    assert set(signing["session"]["types"]) == {"EIP712Domain", "PatientSession"}
+    assert client.get(f"/v1/patient/{patient.address}/nonce").json() == {"patient": patient.address, "nonce": 0}
+
+
+# --- sign-in -------------------------------------------------------------------------------------
+
+
+def test_a_session_reads_only_its_own_patient(client: TestClient, service: Service, make_app: MakeApp,
+                                              patient: LocalAccount) -> None:
+    headers, org = make_app({Role.READER})
+    relay(client, "grants", signed_grant(service, patient, org.address))
+    token = sign_in(client, service, patient)
+
+    listed = client.get(f"/v1/patient/{patient.address}/consents", headers=token).json()
+    assert [(c["granteeOrganisation"], c["state"]) for c in listed["consents"]] == [(org.name, "active")]
+    assert client.get(f"/v1/patient/{patient.address.lower()}/accesses", headers=token).json() == {
+        "entries": [], "nextAfter": None}
+
+    other: LocalAccount = Account.create()
+    assert_error(client.get(f"/v1/patient/{other.address}/consents", headers=token), 403, "forbidden")
+    assert_error(client.get(f"/v1/patient/{other.address}/accesses", headers=token), 403, "forbidden")
+    assert_error(client.get(f"/v1/patient/{patient.address}/consents"), 401, "unauthenticated")
+    assert_error(client.get(f"/v1/patient/{patient.address}/consents", headers=headers), 401, "unauthenticated")
+    forged = token["Authorization"][:-2] + ("AA" if not token["Authorization"].endswith("AA") else "BB")
+    assert_error(client.get(f"/v1/patient/{patient.address}/consents", headers={"Authorization": forged}),
+                 401, "unauthenticated")
+
+
+def test_an_expired_token_is_refused(client: TestClient, service: Service, patient: LocalAccount) -> None:
+    sign_in(client, service, patient)  # makes the issuer
+    tokens: SessionTokens = client.app.state.patient_tokens  # type: ignore[attr-defined]
+    now = int(time.time())
+    stale = tokens.issue(patient.address, now - 120, now - 60)
+    response = client.get(f"/v1/patient/{patient.address}/consents", headers={"Authorization": f"Bearer {stale}"})
+    assert "expired" in assert_error(response, 401, "unauthenticated")["message"]
+
+
+def test_sign_in_is_refused_for_bad_sessions(client: TestClient, service: Service, patient: LocalAccount) -> None:
+    stranger: LocalAccount = Account.create()
+    now = int(time.time())
+    cases = [
+        (session_body(service, stranger, patient.address), 400, "invalid_signature"),
+        (session_body(service, patient, issued_at=now - 600), 400, "signature_expired"),
+        (session_body(service, patient, issued_at=now + 600), 400, "signature_expired"),
+        (session_body(service, patient, lasts=3601), 400, "invalid_input"),
+        (session_body(service, patient, lasts=0), 400, "invalid_input"),
+        (session_body(service, patient, issued_at=now - 290, lasts=280), 400, "signature_expired"),
+        (session_body(service, patient) | {"expiresAt": now + 900}, 400, "invalid_signature"),
+        (session_body(service, patient) | {"signature": "0x1234"}, 400, "invalid_signature"),
+        (session_body(service, patient) | {"patient": "0x12"}, 422, "invalid_request"),
+    ]
+    for body, status, code in cases:
+        assert_error(client.post("/v1/patient/sessions", json=body), status, code)
+
+
+# --- relays --------------------------------------------------------------------------------------
+
+
+def test_relays_need_no_api_key_and_the_patient_sees_every_organisations_accesses(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+) -> None:
+    hospital, org = make_app({Role.READER})
+    clinic, _ = make_app({Role.READER}, organisation="Clinic")
+    granted = relay(client, "grants", signed_grant(service, patient, org.address))
+    assert (granted["action"], granted["nonce"]) == ("granted", 1)
+    access = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
+    assert client.post("/v1/access", json=access, headers=hospital).status_code == 200
+    assert client.post("/v1/access", json=access, headers=clinic).status_code == 403
+    relay(client, "revocations", signed_revocation(service, patient, org.address))
+    guardian = Account.create().address
+    assert relay(client, "guardians", signed_guardian(service, patient, guardian, 2**40))["action"] == \
+        "guardian_appointed"
+
+    token = sign_in(client, service, patient)
+    listed = client.get(f"/v1/patient/{patient.address}/consents", headers=token).json()
+    assert [c["state"] for c in listed["consents"]] == ["revoked"]
+    assert [g["guardian"] for g in listed["guardians"]] == [guardian]
+    entries = client.get(f"/v1/patient/{patient.address}/accesses", headers=token).json()["entries"]
+    assert [(e["organisation"]["name"], e["decision"]) for e in entries] == [
+        ("General Hospital", "allowed"), ("Clinic", "denied")]
+
+    stranger = signed_grant(service, patient, org.address, signer=Account.create())  # signs as itself
+    assert_error(client.post("/v1/patient/grants", json=stranger), 403, "not_patient_or_guardian")
+
+
+def test_relays_are_rate_limited_per_patient_and_per_client(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+) -> None:
+    _, org = make_app({Role.READER})
+    client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(4, 600, "client"), RateLimiter(1, 600, "patient"))
+    forged = signed_grant(service, patient, org.address, signer=Account.create()) | {"signer": patient.address}
+    assert_error(client.post("/v1/patient/grants", json=forged), 400, "invalid_signature")  # costs no patient budget
+    relay(client, "grants", signed_grant(service, patient, org.address))
+    head = service.ledger.chain.block_number()
+
+    limited = client.post("/v1/patient/revocations", json=signed_revocation(service, patient, org.address))
+    body = assert_error(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) == body["details"]["retry_after"] > 0
+    assert service.ledger.chain.block_number() == head  # nothing was sent
+
+    other: LocalAccount = Account.create()
+    relay(client, "grants", signed_grant(service, other, org.address))  # the 4th from this client
+    assert_error(client.post("/v1/patient/grants", json=signed_grant(service, other, org.address)), 429,
+                 "rate_limited")
+
+
+def test_a_rate_limiter_refills_over_its_window() -> None:
+    limiter = RateLimiter(2, 10, "client")
+    limiter.take("a", now=0)
+    limiter.take("a", now=0)
+    with pytest.raises(RateLimitedError) as refused:
+        limiter.take("a", now=1)
+    assert refused.value.details["retry_after"] == 4
+    limiter.take("b", now=1)
+    limiter.take("a", now=5)
+    small = RateLimiter(1, 10, "client", max_keys=2)
+    for key in ("x", "y", "z"):
+        small.take(key, now=0)
+    small.take("w", now=0)  # over max_keys: the stalest are forgotten, the call succeeds
+
+
+def test_an_unreachable_chain_is_a_503(client: TestClient, service: Service, patient: LocalAccount,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(_: str) -> int:
+        raise ChainUnavailableError("the chain node cannot be reached")
+
+    monkeypatch.setattr(service.ledger.consents, "nonce", down)
+    response = client.get(f"/v1/patient/{patient.address}/nonce")
+    assert_error(response, 503, "chain_unavailable")
+    assert response.headers["Retry-After"]
+
+
+# --- the page ------------------------------------------------------------------------------------
+
+
+def test_the_page_is_served_with_a_policy_against_remote_scripts(client: TestClient) -> None:
+    assert client.get("/patient", follow_redirects=False).headers["location"] == "/patient/"
+    page = client.get("/patient/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert "http" not in page.text.lower().replace("http-equiv", "")
+    for name in ("app.js", "style.css", "vendor/ethers.js"):
+        served = client.get(f"/patient/{name}")
+        assert served.status_code == 200, name
+        assert served.headers["content-security-policy"] == policy
+    assert served.text.count("export{") >= 1  # ethers' ES module, straight from node_modules
+    assert_error(client.get("/patient/nothing.js"), 404, "not_found")
+    assert_error(client.get("/patient/..%2Fmain.py"), 404, "not_found")
+    assert_error(client.get("/patient/%2E%2E%2Fstatic%2Fpatient%2Findex.html"), 404, "not_found")

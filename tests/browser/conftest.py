@@ -1,0 +1,62 @@
+"""Fixtures for browser tests: the real service (`careledger serve`) and headless Debian Chromium.
+
+Chromium comes from Debian (``make browser`` installs it); Playwright only drives it, so nothing is
+downloaded. The flags keep Chromium from calling out, which stalls it on a closed network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.api.processes import ROOT, create_admin, free_port, running_service, service_env
+
+CHROMIUM = Path(os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+
+try:
+    from playwright.sync_api import Browser, sync_playwright
+except ImportError:  # pragma: no cover - the dev extra installs it
+    sync_playwright = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class RunningService:
+    base: str
+    admin_key: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """`careledger serve` on a free loopback port over a fresh data directory, with an admin key."""
+    env = service_env(tmp_path_factory.mktemp("patient-page") / "data", CARELEDGER_MAX_BATCH_AGE="0.5")
+    admin_key = create_admin(env)
+    port = free_port()
+    with running_service(env, port):
+        yield RunningService(f"http://127.0.0.1:{port}", admin_key)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None:
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs Debian's chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
