@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.service import Service
 from ledger.exceptions import AuthenticationError, PermissionDeniedError
-from ledger.store.apps import App, Organisation, Role, app_by_key
+from ledger.store.apps import App, Organisation, Role
 
 _bearer = HTTPBearer(auto_error=False, description="An app's API key: `Authorization: Bearer clk_...`")
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Alternatively, the API key here.")
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:
+    # dependencies are async so that FastAPI does not send each one to the thread pool
     service: Service = request.app.state.service
     return service
 
@@ -40,7 +41,7 @@ class Caller:
             )
 
 
-def authenticate(
+async def authenticate(
     service: ServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     api_key: Annotated[str | None, Depends(_api_key_header)],
@@ -48,16 +49,16 @@ def authenticate(
     key = bearer.credentials if bearer is not None else api_key
     if not key:
         raise AuthenticationError("an API key is required (Authorization: Bearer <key>)")
-    app = app_by_key(service.db.conn, key)
+    app = service.app_keys.lookup(service.db.conn, key)
     if app is None:
         raise AuthenticationError("unknown or revoked API key")
     return Caller(app, service.organisation(app.organisation_id))
 
 
-def requires(*roles: Role) -> Callable[[Caller], Caller]:
+def requires(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
     """A dependency that authenticates and checks that the app holds one of ``roles``."""
 
-    def dependency(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    async def dependency(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         caller.require(*roles)
         return caller
 

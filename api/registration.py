@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
-import time
 from typing import Any
 
 import orjson
@@ -13,9 +11,9 @@ import orjson
 from api.schemas import RecordIn
 from ledger.exceptions import InputError, PayloadTooLargeError
 from ledger.fhir import validate_fhir
-from ledger.hashing import digest_bytes, digest_json, leaf_hash
+from ledger.hashing import digest_bytes, digest_json
 from ledger.store.intake import Statement
-from ledger.store.records import INSERT_RECORD, NewRecord
+from ledger.store.records import INSERT_RECORD, NewRecord, RecordIds, RecordPayload, new_records
 
 MAX_METADATA_BYTES = 4096
 
@@ -44,38 +42,23 @@ def _metadata(record: RecordIn) -> str | None:
     return text.decode("utf-8")
 
 
-def new_records(records: list[RecordIn], *, organisation_id: int, app_id: int, kind: str = "record") -> list[NewRecord]:
-    """Hash and salt the records of one request (all or nothing: a bad one fails the request)."""
-    randomness = os.urandom(48 * len(records))  # one system call for every salt and id
-    now = time.time()
-    built = []
+def build_records(records: list[RecordIn], ids: RecordIds, *, organisation_id: int, app_id: int) -> list[NewRecord]:
+    """Hash, salt and identify the records of one request (all or nothing: a bad one fails the request)."""
+    payloads = []
     for index, record in enumerate(records):
         try:
-            digest = _payload_digest(record)
-            metadata = _metadata(record)
+            payloads.append(RecordPayload(
+                digest=_payload_digest(record),
+                patient=record.patient.lower(),
+                content_type=record.content_type or (
+                    _document_type(record.document) if record.document is not None else None),
+                metadata=_metadata(record),
+            ))
         except InputError as err:
             if len(records) > 1:
                 err.details.setdefault("index", index)
             raise
-        salt = randomness[48 * index : 48 * index + 32]
-        record_id = randomness[48 * index + 32 : 48 * index + 48].hex()
-        content_type = record.content_type or (_document_type(record.document) if record.document is not None else None)
-        built.append(
-            NewRecord(
-                record_id=record_id,
-                kind=kind,
-                organisation_id=organisation_id,
-                app_id=app_id,
-                digest=digest,
-                salt=salt,
-                leaf=leaf_hash(salt, digest),
-                patient=record.patient.lower() if record.patient else None,
-                content_type=content_type,
-                metadata=metadata,
-                created_at=now,
-            )
-        )
-    return built
+    return new_records(payloads, ids, kind="record", organisation_id=organisation_id, app_id=app_id)
 
 
 def _document_type(document: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from ledger.indexer import ChainIndexer
 from ledger.runtime import DEV_FUNDING_WEI, Ledger, open_ledger
 from ledger.store import Database, open_database
 from ledger.store.apps import (
+    AppKeyCache,
     Organisation,
     create_organisation,
     get_organisation,
@@ -23,7 +24,7 @@ from ledger.store.apps import (
     set_emergency,
 )
 from ledger.store.intake import Intake
-from ledger.store.records import TreeCache
+from ledger.store.records import RecordIds, TreeCache
 
 EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -39,6 +40,8 @@ class Service:
     trees: TreeCache = field(default_factory=TreeCache)
     intake: Intake | None = None
     batcher: Batcher = field(init=False)
+    record_ids: RecordIds = field(init=False)
+    app_keys: AppKeyCache = field(default_factory=AppKeyCache)
     indexer: ChainIndexer = field(init=False)
     _organisations: dict[int, Organisation] = field(default_factory=dict)
     _org_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,6 +57,7 @@ class Service:
             raise
 
     def __post_init__(self) -> None:
+        self.record_ids = RecordIds(self.db.conn)
         self.batcher = Batcher(
             self.db, self.ledger.anchors, self.signer_for,
             BatcherConfig(max_batch_size=self.settings.max_batch_size, max_batch_age=self.settings.max_batch_age),

@@ -100,6 +100,8 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self._backoff = 0.0
         self._step = threading.Lock()  # one step at a time, whether from the thread or a caller
+        self._idle = True  # no pending records at the last look: the next arrival starts the age timer
+        self._arrived = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -117,8 +119,17 @@ class Batcher:
             self._thread = None
 
     def wake(self) -> None:
-        """Look for work now (called when records arrive)."""
+        """Look for work now."""
         self._wake.set()
+
+    def records_arrived(self, count: int) -> None:
+        """Note newly committed records; wake only when that changes what to do (the first record
+        starts the age timer, a full batch can be sealed), not on every commit."""
+        self._arrived += count
+        if self._idle or self._arrived >= self.config.max_batch_size:
+            self._idle = False
+            self._arrived = 0
+            self._wake.set()
 
     @property
     def alive(self) -> bool:
@@ -147,7 +158,8 @@ class Batcher:
     def _next_wait(self) -> float:
         if self._backoff:
             return self._backoff
-        summary = pending_summary(self.db.conn)
+        summary = pending_summary(self.db.conn, self.config.max_batch_size)
+        self._idle = not summary
         if not summary:
             return self.config.max_batch_age
         oldest = min(oldest for _, oldest in summary.values())
@@ -168,7 +180,7 @@ class Batcher:
     def _seal_due(self, force: bool) -> bool:
         sealed_any = False
         now = time.time()
-        for organisation_id, (count, oldest) in pending_summary(self.db.conn).items():
+        for organisation_id, (count, oldest) in pending_summary(self.db.conn, self.config.max_batch_size).items():
             due = force or count >= self.config.max_batch_size or now - oldest >= self.config.max_batch_age
             if due and seal_batch(self.db.conn, organisation_id, self.config.max_batch_size) is not None:
                 sealed_any = True

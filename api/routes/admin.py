@@ -63,4 +63,6 @@ def apps(_: Admin, service: ServiceDep) -> list[dict[str, Any]]:
 
 @router.delete("/apps/{app_id}", summary="Revoke an app's API key")
 def delete_app(app_id: int, _: Admin, service: ServiceDep) -> dict[str, Any]:
-    return app_out(revoke_app(service.db.conn, app_id))
+    revoked = revoke_app(service.db.conn, app_id)
+    service.app_keys.clear()  # the key stops working now in this process (within the cache TTL elsewhere)
+    return app_out(revoked)

@@ -9,7 +9,6 @@ can prove an entry existed, unaltered, by the time its batch was anchored.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,10 +27,10 @@ from api.schemas import EXAMPLE_PATIENT, Schema
 from api.service import Service
 from ledger.chain import checksum
 from ledger.exceptions import PermissionDeniedError
-from ledger.hashing import canonical_json, digest_json, leaf_hash
+from ledger.hashing import canonical_json, digest_json
 from ledger.store.apps import Role
 from ledger.store.intake import Statement
-from ledger.store.records import INSERT_RECORD, NewRecord, get_record
+from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=LedgerRoute)
 
@@ -80,30 +79,26 @@ def audit_document(caller: Caller, attempt: AccessAttempt, at: float) -> dict[st
     }
 
 
-def audit_statements(caller: Caller, attempt: AccessAttempt) -> tuple[str, list[Statement]]:
+def audit_statements(service: Service, caller: Caller, attempt: AccessAttempt) -> tuple[str, list[Statement]]:
     """The audit record's id and the statements writing it (record and access event together)."""
     now = time.time()
     document = audit_document(caller, attempt, now)
-    digest = digest_json(document)
-    randomness = os.urandom(48)
-    salt, record_id = randomness[:32], randomness[32:].hex()
-    record = NewRecord(
-        record_id=record_id, kind="audit", organisation_id=caller.organisation.id, app_id=caller.app.id,
-        digest=digest, salt=salt, leaf=leaf_hash(salt, digest), patient=attempt.patient.lower(),
-        content_type="application/json", metadata=None, created_at=now,
+    (record,) = new_records(
+        [RecordPayload(digest_json(document), attempt.patient.lower(), "application/json")], service.record_ids,
+        kind="audit", organisation_id=caller.organisation.id, app_id=caller.app.id,
     )
     chain_tx = bytes.fromhex(attempt.break_glass_tx[2:]) if attempt.break_glass_tx else None
-    event = (record_id, caller.organisation.id, caller.app.id, attempt.patient.lower(), attempt.scope,
-             attempt.purpose, attempt.decision, attempt.reason, canonical_json(document).decode("utf-8"), now,
-             chain_tx)
-    return record_id, [(INSERT_RECORD, [record.as_row()]), (INSERT_ACCESS_EVENT, [event])]
+    event = (record.record_id, caller.organisation.id, caller.app.id, attempt.patient.lower(), attempt.scope,
+             attempt.purpose, attempt.decision, attempt.reason, canonical_json(document).decode("utf-8"),
+             record.created_at, chain_tx)
+    return record.record_id, [(INSERT_RECORD, [record.as_row()]), (INSERT_ACCESS_EVENT, [event])]
 
 
 async def log_access(service: Service, caller: Caller, attempt: AccessAttempt) -> str:
     """Write one attempt durably (group commit); returns its audit record id."""
     if service.intake is None:
         raise RuntimeError("intake not running")
-    record_id, statements = audit_statements(caller, attempt)
+    record_id, statements = audit_statements(service, caller, attempt)
     await service.intake.submit(statements)
     return record_id
 

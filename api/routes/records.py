@@ -13,14 +13,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from api.deps import Caller, Reader, Registrar, ServiceDep
 from api.idempotency import check_key, is_key_conflict, remember, replay, request_hash
 from api.limits import LedgerRoute
-from api.registration import ack, insert_statement, new_records
+from api.registration import ack, build_records, insert_statement
 from api.schemas import PendingOut, RecordAck, RecordIn, RecordOut, RecordsAck, RecordsIn, RetractIn
 from api.service import Service
 from ledger.anchoring import AnchoredBatch
 from ledger.exceptions import ConflictError, InputError, NotFoundError, PayloadTooLargeError
 from ledger.receipts import Receipt, issue_receipts
 from ledger.store.intake import Statement
-from ledger.store.records import StoredRecord, get_batch, get_record, records_by_digest
+from ledger.store.records import NewRecord, StoredRecord, get_batch, get_record, records_by_digest
 
 router = APIRouter(prefix="/v1/records", tags=["records"], route_class=LedgerRoute)
 receipts_router = APIRouter(prefix="/v1/receipts", tags=["records"], route_class=LedgerRoute)
@@ -53,6 +53,10 @@ async def _commit(
     return Response(content=encoded, status_code=status_code, media_type="application/json")
 
 
+def _build(service: Service, caller: Caller, records: list[RecordIn]) -> list[NewRecord]:
+    return build_records(records, service.record_ids, organisation_id=caller.organisation.id, app_id=caller.app.id)
+
+
 async def _replayed(service: Service, request: Request, caller: Caller, key: str | None) -> Response | None:
     if key is None:
         return None
@@ -68,7 +72,7 @@ async def register_record(record: RecordIn, request: Request, caller: Registrar,
     key = check_key(idempotency_key)
     if (replayed := await _replayed(service, request, caller, key)) is not None:
         return replayed
-    (built,) = new_records([record], organisation_id=caller.organisation.id, app_id=caller.app.id)
+    (built,) = _build(service, caller, [record])
     return await _commit(service, request, caller, key, [insert_statement([built])], 202, ack(built))
 
 
@@ -82,7 +86,7 @@ async def register_records(body: RecordsIn, request: Request, caller: Registrar,
         raise PayloadTooLargeError(f"at most {limit} records per request", limit=limit, count=len(body.records))
     if (replayed := await _replayed(service, request, caller, key)) is not None:
         return replayed
-    built = new_records(body.records, organisation_id=caller.organisation.id, app_id=caller.app.id)
+    built = _build(service, caller, body.records)
     answer = {"records": [ack(r) for r in built], "count": len(built)}
     return await _commit(service, request, caller, key, [insert_statement(built)], 202, answer)
 
@@ -208,7 +212,7 @@ async def amend_record(record_id: str, replacement: RecordIn, request: Request, 
         return replayed
     original = _own_record(service, caller, record_id)
     _require_unchanged(service, original)
-    (built,) = new_records([replacement], organisation_id=caller.organisation.id, app_id=caller.app.id)
+    (built,) = _build(service, caller, [replacement])
     change: Statement = (
         "INSERT INTO record_changes (kind, record_id, replacement_id, requested_at, state) "
         "VALUES ('amend', ?, ?, ?, 'pending')", [(original.record_id, built.record_id, time.time())])

@@ -145,13 +145,6 @@ def get_app(conn: sqlite3.Connection, app_id: int) -> App:
     return _app(row)
 
 
-def app_by_key(conn: sqlite3.Connection, api_key: str) -> App | None:
-    """The live (not revoked) app holding ``api_key``."""
-    row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE key_hash = ? AND revoked_at IS NULL",
-                       (hash_api_key(api_key),)).fetchone()
-    return _app(row) if row else None
-
-
 def list_apps(conn: sqlite3.Connection, organisation_id: int | None = None) -> list[App]:
     if organisation_id is None:
         rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY id")
@@ -166,3 +159,33 @@ def revoke_app(conn: sqlite3.Connection, app_id: int) -> App:
     with_tx(conn, lambda: conn.execute("UPDATE apps SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                        (int(time.time()), app_id)))
     return get_app(conn, app_id)
+
+
+class AppKeyCache:
+    """Recently seen API keys -> apps, for at most ``ttl`` seconds.
+
+    Every request is authenticated; a short cache keeps the lookup off the hot path. A revocation in
+    this process clears the cache at once; in another process it takes effect within ``ttl``.
+    """
+
+    def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[bytes, tuple[App | None, float]] = {}
+
+    def lookup(self, conn: sqlite3.Connection, api_key: str) -> App | None:
+        key_hash = hash_api_key(api_key)
+        now = time.monotonic()
+        cached = self._entries.get(key_hash)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE key_hash = ? AND revoked_at IS NULL",
+                           (key_hash,)).fetchone()
+        app = _app(row) if row else None
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[key_hash] = (app, now + self.ttl)
+        return app
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -7,6 +7,7 @@ chain, with where and when. Receipts are derived from the two.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from threading import Lock
 from typing import Any
 
 from ledger.anchoring import AnchoredBatch
+from ledger.hashing import leaf_hash
 from ledger.merkle import MerkleTree
 
 
@@ -22,6 +24,7 @@ from ledger.merkle import MerkleTree
 class NewRecord:
     """A record as acknowledged to the client (durable once inserted)."""
 
+    id: int
     record_id: str
     kind: str
     organisation_id: int
@@ -35,23 +38,69 @@ class NewRecord:
     created_at: float
 
     def as_row(self) -> tuple[Any, ...]:
-        return (self.record_id, self.kind, self.organisation_id, self.app_id, self.digest, self.salt,
+        return (self.id, self.record_id, self.kind, self.organisation_id, self.app_id, self.digest, self.salt,
                 self.leaf, self.patient, self.content_type, self.metadata, self.created_at)
 
 
 INSERT_RECORD = """
-    INSERT INTO records (record_id, kind, organisation_id, app_id, digest, salt, leaf, patient,
+    INSERT INTO records (id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient,
                          content_type, metadata, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
 @dataclass(frozen=True)
 class StoredRecord(NewRecord):
-    """A record as stored: its row id and, once sealed, its batch."""
+    """A record as stored and, once sealed, its batch."""
 
-    id: int
     batch_id: int | None
+
+
+@dataclass(frozen=True)
+class RecordPayload:
+    """What a caller gives for one record: its digest, whose it is, and off-chain details."""
+
+    digest: bytes
+    patient: str | None
+    content_type: str | None = None
+    metadata: str | None = None
+
+
+class RecordIds:
+    """Allocates record ids in this process: increasing row ids, each with a random public tag.
+
+    The public id is the row id in 16 hex digits followed by 16 random hex digits, so ids cannot be
+    guessed, and yet every index on them grows at its right edge (cheap appends) instead of taking
+    random inserts. One process writes a store at a time (the embedded chain's lock guarantees it).
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._next = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]) + 1
+        self._lock = Lock()
+
+    def take(self, count: int) -> range:
+        with self._lock:
+            first = self._next
+            self._next += count
+        return range(first, first + count)
+
+
+def new_records(
+    payloads: list[RecordPayload], ids: RecordIds, *, kind: str, organisation_id: int, app_id: int | None
+) -> list[NewRecord]:
+    """Salt and identify records (one system call for all the randomness of a request)."""
+    randomness = os.urandom(40 * len(payloads))
+    now = time.time()
+    built = []
+    for index, (row_id, payload) in enumerate(zip(ids.take(len(payloads)), payloads, strict=True)):
+        salt = randomness[40 * index:40 * index + 32]
+        tag = randomness[40 * index + 32:40 * index + 40]
+        built.append(NewRecord(
+            id=row_id, record_id=f"{row_id:016x}{tag.hex()}", kind=kind, organisation_id=organisation_id,
+            app_id=app_id, digest=payload.digest, salt=salt, leaf=leaf_hash(salt, payload.digest),
+            patient=payload.patient, content_type=payload.content_type, metadata=payload.metadata, created_at=now,
+        ))
+    return built
 
 
 @dataclass(frozen=True)
@@ -79,25 +128,31 @@ class Batch:
         return [self.leaves[i:i + 32] for i in range(0, len(self.leaves), 32)]
 
 
-_RECORD_COLUMNS = ("record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
-                   "metadata, created_at, id, batch_id")
+_RECORD_COLUMNS = ("id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
+                   "metadata, created_at, batch_id")
 _BATCH_COLUMNS = ("id, organisation_id, root, leaf_count, leaves, sealed_at, state, tx_hash, block_number, "
                   "anchored_at, anchorer, gas_used")
 
 
 def get_record(conn: sqlite3.Connection, record_id: str) -> StoredRecord | None:
-    row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE record_id = ?", (record_id,)).fetchone()
+    """A record by its public id (found through the row id it starts with)."""
+    try:
+        row_id = int(record_id[:16], 16)
+    except ValueError:
+        return None
+    row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ? AND record_id = ?",
+                       (row_id, record_id)).fetchone()
     return StoredRecord(*row) if row else None
 
 
 def records_by_digest(conn: sqlite3.Connection, digest: bytes, limit: int = 100) -> list[StoredRecord]:
-    rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE digest = ? ORDER BY id LIMIT ?",
-                        (digest, limit)).fetchall()
-    return [StoredRecord(*row) for row in rows]
-
-
-def records_by_leaf(conn: sqlite3.Connection, leaf: bytes) -> list[StoredRecord]:
-    rows = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE leaf = ? ORDER BY id", (leaf,)).fetchall()
+    """Records with a digest: sealed ones through the digest index, pending ones by a scan of the
+    (short) pending queue. Indexing digests only at sealing keeps random index inserts off the
+    acknowledgement path."""
+    rows = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM records WHERE digest = ? AND batch_id IS NOT NULL "
+        f"UNION ALL SELECT {_RECORD_COLUMNS} FROM records WHERE batch_id IS NULL AND digest = ? ORDER BY id LIMIT ?",
+        (digest, digest, limit)).fetchall()
     return [StoredRecord(*row) for row in rows]
 
 
@@ -111,13 +166,22 @@ def unanchored_batches(conn: sqlite3.Connection) -> list[Batch]:
     return [Batch(*row) for row in rows]
 
 
-def pending_summary(conn: sqlite3.Connection) -> dict[int, tuple[int, float]]:
-    """Per organisation: how many records wait for a batch, and when the oldest arrived."""
-    rows = conn.execute(
-        "SELECT organisation_id, COUNT(*), MIN(created_at) FROM records WHERE batch_id IS NULL "
-        "GROUP BY organisation_id"
-    ).fetchall()
-    return {org: (count, oldest) for org, count, oldest in rows}
+def pending_summary(conn: sqlite3.Connection, cap: int) -> dict[int, tuple[int, float]]:
+    """Per organisation with pending records: how many (counted up to ``cap``), and when the oldest
+    arrived. Bounded work whatever the backlog: each organisation's pending index is read from its
+    start and at most ``cap`` entries deep."""
+    summary = {}
+    for (organisation_id,) in conn.execute("SELECT id FROM organisations").fetchall():
+        oldest = conn.execute(
+            "SELECT created_at FROM records WHERE organisation_id = ? AND batch_id IS NULL ORDER BY id LIMIT 1",
+            (organisation_id,)).fetchone()
+        if oldest is None:
+            continue
+        (count,) = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE organisation_id = ? AND batch_id IS NULL LIMIT ?)",
+            (organisation_id, cap)).fetchone()
+        summary[organisation_id] = (count, oldest[0])
+    return summary
 
 
 def pending_count(conn: sqlite3.Connection) -> int:
@@ -125,39 +189,36 @@ def pending_count(conn: sqlite3.Connection) -> int:
 
 
 def seal_batch(conn: sqlite3.Connection, organisation_id: int, max_size: int) -> Batch | None:
-    """Seal up to ``max_size`` of an organisation's oldest pending records into one batch, atomically."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        rows = conn.execute(
-            "SELECT id, leaf FROM records WHERE organisation_id = ? AND batch_id IS NULL ORDER BY id LIMIT ?",
-            (organisation_id, max_size),
-        ).fetchall()
-        if not rows:
-            conn.execute("ROLLBACK")
-            return None
-        leaves = [leaf for _, leaf in rows]
-        tree = MerkleTree.from_leaves(leaves)
-        if conn.execute("SELECT 1 FROM batches WHERE root = ?", (tree.root,)).fetchone():
-            # the same leaves again (a replayed record): salts make this practically impossible
-            conn.execute("ROLLBACK")
-            raise RuntimeError("sealed root already exists")
+    """Seal up to ``max_size`` of an organisation's oldest pending records into one batch.
+
+    The rows are read and the tree built before the write lock is taken, so request commits wait only
+    for the short UPDATE and INSERT; the UPDATE names the sealed rows by id, and the seal is refused
+    if any of them was sealed meanwhile (one batcher seals at a time, so that means a bug).
+    """
+    rows = conn.execute(
+        "SELECT id, leaf FROM records WHERE organisation_id = ? AND batch_id IS NULL ORDER BY id LIMIT ?",
+        (organisation_id, max_size),
+    ).fetchall()
+    if not rows:
+        return None
+    leaves = [leaf for _, leaf in rows]
+    tree = MerkleTree.from_leaves(leaves)
+
+    def write() -> int:
         cursor = conn.execute(
             "INSERT INTO batches (organisation_id, root, leaf_count, leaves, sealed_at, state) "
             "VALUES (?, ?, ?, ?, ?, 'sealed')",
             (organisation_id, tree.root, len(leaves), b"".join(leaves), time.time()),
         )
         batch_id = cursor.lastrowid
-        conn.execute(
-            "UPDATE records SET batch_id = ? WHERE organisation_id = ? AND batch_id IS NULL AND id <= ?",
-            (batch_id, organisation_id, rows[-1][0]),
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    assert batch_id is not None
-    batch = get_batch(conn, batch_id)
+        assert batch_id is not None
+        updated = conn.executemany("UPDATE records SET batch_id = ? WHERE id = ? AND batch_id IS NULL",
+                                   [(batch_id, row_id) for row_id, _ in rows]).rowcount
+        if updated != len(rows):
+            raise RuntimeError(f"sealing batch {batch_id}: {len(rows) - updated} records were sealed meanwhile")
+        return batch_id
+
+    batch = get_batch(conn, with_tx(conn, write))
     assert batch is not None
     return batch
 
