@@ -64,6 +64,7 @@ class Service:
             trees=self.trees,
         )
         self.indexer = ChainIndexer(self.db, self.ledger.consents, self.ledger.anchors)
+        self.batcher.on_changed = self.indexer.sync  # verification reads amendments from the index
 
     def close(self) -> None:
         """Stop the batcher and the indexer, and release the store and the chain."""

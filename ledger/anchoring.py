@@ -13,7 +13,6 @@ from ledger.codes import decode_code, encode_code
 from ledger.contracts import RECORD_ANCHOR, load_artifact
 
 ANCHORER_ROLE = Web3.keccak(text="ANCHORER_ROLE")
-ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,7 @@ class RecordAnchorClient:
         self.address = checksum(address)
         self.deploy_block = deploy_block
         self.contract = chain.contract(load_artifact(RECORD_ANCHOR), self.address)
+        self._anchored: dict[bytes, AnchorInfo] = {}  # an anchor, once on chain, never changes
 
     def anchor(self, root: bytes, leaf_count: int, sender: LocalAccount) -> AnchoredBatch:
         """Anchor a batch root in one transaction."""
@@ -80,11 +80,20 @@ class RecordAnchorClient:
         )
 
     def anchor_of(self, root: bytes, block: BlockIdentifier = "latest") -> AnchorInfo | None:
-        """When and by whom ``root`` was anchored, or None if it never was."""
+        """When and by whom ``root`` was anchored, or None if it never was.
+
+        Anchors found at the newest block are remembered: the contract never changes one. (A chain
+        reorganisation could undo one; confirmations before trusting an anchor are a chain concern.)
+        """
+        if block == "latest" and root in self._anchored:
+            return self._anchored[root]
         anchorer, block_number, anchored_at = self.chain.call(self.contract.functions.anchorOf(root), block)
-        if anchorer == ZERO_ADDRESS or int(anchorer, 16) == 0:
+        if int(anchorer, 16) == 0:
             return None
-        return AnchorInfo(root, anchorer, block_number, anchored_at)
+        info = AnchorInfo(root, anchorer, block_number, anchored_at)
+        if block == "latest":
+            self._anchored[root] = info
+        return info
 
     def verify_commitment(self, root: bytes, commitment: bytes, proof: list[bytes]) -> bool:
         """The contract's own verdict on a record commitment, proof and anchored root."""

@@ -76,6 +76,7 @@ class Batcher:
         config: Batch size and age limits.
         trees: Shared cache of batch trees (receipts use it too).
         on_anchored: Called (in the batcher thread) after each batch is anchored.
+        on_changed: Called after amendments or retractions were sent (e.g. to index them at once).
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class Batcher:
         *,
         trees: TreeCache | None = None,
         on_anchored: Callable[[Batch], None] | None = None,
+        on_changed: Callable[[], object] | None = None,
     ) -> None:
         self.db = db
         self.anchors = anchors
@@ -94,6 +96,7 @@ class Batcher:
         self.config = config or BatcherConfig()
         self.trees = trees or TreeCache()
         self.on_anchored = on_anchored
+        self.on_changed = on_changed
         self.stats = BatcherStats()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -267,6 +270,7 @@ class Batcher:
         pending = conn.execute(
             "SELECT id, kind, record_id, replacement_id, reason FROM record_changes WHERE state = 'pending' ORDER BY id"
         ).fetchall()
+        sent = False
         for change_id, kind, record_id, replacement_id, reason in pending:
             original = self._in_batch(record_id)
             replacement = self._in_batch(replacement_id) if replacement_id else None
@@ -291,3 +295,6 @@ class Batcher:
             with_tx(conn, lambda s=state, t=tx_hash, e=error, c=change_id: conn.execute(
                 "UPDATE record_changes SET state = ?, tx_hash = ?, error = ? WHERE id = ?",
                 (s, bytes.fromhex(t[2:]) if t else None, e, c)))
+            sent = sent or tx_hash is not None
+        if sent and self.on_changed is not None:
+            self.on_changed()

@@ -27,7 +27,7 @@ from typing import Any
 from hexbytes import HexBytes
 from web3.contract.contract import ContractEvent
 
-from ledger.anchoring import RecordAnchorClient
+from ledger.anchoring import RecordAnchorClient, RecordStatus
 from ledger.codes import decode_code
 from ledger.consent import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
@@ -260,6 +260,24 @@ def all_events(conn: sqlite3.Connection) -> list[IndexedEvent]:
     return [_event(r) for r in rows]
 
 
+def indexed_record_status(conn: sqlite3.Connection, leaf: bytes) -> RecordStatus:
+    """A record's amendment and retraction as far as the index has read the chain."""
+    rows = conn.execute(
+        "SELECT event, fields FROM chain_events WHERE event IN ('RecordAmended', 'RecordRetracted') AND "
+        "coalesce(json_extract(fields, '$.originalLeaf'), json_extract(fields, '$.leaf')) = ?",
+        ("0x" + leaf.hex(),),
+    ).fetchall()
+    amended_by: bytes | None = None
+    reason: str | None = None
+    for event, fields in rows:
+        values = json.loads(fields)
+        if event == "RecordAmended":
+            amended_by = bytes.fromhex(values["amendedLeaf"][2:])
+        else:
+            reason = values["reason"]
+    return RecordStatus(amended_by=amended_by, retraction_reason=reason)
+
+
 def indexed_to(conn: sqlite3.Connection) -> int | None:
     """The newest indexed block, or None before the first pass."""
     row = conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
@@ -272,6 +290,7 @@ __all__ = [
     "ChainIndexer",
     "IndexedEvent",
     "all_events",
+    "indexed_record_status",
     "indexed_to",
     "patient_events",
 ]

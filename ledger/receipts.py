@@ -13,14 +13,14 @@ about the record and cannot be confirmed by guessing candidate documents.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
 from pydantic.alias_generators import to_camel
 
-from ledger.anchoring import AnchoredBatch, RecordAnchorClient
+from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordStatus
 from ledger.chain import checksum
 from ledger.exceptions import InvalidProofError
 from ledger.hashing import leaf_hash
@@ -178,6 +178,8 @@ def verify_receipt(
     *,
     document_digest: bytes | None = None,
     anchors: RecordAnchorClient | None = None,
+    contract_verdict: bool = True,
+    status_of: Callable[[bytes], RecordStatus] | None = None,
 ) -> Verification:
     """Check a receipt step by step, locally and (given ``anchors``) against the chain.
 
@@ -187,6 +189,11 @@ def verify_receipt(
     receipt's block, by the receipt's anchorer; the contract's own ``verifyRecord`` agrees (a call:
     the salt is sent to the node but never published on chain). Later
     amendments and retractions are reported, not counted as failures.
+
+    ``contract_verdict=False`` skips the ``verifyRecord`` call: the local proof against a root the
+    chain says is anchored already decides; the call is a second opinion from the contract's own
+    code (an auditor wants it; a busy API can spare it). ``status_of`` reads amendments and
+    retractions from elsewhere (an event index) instead of a contract call per receipt.
 
     Raises:
         ChainError: The chain could not be read (the receipt is then neither valid nor invalid).
@@ -211,11 +218,12 @@ def verify_receipt(
                    else "the proof does not lead from the leaf to the receipt's root",
                    receipt.root, computed_root)
     if anchors is not None:
-        _verify_on_chain(receipt, anchors, result)
+        _verify_on_chain(receipt, anchors, result, contract_verdict, status_of or anchors.record_status)
     return result
 
 
-def _verify_on_chain(receipt: Receipt, anchors: RecordAnchorClient, result: Verification) -> None:
+def _verify_on_chain(receipt: Receipt, anchors: RecordAnchorClient, result: Verification, contract_verdict: bool,
+                     status_of: Callable[[bytes], RecordStatus]) -> None:
     chain_id = anchors.chain.chain_id
     if not result.add("chain", chain_id == receipt.chain_id,
                       "the node is on the receipt's chain" if chain_id == receipt.chain_id
@@ -240,10 +248,11 @@ def _verify_on_chain(receipt: Receipt, anchors: RecordAnchorClient, result: Veri
     result.add("time", anchor.anchored_at == receipt.anchored_at,
                "anchored at the receipt's time" if anchor.anchored_at == receipt.anchored_at
                else "anchored at another time than the receipt says", receipt.anchored_at, anchor.anchored_at)
-    on_chain = anchors.verify_record(receipt.root, receipt.salt, receipt.digest, receipt.proof)
-    result.add("contract_verdict", on_chain,
-               "the contract's verifyRecord accepts the salt, digest and proof" if on_chain
-               else "the contract's verifyRecord rejects the salt, digest and proof")
-    status = anchors.record_status(receipt.leaf)
+    if contract_verdict:
+        on_chain = anchors.verify_record(receipt.root, receipt.salt, receipt.digest, receipt.proof)
+        result.add("contract_verdict", on_chain,
+                   "the contract's verifyRecord accepts the salt, digest and proof" if on_chain
+                   else "the contract's verifyRecord rejects the salt, digest and proof")
+    status = status_of(receipt.leaf)
     result.amended_by = _show(status.amended_by)
     result.retraction_reason = status.retraction_reason
