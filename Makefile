@@ -41,6 +41,7 @@ bench: setup
 		|| (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) \
 		|| echo "wrk could not be installed: bench/api_load.py uses its Python load generator"
 	$(PY) bench/api_load.py
+	$(PY) bench/audit_rate.py
 
 compile: setup
 	$(PY) scripts/compile_contracts.py
