@@ -160,6 +160,11 @@ class Verification:
         """The steps that did not hold."""
         return [c for c in self.checks if not c.ok]
 
+    @property
+    def failing_step(self) -> str | None:
+        """The first step that failed (the one to report), or None."""
+        return next((c.name for c in self.checks if not c.ok), None)
+
     def add(self, name: str, ok: bool, detail: str, expected: Any = None, actual: Any = None) -> bool:
         self.checks.append(Check(name, ok, detail, _show(expected), _show(actual)))
         return ok

@@ -28,9 +28,10 @@ from ledger.auditor.html_report import render_html
 from ledger.auditor.index_check import reconcile
 from ledger.auditor.replay import compare_with_views, replay, view_checks
 from ledger.auditor.report import AuditReport
-from ledger.auditor.verify import ChainFacts, Outcome, verify_one
+from ledger.auditor.verify import ChainFacts, verify_one
 from ledger.exceptions import InputError, LedgerError
 from ledger.hashing import digest_bytes, digest_json
+from ledger.receipts import Verification
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNCHECKED = 0, 1, 2
 
@@ -109,7 +110,7 @@ def _document_digest(document: Path | None, raw_file: Path | None, digest: str |
     return None
 
 
-def _print_outcome(outcome: Outcome) -> None:
+def _print_outcome(outcome: Verification) -> None:
     table = Table("step", "result", "what was checked")
     for check in outcome.checks:
         table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)

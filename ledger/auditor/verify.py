@@ -35,7 +35,7 @@ from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.exceptions import InvalidProofError
 from ledger.hashing import leaf_hash
 from ledger.merkle import process_proof
-from ledger.receipts import Check
+from ledger.receipts import Check, Verification
 
 CHAIN_STEPS = ("chain", "contract", "anchored", "anchorer_role", "block", "anchorer", "time", "transaction",
                "leaf_count")
@@ -143,31 +143,8 @@ class _Checks:
         return ok
 
 
-@dataclass
-class Outcome:
-    """Every step of verifying one receipt, and what the chain later said about the record."""
-
-    checks: list[Check]
-    amended_by: str | None = None
-    retraction_reason: str | None = None
-
-    @property
-    def valid(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        """The steps that did not hold."""
-        return [c for c in self.checks if not c.ok]
-
-    @property
-    def failing_step(self) -> str | None:
-        """The first step that failed (the one to report), or None."""
-        return next((c.name for c in self.checks if not c.ok), None)
-
-
 def verify_one(receipt_text: bytes | str, *, document_digest: bytes | None = None,
-               facts: ChainFacts | None = None) -> Outcome:
+               facts: ChainFacts | None = None) -> Verification:
     """Verify one receipt (JSON text): locally, then against the chain when ``facts`` is given.
 
     A malformed receipt yields a single failed ``parse`` step. Amendments and retractions are
@@ -181,7 +158,7 @@ def verify_one(receipt_text: bytes | str, *, document_digest: bytes | None = Non
         receipt = parse_receipt(receipt_text)
     except InvalidProofError as err:
         checks.add("parse", False, "", err.message, None, err.details.get("field"))
-        return Outcome(checks.items)
+        return Verification(checks.items)
     checks.add("parse", True, "the receipt is well-formed", "")
     if document_digest is not None:
         checks.add("digest", document_digest == receipt.digest, "the document's SHA-256 digest matches the receipt",
@@ -192,7 +169,7 @@ def verify_one(receipt_text: bytes | str, *, document_digest: bytes | None = Non
     root = process_proof(leaf, receipt.proof)
     checks.add("proof", root == receipt.claim.root, "the proof leads from the leaf to the root",
                "the proof does not lead from the leaf to the receipt's root", receipt.claim.root, root)
-    outcome = Outcome(checks.items)
+    outcome = Verification(checks.items)
     if facts is not None:
         chain_checks = facts.check(receipt.claim)
         outcome.checks.extend(chain_checks)
@@ -203,7 +180,7 @@ def verify_one(receipt_text: bytes | str, *, document_digest: bytes | None = Non
     return outcome
 
 
-def first_failure(outcome: Outcome) -> Failure | None:
+def first_failure(outcome: Verification) -> Failure | None:
     """The first failed step of an outcome as a report entry."""
     for check in outcome.checks:
         if not check.ok:
