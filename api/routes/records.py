@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.deps import Caller, Reader, Registrar, ServiceDep
 from api.idempotency import check_key, is_key_conflict, remember, replay, request_hash
-from api.limits import LedgerRoute
+from api.limits import LedgerRoute, json_body
 from api.registration import ack, build_records, bulk_payloads, insert_statement
 from api.schemas import PendingOut, RecordAck, RecordIn, RecordOut, RecordsAck, RecordsIn, RetractIn
 from api.service import Service
@@ -86,7 +86,7 @@ async def register_records(request: Request, caller: Registrar, service: Service
     The body is ``RecordsIn``; it is checked by hand for speed (records with just a patient and a
     digest), exactly as strictly as the model."""
     key = check_key(idempotency_key)
-    payloads = bulk_payloads(await request.json(), service.settings.max_records_per_request)
+    payloads = bulk_payloads(await json_body(request), service.settings.max_records_per_request)
     if (replayed := await _replayed(service, request, caller, key)) is not None:
         return replayed
     built = new_records(payloads, service.record_ids, kind="record", organisation_id=caller.organisation.id,
