@@ -13,6 +13,9 @@ EXAMPLE_PATIENT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
 EXAMPLE_DIGEST = "0x" + "9f" * 32
 
 Hex32 = Annotated[str, Field(pattern=HEX32, examples=[EXAMPLE_DIGEST])]
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID, examples=[1])]
+"""An id of a stored row (SQLite integers are 64-bit: larger values are refused as input, not a 500)."""
 Address = Annotated[str, Field(pattern=ADDRESS, examples=[EXAMPLE_PATIENT])]
 
 

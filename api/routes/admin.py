@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from pydantic import Field
 
 from api.deps import Admin, ServiceDep
 from api.limits import LedgerRoute
-from api.schemas import Schema
+from api.schemas import MAX_ROW_ID, RowId, Schema
 from ledger.exceptions import InputError
 from ledger.store.apps import App, Organisation, Role, create_app, list_apps, list_organisations, revoke_app
 
@@ -22,7 +22,7 @@ class OrganisationIn(Schema):
 
 
 class AppIn(Schema):
-    organisation_id: int = Field(examples=[1])
+    organisation_id: RowId
     name: str = Field(min_length=1, max_length=100, examples=["ward-7-monitor"])
     roles: list[Role] = Field(min_length=1, examples=[["registrar", "reader"]])
 
@@ -62,7 +62,7 @@ def apps(_: Admin, service: ServiceDep) -> list[dict[str, Any]]:
 
 
 @router.delete("/apps/{app_id}", summary="Revoke an app's API key")
-def delete_app(app_id: int, _: Admin, service: ServiceDep) -> dict[str, Any]:
+def delete_app(app_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], _: Admin, service: ServiceDep) -> dict[str, Any]:
     revoked = revoke_app(service.db.conn, app_id)
     service.app_keys.clear()  # the key stops working now in this process (within the cache TTL elsewhere)
     return app_out(revoked)

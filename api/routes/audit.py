@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -23,7 +23,7 @@ from api.deps import Caller, ServiceDep, requires
 from api.limits import LedgerRoute
 from api.routes.consent import PatientPath
 from api.routes.records import record_out
-from api.schemas import EXAMPLE_PATIENT, Schema
+from api.schemas import EXAMPLE_PATIENT, MAX_ROW_ID, Schema
 from api.service import Service
 from ledger.chain import checksum
 from ledger.exceptions import PermissionDeniedError
@@ -147,7 +147,7 @@ class AuditPageOut(Schema):
     )
 
 
-After = Annotated[int, Query(ge=0, description="return entries after this id")]
+After = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="return entries after this id")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="at most this many entries")]
 
 
@@ -190,7 +190,7 @@ def patient_trail(patient: PatientPath, caller: Auditor, service: ServiceDep,
 
 @router.get("/organisations/{organisation_id}", response_model=AuditPageOut,
             summary="Access attempts made by an organisation's apps")
-def organisation_trail(organisation_id: int, caller: Auditor, service: ServiceDep,
+def organisation_trail(organisation_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], caller: Auditor, service: ServiceDep,
                        after: After = 0, limit: Limit = DEFAULT_PAGE) -> dict[str, Any]:
     """An organisation sees its own trail; an app with the admin role sees any organisation's."""
     if organisation_id != caller.organisation.id and Role.ADMIN not in caller.app.roles:

@@ -61,14 +61,16 @@ def wait_until(check: object, timeout: float, what: str) -> None:
 
 
 @contextmanager
-def running_service(env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`careledger serve` on 127.0.0.1:port until the block ends (then SIGTERM, if still alive)."""
+def running_service(env: dict[str, str], port: int, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """`careledger serve` on 127.0.0.1:port until the block ends (then SIGTERM, if still alive);
+    its output goes to ``log`` when given."""
+    output = log.open("ab") if log is not None else None
     process = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output or subprocess.DEVNULL,
+        stderr=output or subprocess.DEVNULL,
     )
     try:
         wait_until(
@@ -81,6 +83,8 @@ def running_service(env: dict[str, str], port: int) -> Iterator[subprocess.Popen
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+        if output is not None:
+            output.close()
 
 
 @contextmanager
