@@ -7,10 +7,11 @@ Layout (the same inside a ``.zip`` or ``.tar.gz``/``.tgz``; sub-folders are allo
   canonical form), else ``<name>.bin``, if present, is its document as raw bytes. Without either,
   only the receipt is checked (its digest cannot be compared with anything).
 
-Work is split in two phases. The local phase (parse, digest, leaf, proof) runs in worker
-processes over chunks of files; receipts that pass are grouped by their chain claim (root, block,
-anchorer, ...), which a whole batch shares. The chain phase then checks each distinct claim once
-(:class:`~ledger.auditor.verify.ChainFacts`) and fails every receipt of a claim that fails.
+Work is split in two phases. The local phase (parse, digest, leaf, proof) runs over chunks of
+files in worker processes (forked, the task list inherited); receipts that pass are grouped by
+their chain claim (root, block, anchorer, ...), which a whole batch shares. The chain phase then
+checks each distinct claim once (:class:`~ledger.auditor.verify.ChainFacts`) and fails every
+receipt of a claim that fails.
 A tarball is unpacked into a temporary directory first (``tarfile``'s ``data`` filter: no links
 out, no absolute paths); a zip is read member by member by each worker.
 """
@@ -24,6 +25,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.auditor.receipt_format import Failure, LocalVerifier, ReceiptClaim, parse_receipt
+from ledger.auditor.receipt_format import Failure, LocalVerifier, ParsedReceipt, ReceiptClaim, parse_receipt
 from ledger.auditor.verify import ChainFacts
 from ledger.exceptions import InputError, InvalidProofError, LedgerError, NotFoundError
 from ledger.hashing import digest_bytes, digest_json
@@ -41,6 +43,10 @@ RECEIPT_SUFFIX = ".receipt.json"
 JSON_DOCUMENT_SUFFIX = ".json"
 RAW_DOCUMENT_SUFFIX = ".bin"
 CHUNK_SIZE = 2_000
+MIN_CHUNK_SIZE = 250
+MEMO_LIMIT = 16_384
+"""Proof memo entries per worker: a few batches' trees. Small, so that emptied memory is reused
+(fresh pages cost a fault each); a batch larger than this only re-hashes a few upper nodes."""
 IN_PROCESS_BELOW = 5_000
 """Fewer receipts than this are checked in the calling process (starting workers costs more)."""
 
@@ -58,9 +64,13 @@ class SourceSpec:
 
 @dataclass
 class ChunkResult:
-    """The local phase's outcome for one chunk: receipts grouped by claim, and local failures."""
+    """The local phase's outcome for one chunk, compact to send back from a worker.
 
-    passed: dict[ReceiptClaim, list[str]] = field(default_factory=dict)
+    ``passed`` holds, per chain claim, the positions (in the run's task list) of the receipts that
+    passed the local steps; names are looked up only for a claim that fails on chain.
+    """
+
+    passed: dict[ReceiptClaim, array[int]] = field(default_factory=dict)
     failures: list[tuple[str, Failure]] = field(default_factory=list)
     count: int = 0
 
@@ -176,44 +186,78 @@ def open_source(path: Path) -> Iterator[tuple[SourceSpec, list[Task]]]:
 
 _verifier: LocalVerifier | None = None
 _zips: dict[str, zipfile.ZipFile] = {}
+_job: tuple[SourceSpec, list[Task]] | None = None
+"""The run a worker serves, set once at its start (inherited without pickling when forked)."""
 
 
-def _reader(spec: SourceSpec) -> Callable[[str], bytes]:
+READ_SIZE = 65536
+"""Bytes asked of each ``read``: a receipt (~1.6 kB) and most documents come back in one call."""
+
+
+@contextmanager
+def _reader(spec: SourceSpec) -> Iterator[Callable[[str], bytes]]:
+    """A function reading a file of the source by name, open for one chunk.
+
+    Folder files are opened relative to a descriptor of the folder, held for the chunk: the kernel
+    resolves only the name, not the whole path, for each of the (many, small) files.
+    """
     if spec.kind == "zip":
         archive = _zips.get(spec.path)
         if archive is None:
             archive = _zips[spec.path] = zipfile.ZipFile(spec.path)
-        return archive.read
+        yield archive.read
+        return
     root = spec.path + "/"
+    try:
+        folder: int | None = os.open(spec.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:  # each file then fails to open by its path, and is reported as unreadable
+        folder = None
 
     def read_file(name: str) -> bytes:
-        fd = os.open(root + name, os.O_RDONLY)
         try:
-            chunks = [os.read(fd, 65536)]
-            while len(chunks[-1]) == 65536:
-                chunks.append(os.read(fd, 65536))
+            fd = os.open(name, os.O_RDONLY, dir_fd=folder) if folder is not None else os.open(root + name, os.O_RDONLY)
+        except OSError as err:  # name the file as a path, as opening it by path would
+            raise OSError(err.errno, err.strerror, root + name) from None
+        try:
+            data = os.read(fd, READ_SIZE)
+            if len(data) < READ_SIZE:
+                return data
+            chunks = [data]
+            while len(chunks[-1]) == READ_SIZE:
+                chunks.append(os.read(fd, READ_SIZE))
         finally:
             os.close(fd)
         return b"".join(chunks)
 
-    return read_file
+    try:
+        yield read_file
+    finally:
+        if folder is not None:
+            os.close(folder)
 
 
 def _document_digest(name: str, data: bytes) -> bytes:
     return digest_json(data) if name.endswith(JSON_DOCUMENT_SUFFIX) else digest_bytes(data)
 
 
-def check_chunk(spec: SourceSpec, tasks: list[Task]) -> ChunkResult:
-    """Parse and check a chunk of receipts locally; group the ones that pass by their chain claim."""
+def check_chunk(spec: SourceSpec, tasks: list[Task], start: int = 0, stop: int | None = None) -> ChunkResult:
+    """Parse and check ``tasks[start:stop]`` locally; group the ones that pass by their chain claim."""
     global _verifier
     if _verifier is None:
-        _verifier = LocalVerifier()
-    check = _verifier.check
-    read = _reader(spec)
-    result = ChunkResult(count=len(tasks))
+        _verifier = LocalVerifier(memo_limit=MEMO_LIMIT)
+    stop = len(tasks) if stop is None else stop
+    result = ChunkResult(count=stop - start)
+    with _reader(spec) as read:
+        _check_tasks(tasks, start, stop, read, _verifier.check, result)
+    return result
+
+
+def _check_tasks(tasks: list[Task], start: int, stop: int, read: Callable[[str], bytes],
+                 check: Callable[[ParsedReceipt, bytes | None], Failure | None], result: ChunkResult) -> None:
     passed = result.passed
     failures = result.failures
-    for name, document in tasks:
+    for index in range(start, stop):
+        name, document = tasks[index]
         try:
             receipt = parse_receipt(read(name))
             failure = check(receipt, None if document is None else _document_digest(document, read(document)))
@@ -228,32 +272,52 @@ def check_chunk(spec: SourceSpec, tasks: list[Task]) -> ChunkResult:
             continue
         group = passed.get(receipt.claim)
         if group is None:
-            passed[receipt.claim] = [name]
+            passed[receipt.claim] = array("l", (index,))
         else:
-            group.append(name)
-    return result
+            group.append(index)
+
+
+def _start_worker(spec: SourceSpec, tasks: list[Task]) -> None:
+    global _job
+    _job = (spec, tasks)
+
+
+def _check_range(start: int, stop: int) -> ChunkResult:
+    """A worker's share: positions ``start:stop`` of the run's task list."""
+    assert _job is not None, "a worker is started with its run's tasks"
+    return check_chunk(*_job, start, stop)
 
 
 # --- the whole run -------------------------------------------------------------------------------
 
 
-def _chunks(tasks: list[Task], size: int) -> list[list[Task]]:
-    return [tasks[i:i + size] for i in range(0, len(tasks), size)]
+def _ranges(total: int, workers: int) -> list[tuple[int, int]]:
+    """Chunks of ``CHUNK_SIZE``, smaller towards the end so that the workers finish together."""
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    while start < total:
+        size = max(MIN_CHUNK_SIZE, min(CHUNK_SIZE, (total - start) // (2 * workers)))
+        ranges.append((start, min(total, start + size)))
+        start += size
+    return ranges
 
 
 def _local_phase(spec: SourceSpec, tasks: list[Task], workers: int,
                  progress: Callable[[int], None] | None) -> Iterator[ChunkResult]:
-    chunks = _chunks(tasks, CHUNK_SIZE)
+    """The chunks' results, in order; workers get only positions and send back compact results."""
+    ranges = _ranges(len(tasks), workers)
     if workers <= 1 or len(tasks) < IN_PROCESS_BELOW:
-        for chunk in chunks:
-            yield check_chunk(spec, chunk)
+        for start, stop in ranges:
+            yield check_chunk(spec, tasks, start, stop)
             if progress:
-                progress(len(chunk))
+                progress(stop - start)
         return
-    # fork is fast (no re-import), but only safe while this process runs no other thread.
+    # fork is fast (no re-import, the task list inherited), but only safe while this process runs
+    # no other thread.
     method = "fork" if threading.active_count() == 1 else "spawn"
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
-        for result in pool.map(check_chunk, [spec] * len(chunks), chunks):
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
+                             initializer=_start_worker, initargs=(spec, tasks)) as pool:
+        for result in pool.map(_check_range, *zip(*ranges, strict=True)):
             yield result
             if progress:
                 progress(result.count)
@@ -291,20 +355,20 @@ def verify_receipts(
             if progress:
                 progress("local", done, len(tasks))
 
-        groups: dict[ReceiptClaim, list[str]] = {}
+        groups: dict[ReceiptClaim, list[array[int]]] = {}
         for result in _local_phase(spec, tasks, workers, step):
             report.failures.extend(result.failures)
-            for claim, names in result.passed.items():
-                groups.setdefault(claim, []).extend(names)
+            for claim, positions in result.passed.items():
+                groups.setdefault(claim, []).append(positions)
         report.seconds_local = time.perf_counter() - started
     started = time.perf_counter()
     report.claims = len(groups)
-    for index, (claim, names) in enumerate(groups.items(), 1):
+    for index, (claim, parts) in enumerate(groups.items(), 1):
         failure = facts.first_failure(claim) if facts is not None else None
         if failure is None:
-            report.valid += len(names)
+            report.valid += sum(map(len, parts))
         else:
-            report.failures.extend((name, failure) for name in names)
+            report.failures.extend((tasks[position][0], failure) for part in parts for position in part)
         if progress:
             progress("chain", index, len(groups))
     report.anchor_reads = facts.anchor_reads if facts is not None else 0

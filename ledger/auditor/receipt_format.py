@@ -37,9 +37,17 @@ _CONSTANTS: Final[dict[str, Any]] = {"type": RECEIPT_TYPE, "version": RECEIPT_VE
                                      "digestAlgorithm": DIGEST_ALGORITHM, "treeFormat": TREE_FORMAT,
                                      "leafEncoding": ["bytes32", "bytes32"]}
 _ALLOWED: Final = _REQUIRED | frozenset(_CONSTANTS)
+_constant_values: Final = itemgetter(*_CONSTANTS)
+_CONSTANT_VALUES: Final = tuple(_CONSTANTS.values())
+_HASH_FIELDS: Final = ("transactionHash", "root", "leaf", "digest", "salt")
+_hash_values: Final = itemgetter(*_HASH_FIELDS)
+_ONLY_66: Final = frozenset({66})
+_ZEROS: Final = ["0" * count for count in range(len(_HASH_FIELDS) + MAX_PROOF_LENGTH + 1)]
+_EXES: Final = ["x" * count for count in range(len(_HASH_FIELDS) + MAX_PROOF_LENGTH + 1)]
 _keccak = sha3.keccak_256
 _BODY = itemgetter(slice(2, None))
 _addresses: dict[str, str] = {}
+_new_tuple: Final = tuple.__new__
 
 
 class ReceiptClaim(NamedTuple):
@@ -146,25 +154,27 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
     if type(data) is not dict:
         raise _malformed("", "a receipt is a JSON object")
     keys = data.keys()
-    if not keys >= _REQUIRED or not keys <= _ALLOWED:
-        missing, unknown = sorted(_REQUIRED - keys), sorted(keys - _ALLOWED)
-        raise _malformed(",".join(missing or unknown), "missing field" if missing else "unknown field")
-    if len(keys) != len(_REQUIRED):
-        for name, expected in _CONSTANTS.items():
-            if name in data and data[name] != expected:
-                raise _malformed(name, f"expected {expected!r}")
+    if keys == _ALLOWED:  # every field written, as receipts are: the constants compared at once
+        if _constant_values(data) != _CONSTANT_VALUES:
+            _check_constants(data)
+    else:
+        if not keys >= _REQUIRED or not keys <= _ALLOWED:
+            missing, unknown = sorted(_REQUIRED - keys), sorted(keys - _ALLOWED)
+            raise _malformed(",".join(missing or unknown), "missing field" if missing else "unknown field")
+        if len(keys) != len(_REQUIRED):
+            _check_constants(data)
     proof = data["proof"]
     if type(proof) is not list or len(proof) > MAX_PROOF_LENGTH:
         raise _malformed("proof", f"expected a list of at most {MAX_PROOF_LENGTH} nodes")
-    hexes = [data["transactionHash"], data["root"], data["leaf"], data["digest"], data["salt"], *proof]
+    hexes = [*_hash_values(data), *proof]
     count = len(hexes)
     try:
         blob = "".join(hexes)
     except TypeError:
         blob = ""
     decoded = b""
-    if len(blob) == 66 * count and set(map(len, hexes)) == {66} and blob[0::66] == "0" * count \
-            and blob[1::66] == "x" * count:
+    if len(blob) == 66 * count and set(map(len, hexes)) == _ONLY_66 and blob[0::66] == _ZEROS[count] \
+            and blob[1::66] == _EXES[count]:
         try:  # noqa: SIM105 (hot path: a suppress() context costs more than the whole decode)
             decoded = bytes.fromhex("".join(map(_BODY, hexes)))
         except ValueError:
@@ -181,14 +191,22 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
         raise _malformed("anchoredAt", "expected an integer >= 0")
     if type(leaf_count) is not int or leaf_count < 1:
         raise _malformed("leafCount", "expected an integer >= 1")
-    claim = ReceiptClaim(chain_id, _address(data, "contract"), decoded[32:64], block_number,
-                         _address(data, "anchorer"), anchored_at, decoded[0:32], leaf_count)
-    return ParsedReceipt(claim, decoded[64:96], decoded[160:], decoded[96:128], decoded[128:160])
+    # tuple.__new__ directly: the named tuples' own __new__ is a Python call, twice per receipt
+    claim = _new_tuple(ReceiptClaim, (chain_id, _address(data, "contract"), decoded[32:64], block_number,
+                                      _address(data, "anchorer"), anchored_at, decoded[0:32], leaf_count))
+    return _new_tuple(ParsedReceipt, (claim, decoded[64:96], decoded[160:], decoded[96:128], decoded[128:160]))
+
+
+def _check_constants(data: dict[str, Any]) -> None:
+    """Raise the error naming the first constant field present with another value."""
+    for name, expected in _CONSTANTS.items():
+        if name in data and data[name] != expected:
+            raise _malformed(name, f"expected {expected!r}")
 
 
 def _name_bad_node(data: dict[str, Any]) -> None:
     """Raise the error naming the first hex field that is not ``0x`` and 64 hex digits."""
-    for name in ("transactionHash", "root", "leaf", "digest", "salt"):
+    for name in _HASH_FIELDS:
         _node(data[name], name)
     for node in data["proof"]:
         _node(node, "proof")
@@ -226,15 +244,23 @@ class LocalVerifier:
         if len(parents) > self._limit or len(walks) > self._limit:
             parents.clear()
             walks.clear()
-        node = leaf
-        visited: list[tuple[bytes, int]] = []
-        for offset in range(0, len(proof_blob), 32):
+        size = len(proof_blob)
+        if not size:
+            return leaf
+        sibling = proof_blob[:32]  # the leaf itself is never met again in another walk: no lookup
+        pair = leaf + sibling if leaf < sibling else sibling + leaf
+        node = parents.get(pair)
+        if node is None:
+            node = parents[pair] = _keccak(pair).digest()
+        visited: list[tuple[bytes, bytes]] = []
+        for offset in range(32, size, 32):
+            rest = proof_blob[offset:]
             known = walks.get(node)
-            if known is not None and known[0] == proof_blob[offset:]:
+            if known is not None and known[0] == rest:
                 root = known[1]
                 break
-            visited.append((node, offset))
-            sibling = proof_blob[offset:offset + 32]
+            visited.append((node, rest))
+            sibling = rest[:32]
             pair = node + sibling if node < sibling else sibling + node
             parent = parents.get(pair)
             if parent is None:
@@ -242,8 +268,8 @@ class LocalVerifier:
             node = parent
         else:
             root = node
-        for seen, offset in visited[1:]:  # the leaf itself is never met again in another walk
-            walks[seen] = (proof_blob[offset:], root)
+        for seen, rest in visited:
+            walks[seen] = (rest, root)
         return root
 
     def check(self, receipt: ParsedReceipt, document_digest: bytes | None = None) -> Failure | None:
