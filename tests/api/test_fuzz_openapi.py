@@ -55,7 +55,8 @@ def test_no_input_makes_the_service_fail(served: tuple[str, dict[str, str], dict
 
 def fuzz(strategy: SearchStrategy[Case], base: str, headers: dict[str, str]) -> None:
     @given(case=strategy)
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+              derandomize=True)  # the same cases every run: CI stays reproducible; widen by hand
     def call(case: Case) -> None:
         case.call_and_validate(base_url=base, headers=headers, checks=[not_a_server_error])
 
