@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServiceDep
+from ledger.indexer import indexed_to
 from ledger.store.records import pending_count
 
 router = APIRouter(tags=["health"])
@@ -20,18 +21,21 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The chain is reachable and the batcher is healthy",
+@router.get("/readyz", summary="The chain is reachable and the batcher and the chain indexer are running",
             responses={503: {"description": "not ready: the body says which check failed"}})
 def readyz(service: ServiceDep) -> Response:
     stats = service.batcher.stats
     chain_ok = service.ledger.chain.is_reachable()
     batcher_ok = service.batcher.alive and stats.chain_available
+    indexer_ok = service.indexer.alive
     oldest = service.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id IS NULL").fetchone()[0]
     body: dict[str, Any] = {
-        "status": "ready" if chain_ok and batcher_ok else "not_ready",
+        "status": "ready" if chain_ok and batcher_ok and indexer_ok else "not_ready",
         "chain": {"reachable": chain_ok, "chainId": service.ledger.deployment.chain_id},
         "batcher": {"running": service.batcher.alive, "lastError": stats.last_error,
                     "lastErrorAt": stats.last_error_at, "lastAnchorAt": stats.last_success_at},
+        "indexer": {"running": indexer_ok, "indexedToBlock": indexed_to(service.db.conn),
+                    "lastError": service.indexer.last_error},
         "pendingRecords": pending_count(service.db.conn),
         "oldestPendingSeconds": round(time.time() - oldest, 3) if oldest else 0.0,
     }

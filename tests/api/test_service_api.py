@@ -24,6 +24,13 @@ def test_readiness_fails_when_the_batcher_stopped(client: TestClient, service: S
     assert ready.headers["Retry-After"]
 
 
+def test_readiness_fails_when_the_indexer_stopped(client: TestClient, service: Service) -> None:
+    assert client.get("/readyz").json()["indexer"]["running"] is True
+    service.indexer.stop()
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["indexer"]["running"] is False
+
+
 def test_metrics_report_requests_and_anchoring(client: TestClient, make_app: MakeApp) -> None:
     headers, _ = make_app({Role.REGISTRAR, Role.READER})
     record_id = client.post(
