@@ -14,6 +14,7 @@ from api.main import create_app
 from api.service import Service
 from ledger.config import Settings
 from ledger.exceptions import ChainLockedError
+from ledger.runtime import open_ledger
 from ledger.store.apps import Role, list_apps
 from ledger.store.apps import create_app as create_api_app
 
@@ -41,6 +42,23 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
                 access_log=False)
+
+
+@app.command()
+def deploy(data_dir: DataDir = None) -> None:
+    """Deploy the contracts on the configured chain (once: later runs check and reuse the record) and
+    print where they are. The addresses are written to DATA_DIR/deployment.json."""
+    settings = _settings(data_dir)
+    try:
+        ledger = open_ledger(settings)
+    except ChainLockedError as err:
+        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
+        raise typer.Exit(2) from err
+    with ledger:
+        deployment = ledger.deployment
+    console.print(f"chain {deployment.chain_id}: RecordAnchor {deployment.record_anchor}, "
+                  f"ConsentRegistry {deployment.consent_registry}, from block {deployment.deploy_block}; "
+                  f"admin {deployment.admin}; recorded in {settings.data_dir}/deployment.json")
 
 
 @app.command("create-admin")

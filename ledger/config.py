@@ -1,12 +1,27 @@
-"""Settings, from environment variables (``CARELEDGER_*``) or keyword arguments."""
+"""Settings: keyword arguments, then environment variables (``CARELEDGER_*``), then a TOML settings file.
+
+The file is named by ``CARELEDGER_SETTINGS_FILE`` (for example ``/etc/careledger/settings.toml``) and
+holds the same names in lower case (``rpc_url = "http://node:8545"``); secrets such as the keystore
+passphrase are better left to the environment.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ledger.exceptions import InputError
+
+SETTINGS_FILE_VARIABLE = "CARELEDGER_SETTINGS_FILE"
 
 
 class Settings(BaseSettings):
@@ -47,3 +62,20 @@ class Settings(BaseSettings):
     max_batch_age: float = 2.0
     max_body_bytes: int = 32 * 1024 * 1024
     max_records_per_request: int = 100_000
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments win over the environment, which wins over the settings file."""
+        settings_file = os.environ.get(SETTINGS_FILE_VARIABLE)
+        if not settings_file:
+            return init_settings, env_settings
+        if not Path(settings_file).is_file():
+            raise InputError(f"{SETTINGS_FILE_VARIABLE} names no file: {settings_file}", field=SETTINGS_FILE_VARIABLE)
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file))

@@ -1,0 +1,53 @@
+"""Settings come from arguments, then the environment, then the TOML file named by CARELEDGER_SETTINGS_FILE;
+`careledger deploy` puts the contracts on a JSON-RPC node and records where."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from web3 import HTTPProvider, Web3
+
+from ledger.config import SETTINGS_FILE_VARIABLE, Settings
+from ledger.exceptions import InputError
+from tests.api.processes import ANVIL_DEV_KEY, ROOT, free_port, running_anvil, service_env
+
+
+def test_file_then_environment_then_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text('rpc_url = "http://node.example:8545"\nmax_batch_size = 512\nmax_batch_age = 5.0\n')
+    monkeypatch.setenv(SETTINGS_FILE_VARIABLE, str(settings_file))
+    monkeypatch.setenv("CARELEDGER_MAX_BATCH_AGE", "1.5")
+    settings = Settings(max_batch_size=64)
+    assert settings.rpc_url == "http://node.example:8545"  # from the file
+    assert settings.max_batch_age == 1.5  # the environment wins over the file
+    assert settings.max_batch_size == 64  # an argument wins over both
+
+
+def test_a_missing_settings_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SETTINGS_FILE_VARIABLE, str(tmp_path / "nope.toml"))
+    with pytest.raises(InputError):
+        Settings()
+
+
+def test_deploy_command_on_a_node_records_the_addresses(tmp_path: Path) -> None:
+    port = free_port()
+    settings_file = tmp_path / "settings.toml"
+    settings_file.write_text(f'rpc_url = "http://127.0.0.1:{port}"\nfaucet_key = "{ANVIL_DEV_KEY}"\n')
+    env = service_env(tmp_path / "data", CARELEDGER_SETTINGS_FILE=str(settings_file),
+                      CARELEDGER_KEYSTORE_PASSPHRASE="deploy test")
+    with running_anvil(port, tmp_path / "anvil.json"):
+        first = subprocess.run([sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True,
+                               text=True, timeout=120)
+        assert first.returncode == 0, first.stderr
+        recorded = json.loads((tmp_path / "data" / "deployment.json").read_text())
+        w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
+        assert recorded["chain_id"] == w3.eth.chain_id == 31337
+        for address in (recorded["record_anchor"], recorded["consent_registry"]):
+            assert w3.eth.get_code(address) and address in first.stdout
+        again = subprocess.run([sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True,
+                               text=True, timeout=120)
+        assert again.returncode == 0 and json.loads((tmp_path / "data" / "deployment.json").read_text()) == recorded
