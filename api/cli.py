@@ -14,7 +14,6 @@ from api.main import create_app
 from api.service import Service
 from ledger.config import Settings
 from ledger.exceptions import ChainLockedError
-from ledger.runtime import open_ledger
 from ledger.store.apps import Role, list_apps
 from ledger.store.apps import create_app as create_api_app
 
@@ -48,17 +47,14 @@ def serve(
 def deploy(data_dir: DataDir = None) -> None:
     """Deploy the contracts on the configured chain (once: later runs check and reuse the record) and
     print where they are. The addresses are written to DATA_DIR/deployment.json."""
-    settings = _settings(data_dir)
+    service = _open_stopped_service(data_dir)  # deploys on first open
     try:
-        ledger = open_ledger(settings)
-    except ChainLockedError as err:
-        console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
-        raise typer.Exit(2) from err
-    with ledger:
-        deployment = ledger.deployment
+        deployment, data = service.ledger.deployment, service.settings.data_dir
+    finally:
+        service.close()
     console.print(f"chain {deployment.chain_id}: RecordAnchor {deployment.record_anchor}, "
                   f"ConsentRegistry {deployment.consent_registry}, from block {deployment.deploy_block}; "
-                  f"admin {deployment.admin}; recorded in {settings.data_dir}/deployment.json")
+                  f"admin {deployment.admin}; recorded in {data}/deployment.json")
 
 
 @app.command("create-admin")

@@ -20,11 +20,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import Signature
 from eth_tester import EthereumTester
-from hexbytes import HexBytes
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from web3 import EthereumTesterProvider, Web3
-from web3.contract.contract import ContractEvent
 from web3.types import TxReceipt
 
 from ledger.codes import ALL_DATA, PURPOSES_OF_USE, encode_code
@@ -48,6 +46,7 @@ from ledger.exceptions import (
     TransactionFailedError,
 )
 from ledger.runtime import Ledger
+from tests.chain_events import address_topic, single_event, topics_of
 
 NewAccount = Callable[[], LocalAccount]
 
@@ -215,22 +214,6 @@ def stored_consent(ledger: Ledger, consent: ConsentKey) -> tuple[int, int, int, 
 def permitted(ledger: Ledger, consent: ConsentKey) -> bool:
     """The contract's ``isPermitted`` for a consent key."""
     return ledger.consents.is_permitted(consent.patient, consent.grantee, consent.scope, consent.purpose)
-
-
-def single_event(event: ContractEvent, receipt: TxReceipt) -> dict[str, Any]:
-    """The arguments of the one log in ``receipt``, which must be ``event``."""
-    assert len(receipt["logs"]) == 1
-    return dict(event.process_log(receipt["logs"][0])["args"])
-
-
-def topics_of(receipt: TxReceipt) -> list[bytes]:
-    """The indexed topics (signature excluded) of the one log in ``receipt``."""
-    return [bytes(topic) for topic in receipt["logs"][0]["topics"][1:]]
-
-
-def address_topic(address: str) -> bytes:
-    """An address as an indexed event topic."""
-    return bytes(12) + bytes(HexBytes(address))
 
 
 def granted_event(terms: GrantTerms, actor: str) -> dict[str, Any]:

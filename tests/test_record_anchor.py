@@ -16,7 +16,6 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.contract.contract import ContractEvent
 from web3.types import TxReceipt
 
 from ledger.anchoring import ANCHORER_ROLE, AnchorInfo, RecordInBatch, RecordStatus
@@ -25,6 +24,7 @@ from ledger.exceptions import ContractRevertError, TransactionFailedError
 from ledger.hashing import commitment, digest_bytes, keccak256, leaf_hash
 from ledger.merkle import MerkleTree, verify_proof
 from ledger.runtime import Ledger
+from tests.chain_events import address_topic, single_event, topics_of
 
 Record = tuple[bytes, bytes]
 NewAccount = Callable[[], LocalAccount]
@@ -99,22 +99,6 @@ def reverts(ledger: Ledger, error: str, **expected: Any) -> Iterator[None]:
 def receipt_of(ledger: Ledger, tx_hash: str) -> TxReceipt:
     """The receipt of a mined transaction."""
     return ledger.chain.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
-
-
-def single_event(event: ContractEvent, receipt: TxReceipt) -> dict[str, Any]:
-    """The arguments of the one log in ``receipt``, which must be ``event``."""
-    assert len(receipt["logs"]) == 1
-    return dict(event.process_log(receipt["logs"][0])["args"])
-
-
-def topics_of(receipt: TxReceipt) -> list[bytes]:
-    """The indexed topics (signature excluded) of the one log in ``receipt``."""
-    return [bytes(topic) for topic in receipt["logs"][0]["topics"][1:]]
-
-
-def address_topic(address: str) -> bytes:
-    """An address as an indexed event topic."""
-    return bytes(12) + bytes(HexBytes(address))
 
 
 def tampered_proofs(proof: list[bytes]) -> dict[str, list[bytes]]:

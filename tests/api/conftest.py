@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -17,6 +19,13 @@ from tests.conftest import ledger_settings
 
 PATIENT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
 MakeApp = Callable[..., tuple[dict[str, str], Organisation]]
+
+
+@pytest.fixture
+def patient() -> LocalAccount:
+    """A patient: a fresh key held by the test (it never needs ether: the API relays)."""
+    account: LocalAccount = Account.create()
+    return account
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import pytest
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
@@ -25,12 +23,6 @@ from tests.api.test_consent_api import (
     signed_revocation,
     travel_to,
 )
-
-
-@pytest.fixture
-def patient() -> LocalAccount:
-    account: LocalAccount = Account.create()
-    return account
 
 
 def access(client: TestClient, headers: dict[str, str], patient: str, scope: str = SCOPE,

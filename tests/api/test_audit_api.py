@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
@@ -16,12 +15,6 @@ from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
 from tests.api.test_access_api import access
 from tests.api.test_consent_api import assert_error
-
-
-@pytest.fixture
-def patient() -> LocalAccount:
-    account: LocalAccount = Account.create()
-    return account
 
 
 def trail(client: TestClient, headers: dict[str, str], path: str, **params: Any) -> dict[str, Any]:

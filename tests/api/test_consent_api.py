@@ -110,11 +110,6 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-def patient() -> LocalAccount:
-    account: LocalAccount = Account.create()
-    return account
-
 
 # --- domain and nonce ----------------------------------------------------------------------------
 

@@ -30,12 +30,6 @@ from tests.api.test_consent_api import (
 )
 
 
-@pytest.fixture
-def patient() -> LocalAccount:
-    account: LocalAccount = Account.create()
-    return account
-
-
 def session_body(service: Service, signer: LocalAccount, patient: str | None = None, *,
                  issued_at: int | None = None, lasts: int = 600) -> dict[str, Any]:
     issued = int(time.time()) if issued_at is None else issued_at
