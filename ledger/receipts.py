@@ -37,9 +37,12 @@ def _bytes32(value: Any) -> bytes:
         return value
     if isinstance(value, str) and len(value) == 66 and value[:2] == "0x":
         try:
-            return bytes.fromhex(value[2:])
+            decoded = bytes.fromhex(value[2:])
         except ValueError:
             pass
+        else:
+            if len(decoded) == 32:  # fromhex skips whitespace: "11" * 31 + "  " is 31 bytes
+                return decoded
     raise ValueError("expected 0x followed by 64 hex digits")
 
 

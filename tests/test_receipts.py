@@ -114,6 +114,8 @@ def test_amendment_and_retraction_are_reported(ledger: Ledger, anchored: list[Re
     {"version": 2},
     {"blockNumber": -1},
     {"contract": "0xnotanaddress"},
+    {"salt": "0x" + "11" * 31 + "  "},  # 66 characters, but whitespace makes it 31 bytes
+    {"root": "0x" + "11" * 31 + " 1"},
 ])
 def test_malformed_receipt_is_an_input_error(anchored: list[Receipt], bad: dict[str, Any]) -> None:
     with pytest.raises(InvalidProofError) as caught:

@@ -149,6 +149,11 @@ def open_reader(*, rpc_url: str | None = None, data_dir: Path | None = None,
             embedded.close()
             raise
         source = EmbeddedLogSource(embedded)
+        try:
+            _name_the_caller(chain)
+        except BaseException:
+            chain.close()
+            raise
     else:
         raise InputError("give --rpc-url or --data-dir")
     try:
@@ -157,6 +162,19 @@ def open_reader(*, rpc_url: str | None = None, data_dir: Path | None = None,
     except BaseException:
         chain.close()
         raise
+
+
+def _name_the_caller(chain: Chain) -> None:
+    """Make view calls from the embedded chain's first account, named once.
+
+    Without a sender, web3's eth-tester middleware asks the node for its accounts (three times)
+    before every call, to pick that same first account: about a third of what a view call costs
+    there. Naming it once changes nothing else.
+    """
+    with chain.io():
+        accounts = chain.w3.eth.accounts
+        if accounts:
+            chain.w3.eth.default_account = accounts[0]
 
 
 def _check_target(chain: Chain, target: AuditTarget) -> None:

@@ -16,6 +16,7 @@ hashed once and remembered: a pure function memoised, so the result is exactly
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Final, NamedTuple
@@ -25,7 +26,7 @@ import sha3
 
 from ledger.chain import checksum
 from ledger.exceptions import InputError, InvalidProofError
-from ledger.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT
+from ledger.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT, Receipt
 
 LOCAL_STEPS: Final = ("parse", "digest", "leaf", "proof")
 """Steps checked without the chain, in order."""
@@ -37,23 +38,34 @@ _CONSTANTS: Final[dict[str, Any]] = {"type": RECEIPT_TYPE, "version": RECEIPT_VE
                                      "digestAlgorithm": DIGEST_ALGORITHM, "treeFormat": TREE_FORMAT,
                                      "leafEncoding": ["bytes32", "bytes32"]}
 _ALLOWED: Final = _REQUIRED | frozenset(_CONSTANTS)
+_WRITTEN_ORDER: Final = sorted(_ALLOWED, key=[f.alias or name for name, f in Receipt.model_fields.items()].index)
+"""The allowed keys in the order :meth:`ledger.receipts.Receipt.to_json` writes them (orjson keeps a
+document's order, and comparing two lists is quicker than comparing the key set)."""
 _constant_values: Final = itemgetter(*_CONSTANTS)
 _CONSTANT_VALUES: Final = tuple(_CONSTANTS.values())
 _HASH_FIELDS: Final = ("transactionHash", "root", "leaf", "digest", "salt")
 _hash_values: Final = itemgetter(*_HASH_FIELDS)
-_ONLY_66: Final = frozenset({66})
+_record_values: Final = itemgetter("leaf", "digest", "salt")
+_claim_values: Final = itemgetter("chainId", "contract", "transactionHash", "blockNumber", "anchoredAt", "anchorer",
+                                  "root", "leafCount")
+"""A claim's raw JSON values: the key under which its validated :class:`ReceiptClaim` is remembered."""
 _ZEROS: Final = ["0" * count for count in range(len(_HASH_FIELDS) + MAX_PROOF_LENGTH + 1)]
 _EXES: Final = ["x" * count for count in range(len(_HASH_FIELDS) + MAX_PROOF_LENGTH + 1)]
 _keccak = sha3.keccak_256
-_BODY = itemgetter(slice(2, None))
+_BODY = itemgetter(slice(2, 66))
+"""A hex field's 64 digits. Cut at 66, not to the end: the bodies then come to 64 digits each only if
+every string has at least 66 characters, and as the strings total 66 each, all have exactly 66 (so
+every ``0x`` checked in the joined text is the start of a string)."""
 _addresses: dict[str, str] = {}
 _new_tuple: Final = tuple.__new__
+_unhexlify: Final = binascii.unhexlify
 
 
 class ReceiptClaim(NamedTuple):
     """What a receipt says about the chain. Receipts of one batch share one claim, checked once.
 
-    A named tuple, not a dataclass: one is built per receipt in the hot path, and hashed to group.
+    A named tuple, not a dataclass: cheap to build and hashed to group receipts (parsing hands out
+    one remembered claim per batch, see :func:`parse_receipt`).
     """
 
     chain_id: int
@@ -64,6 +76,15 @@ class ReceiptClaim(NamedTuple):
     anchored_at: int
     transaction_hash: bytes
     leaf_count: int
+
+
+CLAIM_MEMO_LIMIT: Final = 4_096
+"""Validated claims remembered per process (a few per batch of receipts; emptied when full)."""
+_claims: dict[tuple[Any, ...], ReceiptClaim] = {}
+"""Validated claims by their raw JSON values (see :func:`parse_receipt`)."""
+_last: list[tuple[tuple[Any, ...], ReceiptClaim | None]] = [((), None)]
+"""The raw values and claim validated last, as one pair (read and replaced whole, so that threads
+never see the values of one claim with another): comparing with them spares hashing the strings."""
 
 
 class ParsedReceipt(NamedTuple):
@@ -140,8 +161,13 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
 
     The hex fields (five hashes and the proof) are checked and decoded together: each must be a
     66-character string starting ``0x``; their bodies joined must decode to exactly 32 bytes each
-    (``bytes.fromhex`` refuses non-hex and skips whitespace, which makes the result short).
-    Anything off falls back to field-by-field checks, which name the field.
+    (``binascii.unhexlify`` refuses anything but hex digits). Anything off falls back to
+    field-by-field checks, which name the field, in the order the fields are listed above.
+
+    The chain claim (chain id, contract, transaction, block, time, anchorer, root, leaf count) is
+    the same for every receipt of a batch: once validated, it is remembered by its raw JSON values,
+    so later receipts of the batch only compare those values (exact string equality; the numbers
+    are still checked to be JSON integers) and decode their own hashes and proof.
 
     Raises:
         InvalidProofError: Not JSON, not an object, a missing or unknown field, or a field of the
@@ -154,7 +180,7 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
     if type(data) is not dict:
         raise _malformed("", "a receipt is a JSON object")
     keys = data.keys()
-    if keys == _ALLOWED:  # every field written, as receipts are: the constants compared at once
+    if [*keys] == _WRITTEN_ORDER or keys == _ALLOWED:  # every field written: the constants compared at once
         if _constant_values(data) != _CONSTANT_VALUES:
             _check_constants(data)
     else:
@@ -166,21 +192,20 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
     proof = data["proof"]
     if type(proof) is not list or len(proof) > MAX_PROOF_LENGTH:
         raise _malformed("proof", f"expected a list of at most {MAX_PROOF_LENGTH} nodes")
-    hexes = [*_hash_values(data), *proof]
-    count = len(hexes)
-    try:
-        blob = "".join(hexes)
-    except TypeError:
-        blob = ""
-    decoded = b""
-    if len(blob) == 66 * count and set(map(len, hexes)) == _ONLY_66 and blob[0::66] == _ZEROS[count] \
-            and blob[1::66] == _EXES[count]:
-        try:  # noqa: SIM105 (hot path: a suppress() context costs more than the whole decode)
-            decoded = bytes.fromhex("".join(map(_BODY, hexes)))
-        except ValueError:
-            pass
-    if len(decoded) != 32 * count:
-        _name_bad_node(data)
+    raw_claim = _claim_values(data)
+    last_raw, last_claim = _last[0]
+    if raw_claim == last_raw:  # receipts come batch by batch
+        claim = last_claim
+    else:
+        try:
+            claim = _claims.get(raw_claim)
+        except TypeError:  # a list or object where a claim field belongs: refused below, by name
+            claim = None
+    if claim is not None and type(raw_claim[0]) is int and type(raw_claim[3]) is int \
+            and type(raw_claim[4]) is int and type(raw_claim[7]) is int:  # True == 1 and 1.0 == 1
+        decoded = _decode_nodes([*_record_values(data), *proof], data)
+        return _new_tuple(ParsedReceipt, (claim, decoded[0:32], decoded[96:], decoded[32:64], decoded[64:96]))
+    decoded = _decode_nodes([*_hash_values(data), *proof], data)
     chain_id, block_number, anchored_at, leaf_count = (data["chainId"], data["blockNumber"], data["anchoredAt"],
                                                        data["leafCount"])
     if type(chain_id) is not int or chain_id < 1:
@@ -194,7 +219,29 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
     # tuple.__new__ directly: the named tuples' own __new__ is a Python call, twice per receipt
     claim = _new_tuple(ReceiptClaim, (chain_id, _address(data, "contract"), decoded[32:64], block_number,
                                       _address(data, "anchorer"), anchored_at, decoded[0:32], leaf_count))
+    if len(_claims) >= CLAIM_MEMO_LIMIT:
+        _claims.clear()
+    _claims[raw_claim] = claim
+    _last[0] = raw_claim, claim
     return _new_tuple(ParsedReceipt, (claim, decoded[64:96], decoded[160:], decoded[96:128], decoded[128:160]))
+
+
+def _decode_nodes(hexes: list[Any], data: dict[str, Any]) -> bytes:
+    """The hex strings decoded and concatenated, 32 bytes each, or the error naming the first bad one."""
+    count = len(hexes)
+    try:
+        blob = "".join(hexes)
+    except TypeError:
+        blob = ""
+    decoded = b""
+    if len(blob) == 66 * count and blob[0::66] == _ZEROS[count] and blob[1::66] == _EXES[count]:
+        try:  # noqa: SIM105 (hot path: a suppress() context costs more than the whole decode)
+            decoded = _unhexlify("".join(map(_BODY, hexes)))
+        except ValueError:  # binascii.Error, or a non-ASCII string
+            pass
+    if len(decoded) != 32 * count:
+        _name_bad_node(data)
+    return decoded
 
 
 def _check_constants(data: dict[str, Any]) -> None:
@@ -245,32 +292,28 @@ class LocalVerifier:
             parents.clear()
             walks.clear()
         size = len(proof_blob)
-        if not size:
-            return leaf
-        sibling = proof_blob[:32]  # the leaf itself is never met again in another walk: no lookup
-        pair = leaf + sibling if leaf < sibling else sibling + leaf
-        node = parents.get(pair)
-        if node is None:
-            node = parents[pair] = _keccak(pair).digest()
+        node = leaf  # the leaf itself is never met again in another walk: no lookup
+        offset = 0
         visited: list[tuple[bytes, bytes]] = []
-        for offset in range(32, size, 32):
-            rest = proof_blob[offset:]
-            known = walks.get(node)
-            if known is not None and known[0] == rest:
-                root = known[1]
-                break
-            visited.append((node, rest))
-            sibling = rest[:32]
+        while offset < size:
+            sibling = proof_blob[offset:offset + 32]
             pair = node + sibling if node < sibling else sibling + node
             parent = parents.get(pair)
             if parent is None:
                 parent = parents[pair] = _keccak(pair).digest()
             node = parent
-        else:
-            root = node
+            offset += 32
+            if offset == size:
+                break
+            rest = proof_blob[offset:]
+            known = walks.get(node)
+            if known is not None and known[0] == rest:  # e.g. the sibling leaf's walk, from the same node
+                node = known[1]
+                break
+            visited.append((node, rest))
         for seen, rest in visited:
-            walks[seen] = (rest, root)
-        return root
+            walks[seen] = (rest, node)
+        return node
 
     def check(self, receipt: ParsedReceipt, document_digest: bytes | None = None) -> Failure | None:
         """The first local step that fails, or None if all hold."""

@@ -1,0 +1,150 @@
+"""Read many small members of a zip archive with a few large reads.
+
+``zipfile.ZipFile.read`` costs a seek, a header read and a decompressing file object per member
+(tens of microseconds); a bulk check reads thousands of members that lie next to each other. So
+:class:`ZipMembers` reads the span of the archive holding a chunk's members in one call and cuts
+each member out of it: stored members as they are, deflated ones inflated with ``zlib``.
+
+The checks ``ZipFile.read`` makes are kept: the local header's signature and file name must match
+the central directory's, the member must be neither encrypted nor patched, and the content must
+have the directory's size and CRC-32. A member that is not plainly stored or deflated, or that
+fails any of these checks, is left to ``ZipFile.read``, which raises what it always raises (turned
+into :class:`OSError` here: to a verifier, such a member is an unreadable file).
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterable
+from typing import BinaryIO, Final
+
+SPAN_LIMIT: Final = 8 << 20
+"""Most bytes read at once (a single larger member is still read whole, as ``ZipFile.read`` would)."""
+GAP_LIMIT: Final = 64 << 10
+"""Members further apart than this are read in separate spans rather than reading the gap."""
+HEADER_SLACK: Final = 1024
+"""Bytes read past the last member's estimated end: its local header may be longer than the
+directory's figures suggest (a local extra field of another size)."""
+
+_LOCAL_HEADER: Final = struct.Struct("<4s2B4HL2L2H")
+"""A local file header (APPNOTE 4.3.7), as ``zipfile`` reads it."""
+_LOCAL_SIGNATURE: Final = b"PK\x03\x04"
+_PLAIN_METHODS: Final = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_UNSUPPORTED_FLAGS: Final = 0x01 | 0x20 | 0x40  # encrypted, compressed patch, strong encryption
+_UTF8_NAME: Final = 0x800
+
+
+class ZipMembers:
+    """The members of one zip archive, read a chunk at a time.
+
+    Args:
+        path: The archive, opened here for raw reads.
+        directory: Its central directory (``ZipFile.NameToInfo``) if already read, as a worker
+            forked from the process that listed the archive has it; else it is read here.
+            (A ``ZipFile`` object itself is not shared: its file position would be.)
+
+    Raises:
+        zipfile.BadZipFile, OSError: The archive cannot be opened.
+    """
+
+    def __init__(self, path: str, directory: dict[str, zipfile.ZipInfo] | None = None) -> None:
+        self._path = path
+        self._archive: zipfile.ZipFile | None = None
+        if directory is None:
+            self._archive = zipfile.ZipFile(path)
+            directory = self._archive.NameToInfo
+        self._directory = directory
+        self._file: BinaryIO = open(path, "rb")  # noqa: SIM115 (held for the worker's life, closed by close())
+        self._loaded: dict[str, bytes] = {}
+
+    def load(self, names: Iterable[str]) -> None:
+        """Read the named members (the next chunk's) in as few reads as their places allow.
+
+        Unknown names are skipped here; :meth:`read` reports them.
+        """
+        self._loaded.clear()
+        known = self._directory
+        infos = sorted((known[name] for name in names if name in known), key=lambda info: info.header_offset)
+        span: list[zipfile.ZipInfo] = []
+        start = end = 0
+        for info in infos:
+            member_end = info.header_offset + _LOCAL_HEADER.size + len(info.filename.encode()) + len(info.extra) \
+                + info.compress_size
+            if span and (info.header_offset - end > GAP_LIMIT or member_end - start > SPAN_LIMIT):
+                self._load_span(span, start, end)
+                span = []
+            if span:
+                end = max(end, member_end)
+            else:
+                start, end = info.header_offset, member_end
+            span.append(info)
+        if span:
+            self._load_span(span, start, end)
+
+    def read(self, name: str) -> bytes:
+        """A member's content (read by :meth:`load`, else by ``zipfile``).
+
+        Raises:
+            KeyError: No such member.
+            OSError: The member cannot be read (damaged, encrypted, unsupported compression, ...).
+        """
+        content = self._loaded.pop(name, None)
+        if content is not None:
+            return content
+        if name not in self._directory:
+            raise KeyError(f"There is no item named {name!r} in the archive")
+        try:
+            if self._archive is None:  # a member out of the ordinary: rare, worth a directory read
+                self._archive = zipfile.ZipFile(self._path)
+            return self._archive.read(name)
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as err:  # NotImplementedError included
+            raise OSError(f"cannot read {name} from the zip archive: {err}") from err
+
+    def close(self) -> None:
+        self._file.close()
+        if self._archive is not None:
+            self._archive.close()
+
+    def _load_span(self, span: list[zipfile.ZipInfo], start: int, end: int) -> None:
+        self._file.seek(start)
+        data = self._file.read(end + HEADER_SLACK - start)
+        for info in span:
+            content = _member(data, info.header_offset - start, info)
+            if content is not None:
+                self._loaded[info.filename] = content
+
+
+def _member(data: bytes, offset: int, info: zipfile.ZipInfo) -> bytes | None:
+    """The member's content cut from ``data`` (the archive from some point on), or None when
+    anything is unusual: ``zipfile`` then reads it, and reports what is wrong."""
+    if info.flag_bits & _UNSUPPORTED_FLAGS or info.compress_type not in _PLAIN_METHODS:
+        return None
+    header_end = offset + _LOCAL_HEADER.size
+    if header_end > len(data):
+        return None
+    (signature, _, _, flags, _, _, _, _, _, _, name_length, extra_length) = _LOCAL_HEADER.unpack_from(data, offset)
+    start = header_end + name_length + extra_length
+    stop = start + info.compress_size
+    if signature != _LOCAL_SIGNATURE or stop > len(data):
+        return None
+    raw_name = data[header_end:header_end + name_length]
+    try:
+        name = raw_name.decode("utf-8") if flags & _UTF8_NAME else raw_name.decode("cp437")
+    except UnicodeDecodeError:
+        return None
+    if name != info.orig_filename:
+        return None
+    content = data[start:stop]
+    if info.compress_type == zipfile.ZIP_DEFLATED:
+        try:
+            content = zlib.decompress(content, -zlib.MAX_WBITS)
+        except zlib.error:
+            return None
+    if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
+        return None
+    return content
+
+
+__all__ = ["ZipMembers"]
