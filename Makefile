@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup browser run demo test lint bench compile clean
+.PHONY: setup browser postgres run demo test lint bench compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -22,6 +22,11 @@ node_modules/.installed: package.json package-lock.json
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+# Debian's PostgreSQL server programs for the replica tests (each test session starts its own
+# throwaway server on 127.0.0.1; nothing is started or configured system-wide).
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && apt-get install -y postgresql)
+
 run: setup
 	$(VENV)/bin/careledger create-admin --if-none --data-dir $(DATA_DIR)
 	$(VENV)/bin/careledger serve --data-dir $(DATA_DIR)
@@ -29,10 +34,14 @@ run: setup
 demo: setup
 	$(PY) -m ledger.demo --data-dir $(DATA_DIR)-demo
 
-test: setup browser
+# The suite runs twice: on the embedded chain with the SQLite store, then on one anvil node the
+# tests start and stop (127.0.0.1, a free port) with the API's store on PostgreSQL (a throwaway
+# server per session, a fresh database per test); tests marked embedded_only are skipped there.
+test: setup browser postgres
 	$(PY) -m ruff check ledger api scripts tests bench
 	$(PY) -m mypy
-	$(PY) -m pytest
+	CARELEDGER_TEST_CHAIN=embedded CARELEDGER_TEST_STORE=sqlite $(PY) -m pytest
+	CARELEDGER_TEST_CHAIN=anvil CARELEDGER_TEST_STORE=postgres $(PY) -m pytest
 
 bench: setup
 	$(PY) bench/gas.py
@@ -41,6 +50,7 @@ bench: setup
 		|| (apt-get update >/dev/null 2>&1 && apt-get install -y wrk >/dev/null 2>&1) \
 		|| echo "wrk could not be installed: bench/api_load.py uses its Python load generator"
 	$(PY) bench/api_load.py
+	$(PY) bench/deployments.py
 	$(PY) bench/audit_rate.py
 
 compile: setup

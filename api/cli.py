@@ -13,9 +13,12 @@ from rich.console import Console
 from api.main import create_app
 from api.service import Service
 from ledger.config import Settings
-from ledger.exceptions import ChainLockedError
+from ledger.exceptions import ChainLockedError, LedgerError, StoreLockedError
+from ledger.runtime import ADMIN_KEY, RELAYER_KEY, open_keyring
+from ledger.store import open_database
 from ledger.store.apps import Role, list_apps
 from ledger.store.apps import create_app as create_api_app
+from ledger.store.export import export_index
 
 app = typer.Typer(help="CareLedger: consent and record-integrity ledger.", no_args_is_help=True)
 console = Console()
@@ -41,6 +44,18 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
                 access_log=False)
+
+
+@app.command()
+def accounts(data_dir: DataDir = None) -> None:
+    """Print the ledger's own chain accounts (creating the admin and relayer keys on first use), so
+    that an operator can fund them on a network that charges for gas before ``deploy``. Needs only
+    the keystore and its passphrase, not the chain."""
+    keyring = open_keyring(_settings(data_dir))
+    keyring.get_or_create(ADMIN_KEY)
+    keyring.get_or_create(RELAYER_KEY)
+    for name in keyring.names():
+        print(f"{name}\t{keyring.get(name).address}")
 
 
 @app.command()
@@ -85,9 +100,12 @@ def _open_stopped_service(data_dir: Path | None) -> Service:
     """The service's state, for operator commands run while the service itself is stopped."""
     try:
         return Service.open(_settings(data_dir))
-    except ChainLockedError as err:
+    except (ChainLockedError, StoreLockedError) as err:
         console.print(f"[red]the data directory is in use by a running service[/] ({err.message}); stop it first")
         raise typer.Exit(2) from err
+    except LedgerError as err:
+        console.print(f"[red]{err.code}[/]: {err.message}")
+        raise typer.Exit(1) from err
 
 
 def _live_admins(service: Service) -> list[object]:
@@ -105,6 +123,27 @@ def rebuild_index(data_dir: DataDir = None) -> None:
     finally:
         service.close()
     console.print(f"indexed {indexed} events up to block {last}")
+
+
+@app.command("export-index")
+def export_index_command(
+    target: Annotated[Path, typer.Argument(help="the SQLite file to write (must not exist)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Write a consistent copy of the store (records, batches, chain index, access log) as one SQLite
+    file, for ``careledger-audit audit --index``. Safe while the service runs, on either store."""
+    settings = _settings(data_dir)
+    url = settings.database_url.get_secret_value() if settings.database_url else None
+    try:
+        db = open_database(Path(settings.data_dir), url=url, read_only=url is None)
+        try:
+            copied = export_index(db, target)
+        finally:
+            db.close()
+    except LedgerError as err:
+        console.print(f"[red]{err.code}[/]: {err.message}")
+        raise typer.Exit(1) from err
+    console.print(f"wrote {target}: " + ", ".join(f"{rows} {table}" for table, rows in copied.items()))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from ledger.exceptions import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
+    StoreUnavailableError,
 )
 
 log = logging.getLogger("careledger.api")
@@ -44,6 +45,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (RateLimitedError, 429),
     (InputError, 400),
     (ChainUnavailableError, 503),
+    (StoreUnavailableError, 503),
     (ContractRevertError, 409),
     (ChainError, 502),
     (LedgerError, 500),

@@ -8,7 +8,6 @@ both are durable or neither is. A key reused for a different request (other path
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 from typing import Any
 
@@ -16,7 +15,7 @@ import orjson
 from fastapi.responses import Response
 
 from ledger.exceptions import ConflictError, InputError
-from ledger.store.database import Database
+from ledger.store.database import INTEGRITY_ERRORS, Database
 from ledger.store.intake import Statement
 
 MAX_KEY_LENGTH = 255
@@ -58,4 +57,4 @@ def remember(app_id: int, key: str, fingerprint: bytes, status_code: int, body: 
 
 
 def is_key_conflict(err: BaseException) -> bool:
-    return isinstance(err, sqlite3.IntegrityError) and "idempotency_keys" in str(err)
+    return isinstance(err, INTEGRITY_ERRORS) and "idempotency_keys" in str(err)

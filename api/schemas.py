@@ -94,7 +94,8 @@ class RecordOut(Schema):
     content_type: str | None
     metadata: dict[str, Any] | None
     registered_at: float
-    status: str = Field(description="pending (waiting for a batch), sealed (in a batch being anchored), anchored")
+    status: str = Field(description="pending (waiting for a batch), sealed (in a batch being anchored), "
+                                    "confirming (anchored, waiting for the configured confirmations), anchored (final)")
     batch: dict[str, Any] | None = None
     amended_by: str | None = None
     amends: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from ledger.store.apps import (
     set_emergency,
 )
 from ledger.store.intake import Intake
+from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.records import RecordIds, TreeCache
 
 EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
@@ -51,19 +53,24 @@ class Service:
         """Open the ledger (deploying on first start) and the store; the batcher is not started yet."""
         ledger = open_ledger(settings)
         try:
-            return cls(settings=settings, ledger=ledger, db=open_database(Path(settings.data_dir)))
+            url = settings.database_url.get_secret_value() if settings.database_url else None
+            return cls(settings=settings, ledger=ledger, db=open_database(Path(settings.data_dir), url=url))
         except BaseException:
             ledger.close()
             raise
 
     def __post_init__(self) -> None:
-        self.record_ids = RecordIds(self.db.conn)
+        if self.db.shared:  # replicas send from the same keys: one sender per account at a time
+            self.ledger.chain.sender_guard = functools.partial(sending_as, self.db)
+        self.record_ids = RecordIds(self.db)
         self.batcher = Batcher(
             self.db, self.ledger.anchors, self.signer_for,
-            BatcherConfig(max_batch_size=self.settings.max_batch_size, max_batch_age=self.settings.max_batch_age),
-            trees=self.trees,
+            BatcherConfig(max_batch_size=self.settings.max_batch_size, max_batch_age=self.settings.max_batch_age,
+                          confirmations=self.settings.confirmations),
+            trees=self.trees, lock=BatcherLock(self.db),
         )
-        self.indexer = ChainIndexer(self.db, self.ledger.consents, self.ledger.anchors)
+        self.indexer = ChainIndexer(self.db, self.ledger.consents, self.ledger.anchors,
+                                    confirmations=self.settings.confirmations)
         self.batcher.on_changed = self.indexer.sync  # verification reads amendments from the index
 
     def close(self) -> None:

@@ -143,13 +143,24 @@ def free_port() -> int:
 @contextmanager
 def running_server(data_dir: Path, env: dict[str, str]) -> Iterator[Server]:
     """Create the admin app, start ``serve`` and wait until ``/readyz`` is 200; stop it on exit."""
+    with serving(data_dir, env, create_admin(data_dir, env), data_dir.parent / "server.log") as server:
+        yield server
+
+
+def create_admin(data_dir: Path, env: dict[str, str]) -> str:
+    """Run ``careledger create-admin`` on ``data_dir``; returns the admin API key it prints."""
     created = subprocess.run([*careledger_command(), "create-admin", "--data-dir", str(data_dir)],
                              env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if created.returncode != 0:
         raise SystemExit(f"create-admin failed:\n{created.stdout}\n{created.stderr}")
-    admin_key = created.stdout.strip().splitlines()[-1].strip()
+    return created.stdout.strip().splitlines()[-1].strip()
+
+
+@contextmanager
+def serving(data_dir: Path, env: dict[str, str], admin_key: str, log_path: Path) -> Iterator[Server]:
+    """Start ``serve`` on ``data_dir`` (admin created already), logging to ``log_path``; ready when
+    ``/readyz`` is 200; stopped on exit."""
     port = free_port()
-    log_path = data_dir.parent / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([*careledger_command(), "serve", "--data-dir", str(data_dir), "--port", str(port)],
                                    env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -236,7 +247,13 @@ class Anchoring:
     last_lag_s: float
 
 
-def anchoring(server: Server) -> Anchoring:
+def anchoring(server: Server | Sequence[Server]) -> Anchoring:
+    """The batcher figures of one server, or of replicas on one store (their per-process counters summed)."""
+    if not isinstance(server, Server):
+        parts = [anchoring(s) for s in server]
+        return Anchoring(max(p.at for p in parts), max(p.pending for p in parts),
+                         max(p.oldest_pending_s for p in parts), sum(p.records_anchored for p in parts),
+                         sum(p.batches_anchored for p in parts), max(p.last_lag_s for p in parts))
     conn = server.connection()
     try:
         _, ready = call(conn, "GET", "/readyz")
@@ -266,7 +283,7 @@ class Drain:
     complete: bool
 
 
-def wait_drained(server: Server, before: Anchoring, load_started: float, acknowledged: int,
+def wait_drained(server: Server | Sequence[Server], before: Anchoring, load_started: float, acknowledged: int,
                  timeout: float) -> Drain:
     """Poll until every record acknowledged since ``before`` is anchored (or ``timeout``)."""
     end_of_load = anchoring(server)
@@ -431,14 +448,17 @@ def _bulk_client_process(port: int, key: str, size: int, requests: int, sample: 
     results.put(result)
 
 
-def bulk_load(server: Server, key: str, size: int, requests: int, clients: int, sample: int) -> BulkResult:
-    """``clients`` processes each POST ``requests`` bulk bodies back to back; returns the merged result."""
+def bulk_load(server: Server | Sequence[Server], key: str, size: int, requests: int, clients: int,
+              sample: int) -> BulkResult:
+    """``clients`` processes each POST ``requests`` bulk bodies back to back; returns the merged result.
+    Given several servers (replicas), the clients take them in turn."""
+    ports = [server.port] if isinstance(server, Server) else [s.port for s in server]
     context = mp.get_context("spawn")
     barrier = context.Barrier(clients)
     results: mp.Queue[BulkResult] = context.Queue()
     workers = [context.Process(target=_bulk_client_process,
-                               args=(server.port, key, size, requests, sample // clients, barrier, results))
-               for _ in range(clients)]
+                               args=(ports[c % len(ports)], key, size, requests, sample // clients, barrier, results))
+               for c in range(clients)]
     for worker in workers:
         worker.start()
     gathered = [results.get() for _ in workers]

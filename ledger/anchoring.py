@@ -36,6 +36,7 @@ class AnchoredBatch:
     block_number: int
     anchored_at: int
     gas_used: int
+    block_hash: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,9 @@ class RecordStatus:
 class RecordAnchorClient:
     """Reads and writes one RecordAnchor deployment."""
 
-    def __init__(self, chain: Chain, address: str, deploy_block: int = 0) -> None:
+    def __init__(self, chain: Chain, address: str, deploy_block: int = 0, *, confirmations: int = 0) -> None:
         self.chain = chain
+        self.confirmations = confirmations
         self.address = checksum(address)
         self.deploy_block = deploy_block
         self.contract = chain.contract(load_artifact(RECORD_ANCHOR), self.address)
@@ -77,13 +79,14 @@ class RecordAnchorClient:
             block_number=block,
             anchored_at=self.chain.block_timestamp(block),
             gas_used=receipt["gasUsed"],
+            block_hash=bytes(receipt["blockHash"]),
         )
 
     def anchor_of(self, root: bytes, block: BlockIdentifier = "latest") -> AnchorInfo | None:
         """When and by whom ``root`` was anchored, or None if it never was.
 
-        Anchors found at the newest block are remembered: the contract never changes one. (A chain
-        reorganisation could undo one; confirmations before trusting an anchor are a chain concern.)
+        Anchors found at the newest block are remembered once they are ``confirmations`` blocks deep
+        (the contract never changes one; only a reorganisation of the newest blocks can undo it).
         """
         if block == "latest" and root in self._anchored:
             return self._anchored[root]
@@ -91,9 +94,14 @@ class RecordAnchorClient:
         if int(anchorer, 16) == 0:
             return None
         info = AnchorInfo(root, anchorer, block_number, anchored_at)
-        if block == "latest":
+        if block == "latest" and (self.confirmations == 0
+                                  or block_number + self.confirmations <= self.chain.block_number()):
             self._anchored[root] = info
         return info
+
+    def forget(self, root: bytes) -> None:
+        """Drop a remembered anchor (a reorganisation may have undone it)."""
+        self._anchored.pop(root, None)
 
     def verify_commitment(self, root: bytes, commitment: bytes, proof: list[bytes]) -> bool:
         """The contract's own verdict on a record commitment, proof and anchored root."""

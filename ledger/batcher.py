@@ -9,6 +9,11 @@ process died after sending) is marked anchored from the chain, never anchored tw
 is unreachable, batches wait and the worker retries with backoff; acknowledged records are never lost.
 
 Amendments and retractions wait here too, until the records they name are anchored.
+
+Several API replicas on one PostgreSQL store each run a batcher, but only the holder of the store's
+batcher lock (:mod:`ledger.store.locks`) works; the others stand by and take over when the
+holder dies. Records acknowledged by any replica are sealed by the holder, which therefore also
+looks for pending records on a short timer rather than only when its own requests wake it.
 """
 
 from __future__ import annotations
@@ -26,15 +31,19 @@ from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
 from ledger.exceptions import ChainUnavailableError, ContractRevertError, LedgerError, TransactionFailedError
 from ledger.hashing import commitment, keccak256
 from ledger.store.database import Database
+from ledger.store.locks import BatcherLock
 from ledger.store.records import (
     Batch,
     TreeCache,
     get_batch,
     get_record,
     mark_anchored,
+    mark_confirmed,
+    mark_unanchored,
     pending_summary,
     seal_batch,
     unanchored_batches,
+    unconfirmed_batches,
     with_tx,
 )
 
@@ -48,6 +57,12 @@ class BatcherConfig:
     max_batch_size: int = 4096
     max_batch_age: float = 2.0
     max_backoff: float = 30.0
+    standby_poll: float = 1.0
+    confirmations: int = 0
+    """Blocks on top of an anchoring transaction's block before its batch's receipts are final. Until
+    then each step re-checks the transaction; one that a reorganisation removed is anchored again."""
+    """Seconds between a standby replica's attempts to take the batcher lock, and the longest a
+    holder on a shared store sleeps (other replicas' records do not wake it)."""
 
 
 @dataclass
@@ -62,6 +77,9 @@ class BatcherStats:
     last_error: str | None = None
     last_error_at: float | None = None
     chain_available: bool = True
+    holds_lock: bool = False
+    reorgs: int = 0
+    """Anchoring transactions found removed from the canonical chain (their batches anchored again)."""
     recent_batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=1000))
     recent_lags: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
 
@@ -77,6 +95,7 @@ class Batcher:
         trees: Shared cache of batch trees (receipts use it too).
         on_anchored: Called (in the batcher thread) after each batch is anchored.
         on_changed: Called after amendments or retractions were sent (e.g. to index them at once).
+        lock: The store's batcher lock; without one this batcher always works (one process).
     """
 
     def __init__(
@@ -89,6 +108,7 @@ class Batcher:
         trees: TreeCache | None = None,
         on_anchored: Callable[[Batch], None] | None = None,
         on_changed: Callable[[], object] | None = None,
+        lock: BatcherLock | None = None,
     ) -> None:
         self.db = db
         self.anchors = anchors
@@ -97,6 +117,7 @@ class Batcher:
         self.trees = trees or TreeCache()
         self.on_anchored = on_anchored
         self.on_changed = on_changed
+        self.lock = lock
         self.stats = BatcherStats()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -120,6 +141,8 @@ class Batcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.lock is not None:
+            self.lock.release()
 
     def wake(self) -> None:
         """Look for work now."""
@@ -161,19 +184,29 @@ class Batcher:
     def _next_wait(self) -> float:
         if self._backoff:
             return self._backoff
+        if not self.stats.holds_lock:
+            return self.config.standby_poll
         summary = pending_summary(self.db.conn, self.config.max_batch_size)
         self._idle = not summary
+        longest = self.config.standby_poll if self.db.shared else self.config.max_batch_age
+        if self.config.confirmations:
+            longest = min(longest, self.config.standby_poll)  # anchored batches wait for confirmations
         if not summary:
-            return self.config.max_batch_age
+            return min(longest, self.config.max_batch_age)
         oldest = min(oldest for _, oldest in summary.values())
-        return max(0.01, oldest + self.config.max_batch_age - time.time())
+        return min(longest, max(0.01, oldest + self.config.max_batch_age - time.time()))
 
     # --- one step --------------------------------------------------------------------------
 
     def run_once(self, *, force: bool = False) -> int:
         """Anchor what is sealed, seal what is due (everything pending if ``force``), anchor that,
-        then apply amendments and retractions whose records are anchored. Returns batches anchored."""
+        then apply amendments and retractions whose records are anchored. Returns batches anchored
+        (none while another process holds the batcher lock)."""
         with self._step:
+            self.stats.holds_lock = self.lock is None or self.lock.hold()
+            if not self.stats.holds_lock:
+                return 0
+            self._confirm_anchored()
             anchored = self._anchor_sealed()
             while self._seal_due(force):
                 anchored += self._anchor_sealed()
@@ -208,7 +241,7 @@ class Batcher:
                 result = self._recover_anchor(batch)
         else:  # sent by a process that died before recording it
             result = self._recover_anchor(batch)
-        mark_anchored(self.db.conn, batch.id, result)
+        mark_anchored(self.db.conn, batch.id, result, confirmed=self.config.confirmations == 0)
         oldest = self.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id = ?",
                                       (batch.id,)).fetchone()[0]
         lag = time.time() - (oldest or batch.sealed_at)
@@ -226,6 +259,35 @@ class Batcher:
             if anchored_batch is not None:
                 self.on_anchored(anchored_batch)
 
+    def _confirm_anchored(self) -> None:
+        """Finalise anchored batches deep enough in the chain; send back to sealed those whose
+        anchoring transaction a reorganisation removed (and follow one that moved to another block)."""
+        if self.config.confirmations == 0:
+            return
+        waiting = unconfirmed_batches(self.db.conn)
+        if not waiting:
+            return
+        chain = self.anchors.chain
+        head = chain.block_number()
+        for batch in waiting:
+            assert batch.tx_hash is not None and batch.block_number is not None
+            receipt = chain.receipt_or_none(batch.tx_hash)
+            if receipt is not None and bytes(receipt["blockHash"]) == batch.block_hash:
+                if head - batch.block_number >= self.config.confirmations:
+                    mark_confirmed(self.db.conn, batch.id)
+                continue
+            self.anchors.forget(batch.root)
+            if self.anchors.anchor_of(batch.root) is not None:  # the same root, now in another block
+                mark_anchored(self.db.conn, batch.id, self._recover_anchor(batch), confirmed=False)
+                log.warning("batch %s: anchoring transaction moved to another block in a reorganisation", batch.id)
+                continue
+            self.stats.reorgs += 1
+            if batch.anchorer is not None:
+                chain.forget_nonce(batch.anchorer)  # its transaction may be gone from every pool
+            mark_unanchored(self.db.conn, batch.id)
+            log.warning("batch %s: anchoring transaction %s left the canonical chain; anchoring again",
+                        batch.id, "0x" + batch.tx_hash.hex())
+
     def _recover_anchor(self, batch: Batch) -> AnchoredBatch:
         """Rebuild the anchoring facts of a root already on chain from its RootAnchored event."""
         info = self.anchors.anchor_of(batch.root)
@@ -242,7 +304,7 @@ class Batcher:
         return AnchoredBatch(
             root=batch.root, leaf_count=batch.leaf_count, anchorer=info.anchorer,
             tx_hash=log_entry["transactionHash"].to_0x_hex(), block_number=info.block_number,
-            anchored_at=info.anchored_at, gas_used=int(receipt["gasUsed"]),
+            anchored_at=info.anchored_at, gas_used=int(receipt["gasUsed"]), block_hash=bytes(receipt["blockHash"]),
         )
 
     # --- amendments and retractions ----------------------------------------------------------
@@ -253,7 +315,7 @@ class Batcher:
         if record is None or record.batch_id is None:
             return None
         batch = get_batch(self.db.conn, record.batch_id)
-        if batch is None or not batch.anchored:
+        if batch is None or not batch.final:
             return None
         tree = self.trees.tree(batch)
         in_batch = RecordInBatch(batch.root, commitment(record.salt, record.digest), tuple(tree.proof(record.leaf)))

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import ast
 import threading
+import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Literal
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -40,12 +41,23 @@ from ledger.exceptions import (
     ContractRevertError,
     InvalidHexError,
     LedgerError,
+    TransactionDroppedError,
     TransactionFailedError,
 )
 
 _REVERT_PREFIX = "execution reverted: "
 GAS_HEADROOM = 1.25
 DEFAULT_PRIORITY_FEE_WEI = 1_000_000_000
+RECEIPT_POLL_SECONDS = 0.05
+DROPPED_AFTER_POLLS = 3
+"""Polls in a row that must find a sent transaction neither mined nor in the node's pool before it
+counts as dropped (a node may briefly answer "not found" while a transaction moves into a block)."""
+_NONCE_CONFLICTS = ("nonce too low", "already known", "known transaction", "replacement transaction underpriced")
+
+FeeModel = Literal["auto", "eip1559", "legacy"]
+
+SenderGuard = Callable[[str], AbstractContextManager[None]]
+"""Given a sending address, a context held while its nonce is chosen and its transaction sent."""
 
 
 def _revert_data(err: BaseException) -> bytes | None:
@@ -110,6 +122,9 @@ class Chain:
             (the embedded chain or anvil); None on real networks.
         receipt_timeout: Seconds to wait for a transaction to be mined.
         serialize: Run one web3 call at a time (the embedded chain is not thread-safe).
+        fee_model: ``auto`` (EIP-1559 when the newest block has a base fee, else legacy),
+            ``eip1559`` or ``legacy`` (type-0 transactions at the node's gas price).
+        priority_fee_wei: The EIP-1559 tip per gas (0 on a free-gas consortium network).
     """
 
     def __init__(
@@ -120,15 +135,22 @@ class Chain:
         faucet: LocalAccount | None = None,
         receipt_timeout: float = 120.0,
         serialize: bool = False,
+        fee_model: FeeModel = "auto",
+        priority_fee_wei: int = DEFAULT_PRIORITY_FEE_WEI,
     ) -> None:
         self.w3 = w3
         self._close = close
         self.faucet = faucet
         self.receipt_timeout = receipt_timeout
+        self.fee_model = fee_model
+        self.priority_fee_wei = priority_fee_wei
         self._nonces: dict[str, int] = {}
         self._sender_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._serial: threading.RLock | None = threading.RLock() if serialize else None
+        self.sender_guard: SenderGuard | None = None
+        """Set when other processes send from the same accounts (API replicas): nonces are then
+        read from the node under this cross-process guard instead of counted in this process."""
         if faucet is not None:
             # Name a funded sender for calls: without one, web3 over eth-tester asks the node for its
             # accounts before every call, which doubles what a view call costs on the embedded chain.
@@ -249,12 +271,16 @@ class Chain:
             self.send_value(self.faucet, address, wei - balance)
 
     def _fees(self) -> TxParams:
-        """Fee fields: EIP-1559 when the chain has a base fee, legacy gas price otherwise."""
-        latest = self.w3.eth.get_block("latest")
-        base_fee = latest.get("baseFeePerGas")
-        if base_fee is None:
+        """Fee fields: EIP-1559 (a cap of twice the base fee plus the tip) when the chain has a base
+        fee and the fee model allows it, else a legacy gas price from the node."""
+        if self.fee_model == "legacy":
             return {"gasPrice": self.w3.eth.gas_price}
-        priority = DEFAULT_PRIORITY_FEE_WEI
+        base_fee = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base_fee is None:
+            if self.fee_model == "eip1559":
+                raise ChainError("the chain has no base fee (pre-London): set fee_model to legacy or auto")
+            return {"gasPrice": self.w3.eth.gas_price}
+        priority = self.priority_fee_wei
         return {"maxPriorityFeePerGas": Wei(priority), "maxFeePerGas": Wei(2 * int(base_fee) + priority)}
 
     def _lock_for(self, address: str) -> threading.Lock:
@@ -262,36 +288,95 @@ class Chain:
             return self._sender_locks.setdefault(address, threading.Lock())
 
     def _sign_send_wait(self, tx: TxParams, sender: LocalAccount) -> TxReceipt:
-        with self._lock_for(sender.address), self.io():
-            nonce = self._nonces.get(sender.address)
-            if nonce is None:
-                nonce = int(self.w3.eth.get_transaction_count(sender.address, "pending"))
-            unsigned: dict[str, Any] = {**tx, "nonce": nonce, "chainId": self.chain_id}
-            signed = sender.sign_transaction(unsigned)
-            try:
-                tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            except Exception:
-                self._nonces.pop(sender.address, None)  # resynchronise from the node next time
-                raise
-            self._nonces[sender.address] = nonce + 1
-        return self.wait_for_receipt(tx_hash)
+        nonce, tx_hash = self._sign_send(tx, sender)
+        try:
+            return self.wait_for_receipt(tx_hash, sender=sender.address, nonce=nonce)
+        except TransactionFailedError:
+            with self._lock_for(sender.address):  # dropped or stuck: count from the node again
+                self._nonces.pop(sender.address, None)
+            raise
 
-    def wait_for_receipt(self, tx_hash: bytes) -> TxReceipt:
-        """Wait until a sent transaction is mined; raise if it failed."""
-        with self.io():
-            try:
-                receipt = self.w3.eth.wait_for_transaction_receipt(
-                    HexBytes(tx_hash), timeout=self.receipt_timeout, poll_latency=0.05
-                )
-            except TransactionNotFound as err:
-                raise TransactionFailedError(f"transaction {HexBytes(tx_hash).to_0x_hex()} not found") from err
+    def _sign_send(self, tx: TxParams, sender: LocalAccount) -> tuple[int, bytes]:
+        """Pick the nonce, sign and send; one retry with the node's nonce if another sender took it."""
+        address = sender.address
+        guard = self.sender_guard(address) if self.sender_guard is not None else nullcontext()
+        with self._lock_for(address), guard, self.io():
+            for attempt in (1, 2):
+                nonce = self._nonces.get(address) if self.sender_guard is None else None
+                if nonce is None:
+                    nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
+                unsigned: dict[str, Any] = {**tx, "nonce": nonce, "chainId": self.chain_id}
+                signed = sender.sign_transaction(unsigned)
+                try:
+                    tx_hash = bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction))
+                except Exception as err:
+                    self._nonces.pop(address, None)  # resynchronise from the node
+                    if attempt == 1 and any(text in str(err).lower() for text in _NONCE_CONFLICTS):
+                        continue
+                    raise
+                self._nonces[address] = nonce + 1
+                return nonce, tx_hash
+        raise AssertionError("unreachable")
+
+    def wait_for_receipt(self, tx_hash: bytes, *, sender: str | None = None, nonce: int | None = None) -> TxReceipt:
+        """Wait until a sent transaction is mined; raise if it failed.
+
+        Given its sender and nonce, a transaction that another one replaced (the nonce is used, this
+        hash is not mined), or that left the node's pool, raises :class:`TransactionDroppedError`
+        at once instead of waiting out ``receipt_timeout``.
+        """
+        shown = HexBytes(tx_hash).to_0x_hex()
+        deadline = time.monotonic() + self.receipt_timeout
+        missing = 0
+        while True:
+            with self.io():
+                receipt = self._receipt_or_none(tx_hash)
+                if receipt is None and sender is not None and nonce is not None:
+                    if int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest")) > nonce:
+                        receipt = self._receipt_or_none(tx_hash)  # mined between the two questions?
+                        if receipt is None:
+                            raise TransactionDroppedError(f"transaction {shown} was replaced (nonce {nonce} used)",
+                                                          tx_hash=shown)
+                    elif self._in_pool(tx_hash):
+                        missing = 0
+                    else:
+                        missing += 1
+                        if missing >= DROPPED_AFTER_POLLS:
+                            raise TransactionDroppedError(f"transaction {shown} left the node's pool unmined",
+                                                          tx_hash=shown)
+            if receipt is not None:
+                break
+            if time.monotonic() >= deadline:
+                raise TransactionFailedError(f"transaction {shown} not mined within {self.receipt_timeout} s",
+                                             tx_hash=shown)
+            time.sleep(RECEIPT_POLL_SECONDS)
         if receipt["status"] != 1:
-            raise TransactionFailedError(
-                f"transaction {HexBytes(tx_hash).to_0x_hex()} failed on chain",
-                tx_hash=HexBytes(tx_hash).to_0x_hex(),
-                block=receipt["blockNumber"],
-            )
+            raise TransactionFailedError(f"transaction {shown} failed on chain", tx_hash=shown,
+                                         block=receipt["blockNumber"])
         return receipt
+
+    def receipt_or_none(self, tx_hash: bytes) -> TxReceipt | None:
+        """The receipt of a mined transaction in the canonical chain, or None."""
+        with self.io():
+            return self._receipt_or_none(tx_hash)
+
+    def forget_nonce(self, address: str) -> None:
+        """Read the account's next nonce from the node again before its next transaction."""
+        with self._lock_for(Web3.to_checksum_address(address)):
+            self._nonces.pop(Web3.to_checksum_address(address), None)
+
+    def _receipt_or_none(self, tx_hash: bytes) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def _in_pool(self, tx_hash: bytes) -> bool:
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return False
+        return True
 
 
 def checksum(address: str) -> ChecksumAddress:

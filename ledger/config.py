@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -30,6 +30,14 @@ class Settings(BaseSettings):
     Attributes:
         data_dir: Directory of the embedded chain, the deployment record and the keystore.
         rpc_url: JSON-RPC URL of an EVM node; unset means the embedded chain in ``data_dir``.
+        database_url: PostgreSQL URL (``postgresql://user:password@host/db``) of a store shared by
+            several API replicas; unset means SQLite in ``data_dir`` (one API process). Replicas
+            need an RPC chain and the same keystore and deployment record (a shared ``data_dir``).
+        fee_model: ``auto`` (EIP-1559 when the chain has a base fee, else legacy gas price),
+            ``eip1559`` or ``legacy`` (type-0 transactions priced by the node's ``eth_gasPrice``).
+        priority_fee_wei: EIP-1559 tip per gas; 0 suits a free-gas consortium network.
+        confirmations: Blocks on top of an anchoring transaction's block before its receipt is
+            final (0 on the embedded chain; pick what the network's finality needs).
         keystore_passphrase: Passphrase of the encrypted keystore. Required with ``rpc_url``; on
             the embedded chain a random one is generated into ``data_dir/keys/passphrase`` (mode
             0600) when unset, which protects nothing beyond file permissions: development only.
@@ -51,6 +59,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     rpc_url: str | None = None
+    database_url: SecretStr | None = None
+    confirmations: int = Field(default=0, ge=0, le=10_000)
+    fee_model: Literal["auto", "eip1559", "legacy"] = "auto"
+    priority_fee_wei: int = Field(default=10**9, ge=0)
     keystore_passphrase: SecretStr | None = None
     keystore_scrypt_n: int = 2**18
     faucet_key: SecretStr | None = None

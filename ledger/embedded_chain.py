@@ -32,8 +32,6 @@ transaction is then mined in, so a deadline of the current second does not fail 
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +64,7 @@ from eth_typing import BlockNumber
 from eth_utils.hexadecimal import encode_hex
 from web3 import EthereumTesterProvider, Web3
 
+from ledger import file_lock
 from ledger.embedded_store import SqliteAtomicDB, Synchronous
 from ledger.exceptions import (
     ChainError,
@@ -465,7 +464,7 @@ class EmbeddedChain:
             self.backend.store.close()
         finally:
             if self._lock_fd is not None:
-                _release_writer_lock(self._lock_fd)
+                file_lock.release(self._lock_fd)
                 self._lock_fd = None
 
     def __enter__(self) -> EmbeddedChain:
@@ -522,7 +521,7 @@ def open_embedded_web3(data_dir: Path, *, read_only: bool = False, synchronous: 
         if store is not None:
             store.close()
         if lock_fd is not None:
-            _release_writer_lock(lock_fd)
+            file_lock.release(lock_fd)
         raise
     return EmbeddedChain(
         w3=w3,
@@ -535,43 +534,12 @@ def open_embedded_web3(data_dir: Path, *, read_only: bool = False, synchronous: 
 
 
 def _acquire_writer_lock(data_dir: Path) -> int:
-    """Take the directory's exclusive flock without waiting; return the descriptor holding it.
-
-    The kernel drops the lock when the holder dies, so a killed writer never leaves it stale.
-    The descriptor is not inherited across ``exec``, but a ``fork`` child shares the lock.
-    """
+    """Take the directory's writer lock without waiting; return the descriptor holding it."""
     lock_path = data_dir / LOCK_FILE
-    try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as err:
-        raise ChainUnavailableError(f"cannot open lock file {lock_path}: {err}", data_dir=str(data_dir)) from err
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as err:
-        holder = _read_lock_holder(fd)
-        os.close(fd)
-        raise ChainLockedError(
+    return file_lock.acquire(
+        lock_path,
+        lambda holder: ChainLockedError(
             f"embedded chain {data_dir} is open for writing by another process"
-            + (f" (pid {holder})" if holder else ""),
-            data_dir=str(data_dir),
-            holder_pid=holder,
-        ) from err
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
-
-def _read_lock_holder(fd: int) -> int | None:
-    """The pid the current lock holder wrote into the lock file, if readable."""
-    try:
-        return int(os.pread(fd, 32, 0).decode().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _release_writer_lock(fd: int) -> None:
-    """Release the flock and close its descriptor (the lock file itself stays)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            + (f" (pid {holder})" if holder else ""), data_dir=str(data_dir), holder_pid=holder),
+        lambda err: ChainUnavailableError(f"cannot open lock file {lock_path}: {err}", data_dir=str(data_dir)),
+    )

@@ -113,10 +113,32 @@ class TransactionFailedError(ChainError):
     code = "transaction_failed"
 
 
+class TransactionDroppedError(TransactionFailedError):
+    """A sent transaction left the node's pool unmined, or another transaction took its nonce.
+    Nothing it would have done happened; sending again is safe."""
+
+    code = "transaction_dropped"
+
+
 class DeploymentError(ChainError):
     """The recorded deployment does not match the chain (other chain id, code missing)."""
 
     code = "deployment_mismatch"
+
+
+class StoreLockedError(LedgerError):
+    """Another process has the SQLite store open for writing (one API process per SQLite store;
+    several replicas need PostgreSQL)."""
+
+    code = "store_locked"
+
+
+class StoreUnavailableError(LedgerError, ConnectionError):
+    """The off-chain database cannot be reached (PostgreSQL down or the connection dropped); retry later.
+
+    Nothing of the failed request was committed."""
+
+    code = "store_unavailable"
 
 
 # --- ledger integrity ------------------------------------------------------------------------

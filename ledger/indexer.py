@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from ledger.anchoring import RecordAnchorClient, RecordStatus
 from ledger.codes import decode_code
 from ledger.consent import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
-from ledger.store.database import Database
+from ledger.store.database import Connection, Database
 from ledger.store.records import with_tx
 
 log = logging.getLogger("careledger.indexer")
@@ -47,7 +46,9 @@ MAX_BACKOFF = 30.0
 _EVENT_COLUMNS = "block_number, log_index, tx_hash, contract, event, patient, fields, block_time"
 _INSERT_EVENT = f"INSERT OR IGNORE INTO chain_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _SET_LAST_BLOCK = ("INSERT INTO chain_index_state (id, last_block, updated_at) VALUES (1, ?, ?) "
-                   "ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block, updated_at = excluded.updated_at")
+                   "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, last_block = CASE "
+                   "WHEN excluded.last_block > chain_index_state.last_block THEN excluded.last_block "
+                   "ELSE chain_index_state.last_block END")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class ChainIndexer:
         consents: The ConsentRegistry whose events are indexed.
         anchors: The RecordAnchor whose events are indexed.
         chunk_blocks: Most blocks read in one ``eth_getLogs`` call (and committed in one transaction).
+        confirmations: Index a block only once this many blocks are on top of it (a reorganisation
+            of the newest blocks then never leaves orphaned events in the index).
         interval: Seconds between two passes of the background thread.
     """
 
@@ -96,6 +99,7 @@ class ChainIndexer:
         *,
         chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
         interval: float = DEFAULT_INTERVAL,
+        confirmations: int = 0,
     ) -> None:
         if chunk_blocks < 1:
             raise ValueError("chunk_blocks must be at least 1")
@@ -103,6 +107,7 @@ class ChainIndexer:
         self.chain = consents.chain
         self.chunk_blocks = chunk_blocks
         self.interval = interval
+        self.confirmations = confirmations
         self.start_block = min(consents.deploy_block, anchors.deploy_block)
         self.addresses = [consents.address, anchors.address]
         self._events: dict[tuple[str, bytes], tuple[str, ContractEvent]] = {}
@@ -180,7 +185,7 @@ class ChainIndexer:
 
     def _sync_locked(self) -> int:
         added = 0
-        head = self.chain.block_number()
+        head = self.chain.block_number() - self.confirmations  # only blocks no reorganisation will undo
         start = self.last_block() + 1
         while start <= head and not self._stop.is_set():
             end = min(head, start + self.chunk_blocks - 1)
@@ -197,9 +202,7 @@ class ChainIndexer:
         conn = self.db.conn
 
         def write() -> int:
-            before = conn.total_changes
-            conn.executemany(_INSERT_EVENT, rows)
-            inserted = conn.total_changes - before
+            inserted = conn.executemany(_INSERT_EVENT, rows).rowcount if rows else 0
             conn.execute(_SET_LAST_BLOCK, (last, time.time()))
             return inserted
 
@@ -245,7 +248,7 @@ def _event(row: Any) -> IndexedEvent:
     return IndexedEvent(block_number, log_index, tx_hash, contract, event, patient, json.loads(fields), block_time)
 
 
-def patient_events(conn: sqlite3.Connection, patient: str) -> list[IndexedEvent]:
+def patient_events(conn: Connection, patient: str) -> list[IndexedEvent]:
     """Every indexed ConsentRegistry event about ``patient``, in chain order."""
     rows = conn.execute(
         f"SELECT {_EVENT_COLUMNS} FROM chain_events WHERE patient = ? ORDER BY block_number, log_index",
@@ -254,13 +257,13 @@ def patient_events(conn: sqlite3.Connection, patient: str) -> list[IndexedEvent]
     return [_event(r) for r in rows]
 
 
-def all_events(conn: sqlite3.Connection) -> list[IndexedEvent]:
+def all_events(conn: Connection) -> list[IndexedEvent]:
     """The whole index in chain order (for checks and rebuild comparisons)."""
     rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM chain_events ORDER BY block_number, log_index").fetchall()
     return [_event(r) for r in rows]
 
 
-def indexed_record_status(conn: sqlite3.Connection, leaf: bytes) -> RecordStatus:
+def indexed_record_status(conn: Connection, leaf: bytes) -> RecordStatus:
     """A record's amendment and retraction as far as the index has read the chain."""
     rows = conn.execute(
         "SELECT event, fields FROM chain_events WHERE event IN ('RecordAmended', 'RecordRetracted') AND "
@@ -278,7 +281,7 @@ def indexed_record_status(conn: sqlite3.Connection, leaf: bytes) -> RecordStatus
     return RecordStatus(amended_by=amended_by, retraction_reason=reason)
 
 
-def indexed_to(conn: sqlite3.Connection) -> int | None:
+def indexed_to(conn: Connection) -> int | None:
     """The newest indexed block, or None before the first pass."""
     row = conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
     return int(row[0]) if row else None

@@ -73,7 +73,8 @@ def open_chain(settings: Settings) -> Chain:
     faucet = Account.from_key(settings.faucet_key.get_secret_value()) if settings.faucet_key else None
     if settings.rpc_url:
         w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
-        return Chain(w3, faucet=faucet, receipt_timeout=settings.receipt_timeout)
+        return Chain(w3, faucet=faucet, receipt_timeout=settings.receipt_timeout, fee_model=settings.fee_model,
+                     priority_fee_wei=settings.priority_fee_wei)
     embedded = open_embedded_web3(Path(settings.data_dir), synchronous=settings.chain_sync)
     try:
         dev_faucet = faucet or Account.from_key(embedded.faucet_keys[0])
@@ -113,7 +114,8 @@ def open_ledger(settings: Settings | None = None) -> Ledger:
             chain=chain,
             keyring=keyring,
             deployment=deployment,
-            anchors=RecordAnchorClient(chain, deployment.record_anchor, deployment.deploy_block),
+            anchors=RecordAnchorClient(chain, deployment.record_anchor, deployment.deploy_block,
+                                       confirmations=settings.confirmations),
             consents=ConsentRegistryClient(chain, deployment.consent_registry, deployment.deploy_block),
         )
     except BaseException:

@@ -1,4 +1,8 @@
-"""Fixtures shared by the whole suite: a fresh ledger on the real embedded chain per test."""
+"""Fixtures shared by the whole suite: a fresh ledger per test on the chain under test.
+
+That chain is the real embedded chain, or with ``CARELEDGER_TEST_CHAIN=anvil`` one anvil node per
+session (see :mod:`tests.chain_under_test`).
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,62 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.config import Settings
 from ledger.runtime import Ledger, open_ledger
+from tests.api.processes import free_port, running_anvil
+from tests.chain_under_test import FAST_SCRYPT_N as FAST_SCRYPT_N
+from tests.chain_under_test import ChainUnderTest, selected_chain
+from tests.chain_under_test import ledger_settings as ledger_settings
 
-FAST_SCRYPT_N = 2**4  # keystore encryption cost for tests only
+pytest_plugins = ("tests.postgres",)  # the session's PostgreSQL server and a database per test
+
+ANVIL_BALANCE_ETHER = 10**9  # every dev account: processes and module fixtures fund many ledgers on one node
 
 
-def ledger_settings(data_dir: Path, **overrides: object) -> Settings:
-    """Settings for a test ledger in ``data_dir`` (cheap keystore encryption)."""
-    return Settings(data_dir=data_dir, keystore_scrypt_n=FAST_SCRYPT_N, **overrides)
+def pytest_configure() -> None:
+    try:
+        selected_chain()
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
+def pytest_report_header() -> str:
+    from tests.postgres import selected_store  # imported here: pytest_plugins must load it first (assert rewriting)
+
+    return (f"chain under test: {selected_chain()} (CARELEDGER_TEST_CHAIN); "
+            f"API store under test: {selected_store()} (CARELEDGER_TEST_STORE)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """On anvil, skip the tests about the embedded chain itself."""
+    if selected_chain() == "embedded":
+        return
+    skip = pytest.mark.skip(reason="about the embedded chain itself (CARELEDGER_TEST_CHAIN=anvil)")
+    for item in items:
+        if item.get_closest_marker("embedded_only") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> Iterator[str]:
+    """One anvil node on a free port of 127.0.0.1, started on first use and stopped after the session."""
+    port = free_port()
+    with running_anvil(port, None, "--balance", str(ANVIL_BALANCE_ETHER)):
+        yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def chain_under_test(request: pytest.FixtureRequest) -> ChainUnderTest:
+    """The chain that ``CARELEDGER_TEST_CHAIN`` names."""
+    kind = selected_chain()
+    if kind == "anvil":
+        return ChainUnderTest(kind, request.getfixturevalue("anvil_url"))
+    return ChainUnderTest(kind)
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    """A freshly deployed ledger on its own persisted embedded chain."""
-    with open_ledger(ledger_settings(tmp_path / "data")) as opened:
+def ledger(tmp_path: Path, chain_under_test: ChainUnderTest) -> Iterator[Ledger]:
+    """A freshly deployed ledger in its own data directory (on the embedded chain, its own chain too)."""
+    with chain_under_test.isolated(), open_ledger(chain_under_test.settings(tmp_path / "data")) as opened:
         yield opened
 
 

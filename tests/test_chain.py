@@ -1,4 +1,5 @@
-"""The chain boundary: addresses, and web3/eth-tester/transport errors translated into ledger errors."""
+"""The chain boundary: addresses, and web3/eth-tester/transport errors translated into ledger errors; the
+shared fixtures are on the chain that CARELEDGER_TEST_CHAIN names."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import pytest
 import requests
 from eth_abi.abi import encode
 from eth_utils.abi import function_signature_to_4byte_selector
-from web3 import HTTPProvider, Web3
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractCustomError
 
 from ledger.chain import Chain, checksum, translate_error
 from ledger.exceptions import ChainUnavailableError, ContractRevertError, InvalidHexError
 from ledger.runtime import Ledger
+from tests.chain_under_test import ChainUnderTest
 
 ADDRESS = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
+EMBEDDED_CHAIN_ID, ANVIL_CHAIN_ID = 131277322940537, 31337
 
 
 def test_addresses_are_checksummed_and_wrong_checksums_refused() -> None:
@@ -37,7 +40,7 @@ def test_unknown_reverts_and_transport_failures() -> None:
     assert isinstance(translate_error(requests.ConnectionError("refused")), ChainUnavailableError)
 
 
-def test_a_revert_on_the_embedded_chain_comes_back_by_name(ledger: Ledger) -> None:
+def test_a_revert_on_the_chain_comes_back_by_name(ledger: Ledger) -> None:
     with pytest.raises(ContractRevertError) as caught:
         ledger.anchors.anchor(b"\x00" * 32, 1, ledger.anchorer())
     assert caught.value.error == "RecordAnchorZeroRoot" and caught.value.code == "contract_revert"
@@ -46,3 +49,9 @@ def test_a_revert_on_the_embedded_chain_comes_back_by_name(ledger: Ledger) -> No
 def test_an_unreachable_node_is_chain_unavailable() -> None:
     with pytest.raises(ChainUnavailableError):
         Chain(Web3(HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 2})))
+
+
+def test_the_ledger_fixture_is_on_the_chain_under_test(ledger: Ledger, chain_under_test: ChainUnderTest) -> None:
+    embedded = isinstance(ledger.chain.w3.provider, EthereumTesterProvider)
+    assert embedded == (chain_under_test.kind == "embedded")
+    assert ledger.chain.chain_id == (EMBEDDED_CHAIN_ID if embedded else ANVIL_CHAIN_ID)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from web3 import HTTPProvider, Web3
 
 from ledger.config import SETTINGS_FILE_VARIABLE, Settings
@@ -51,3 +52,34 @@ def test_deploy_command_on_a_node_records_the_addresses(tmp_path: Path) -> None:
         again = subprocess.run([sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True,
                                text=True, timeout=120)
         assert again.returncode == 0 and json.loads((tmp_path / "data" / "deployment.json").read_text()) == recorded
+
+
+def test_operator_funds_the_printed_accounts_then_deploys_on_a_network_without_faucet(tmp_path: Path) -> None:
+    """On a network that charges for gas, the operator learns the ledger's addresses first
+    (`careledger accounts`), funds them, and only then can `careledger deploy` succeed."""
+    port = free_port()
+    env = service_env(tmp_path / "data", CARELEDGER_RPC_URL=f"http://127.0.0.1:{port}",
+                      CARELEDGER_KEYSTORE_PASSPHRASE="operator test")
+
+    def careledger(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
+    listed = careledger("accounts")
+    assert listed.returncode == 0, listed.stderr
+    addresses = dict(line.split("\t") for line in listed.stdout.strip().splitlines())
+    assert set(addresses) == {"admin", "relayer"}
+    assert careledger("accounts").stdout == listed.stdout  # the same keys every time
+    with running_anvil(port, None):
+        w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
+        unfunded = careledger("deploy")
+        assert unfunded.returncode == 1 and "insufficient funds" in unfunded.stdout.lower(), unfunded.stdout
+        faucet = Account.from_key(ANVIL_DEV_KEY)
+        for nonce, address in enumerate(addresses.values(), start=w3.eth.get_transaction_count(faucet.address)):
+            signed = faucet.sign_transaction({"to": address, "value": 10**18, "gas": 21_000, "nonce": nonce,
+                                              "gasPrice": 2 * w3.eth.gas_price, "chainId": w3.eth.chain_id})
+            w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
+        deployed = careledger("deploy")
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        recorded = json.loads((tmp_path / "data" / "deployment.json").read_text())
+        assert recorded["admin"] == addresses["admin"]

@@ -27,6 +27,8 @@ from ledger.embedded_chain import CHAIN_FILE, EmbeddedChain, open_embedded_web3
 from ledger.embedded_store import SqliteAtomicDB
 from ledger.exceptions import ChainError, ChainLockedError, NotFoundError
 
+pytestmark = pytest.mark.embedded_only
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Init code of a tiny contract, hand-assembled: the constructor stores 0x2a in slot 0

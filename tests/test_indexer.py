@@ -16,7 +16,7 @@ from ledger.consent import ConsentKey, GrantTerms
 from ledger.indexer import ChainIndexer, all_events, indexed_to, patient_events
 from ledger.runtime import Ledger
 from ledger.store import Database, open_database
-from tests.conftest import FAST_SCRYPT_N
+from tests.chain_under_test import FAST_SCRYPT_N, ChainUnderTest
 
 NewAccount = Callable[[], LocalAccount]
 HOUR = 3600
@@ -125,8 +125,10 @@ def test_chunk_size_must_be_positive(ledger: Ledger, db: Database) -> None:
         indexer_for(ledger, db, chunk_blocks=0)
 
 
-def test_the_cli_rebuilds_the_index_of_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARELEDGER_KEYSTORE_SCRYPT_N", str(FAST_SCRYPT_N))
+def test_the_cli_rebuilds_the_index_of_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        chain_under_test: ChainUnderTest) -> None:
+    for name, value in {"CARELEDGER_KEYSTORE_SCRYPT_N": str(FAST_SCRYPT_N), **chain_under_test.env()}.items():
+        monkeypatch.setenv(name, value)
     data_dir = tmp_path / "data"
     result = CliRunner().invoke(cli, ["rebuild-index", "--data-dir", str(data_dir)])
     assert result.exit_code == 0, result.output

@@ -18,6 +18,8 @@ from ledger.receipts import Receipt, verify_receipt
 from ledger.runtime import open_ledger
 from tests.conftest import ledger_settings
 
+pytestmark = pytest.mark.embedded_only
+
 CHILD = Path(__file__).parent / "processes" / "anchor_and_consent.py"
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,15 +1,10 @@
-"""The same library over JSON-RPC: a real anvil node started for the test, bound to 127.0.0.1."""
+"""The same library over JSON-RPC: the session's anvil node (``anvil_url``), bound to 127.0.0.1."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from eth_account import Account
 
 from ledger.batching import anchor_batch
@@ -18,35 +13,7 @@ from ledger.exceptions import ContractRevertError
 from ledger.hashing import digest_bytes, new_salt
 from ledger.receipts import verify_receipt
 from ledger.runtime import open_ledger
-from tests.conftest import ledger_settings
-
-ANVIL = Path(__file__).resolve().parents[1] / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # anvil's public dev key
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def anvil_url() -> Iterator[str]:
-    port = free_port()
-    node = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}, timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.05)
-        yield url
-    finally:
-        node.terminate()
-        node.wait(timeout=10)
+from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 
 
 def test_deploy_anchor_and_relay_consent_over_rpc(tmp_path: Path, anvil_url: str) -> None:

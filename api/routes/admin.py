@@ -16,14 +16,17 @@ from ledger.store.apps import App, Organisation, Role, create_app, list_apps, li
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=LedgerRoute)
 
 
+NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in names shown to people
+
+
 class OrganisationIn(Schema):
-    name: str = Field(min_length=1, max_length=100, examples=["St Mary's Hospital"])
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["St Mary's Hospital"])
     emergency: bool = Field(default=False, description="may record break-glass access (EMERGENCY_ROLE on chain)")
 
 
 class AppIn(Schema):
     organisation_id: RowId
-    name: str = Field(min_length=1, max_length=100, examples=["ward-7-monitor"])
+    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["ward-7-monitor"])
     roles: list[Role] = Field(min_length=1, examples=[["registrar", "reader"]])
 
 

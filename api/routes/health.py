@@ -32,7 +32,8 @@ def readyz(service: ServiceDep) -> Response:
     body: dict[str, Any] = {
         "status": "ready" if chain_ok and batcher_ok and indexer_ok else "not_ready",
         "chain": {"reachable": chain_ok, "chainId": service.ledger.deployment.chain_id},
-        "batcher": {"running": service.batcher.alive, "lastError": stats.last_error,
+        "batcher": {"running": service.batcher.alive, "holdsLock": stats.holds_lock,
+                    "sharedStore": service.db.shared, "lastError": stats.last_error,
                     "lastErrorAt": stats.last_error_at, "lastAnchorAt": stats.last_success_at},
         "indexer": {"running": indexer_ok, "indexedToBlock": indexed_to(service.db.conn),
                     "lastError": service.indexer.last_error},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from typing import Annotated, Any
 
@@ -19,6 +18,7 @@ from api.service import Service
 from ledger.anchoring import AnchoredBatch
 from ledger.exceptions import ConflictError, InputError, NotFoundError
 from ledger.receipts import Receipt, issue_receipts
+from ledger.store.database import INTEGRITY_ERRORS
 from ledger.store.intake import Statement
 from ledger.store.records import NewRecord, StoredRecord, get_batch, get_record, new_records, records_by_digest
 
@@ -44,7 +44,7 @@ async def _commit(
         statements = [*statements, statement]
     try:
         await service.intake.submit(statements)
-    except sqlite3.IntegrityError as err:
+    except INTEGRITY_ERRORS as err:
         if key is not None and is_key_conflict(err):  # a concurrent request with the same key won
             replayed = replay(service.db, caller.app.id, key, fingerprint)
             if replayed is not None:
@@ -110,7 +110,7 @@ def _status(service: Service, record: StoredRecord) -> tuple[str, dict[str, Any]
     if not batch.anchored:
         return "sealed", {"root": "0x" + batch.root.hex(), "leafCount": batch.leaf_count}
     assert batch.tx_hash is not None
-    return "anchored", {"root": "0x" + batch.root.hex(), "leafCount": batch.leaf_count,
+    return "anchored" if batch.final else "confirming", {"root": "0x" + batch.root.hex(), "leafCount": batch.leaf_count,
                         "transactionHash": "0x" + batch.tx_hash.hex(), "blockNumber": batch.block_number,
                         "anchoredAt": batch.anchored_at, "anchorer": batch.anchorer}
 
@@ -145,11 +145,11 @@ def read_record(record_id: str, caller: Reader, service: ServiceDep) -> dict[str
 
 
 def receipt_for(service: Service, record: StoredRecord) -> Receipt | None:
-    """The record's receipt, or None while its batch is not anchored."""
+    """The record's receipt, or None until its batch is anchored and final (confirmed)."""
     if record.batch_id is None:
         return None
     batch = get_batch(service.db.conn, record.batch_id)
-    if batch is None or not batch.anchored:
+    if batch is None or not batch.final:
         return None
     assert batch.tx_hash is not None and batch.block_number is not None and batch.anchored_at is not None
     assert batch.anchorer is not None

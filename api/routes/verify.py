@@ -43,8 +43,11 @@ def _anchorings(service: Service, digest: bytes) -> list[dict[str, Any]]:
     found = []
     for record in records_by_digest(service.db.conn, digest):
         batch = get_batch(service.db.conn, record.batch_id) if record.batch_id is not None else None
-        if batch is None or not batch.anchored:
-            found.append({"anchored": False, "status": "pending"})
+        if batch is None or not batch.final:
+            waiting: dict[str, Any] = {"anchored": False, "status": "pending"}
+            if batch is not None and batch.anchored:
+                waiting["status"] = "confirming"
+            found.append(waiting)
             continue
         status = indexed_record_status(service.db.conn, record.leaf)
         assert batch.tx_hash is not None

@@ -10,12 +10,12 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ledger.exceptions import InputError, NotFoundError
+from ledger.store.database import INTEGRITY_ERRORS, Connection
 from ledger.store.records import with_tx
 
 API_KEY_PREFIX = "clk_"
@@ -76,49 +76,49 @@ def hash_api_key(api_key: str) -> bytes:
     return hashlib.sha256(api_key.encode("utf-8")).digest()
 
 
-def create_organisation(conn: sqlite3.Connection, name: str, key_name: str, address: str,
+def create_organisation(conn: Connection, name: str, key_name: str, address: str,
                         emergency: bool = False) -> Organisation:
     def insert() -> int:
         try:
             cursor = conn.execute(
-                "INSERT INTO organisations (name, key_name, address, emergency, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO organisations (name, key_name, address, emergency, created_at) VALUES (?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (name, key_name, address, int(emergency), int(time.time())),
             )
-        except sqlite3.IntegrityError as err:
+            return int(cursor.fetchone()[0])
+        except INTEGRITY_ERRORS as err:
             raise DuplicateError(f"organisation {name!r} already exists", name=name) from err
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
     return get_organisation(conn, with_tx(conn, insert))
 
 
-def set_emergency(conn: sqlite3.Connection, organisation_id: int, emergency: bool) -> None:
+def set_emergency(conn: Connection, organisation_id: int, emergency: bool) -> None:
     with_tx(conn, lambda: conn.execute("UPDATE organisations SET emergency = ? WHERE id = ?",
                                        (int(emergency), organisation_id)))
 
 
-def get_organisation(conn: sqlite3.Connection, organisation_id: int) -> Organisation:
+def get_organisation(conn: Connection, organisation_id: int) -> Organisation:
     row = conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE id = ?", (organisation_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no organisation {organisation_id}", organisation=organisation_id)
     return _org(row)
 
 
-def organisation_by_name(conn: sqlite3.Connection, name: str) -> Organisation | None:
+def organisation_by_name(conn: Connection, name: str) -> Organisation | None:
     row = conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE name = ?", (name,)).fetchone()
     return _org(row) if row else None
 
 
-def organisation_by_address(conn: sqlite3.Connection, address: str) -> Organisation | None:
+def organisation_by_address(conn: Connection, address: str) -> Organisation | None:
     row = conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations WHERE address = ?", (address,)).fetchone()
     return _org(row) if row else None
 
 
-def list_organisations(conn: sqlite3.Connection) -> list[Organisation]:
+def list_organisations(conn: Connection) -> list[Organisation]:
     return [_org(r) for r in conn.execute(f"SELECT {_ORG_COLUMNS} FROM organisations ORDER BY id")]
 
 
-def create_app(conn: sqlite3.Connection, organisation_id: int, name: str, roles: set[Role]) -> tuple[App, str]:
+def create_app(conn: Connection, organisation_id: int, name: str, roles: set[Role]) -> tuple[App, str]:
     """Create an app; returns it and its API key, which is never retrievable again."""
     if not roles:
         raise InputError("an app needs at least one role", field="roles")
@@ -128,24 +128,23 @@ def create_app(conn: sqlite3.Connection, organisation_id: int, name: str, roles:
     def insert() -> int:
         cursor = conn.execute(
             "INSERT INTO apps (organisation_id, name, key_hash, key_prefix, roles, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (organisation_id, name, hash_api_key(api_key), api_key[:10],
              ",".join(sorted(r.value for r in roles)), int(time.time())),
         )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return int(cursor.fetchone()[0])
 
     return get_app(conn, with_tx(conn, insert)), api_key
 
 
-def get_app(conn: sqlite3.Connection, app_id: int) -> App:
+def get_app(conn: Connection, app_id: int) -> App:
     row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE id = ?", (app_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no app {app_id}", app=app_id)
     return _app(row)
 
 
-def list_apps(conn: sqlite3.Connection, organisation_id: int | None = None) -> list[App]:
+def list_apps(conn: Connection, organisation_id: int | None = None) -> list[App]:
     if organisation_id is None:
         rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY id")
     else:
@@ -154,7 +153,7 @@ def list_apps(conn: sqlite3.Connection, organisation_id: int | None = None) -> l
     return [_app(r) for r in rows]
 
 
-def revoke_app(conn: sqlite3.Connection, app_id: int) -> App:
+def revoke_app(conn: Connection, app_id: int) -> App:
     get_app(conn, app_id)
     with_tx(conn, lambda: conn.execute("UPDATE apps SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                                        (int(time.time()), app_id)))
@@ -173,7 +172,7 @@ class AppKeyCache:
         self.size = size
         self._entries: dict[bytes, tuple[App | None, float]] = {}
 
-    def lookup(self, conn: sqlite3.Connection, api_key: str) -> App | None:
+    def lookup(self, conn: Connection, api_key: str) -> App | None:
         key_hash = hash_api_key(api_key)
         now = time.monotonic()
         cached = self._entries.get(key_hash)

@@ -1,9 +1,15 @@
-"""SQLite connections and the migration runner.
+"""The store's database: SQLite in the data directory (one API process), or PostgreSQL (replicas).
 
-The schema lives in numbered SQL files under ``migrations/`` (``0001_initial.sql``, ...). Opening
-the database applies, in order and each in its own transaction, the files whose number is above
-the recorded ``PRAGMA user_version``; a database newer than the code is refused. Connections use
-WAL with ``synchronous=FULL``: a committed transaction survives ``kill -9`` and power loss.
+SQLite is the default. Its schema lives in numbered SQL files under ``migrations/``
+(``0001_initial.sql``, ...). Opening the database applies, in order and each in its own transaction,
+the files whose number is above the recorded ``PRAGMA user_version``; a database newer than the
+code is refused. Connections use WAL with ``synchronous=FULL``: a committed transaction survives
+``kill -9`` and power loss. With a ``database_url``, the store is on PostgreSQL instead
+(:mod:`ledger.store.postgres`, its own migrations in ``migrations_postgres/``), shared by several
+API processes.
+
+Both hand out :class:`Connection` objects with the part of the ``sqlite3`` interface the store
+uses; the store's SQL is written once, in SQLite's dialect, and rewritten for PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,13 +17,51 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any, Protocol
 
-from ledger.exceptions import IntegrityError
+import psycopg
+
+from ledger import file_lock
+from ledger.exceptions import IntegrityError, StoreLockedError
+from ledger.store import postgres
 
 STORE_FILE = "ledger.sqlite3"
+STORE_LOCK_FILE = "ledger.sqlite3.lock"
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+"""A statement broke a constraint (a unique key taken): the caller's conflict, not an outage."""
+STATEMENT_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.DatabaseError)
+"""A statement failed; on PostgreSQL a lost connection is raised as StoreUnavailableError instead."""
+
+
+class Cursor(Protocol):
+    """What the store reads from an executed statement."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The part of ``sqlite3.Connection`` the store uses (a psycopg connection is adapted to it)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]], /) -> Cursor: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -80,22 +124,45 @@ def _statements(sql: str) -> list[str]:
 
 
 class Database:
-    """The store file, with one connection per thread (sqlite3 connections are not shared)."""
+    """The store, with one connection per thread (connections are not shared between threads).
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    Args:
+        path: The SQLite file (ignored with ``url``).
+        url: A PostgreSQL connection URL; the store is shared with other processes then.
+        read_only: Open SQLite read-only (auditors reading a copy).
+    """
+
+    def __init__(self, path: Path, *, url: str | None = None, read_only: bool = False,
+                 lock_fd: int | None = None) -> None:
         self.path = Path(path)
+        self.url = url
         self.read_only = read_only
+        self._lock_fd = lock_fd
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: list[Connection] = []
         self._guard = threading.Lock()
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        """This thread's connection."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def shared(self) -> bool:
+        """Whether other processes may write this store at the same time (PostgreSQL)."""
+        return self.url is not None
+
+    @property
+    def conn(self) -> Connection:
+        """This thread's connection (a PostgreSQL connection that broke is replaced)."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and isinstance(conn, postgres.PostgresConnection) and conn.broken:
+            with self._guard:
+                self._all.remove(conn)
+            conn.close()
+            conn = None
         if conn is None:
-            conn = connect(self.path, read_only=self.read_only)
-            conn.isolation_level = None  # explicit BEGIN/COMMIT only
+            if self.url is not None:
+                conn = postgres.PostgresConnection(self.url)
+            else:
+                sqlite_conn = connect(self.path, read_only=self.read_only)
+                sqlite_conn.isolation_level = None  # explicit BEGIN/COMMIT only
+                conn = sqlite_conn
             self._local.conn = conn
             with self._guard:
                 self._all.append(conn)
@@ -107,18 +174,35 @@ class Database:
             for conn in self._all:
                 conn.close()
             self._all.clear()
+            if self._lock_fd is not None:
+                file_lock.release(self._lock_fd)
+                self._lock_fd = None
         self._local = threading.local()
 
 
-def open_database(data_dir: Path, *, read_only: bool = False) -> Database:
-    """Open (creating and migrating if needed) the store in ``data_dir``."""
+def open_database(data_dir: Path, *, url: str | None = None, read_only: bool = False) -> Database:
+    """Open (creating and migrating if needed) the store in ``data_dir``, or on PostgreSQL at ``url``."""
     path = Path(data_dir) / STORE_FILE
-    if not read_only:
-        Path(data_dir).mkdir(parents=True, exist_ok=True)
+    if url is not None:
+        postgres.migrate(url)
+        return Database(path, url=url)
+    if read_only:
+        return Database(path, read_only=True)
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    lock_path = Path(data_dir) / STORE_LOCK_FILE
+    lock_fd = file_lock.acquire(
+        lock_path,
+        lambda holder: StoreLockedError(f"store {path} is open for writing by another process"
+                                        + (f" (pid {holder})" if holder else ""), holder_pid=holder),
+        lambda err: StoreLockedError(f"cannot open lock file {lock_path}: {err}"))
+    try:
         conn = connect(path)
         conn.isolation_level = None
         try:
             migrate(conn)
         finally:
             conn.close()
-    return Database(path, read_only=read_only)
+    except BaseException:
+        file_lock.release(lock_fd)
+        raise
+    return Database(path, lock_fd=lock_fd)

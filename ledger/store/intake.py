@@ -2,7 +2,7 @@
 
 A request that writes (a registration, an access-log entry) hands its statements to :class:`Intake`
 and awaits; one writer task on the event loop commits everything that arrived meanwhile in ONE
-SQLite transaction (WAL, ``synchronous=FULL``), then resolves every waiting request. A response is
+database transaction (SQLite: WAL, ``synchronous=FULL``), then resolves every waiting request. A response is
 sent only after its rows are on disk, so an acknowledged record survives ``kill -9`` the next
 instant, at the cost of one fsync per group rather than per request.
 
@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.store.database import Database
+from ledger.exceptions import InputError
+from ledger.store.database import STATEMENT_ERRORS, Database
+from ledger.store.records import rollback
 
 Statement = tuple[str, Sequence[Sequence[Any]]]
+SUBMISSION_ERRORS: tuple[type[Exception], ...] = (*STATEMENT_ERRORS, InputError)
+"""What fails one submission alone: a broken constraint, or a value the database cannot store."""
 
 
 @dataclass
@@ -96,14 +99,13 @@ class Intake:
                 try:
                     for sql, rows in submission.statements:
                         conn.executemany(sql, rows)
-                except sqlite3.Error as err:
+                except SUBMISSION_ERRORS as err:
                     conn.execute("ROLLBACK TO submission")
                     failed[index] = err
                 conn.execute("RELEASE submission")
             conn.execute("COMMIT")
         except BaseException as err:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            rollback(conn)
             for submission in group:
                 if not submission.future.done():
                     submission.future.set_exception(err)

@@ -7,8 +7,8 @@ chain, with where and when. Receipts are derived from the two.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sqlite3
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -18,8 +18,9 @@ from typing import Any
 import sha3
 
 from ledger.anchoring import AnchoredBatch
-from ledger.exceptions import InvalidHexError
+from ledger.exceptions import InvalidHexError, StoreUnavailableError
 from ledger.merkle import MerkleTree
+from ledger.store.database import Connection, Database
 
 
 @dataclass(slots=True)
@@ -69,22 +70,38 @@ class RecordPayload:
 
 
 class RecordIds:
-    """Allocates record ids in this process: increasing row ids, each with a random public tag.
+    """Allocates record ids: increasing row ids, each with a random public tag.
 
     The public id is the row id in 16 hex digits followed by 16 random hex digits, so ids cannot be
     guessed, and yet every index on them grows at its right edge (cheap appends) instead of taking
-    random inserts. One process writes a store at a time (the embedded chain's lock guarantees it).
+    random inserts. On SQLite one process writes the store (the embedded chain's lock guarantees
+    it), so ids are counted in memory from the largest stored one. On a shared store each process
+    reserves blocks of ids with one atomic UPDATE (``record_id_blocks``) and counts within its block.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._next = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]) + 1
+    BLOCK = 1024
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
         self._lock = Lock()
+        if db.shared:
+            self._next = self._limit = 0
+        else:
+            self._next = int(db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]) + 1
+            self._limit = 2**63
 
     def take(self, count: int) -> range:
         with self._lock:
+            if self._next + count > self._limit:
+                self._reserve(max(count, self.BLOCK))
             first = self._next
             self._next += count
         return range(first, first + count)
+
+    def _reserve(self, count: int) -> None:
+        (end,) = self._db.conn.execute(
+            "UPDATE record_id_blocks SET next_id = next_id + ? WHERE id = 1 RETURNING next_id", (count,)).fetchone()
+        self._next, self._limit = int(end) - count, int(end)
 
 
 def new_records(
@@ -128,10 +145,18 @@ class Batch:
     anchored_at: int | None
     anchorer: str | None
     gas_used: int | None
+    block_hash: bytes | None
+    confirmed: int
 
     @property
     def anchored(self) -> bool:
+        """The root is on chain (perhaps not yet final)."""
         return self.state == "anchored"
+
+    @property
+    def final(self) -> bool:
+        """Anchored and as deep in the chain as the configured confirmations require."""
+        return self.state == "anchored" and bool(self.confirmed)
 
     def leaf_list(self) -> list[bytes]:
         return [self.leaves[i:i + 32] for i in range(0, len(self.leaves), 32)]
@@ -140,10 +165,10 @@ class Batch:
 _RECORD_COLUMNS = ("id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
                    "metadata, created_at, batch_id")
 _BATCH_COLUMNS = ("id, organisation_id, root, leaf_count, leaves, sealed_at, state, tx_hash, block_number, "
-                  "anchored_at, anchorer, gas_used")
+                  "anchored_at, anchorer, gas_used, block_hash, confirmed")
 
 
-def get_record(conn: sqlite3.Connection, record_id: str) -> StoredRecord | None:
+def get_record(conn: Connection, record_id: str) -> StoredRecord | None:
     """A record by its public id (found through the row id it starts with)."""
     try:
         row_id = int(record_id[:16], 16)
@@ -154,7 +179,7 @@ def get_record(conn: sqlite3.Connection, record_id: str) -> StoredRecord | None:
     return StoredRecord(*row) if row else None
 
 
-def records_by_digest(conn: sqlite3.Connection, digest: bytes, limit: int = 100) -> list[StoredRecord]:
+def records_by_digest(conn: Connection, digest: bytes, limit: int = 100) -> list[StoredRecord]:
     """Records with a digest: sealed ones through the digest index, pending ones by a scan of the
     (short) pending queue. Indexing digests only at sealing keeps random index inserts off the
     acknowledgement path."""
@@ -165,17 +190,17 @@ def records_by_digest(conn: sqlite3.Connection, digest: bytes, limit: int = 100)
     return [StoredRecord(*row) for row in rows]
 
 
-def get_batch(conn: sqlite3.Connection, batch_id: int) -> Batch | None:
+def get_batch(conn: Connection, batch_id: int) -> Batch | None:
     row = conn.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
     return Batch(*row) if row else None
 
 
-def unanchored_batches(conn: sqlite3.Connection) -> list[Batch]:
+def unanchored_batches(conn: Connection) -> list[Batch]:
     rows = conn.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE state = 'sealed' ORDER BY id").fetchall()
     return [Batch(*row) for row in rows]
 
 
-def pending_summary(conn: sqlite3.Connection, cap: int) -> dict[int, tuple[int, float]]:
+def pending_summary(conn: Connection, cap: int) -> dict[int, tuple[int, float]]:
     """Per organisation with pending records: how many (counted up to ``cap``), and when the oldest
     arrived. Bounded work whatever the backlog: each organisation's pending index is read from its
     start and at most ``cap`` entries deep."""
@@ -187,17 +212,18 @@ def pending_summary(conn: sqlite3.Connection, cap: int) -> dict[int, tuple[int, 
         if oldest is None:
             continue
         (count,) = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM records WHERE organisation_id = ? AND batch_id IS NULL LIMIT ?)",
+            "SELECT COUNT(*) FROM "
+            "(SELECT 1 FROM records WHERE organisation_id = ? AND batch_id IS NULL LIMIT ?) AS due",
             (organisation_id, cap)).fetchone()
         summary[organisation_id] = (count, oldest[0])
     return summary
 
 
-def pending_count(conn: sqlite3.Connection) -> int:
+def pending_count(conn: Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM records WHERE batch_id IS NULL").fetchone()[0])
 
 
-def seal_batch(conn: sqlite3.Connection, organisation_id: int, max_size: int) -> Batch | None:
+def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch | None:
     """Seal up to ``max_size`` of an organisation's oldest pending records into one batch.
 
     The rows are read and the tree built before the write lock is taken, so request commits wait only
@@ -216,11 +242,10 @@ def seal_batch(conn: sqlite3.Connection, organisation_id: int, max_size: int) ->
     def write() -> int:
         cursor = conn.execute(
             "INSERT INTO batches (organisation_id, root, leaf_count, leaves, sealed_at, state) "
-            "VALUES (?, ?, ?, ?, ?, 'sealed')",
+            "VALUES (?, ?, ?, ?, ?, 'sealed') RETURNING id",
             (organisation_id, tree.root, len(leaves), b"".join(leaves), time.time()),
         )
-        batch_id = cursor.lastrowid
-        assert batch_id is not None
+        batch_id = int(cursor.fetchone()[0])
         updated = conn.executemany("UPDATE records SET batch_id = ? WHERE id = ? AND batch_id IS NULL",
                                    [(batch_id, row_id) for row_id, _ in rows]).rowcount
         if updated != len(rows):
@@ -232,26 +257,52 @@ def seal_batch(conn: sqlite3.Connection, organisation_id: int, max_size: int) ->
     return batch
 
 
-def mark_anchored(conn: sqlite3.Connection, batch_id: int, anchored: AnchoredBatch) -> None:
+def unconfirmed_batches(conn: Connection) -> list[Batch]:
+    rows = conn.execute(
+        f"SELECT {_BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND confirmed = 0 ORDER BY id").fetchall()
+    return [Batch(*row) for row in rows]
+
+
+def mark_anchored(conn: Connection, batch_id: int, anchored: AnchoredBatch, *, confirmed: bool) -> None:
+    """Record where the batch's root went on chain (``confirmed``: already final)."""
     with_tx(conn, lambda: conn.execute(
         "UPDATE batches SET state = 'anchored', tx_hash = ?, block_number = ?, anchored_at = ?, anchorer = ?, "
-        "gas_used = ? WHERE id = ?",
+        "gas_used = ?, block_hash = ?, confirmed = ? WHERE id = ?",
         (bytes.fromhex(anchored.tx_hash.removeprefix("0x")), anchored.block_number, anchored.anchored_at,
-         anchored.anchorer, anchored.gas_used, batch_id),
+         anchored.anchorer, anchored.gas_used, anchored.block_hash, int(confirmed), batch_id),
     ))
 
 
-def with_tx(conn: sqlite3.Connection, action: Any) -> Any:
+def mark_confirmed(conn: Connection, batch_id: int) -> None:
+    with_tx(conn, lambda: conn.execute("UPDATE batches SET confirmed = 1 WHERE id = ? AND state = 'anchored'",
+                                       (batch_id,)))
+
+
+def mark_unanchored(conn: Connection, batch_id: int) -> None:
+    """A reorganisation removed the batch's anchoring transaction: back to sealed, to be anchored again."""
+    with_tx(conn, lambda: conn.execute(
+        "UPDATE batches SET state = 'sealed', tx_hash = NULL, block_number = NULL, anchored_at = NULL, "
+        "anchorer = NULL, gas_used = NULL, block_hash = NULL, confirmed = 0 WHERE id = ? AND confirmed = 0",
+        (batch_id,)))
+
+
+def with_tx(conn: Connection, action: Any) -> Any:
     """Run ``action()`` inside one IMMEDIATE transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = action()
         conn.execute("COMMIT")
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return result
+
+
+def rollback(conn: Connection) -> None:
+    """Roll back the open transaction, if any (a PostgreSQL connection that is gone has none left)."""
+    if conn.in_transaction:
+        with contextlib.suppress(StoreUnavailableError):
+            conn.execute("ROLLBACK")
 
 
 class TreeCache:

@@ -1,4 +1,4 @@
-"""Fixtures for API tests: a started app on a fresh embedded chain, and apps with chosen roles."""
+"""Fixtures for API tests: a started app on a fresh deployment on the chain under test, and apps with chosen roles."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from api.service import Service
 from ledger.config import Settings
 from ledger.store.apps import Organisation, Role
 from ledger.store.apps import create_app as create_api_app
-from tests.conftest import ledger_settings
+from tests.chain_under_test import ChainUnderTest
 
 PATIENT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
 MakeApp = Callable[..., tuple[dict[str, str], Organisation]]
@@ -29,13 +29,13 @@ def patient() -> LocalAccount:
 
 
 @pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    return ledger_settings(tmp_path / "data", max_batch_age=0.2)
+def api_settings(tmp_path: Path, chain_under_test: ChainUnderTest, store_overrides: dict[str, str]) -> Settings:
+    return chain_under_test.settings(tmp_path / "data", max_batch_age=0.2, **store_overrides)
 
 
 @pytest.fixture
-def client(api_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings)) as started:
+def client(api_settings: Settings, chain_under_test: ChainUnderTest) -> Iterator[TestClient]:
+    with chain_under_test.isolated(), TestClient(create_app(api_settings)) as started:
         yield started
 
 

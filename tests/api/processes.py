@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.chain_under_test import ANVIL_DEV_KEY as ANVIL_DEV_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
-ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # anvil's public dev key
 
 
 def free_port() -> int:
@@ -88,10 +89,11 @@ def running_service(env: dict[str, str], port: int, log: Path | None = None) -> 
 
 
 @contextmanager
-def running_anvil(port: int, state: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """An anvil node on 127.0.0.1:port keeping its chain in ``state`` across restarts."""
+def running_anvil(port: int, state: Path | None, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """An anvil node on 127.0.0.1:port, keeping its chain in ``state`` across restarts when given."""
+    kept = ["--state", str(state)] if state is not None else []
     process = subprocess.Popen(
-        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--state", str(state), "--silent"],
+        [str(ANVIL), "--host", "127.0.0.1", "--port", str(port), *kept, "--silent", *options],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -2,7 +2,7 @@
 tamper case (``tests/testdata/auditor/index/``) reported by name.
 
 The service keeps running (writer open, batcher and indexer threads alive) while the auditor reads
-the embedded chain READ-ONLY from the same data directory and a copy of the index.
+the chain (the embedded one READ-ONLY from the same data directory) and a copy of the index.
 """
 
 from __future__ import annotations
@@ -27,9 +27,11 @@ from ledger.auditor.replay import replay
 from ledger.config import Settings
 from ledger.hashing import canonical_json
 from ledger.store.apps import Role
+from ledger.store.export import export_index
 from tests.api.conftest import MakeApp
 from tests.api.test_consent_api import relay, signed_grant, signed_revocation
 from tests.auditor.conftest import load_cases
+from tests.chain_under_test import ChainUnderTest
 
 runner = CliRunner()
 INDEX_CASES = load_cases("index")
@@ -82,26 +84,23 @@ def build_ledger(client: TestClient, service: Service, make_app: MakeApp, folder
 
 
 def copy_index(service: Service, target: Path) -> Path:
-    """A consistent copy of the live index (SQLite's backup API, as an operator would take it)."""
-    source = sqlite3.connect(service.db.path)
-    copy = sqlite3.connect(target)
-    try:
-        source.backup(copy)
-    finally:
-        copy.close()
-        source.close()
+    """A consistent copy of the live index, as an operator takes it (`careledger export-index`), from
+    the store under test (SQLite or PostgreSQL)."""
+    export_index(service.db, target)
     return target
 
 
 def test_auditing_an_api_built_ledger_while_it_runs(client: TestClient, service: Service, make_app: MakeApp,
-                                                    api_settings: Settings, tmp_path: Path) -> None:
+                                                    api_settings: Settings, tmp_path: Path,
+                                                    chain_under_test: ChainUnderTest) -> None:
     folder = tmp_path / "receipts"
     folder.mkdir()
     build_ledger(client, service, make_app, folder)
     index = copy_index(service, tmp_path / "index.sqlite3")
     data_dir = str(api_settings.data_dir)
+    chain = ["--data-dir", data_dir, *chain_under_test.rpc_options()]
 
-    result = runner.invoke(app, ["audit", "--data-dir", data_dir, "--index", str(index),
+    result = runner.invoke(app, ["audit", *chain, "--index", str(index),
                                  "--json", str(tmp_path / "audit.json"), "--html", str(tmp_path / "audit.html")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "audit.json").read_text())
@@ -113,13 +112,13 @@ def test_auditing_an_api_built_ledger_while_it_runs(client: TestClient, service:
     page = (tmp_path / "audit.html").read_text()
     assert "<svg" in page and "no discrepancies" in page and "<link" not in page and "<script" not in page
 
-    result = runner.invoke(app, ["verify-receipts", str(folder), "--data-dir", data_dir,
+    result = runner.invoke(app, ["verify-receipts", str(folder), *chain,
                                  "--report", str(tmp_path / "receipts.json")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "receipts.json").read_text())["summary"]
     assert (summary["receipts"], summary["valid"], summary["withDocuments"]) == (7, 7, 4)
 
-    with open_reader(data_dir=api_settings.data_dir) as reader:
+    with open_reader(rpc_url=chain_under_test.rpc_url, data_dir=api_settings.data_dir) as reader:
         history = replay(reader)
         head = reader.head
     for case in INDEX_CASES:
@@ -131,5 +130,5 @@ def test_auditing_an_api_built_ledger_while_it_runs(client: TestClient, service:
         assert sorted({d.kind for d in found}) == sorted(case["expect"]), (case["id"], found)
 
     forged = tmp_path / "record_the_chain_never_saw.sqlite3"
-    result = runner.invoke(app, ["audit", "--data-dir", data_dir, "--index", str(forged)])
+    result = runner.invoke(app, ["audit", *chain, "--index", str(forged)])
     assert result.exit_code == 1 and "record_not_in_batch" in result.output

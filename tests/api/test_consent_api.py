@@ -1,4 +1,4 @@
-"""Consent endpoints on the real embedded chain: domain, nonce, relayed grants, revocations and guardian
+"""Consent endpoints on the chain under test: domain, nonce, relayed grants, revocations and guardian
 appointments, the consent list and the consent check, and every way a relay is refused."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from typing import Any, cast
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_tester import EthereumTester
 from fastapi.testclient import TestClient
-from web3 import EthereumTesterProvider
 
 from api.service import Service
 from ledger.consent import (
@@ -27,6 +25,7 @@ from ledger.consent import (
 from ledger.contracts import Artifact
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
+from tests.chain_under_test import travel_to as travel_chain_to
 
 SCOPE = "Observation"
 PURPOSE = "TREAT"
@@ -42,17 +41,9 @@ def chain_time(service: Service) -> int:
     return service.ledger.chain.block_timestamp("latest")
 
 
-def eth_tester_of(service: Service) -> EthereumTester:
-    provider = cast(EthereumTesterProvider, service.ledger.chain.w3.provider)
-    assert provider.ethereum_tester is not None
-    return provider.ethereum_tester
-
-
 def travel_to(service: Service, timestamp: int) -> None:
     """Make ``timestamp`` the chain's time (the newest block carries it)."""
-    with service.ledger.chain.io():
-        eth_tester_of(service).time_travel(timestamp)
-        eth_tester_of(service).mine_blocks()
+    travel_chain_to(service.ledger.chain, timestamp)
 
 
 def signed_grant(

@@ -23,6 +23,8 @@ from tests.api.processes import (
     setup_app,
     wait_until,
 )
+from tests.chain_under_test import ChainUnderTest
+from tests.postgres import store_env
 
 pytestmark = pytest.mark.slow
 
@@ -37,8 +39,10 @@ def fetch_receipts(base: str, headers: dict[str, str], record_ids: list[str]) ->
     return receipts
 
 
-def test_sigkill_under_load_loses_no_acknowledged_record(tmp_path: Path) -> None:
-    env = service_env(tmp_path / "data", CARELEDGER_MAX_BATCH_AGE="0.3", CARELEDGER_MAX_BATCH_SIZE="256")
+def test_sigkill_under_load_loses_no_acknowledged_record(tmp_path: Path, chain_under_test: ChainUnderTest,
+                                                        request: pytest.FixtureRequest) -> None:
+    env = service_env(tmp_path / "data", CARELEDGER_MAX_BATCH_AGE="0.3", CARELEDGER_MAX_BATCH_SIZE="256",
+                      **chain_under_test.env(), **store_env(request))
     admin_key = create_admin(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

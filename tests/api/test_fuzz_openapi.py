@@ -23,21 +23,25 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.case import Case
 
 from tests.api.processes import create_admin, free_port, running_service, service_env, setup_app
+from tests.chain_under_test import ChainUnderTest
+from tests.postgres import store_env
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str], dict[str, str], Path]]:
+def served(tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest,
+           request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str], dict[str, str], Path]]:
     data = tmp_path_factory.mktemp("fuzz") / "data"
     log = data.parent / "service.log"
-    env = service_env(data, CARELEDGER_MAX_BATCH_AGE="0.2")
-    admin_key = create_admin(env)
+    env = service_env(data, CARELEDGER_MAX_BATCH_AGE="0.2", **chain_under_test.env(), **store_env(request))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with running_service(env, port, log=log):
-        key = setup_app(base, admin_key, ["registrar", "reader"])
-        yield base, {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {admin_key}"}, log
+    with chain_under_test.isolated():
+        admin_key = create_admin(env)
+        with running_service(env, port, log=log):
+            key = setup_app(base, admin_key, ["registrar", "reader"])
+            yield base, {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {admin_key}"}, log
 
 
 def test_no_input_makes_the_service_fail(served: tuple[str, dict[str, str], dict[str, str], Path]) -> None:

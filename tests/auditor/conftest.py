@@ -1,9 +1,9 @@
-"""A small ledger built once per module on the real embedded chain, and the tamper cases as data.
+"""A small ledger built once per module on the chain under test, and the tamper cases as data.
 
 The scenario: an account is granted ``ANCHORER_ROLE`` and loses it; then an organisation's
 anchorer is granted the role and anchors one batch of six raw documents; then it loses the role
 too (its receipts must stay valid: it held the role when it anchored). The auditor reads the chain
-read-only while the ledger (the writer) stays open.
+(the embedded one read-only) while the ledger (the writer) stays open.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ledger.batching import anchor_batch
 from ledger.hashing import digest_bytes, leaf_hash, new_salt
 from ledger.receipts import Receipt
 from ledger.runtime import Ledger, open_ledger
-from tests.conftest import ledger_settings
+from tests.chain_under_test import ChainUnderTest
 
 TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "auditor"
 DOCUMENTS = [b"%%PDF-1.7 discharge letter %d" % i for i in range(6)]
@@ -37,6 +37,12 @@ class Scenario:
     ledger: Ledger
     receipts: list[Receipt]
     facts: dict[str, Any]
+    rpc_url: str | None
+
+    @property
+    def chain_options(self) -> list[str]:
+        """The auditor CLI's options that name this ledger's chain and deployment."""
+        return ["--data-dir", str(self.data_dir), *(["--rpc-url", self.rpc_url] if self.rpc_url else [])]
 
 
 def load_cases(kind: str) -> list[dict[str, Any]]:
@@ -50,9 +56,9 @@ def load_cases(kind: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+def scenario(tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest) -> Iterator[Scenario]:
     data_dir = tmp_path_factory.mktemp("auditor") / "data"
-    with open_ledger(ledger_settings(data_dir)) as ledger:
+    with chain_under_test.isolated(), open_ledger(chain_under_test.settings(data_dir)) as ledger:
         revoked = Account.create()
         ledger.anchors.grant_anchorer(ledger.admin, revoked.address)
         ledger.anchors.revoke_anchorer(ledger.admin, revoked.address)
@@ -62,12 +68,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         receipts = anchor_batch(ledger.anchors, records, anchorer)
         ledger.anchors.revoke_anchorer(ledger.admin, anchorer.address)  # after anchoring: receipts stay valid
         yield Scenario(data_dir, ledger, receipts, {"revoked_anchorer": revoked.address,
-                                                    "block_before_grant": block_before_grant})
+                                                    "block_before_grant": block_before_grant},
+                       chain_under_test.rpc_url)
 
 
 @pytest.fixture(scope="module")
 def reader(scenario: Scenario) -> Iterator[ChainReader]:
-    with open_reader(data_dir=scenario.data_dir) as opened:
+    with open_reader(rpc_url=scenario.rpc_url, data_dir=scenario.data_dir) as opened:
         yield opened
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.events import Event
 from ledger.auditor.logs import EmbeddedLogSource, Web3LogSource, read_logs
@@ -13,6 +15,7 @@ A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
 ROLE = b"\x01" * 32
 
 
+@pytest.mark.embedded_only  # the embedded chain's own log source
 def test_embedded_and_json_rpc_sources_agree(scenario: Scenario, reader: ChainReader) -> None:
     assert isinstance(reader.source, EmbeddedLogSource)
     addresses = [reader.target.record_anchor, reader.target.consent_registry]

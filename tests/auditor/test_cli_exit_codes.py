@@ -27,7 +27,7 @@ def write_receipts(scenario: Scenario, folder: Path, *, tamper_first: bool = Fal
 
 def test_verify_exit_codes(scenario: Scenario, tmp_path: Path) -> None:
     write_receipts(scenario, tmp_path / "r", tamper_first=True)
-    chain = ["--data-dir", str(scenario.data_dir)]
+    chain = scenario.chain_options
     ok = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"),
                              "--file", str(tmp_path / "r/rec1.bin"), *chain])
     assert ok.exit_code == 0 and "VALID" in ok.output, ok.output
@@ -64,7 +64,7 @@ def test_verify_receipts_reads_folders_zip_and_tarballs(scenario: Scenario, tmp_
         archive.add(folder, "inner")
     for source in (folder, tmp_path / "r.zip", tmp_path / "r.tar.gz"):
         report_path = tmp_path / f"{source.name}.report.json"
-        result = runner.invoke(app, ["verify-receipts", str(source), "--data-dir", str(scenario.data_dir),
+        result = runner.invoke(app, ["verify-receipts", str(source), *scenario.chain_options,
                                      "--report", str(report_path)])
         assert result.exit_code == 1, result.output
         report = json.loads(report_path.read_text())
@@ -75,17 +75,15 @@ def test_verify_receipts_reads_folders_zip_and_tarballs(scenario: Scenario, tmp_
         assert failure["expected"] == "0x" + scenario.receipts[0].leaf.hex() and failure["actual"].startswith("0x")
 
     write_receipts(scenario, tmp_path / "clean")
-    clean = runner.invoke(app, ["verify-receipts", str(tmp_path / "clean"), "--data-dir", str(scenario.data_dir)])
+    clean = runner.invoke(app, ["verify-receipts", str(tmp_path / "clean"), *scenario.chain_options])
     assert clean.exit_code == 0, clean.output
-    assert runner.invoke(app, ["verify-receipts", str(tmp_path / "none"), "--data-dir",
-                               str(scenario.data_dir)]).exit_code == 2
+    assert runner.invoke(app, ["verify-receipts", str(tmp_path / "none"), *scenario.chain_options]).exit_code == 2
     (tmp_path / "empty").mkdir()
-    assert runner.invoke(app, ["verify-receipts", str(tmp_path / "empty"), "--data-dir",
-                               str(scenario.data_dir)]).exit_code == 2
+    assert runner.invoke(app, ["verify-receipts", str(tmp_path / "empty"), *scenario.chain_options]).exit_code == 2
 
 
 def test_audit_of_the_scenario_is_clean(scenario: Scenario, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["audit", "--data-dir", str(scenario.data_dir), "--json", str(tmp_path / "a.json")])
+    result = runner.invoke(app, ["audit", *scenario.chain_options, "--json", str(tmp_path / "a.json")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "a.json").read_text())
     roles = [(c["granted"], c["account"]) for c in report["anchorerRole"]]

@@ -15,11 +15,10 @@ from ledger.batching import anchor_batch
 from ledger.consent import ConsentKey, GrantTerms
 from ledger.hashing import digest_bytes, new_salt
 from ledger.runtime import open_ledger
-from tests.conftest import ledger_settings
-from tests.test_rpc_chain import ANVIL_DEV_KEY, anvil_url  # noqa: F401  (the fixture)
+from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 
 
-def test_verify_and_audit_over_anvil(tmp_path: Path, anvil_url: str) -> None:  # noqa: F811
+def test_verify_and_audit_over_anvil(tmp_path: Path, anvil_url: str) -> None:
     settings = ledger_settings(tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY,
                                keystore_passphrase="test passphrase")
     with open_ledger(settings) as ledger:

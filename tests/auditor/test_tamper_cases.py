@@ -43,7 +43,7 @@ def test_case_fails_at_its_step(case: dict[str, Any], scenario: Scenario, reader
 
     receipt_path = tmp_path / "r.receipt.json"
     receipt_path.write_text(json.dumps(receipt))
-    args = ["verify", "--receipt", str(receipt_path), "--data-dir", str(scenario.data_dir), "--json"]
+    args = ["verify", "--receipt", str(receipt_path), *scenario.chain_options, "--json"]
     if document is not None:
         (tmp_path / "doc.bin").write_bytes(document)
         args += ["--file", str(tmp_path / "doc.bin")]

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.api.processes import ROOT, create_admin, free_port, running_service, service_env
+from tests.chain_under_test import ChainUnderTest
+from tests.postgres import store_env
 
 CHROMIUM = Path(os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,13 +35,16 @@ class RunningService:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
-    """`careledger serve` on a free loopback port over a fresh data directory, with an admin key."""
-    env = service_env(tmp_path_factory.mktemp("patient-page") / "data", CARELEDGER_MAX_BATCH_AGE="0.5")
-    admin_key = create_admin(env)
+def served(tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest,
+           request: pytest.FixtureRequest) -> Iterator[RunningService]:
+    """`careledger serve` on a free loopback port over a fresh data directory (and deployment), with an admin key."""
+    env = service_env(tmp_path_factory.mktemp("patient-page") / "data", CARELEDGER_MAX_BATCH_AGE="0.5",
+                      **chain_under_test.env(), **store_env(request))
     port = free_port()
-    with running_service(env, port):
-        yield RunningService(f"http://127.0.0.1:{port}", admin_key)
+    with chain_under_test.isolated():
+        admin_key = create_admin(env)
+        with running_service(env, port):
+            yield RunningService(f"http://127.0.0.1:{port}", admin_key)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,94 @@
+"""Locks among the processes that share a store: the one batcher, and one sender per account.
+
+Exactly one batcher at a time. On SQLite one process owns the store, so the lock is always held.
+On PostgreSQL it is a session advisory lock taken on a connection of its own: the server
+releases it the moment that session ends, so when the holder dies (``kill -9``, a crash, a lost
+network) another replica takes over at its next try, with no lease to wait out. TCP keepalives
+make the server notice a vanished holder within about 15 s.
+
+The lock saves duplicate work; it is not what keeps records from being anchored twice. Sealing
+refuses rows another process sealed meanwhile, and the contract refuses a root anchored twice
+(the batcher then records the existing anchor), so even two batchers at once cannot double-anchor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+
+import psycopg
+
+from ledger.store.database import Database
+
+BATCHER_LOCK_KEY = 0x6361_7265_6261_7463  # "carebatc"
+log = logging.getLogger("careledger.batcher")
+
+
+class BatcherLock:
+    """Whether this process is the one batcher; :meth:`hold` takes or confirms it without waiting."""
+
+    def __init__(self, db: Database, key: int = BATCHER_LOCK_KEY) -> None:
+        self.db = db
+        self.key = key
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+        self._guard = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        """Held at the last :meth:`hold` (always on an unshared store)."""
+        return not self.db.shared or self._conn is not None
+
+    def hold(self) -> bool:
+        """Take the lock if it is free, or check that it is still ours; False if another holds it
+        or the database cannot be reached (this process must not batch then)."""
+        if self.db.url is None:
+            return True
+        with self._guard:
+            try:
+                if self._conn is not None:
+                    self._conn.execute("SELECT 1")  # still our session, so still our lock
+                    return True
+                conn = psycopg.connect(self.db.url, autocommit=True, connect_timeout=10, keepalives=1,
+                                       keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+                                       application_name="careledger-batcher")
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+                if row is not None and row[0]:
+                    self._conn = conn
+                    log.info("this process is the batcher now")
+                    return True
+                conn.close()
+                return False
+            except psycopg.Error as err:
+                log.warning("batcher lock lost or not reachable: %s", err)
+                self._drop()
+                return False
+
+    def release(self) -> None:
+        """Let another process batch (closing the session releases the lock)."""
+        with self._guard:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+@contextlib.contextmanager
+def sending_as(db: Database, address: str) -> Iterator[None]:
+    """Hold the store-wide lock of one sending account while its next nonce is read and its
+    transaction sent, so that replicas sending from the same key (the relayer, an organisation's
+    key) never pick the same nonce. Held for the send only, not while waiting to be mined."""
+    key = int.from_bytes(hashlib.sha256(b"careledger-sender:" + address.lower().encode()).digest()[:8], "big",
+                         signed=True)
+    conn = db.conn
+    conn.execute("SELECT pg_advisory_lock(?)", (key,))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a lost session has released the lock already
+            conn.execute("SELECT pg_advisory_unlock(?)", (key,))

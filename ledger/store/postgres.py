@@ -1,0 +1,161 @@
+"""The store on PostgreSQL, for several API replicas sharing one database.
+
+The store's queries are written once, in the SQL both databases speak, with SQLite's ``?``
+placeholders; :class:`PostgresConnection` gives a psycopg connection the small part of the
+``sqlite3.Connection`` interface the store uses, rewriting each statement once (placeholders,
+``BEGIN IMMEDIATE``, ``INSERT OR IGNORE``, ``json_extract``) and caching the result. It runs in
+autocommit mode so that the store's explicit ``BEGIN``/``COMMIT`` delimit transactions exactly as on
+SQLite; commits are durable (``synchronous_commit`` is left on).
+
+A connection that breaks raises :class:`~ledger.exceptions.StoreUnavailableError` (503) and is
+replaced on next use; whatever transaction it held is rolled back by the server, so a request is
+either committed and acknowledged or fails and is not.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from ledger.exceptions import InputError, IntegrityError, StoreUnavailableError
+
+MIGRATION_LOCK = 0x6361_7265_6C65_6467  # "careledg": one replica migrates at a time
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.(\w+)'\)")
+_INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=512)
+def to_postgres(sql: str) -> str:
+    """The store's SQLite-flavoured statement in PostgreSQL's dialect."""
+    translated = sql.replace("%", "%%").replace("?", "%s")
+    if translated.strip().upper() == "BEGIN IMMEDIATE":
+        return "BEGIN"
+    translated = _JSON_EXTRACT.sub(r"(\1::jsonb ->> '\2')", translated)
+    if _INSERT_OR_IGNORE.match(translated):
+        translated = _INSERT_OR_IGNORE.sub("INSERT INTO", translated, count=1).rstrip() + " ON CONFLICT DO NOTHING"
+    return translated
+
+
+class PostgresCursor:
+    """A psycopg cursor answering like a sqlite3 cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any], owner: PostgresConnection) -> None:
+        self._cursor = cursor
+        self._owner = owner
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    def fetchone(self) -> Any:
+        with self._owner.errors():
+            return self._cursor.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with self._owner.errors():
+            return self._cursor.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class PostgresConnection:
+    """One psycopg connection (autocommit; the store's own BEGIN/COMMIT make transactions)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self._pg = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.OperationalError as err:
+            raise StoreUnavailableError(f"database unreachable: {_first_line(err)}") from err
+        self.broken = False
+
+    @functools.cached_property
+    def _errors(self) -> _Translating:
+        return _Translating(self)
+
+    def errors(self) -> _Translating:
+        """Context that turns a lost connection into :class:`StoreUnavailableError`."""
+        return self._errors
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> PostgresCursor:
+        with self.errors():
+            cursor = self._pg.cursor()
+            cursor.execute(to_postgres(sql), params or None)
+        return PostgresCursor(cursor, self)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PostgresCursor:
+        with self.errors():
+            cursor = self._pg.cursor()
+            cursor.executemany(to_postgres(sql), rows)
+        return PostgresCursor(cursor, self)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._pg.info.transaction_status != TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self._pg.close()
+
+
+class _Translating:
+    def __init__(self, owner: PostgresConnection) -> None:
+        self._owner = owner
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: object) -> None:
+        if isinstance(err, psycopg.DataError) and "NUL" in str(err):  # refused before it was sent
+            raise InputError("text may not contain NUL characters") from err
+        if isinstance(err, psycopg.OperationalError) or (err is not None and self._owner._pg.broken):
+            self._owner.broken = True
+            raise StoreUnavailableError(f"database connection lost: {_first_line(err)}") from err
+
+
+def _first_line(err: BaseException | None) -> str:
+    return str(err).strip().splitlines()[0] if err is not None and str(err).strip() else type(err).__name__
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """``(version, file name, SQL)`` of every shipped PostgreSQL migration, in order."""
+    found = []
+    for entry in resources.files("ledger.store.migrations_postgres").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    if [v for v, _, _ in found] != list(range(1, len(found) + 1)):
+        raise IntegrityError("migration numbers must run 1, 2, 3, ... without gaps")
+    return found
+
+
+def migrate(url: str) -> int:
+    """Bring the schema up to date (one replica at a time, each migration in its own transaction)."""
+    shipped = migrations()
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as pg:
+            pg.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+            pg.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = pg.execute("SELECT max(version) FROM schema_version").fetchone()
+            current = int(row[0]) if row and row[0] is not None else 0
+            if current > len(shipped):
+                raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
+            for version, name, sql in shipped[current:]:
+                try:
+                    with pg.transaction():
+                        pg.execute(sql.encode("utf-8"))
+                        pg.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+                except psycopg.Error as err:
+                    raise IntegrityError(f"migration {name} failed: {_first_line(err)}") from err
+            pg.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    except psycopg.OperationalError as err:
+        raise StoreUnavailableError(f"database unreachable: {_first_line(err)}") from err
+    return len(shipped)

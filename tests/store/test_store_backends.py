@@ -1,0 +1,184 @@
+"""The store on PostgreSQL: schema, group commit, id blocks shared by processes, the batcher lock,
+and a dropped connection failing cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ledger.exceptions import InputError, StoreLockedError, StoreUnavailableError
+from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
+from ledger.store.intake import Intake
+from ledger.store.locks import BatcherLock
+from ledger.store.postgres import migrations, to_postgres
+from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
+from tests.postgres import PostgresServer
+
+
+def open_store(tmp_path: Path, url: str) -> Database:
+    return open_database(tmp_path, url=url)
+
+
+def add_organisation(db: Database) -> int:
+    row = db.conn.execute("INSERT INTO organisations (name, key_name, address, emergency, created_at) "
+                          "VALUES (?, ?, ?, ?, ?) RETURNING id", ("Org", "org", "0x" + "11" * 20, 0, 1)).fetchone()
+    return int(row[0])
+
+
+def payloads(count: int) -> list[RecordPayload]:
+    return [RecordPayload(os.urandom(32), None) for _ in range(count)]
+
+
+def test_statements_are_rewritten_for_postgres() -> None:
+    assert to_postgres("BEGIN IMMEDIATE") == "BEGIN"
+    assert to_postgres("SELECT a FROM t WHERE b = ? AND c LIKE '10%'") == (
+        "SELECT a FROM t WHERE b = %s AND c LIKE '10%%'")
+    assert to_postgres("INSERT OR IGNORE INTO t (a) VALUES (?)") == (
+        "INSERT INTO t (a) VALUES (%s) ON CONFLICT DO NOTHING")
+    assert to_postgres("coalesce(json_extract(fields, '$.leaf'), 1)") == "coalesce((fields::jsonb ->> 'leaf'), 1)"
+
+
+def test_migrations_apply_once_and_a_newer_schema_is_refused(tmp_path: Path, database_url: str) -> None:
+    open_store(tmp_path, database_url).close()
+    again = open_store(tmp_path, database_url)  # a second replica starting: nothing to do
+    assert again.conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == len(migrations())
+    again.conn.execute("INSERT INTO schema_version (version) VALUES (99)")
+    again.close()
+    with pytest.raises(Exception, match="newer than this code"):
+        open_store(tmp_path, database_url)
+
+
+def test_group_commit_fails_only_the_conflicting_submission(tmp_path: Path, database_url: str) -> None:
+    db = open_store(tmp_path, database_url)
+    org = add_organisation(db)
+    ids = RecordIds(db)
+    first, second = new_records(payloads(2), ids, kind="record", organisation_id=org, app_id=None)
+    clash = new_records(payloads(1), ids, kind="record", organisation_id=org, app_id=None)[0]
+    clash.record_id = first.record_id  # the public id is UNIQUE
+
+    async def run() -> list[BaseException | None]:
+        intake = Intake(db)
+        intake.start()
+        results = await asyncio.gather(
+            intake.submit([(INSERT_RECORD, [first.as_row()])]),
+            intake.submit([(INSERT_RECORD, [clash.as_row()])]),
+            intake.submit([(INSERT_RECORD, [second.as_row()])]),
+            return_exceptions=True)
+        await intake.stop()
+        assert intake.groups_committed == 1
+        return list(results)
+
+    results = asyncio.run(run())
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], INTEGRITY_ERRORS)
+    stored = {r for (r,) in db.conn.execute("SELECT record_id FROM records").fetchall()}
+    assert stored == {first.record_id, second.record_id}
+
+
+def test_processes_take_disjoint_increasing_id_blocks(tmp_path: Path, database_url: str) -> None:
+    one, two = open_store(tmp_path, database_url), open_store(tmp_path, database_url)
+    ids_one, ids_two = RecordIds(one), RecordIds(two)
+    taken = [ids_one.take(10), ids_two.take(5), ids_one.take(RecordIds.BLOCK), ids_two.take(3000)]
+    numbers = [n for block in taken for n in block]
+    assert len(numbers) == len(set(numbers))
+    assert list(taken[0]) == list(range(taken[0][0], taken[0][0] + 10))  # contiguous ranges
+    assert taken[2][0] > taken[0][-1]  # increasing within a process
+
+
+def test_one_batcher_lock_holder_and_takeover_when_it_dies(tmp_path: Path, database_url: str) -> None:
+    one, two = BatcherLock(open_store(tmp_path, database_url)), BatcherLock(open_store(tmp_path, database_url))
+    assert one.hold() is True
+    assert two.hold() is False
+    assert one.hold() is True  # still ours
+    # the holder's session ends as it would when its process is killed: the server frees the lock
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = 'careledger-batcher' AND pid <> pg_backend_pid() "
+                      "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)")
+    assert two.hold() is True
+    assert one.hold() is False  # noticed that its session, and so the lock, is gone
+    two.release()
+    assert one.hold() is True
+
+
+def test_two_sealers_never_seal_a_record_twice(tmp_path: Path, database_url: str) -> None:
+    """Even without the batcher lock (a holder that lost it and does not know yet), a record
+    lands in one batch only: the second sealer's UPDATE finds the rows taken and rolls back."""
+    one, two = open_store(tmp_path, database_url), open_store(tmp_path, database_url)
+    org = add_organisation(one)
+    rows = [r.as_row() for r in new_records(payloads(50), RecordIds(one), kind="record", organisation_id=org,
+                                            app_id=None)]
+    one.conn.executemany(INSERT_RECORD, rows)
+    # the first sealer has written its batch but not committed when the second one starts
+    one.conn.execute("BEGIN")
+    (batch_id,) = one.conn.execute(
+        "INSERT INTO batches (organisation_id, root, leaf_count, leaves, sealed_at, state) "
+        "VALUES (?, ?, 50, ?, 0, 'sealed') RETURNING id", (org, os.urandom(32), b"")).fetchone()
+    one.conn.execute("UPDATE records SET batch_id = ? WHERE batch_id IS NULL", (batch_id,))
+    outcome: list[BaseException | object] = []
+    second = threading.Thread(target=lambda: outcome.append(_seal(two, org)))
+    second.start()
+    time.sleep(0.5)  # the second sealer is now waiting for the rows' locks
+    one.conn.execute("COMMIT")
+    second.join(30)
+    assert isinstance(outcome[0], RuntimeError) and "sealed meanwhile" in str(outcome[0])
+    assert one.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 1  # its batch rolled back
+    assert one.conn.execute("SELECT count(*) FROM records WHERE batch_id = ?", (batch_id,)).fetchone()[0] == 50
+
+
+def _seal(db: Database, org: int) -> object:
+    try:
+        return seal_batch(db.conn, org, 100)
+    except RuntimeError as err:
+        return err
+
+
+def test_a_dropped_connection_is_a_503_error_and_is_replaced(tmp_path: Path, postgres: PostgresServer,
+                                                            database_url: str) -> None:
+    db = open_store(tmp_path, database_url)
+    add_organisation(db)
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(StoreUnavailableError) as raised:
+        db.conn.execute("SELECT count(*) FROM organisations").fetchone()
+    assert raised.value.code == "store_unavailable"
+    assert db.conn.execute("SELECT count(*) FROM organisations").fetchone()[0] == 1  # a new connection
+
+
+def test_a_sqlite_store_has_one_writing_process(tmp_path: Path) -> None:
+    """Replicas need PostgreSQL: a second writer of a SQLite store is refused, not interleaved."""
+    first = open_database(tmp_path)
+    with pytest.raises(StoreLockedError) as refused:
+        open_database(tmp_path)
+    assert refused.value.code == "store_locked" and refused.value.details["holder_pid"] == os.getpid()
+    reader = open_database(tmp_path, read_only=True)  # readers (auditors) are not writers
+    assert reader.conn.execute("SELECT count(*) FROM records").fetchone()[0] == 0
+    first.close()
+    open_database(tmp_path).close()  # free again once the writer closed it
+
+
+def test_text_postgres_cannot_store_is_the_callers_error_and_fails_alone(tmp_path: Path, database_url: str) -> None:
+    db = open_store(tmp_path, database_url)
+    org = add_organisation(db)
+    good, bad = new_records(payloads(2), RecordIds(db), kind="record", organisation_id=org, app_id=None)
+    bad.patient = "0xab\x00cd"
+
+    async def run() -> list[BaseException | None]:
+        intake = Intake(db)
+        intake.start()
+        results = await asyncio.gather(intake.submit([(INSERT_RECORD, [bad.as_row()])]),
+                                       intake.submit([(INSERT_RECORD, [good.as_row()])]), return_exceptions=True)
+        await intake.stop()
+        return list(results)
+
+    failed, committed = asyncio.run(run())
+    assert isinstance(failed, InputError) and failed.code == "invalid_input"
+    assert committed is None
+    assert [r for (r,) in db.conn.execute("SELECT record_id FROM records").fetchall()] == [good.record_id]

@@ -1,0 +1,96 @@
+"""Transactions that never make it: dropped from the node's pool, or replaced by another with the
+same nonce. The sender learns at once (not after the receipt timeout), nothing half-happens, and
+the next send picks a nonce the node will accept."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger.exceptions import TransactionDroppedError
+from ledger.runtime import Ledger, open_ledger
+from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
+from tests.chain_under_test import ledger_settings, rpc
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def anvil_ledger(tmp_path: Path) -> Iterator[tuple[Ledger, str]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with running_anvil(port, None), open_ledger(ledger_settings(
+            tmp_path / "data", rpc_url=url, faucet_key=ANVIL_DEV_KEY, keystore_passphrase="faults",
+            receipt_timeout=60)) as ledger:
+        yield ledger, url
+
+
+def anchor_in_background(ledger: Ledger, root: bytes) -> tuple[threading.Thread, list[object]]:
+    outcome: list[object] = []
+    anchorer = ledger.anchorer()
+
+    def run() -> None:
+        try:
+            outcome.append(ledger.anchors.anchor(root, 1, anchorer))
+        except Exception as err:  # the test inspects it
+            outcome.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def wait_for_pending(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while int(rpc(url, "txpool_status")["pending"], 16) == 0:
+        assert time.monotonic() < deadline, "the transaction never reached the pool"
+        time.sleep(0.02)
+
+
+def test_a_dropped_transaction_is_reported_and_the_next_send_reuses_its_nonce(
+        anvil_ledger: tuple[Ledger, str]) -> None:
+    ledger, url = anvil_ledger
+    ledger.anchorer()  # role granted while blocks are still mined
+    rpc(url, "evm_setAutomine", False)
+    root = os.urandom(32)
+    started = time.monotonic()
+    thread, outcome = anchor_in_background(ledger, root)
+    wait_for_pending(url)
+    rpc(url, "anvil_dropAllTransactions")
+    thread.join(30)
+    assert isinstance(outcome[0], TransactionDroppedError), outcome
+    assert outcome[0].code == "transaction_dropped"
+    assert time.monotonic() - started < 20  # far below the 60 s receipt timeout
+    rpc(url, "evm_setAutomine", True)
+    assert ledger.anchors.anchor_of(root) is None  # nothing happened
+    again = ledger.anchors.anchor(root, 1, ledger.anchorer())  # a stale nonce would hang here
+    assert ledger.anchors.anchor_of(root) is not None and again.block_number > 0
+
+
+def test_a_replaced_transaction_is_reported(anvil_ledger: tuple[Ledger, str]) -> None:
+    ledger, url = anvil_ledger
+    anchorer = ledger.anchorer()
+    nonce = ledger.chain.w3.eth.get_transaction_count(anchorer.address, "pending")
+    rpc(url, "evm_setAutomine", False)
+    root = os.urandom(32)
+    thread, outcome = anchor_in_background(ledger, root)
+    wait_for_pending(url)
+    # the same key sends something else with the same nonce and a higher fee (an operator's
+    # "cancel" or a misconfigured second signer): the node replaces the anchoring transaction
+    base_fee = ledger.chain.w3.eth.get_block("latest")["baseFeePerGas"]
+    replacement = anchorer.sign_transaction({
+        "to": anchorer.address, "value": 0, "gas": 21_000, "nonce": nonce, "chainId": ledger.chain.chain_id,
+        "maxPriorityFeePerGas": 50 * 10**9, "maxFeePerGas": 4 * base_fee + 50 * 10**9})
+    rpc(url, "eth_sendRawTransaction", replacement.raw_transaction.to_0x_hex())
+    rpc(url, "evm_mine")
+    thread.join(30)
+    assert isinstance(outcome[0], TransactionDroppedError) and "replaced" in str(outcome[0]), outcome
+    rpc(url, "evm_setAutomine", True)
+    assert ledger.anchors.anchor_of(root) is None
+    ledger.anchors.anchor(root, 1, anchorer)
+    assert ledger.anchors.anchor_of(root) is not None
