@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier
@@ -284,13 +284,19 @@ class Drain:
 
 
 def wait_drained(server: Server | Sequence[Server], before: Anchoring, load_started: float, acknowledged: int,
-                 timeout: float) -> Drain:
-    """Poll until every record acknowledged since ``before`` is anchored (or ``timeout``)."""
+                 timeout: float, settled: Callable[[], bool] | None = None) -> Drain:
+    """Poll until every record acknowledged since ``before`` is anchored (or ``timeout``); ``settled``,
+    when given, decides that from the store itself instead of the servers' counters."""
     end_of_load = anchoring(server)
     now, max_lag = end_of_load, end_of_load.last_lag_s
+
+    def done() -> bool:
+        if settled is not None:
+            return now.pending == 0 and settled()
+        return now.pending == 0 and now.records_anchored - before.records_anchored >= acknowledged
+
     deadline = time.monotonic() + timeout
-    while (now.pending > 0 or now.records_anchored - before.records_anchored < acknowledged) \
-            and time.monotonic() < deadline:
+    while not done() and time.monotonic() < deadline:
         time.sleep(0.1)
         now = anchoring(server)
         max_lag = max(max_lag, now.last_lag_s)
@@ -300,7 +306,7 @@ def wait_drained(server: Server | Sequence[Server], before: Anchoring, load_star
         oldest_pending_at_end_s=end_of_load.oldest_pending_s, max_lag_s=max_lag,
         drain_s=now.at - end_of_load.at, anchored_per_s=anchored / max(now.at - load_started, 1e-9),
         batches=now.batches_anchored - before.batches_anchored,
-        complete=now.pending == 0 and anchored >= acknowledged,
+        complete=done(),
     )
 
 

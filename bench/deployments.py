@@ -49,6 +49,7 @@ from api_load import (
     Server,
     anchoring,
     bulk_load,
+    call,
     call_json,
     console,
     cpu_seconds,
@@ -151,9 +152,30 @@ def deployed(configuration: Configuration, tmp: Path, postgres: PostgresServer |
         if configuration.postgres:
             assert postgres is not None
             env["CARELEDGER_DATABASE_URL"] = postgres.new_database()
+            (tmp / "database_url").write_text(env["CARELEDGER_DATABASE_URL"])
         admin_key = create_admin(data_dir, env)
         yield [stack.enter_context(serving(data_dir, env, admin_key, tmp / f"server-{i + 1}.log"))
                for i in range(configuration.replicas)]
+
+
+def store_counts(tmp: Path, servers: Sequence[Server]) -> tuple[int, int]:
+    """Records in the store, and those in anchored batches (from the store itself, not the servers'
+    counters): every acknowledged record must be there."""
+    url = (tmp / "database_url").read_text() if (tmp / "database_url").exists() else None
+    query = ("SELECT count(*), count(b.id) FROM records r LEFT JOIN batches b "
+             "ON b.id = r.batch_id AND b.state = 'anchored' WHERE r.kind = 'record'")
+    if url is not None:
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            row = pg.execute(query).fetchone()
+    else:
+        import sqlite3
+
+        with sqlite3.connect(f"file:{tmp / 'data' / 'ledger.sqlite3'}?mode=ro", uri=True) as lite:
+            row = lite.execute(query).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def lock_holder(servers: Sequence[Server]) -> int | None:
@@ -216,9 +238,29 @@ def measure(configuration: Configuration, args: argparse.Namespace, postgres: Po
             end_of_load = anchoring(servers)
             backlog = single.accepted + bulk.accepted_records \
                 - (end_of_load.records_anchored - start.records_anchored)
+            acknowledged = single.accepted + bulk.accepted_records
+
+            def settled() -> bool:  # every acknowledged record in an anchored batch, by the store's own count
+                stored, anchored_in_store = store_counts(tmp, servers)
+                return stored >= acknowledged and anchored_in_store == stored
+
             drain = wait_drained(servers, end_of_load, end_of_load.at, max(backlog, end_of_load.pending),
-                                 args.drain_timeout)
+                                 args.drain_timeout, settled)
             drain_cpu = servers_cpu(servers) - cpu
+            stored, anchored_in_store = store_counts(tmp, servers)
+            console.print(f"   store: {stored:,} records, {anchored_in_store:,} in anchored batches; "
+                          f"acknowledged {acknowledged:,}")
+            if not drain.complete:  # say what the servers were doing, for whoever reads the run
+                for server in servers:
+                    conn = server.connection()
+                    try:
+                        _, ready = call(conn, "GET", "/readyz")
+                    finally:
+                        conn.close()
+                    console.print(f"   drain incomplete; /readyz: {ready.decode()[:600]}")
+                for log in sorted(tmp.glob("server-*.log")):
+                    console.print(f"   last lines of {log.name}:\n" + "\n".join(log.read_text(errors="replace")
+                                                                           .splitlines()[-15:]))
             bulk_per_s = bulk.accepted_records / max(bulk.finished - bulk.started, 1e-9)
             console.print(f"   {single.per_s:,.0f} acks/s, {bulk_per_s:,.0f} bulk records/s; "
                           f"{drain.anchored:,} anchored in {drain.drain_s:.1f} s "

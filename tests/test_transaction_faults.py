@@ -12,8 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from api.routes.records import receipt_for
+from api.service import Service
 from ledger.exceptions import TransactionDroppedError
+from ledger.receipts import verify_receipt
 from ledger.runtime import Ledger, open_ledger
+from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records, with_tx
 from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
 from tests.chain_under_test import ledger_settings, rpc
 
@@ -94,3 +98,47 @@ def test_a_replaced_transaction_is_reported(anvil_ledger: tuple[Ledger, str]) ->
     assert ledger.anchors.anchor_of(root) is None
     ledger.anchors.anchor(root, 1, anchorer)
     assert ledger.anchors.anchor_of(root) is not None
+
+
+def test_the_batcher_anchors_again_after_its_transaction_was_dropped(tmp_path: Path) -> None:
+    """Acknowledged records whose anchoring transaction vanished from the pool end anchored exactly
+    once, and their receipts verify."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings = ledger_settings(tmp_path / "data", rpc_url=url, faucet_key=ANVIL_DEV_KEY,
+                               keystore_passphrase="faults", receipt_timeout=60)
+    with running_anvil(port, None):
+        service = Service.open(settings)  # its batcher driven step by step, not started
+        try:
+            organisation = service.create_organisation("General Hospital")
+            records = new_records([RecordPayload(os.urandom(32), None) for _ in range(10)], service.record_ids,
+                                  kind="record", organisation_id=organisation.id, app_id=None)
+            conn = service.db.conn
+            with_tx(conn, lambda: conn.executemany(INSERT_RECORD, [r.as_row() for r in records]))
+            rpc(url, "evm_setAutomine", False)
+            outcome: list[object] = []
+            step = threading.Thread(target=lambda: outcome.append(_step(service)))
+            step.start()
+            wait_for_pending(url)
+            rpc(url, "anvil_dropAllTransactions")
+            step.join(30)
+            assert isinstance(outcome[0], TransactionDroppedError), outcome
+            rpc(url, "evm_setAutomine", True)
+            assert service.batcher.run_once() == 1  # the sealed batch, anchored now
+            anchors = service.ledger.anchors
+            events = anchors.contract.events.RootAnchored.get_logs(from_block=anchors.deploy_block)
+            assert len(events) == 1 and events[0]["args"]["leafCount"] == len(records)
+            for record in records:
+                stored = get_record(conn, record.record_id)
+                assert stored is not None
+                receipt = receipt_for(service, stored)
+                assert receipt is not None and verify_receipt(receipt, anchors=anchors).valid
+        finally:
+            service.close()
+
+
+def _step(service: Service) -> object:
+    try:
+        return service.batcher.run_once(force=True)
+    except Exception as err:  # the test inspects it
+        return err

@@ -6,8 +6,8 @@ database transaction (SQLite: WAL, ``synchronous=FULL``), then resolves every wa
 sent only after its rows are on disk, so an acknowledged record survives ``kill -9`` the next
 instant, at the cost of one fsync per group rather than per request.
 
-Each submission runs inside its own savepoint: a submission that violates a constraint (an
-``Idempotency-Key`` already used) fails alone, and nothing of it is written.
+A submission that violates a constraint (an ``Idempotency-Key`` already used) fails alone, and
+nothing of it is written: the group is then written again with each submission in a savepoint.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.exceptions import InputError
-from ledger.store.database import STATEMENT_ERRORS, Database
+from ledger.store.database import STATEMENT_ERRORS, Connection, Database
 from ledger.store.records import rollback
 
 Statement = tuple[str, Sequence[Sequence[Any]]]
@@ -91,19 +91,8 @@ class Intake:
 
     def _commit(self, group: list[_Submission]) -> None:
         conn = self.db.conn
-        failed: dict[int, BaseException] = {}
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for index, submission in enumerate(group):
-                conn.execute("SAVEPOINT submission")
-                try:
-                    for sql, rows in submission.statements:
-                        conn.executemany(sql, rows)
-                except SUBMISSION_ERRORS as err:
-                    conn.execute("ROLLBACK TO submission")
-                    failed[index] = err
-                conn.execute("RELEASE submission")
-            conn.execute("COMMIT")
+            failed = self._write(conn, group)
         except BaseException as err:
             rollback(conn)
             for submission in group:
@@ -122,3 +111,58 @@ class Intake:
         self.submissions_committed += committed
         if self.on_committed is not None and committed:
             self.on_committed(committed)
+
+    @staticmethod
+    def _write(conn: Connection, group: list[_Submission]) -> dict[int, BaseException]:
+        """Write the group in one transaction; returns the submissions that failed, by position.
+
+        The whole group is tried first without savepoints and with the rows of each kind of
+        statement sent together (on PostgreSQL every statement is a round trip that holds up the
+        event loop; failures are rare: a reused ``Idempotency-Key``); if a statement fails, the
+        group is rolled back and written again with each submission in a savepoint of its own.
+        """
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in _merged(group):
+                conn.executemany(sql, rows)
+        except SUBMISSION_ERRORS as err:
+            rollback(conn)
+            if len(group) == 1:
+                return {0: err}
+            return Intake._write_isolated(conn, group)
+        conn.execute("COMMIT")
+        return {}
+
+    @staticmethod
+    def _write_isolated(conn: Connection, group: list[_Submission]) -> dict[int, BaseException]:
+        failed: dict[int, BaseException] = {}
+        conn.execute("BEGIN IMMEDIATE")
+        for index, submission in enumerate(group):
+            conn.execute("SAVEPOINT submission")
+            try:
+                for sql, rows in submission.statements:
+                    conn.executemany(sql, rows)
+            except SUBMISSION_ERRORS as err:
+                conn.execute("ROLLBACK TO submission")
+                failed[index] = err
+            conn.execute("RELEASE submission")
+        conn.execute("COMMIT")
+        return failed
+
+
+def _merged(group: list[_Submission]) -> list[Statement]:
+    """The group's statements with the rows of the same SQL joined, in an order that keeps every
+    submission's own order (a record before the access-log row that names it); the statements one
+    after the other if no such order exists."""
+    order: dict[str, int] = {}
+    for submission in group:
+        for sql, _ in submission.statements:
+            order.setdefault(sql, len(order))
+    rows: list[list[Sequence[Any]]] = [[] for _ in order]
+    for submission in group:
+        positions = [order[sql] for sql, _ in submission.statements]
+        if positions != sorted(positions) or len(set(positions)) != len(positions):
+            return [statement for each in group for statement in each.statements]
+        for sql, statement_rows in submission.statements:
+            rows[order[sql]].extend(statement_rows)
+    return list(zip(order, rows, strict=True))

@@ -29,6 +29,9 @@ MIGRATION_LOCK = 0x6361_7265_6C65_6467  # "careledg": one replica migrates at a 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.(\w+)'\)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)
+_PLAIN_INSERT = re.compile(r"^\s*INSERT INTO (\w+) \(([\w\s,]+)\)\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)\s*$")
+COPY_FROM_ROWS = 64
+"""An INSERT of at least this many rows is sent as COPY."""
 
 
 @functools.lru_cache(maxsize=512)
@@ -43,16 +46,27 @@ def to_postgres(sql: str) -> str:
     return translated
 
 
+@functools.lru_cache(maxsize=64)
+def _copy_target(sql: str) -> str | None:
+    """``table (columns)`` if ``sql`` is a plain ``INSERT INTO table (columns) VALUES (?, ...)``."""
+    match = _PLAIN_INSERT.match(sql)
+    if match is None:
+        return None
+    columns = ", ".join(part.strip() for part in match.group(2).split(","))
+    return f"{match.group(1)} ({columns})"
+
+
 class PostgresCursor:
     """A psycopg cursor answering like a sqlite3 cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any], owner: PostgresConnection) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], owner: PostgresConnection, rowcount: int | None = None) -> None:
         self._cursor = cursor
         self._owner = owner
+        self._rowcount = rowcount
 
     @property
     def rowcount(self) -> int:
-        return self._cursor.rowcount
+        return self._cursor.rowcount if self._rowcount is None else self._rowcount
 
     def fetchone(self) -> Any:
         with self._owner.errors():
@@ -92,10 +106,18 @@ class PostgresConnection:
         return PostgresCursor(cursor, self)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> PostgresCursor:
+        """Many rows: a plain INSERT of many rows is sent as one ``COPY`` (what a bulk registration
+        costs then is one stream, not a statement per row); anything else as one statement per row."""
         with self.errors():
             cursor = self._pg.cursor()
-            cursor.executemany(to_postgres(sql), rows)
-        return PostgresCursor(cursor, self)
+            target = _copy_target(sql) if len(rows) >= COPY_FROM_ROWS else None
+            if target is None:
+                cursor.executemany(to_postgres(sql), rows)
+                return PostgresCursor(cursor, self)
+            with cursor.copy(f"COPY {target} FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return PostgresCursor(cursor, self, rowcount=len(rows))
 
     @property
     def in_transaction(self) -> bool:

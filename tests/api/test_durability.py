@@ -91,7 +91,7 @@ def test_sigkill_under_load_loses_no_acknowledged_record(tmp_path: Path, chain_u
             assert verdict["match"], verdict
 
 
-def test_chain_away_and_back_loses_nothing(tmp_path: Path) -> None:
+def test_chain_away_and_back_loses_nothing(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     anvil_port, port = free_port(), free_port()
     state = tmp_path / "anvil-state.json"
     env = service_env(
@@ -101,6 +101,7 @@ def test_chain_away_and_back_loses_nothing(tmp_path: Path) -> None:
         CARELEDGER_FAUCET_KEY=ANVIL_DEV_KEY,
         CARELEDGER_KEYSTORE_PASSPHRASE="durability test",
         CARELEDGER_RECEIPT_TIMEOUT="10",
+        **store_env(request),
     )
     base = f"http://127.0.0.1:{port}"
     with running_anvil(anvil_port, state):

@@ -14,11 +14,14 @@ import pytest
 
 from ledger.exceptions import InputError, StoreLockedError, StoreUnavailableError
 from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
-from ledger.store.intake import Intake
+from ledger.store.intake import Intake, _merged, _Submission
 from ledger.store.locks import BatcherLock
 from ledger.store.postgres import migrations, to_postgres
 from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
 from tests.postgres import PostgresServer
+
+COLUMNS = ("id", "record_id", "kind", "organisation_id", "app_id", "digest", "salt", "leaf", "patient",
+           "content_type", "metadata", "created_at")
 
 
 def open_store(tmp_path: Path, url: str) -> Database:
@@ -182,3 +185,45 @@ def test_text_postgres_cannot_store_is_the_callers_error_and_fails_alone(tmp_pat
     assert isinstance(failed, InputError) and failed.code == "invalid_input"
     assert committed is None
     assert [r for (r,) in db.conn.execute("SELECT record_id FROM records").fetchall()] == [good.record_id]
+
+
+def test_bulk_inserts_go_by_copy_and_fail_alone(tmp_path: Path, database_url: str) -> None:
+    """A bulk submission is sent as COPY: its rows land exactly, and one that breaks a constraint or
+    holds text PostgreSQL cannot store fails alone, writing nothing, beside one that succeeds."""
+    db = open_store(tmp_path, database_url)
+    org = add_organisation(db)
+    ids = RecordIds(db)
+    good = new_records(payloads(500), ids, kind="record", organisation_id=org, app_id=None)
+    clashing = new_records(payloads(100), ids, kind="record", organisation_id=org, app_id=None)
+    clashing[50].record_id = good[0].record_id
+    unstorable = new_records(payloads(100), ids, kind="record", organisation_id=org, app_id=None)
+    unstorable[99].metadata = "x\x00y"
+
+    async def run() -> list[BaseException | None]:
+        intake = Intake(db)
+        intake.start()
+        results = await asyncio.gather(*(intake.submit([(INSERT_RECORD, [r.as_row() for r in rows])])
+                                         for rows in (good, clashing, unstorable)), return_exceptions=True)
+        await intake.stop()
+        return list(results)
+
+    committed, clashed, refused = asyncio.run(run())
+    assert committed is None
+    assert isinstance(clashed, INTEGRITY_ERRORS)
+    assert isinstance(refused, InputError)
+    stored = db.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM records ORDER BY id").fetchall()
+    assert [tuple(row) for row in stored] == [r.as_row() for r in good]  # every value exactly as given
+
+
+def test_a_group_sends_the_rows_of_each_statement_together_in_every_submissions_order() -> None:
+    async def build() -> list[list[tuple[str, list[tuple[int, ...]]]]]:
+        record_then_event = _Submission([("R", [(1,)]), ("E", [(1,)])])
+        record_only = _Submission([("R", [(2,), (3,)])])
+        event_then_record = _Submission([("E", [(4,)]), ("R", [(4,)])])
+        merged = _merged([record_then_event, record_only])
+        unmergeable = _merged([record_then_event, event_then_record])
+        return [merged, unmergeable]  # type: ignore[list-item]
+
+    merged, unmergeable = asyncio.run(build())
+    assert merged == [("R", [(1,), (2,), (3,)]), ("E", [(1,)])]
+    assert unmergeable == [("R", [(1,)]), ("E", [(1,)]), ("E", [(4,)]), ("R", [(4,)])]  # as submitted
