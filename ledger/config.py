@@ -32,7 +32,7 @@ class Settings(BaseSettings):
         rpc_url: JSON-RPC URL of an EVM node; unset means the embedded chain in ``data_dir``.
         database_url: PostgreSQL URL (``postgresql://user:password@host/db``) of a store shared by
             several API replicas; unset means SQLite in ``data_dir`` (one API process). Replicas
-            need an RPC chain and the same keystore and deployment record (a shared ``data_dir``).
+            need an RPC chain; the keystore and the deployment record then live in the database.
         fee_model: ``auto`` (EIP-1559 when the chain has a base fee, else legacy gas price),
             ``eip1559`` or ``legacy`` (type-0 transactions priced by the node's ``eth_gasPrice``).
         priority_fee_wei: EIP-1559 tip per gas; 0 suits a free-gas consortium network.

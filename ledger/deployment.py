@@ -1,8 +1,11 @@
-"""Idempotent deployment of the contracts, recorded in the data directory.
+"""Idempotent deployment of the contracts, recorded in the data directory (and, for replicas, in
+the shared store).
 
 ``deployment.json`` says which chain (by id) holds which contracts, from which block, deployed by
 which admin, and the keccak of their runtime code. Opening a data directory checks the record
 against the chain: a different chain id or different code is an error, never a silent redeploy.
+With replicas the record is a shared document and one replica at a time may deploy, so they all
+use the same contracts; each keeps a copy in its data directory for auditors.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ from web3 import Web3
 
 from ledger.chain import Chain
 from ledger.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
+from ledger.documents import DirectoryDocuments, Documents, write_private_file
 from ledger.exceptions import DeploymentError, NotFoundError
-from ledger.keys import write_private_file
 
 DEPLOYMENT_FILE = "deployment.json"
 
@@ -34,10 +37,13 @@ class Deployment:
     record_anchor_code_hash: str
     consent_registry_code_hash: str
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
     def save(self, data_dir: Path) -> None:
         """Write the record atomically."""
         Path(data_dir).mkdir(parents=True, exist_ok=True)
-        write_private_file(Path(data_dir) / DEPLOYMENT_FILE, json.dumps(asdict(self), indent=2) + "\n")
+        write_private_file(Path(data_dir) / DEPLOYMENT_FILE, self.to_json())
 
     @classmethod
     def load(cls, data_dir: Path) -> Deployment:
@@ -62,26 +68,36 @@ class Deployment:
                                       address=address, expected=code_hash, actual=actual)
 
 
-def ensure_deployed(chain: Chain, data_dir: Path, admin: LocalAccount) -> Deployment:
+def ensure_deployed(chain: Chain, data_dir: Path, admin: LocalAccount,
+                    documents: Documents | None = None) -> Deployment:
     """Return the recorded deployment (checked against the chain), deploying first if there is none.
 
     A crash between deploying and recording leaves orphaned contracts that nothing uses; the next
-    start deploys again. Deployment costs two transactions and happens once per data directory.
+    start deploys again. Deployment costs two transactions and happens once per data directory, or
+    once for all replicas sharing ``documents``.
     """
-    try:
-        deployment = Deployment.load(data_dir)
-    except NotFoundError:
-        pass
-    else:
-        deployment.check_against(chain)
-        return deployment
+    documents = documents or DirectoryDocuments(Path(data_dir))
+    with documents.exclusive(DEPLOYMENT_FILE):
+        stored = documents.read(DEPLOYMENT_FILE)
+        if stored is not None:
+            deployment = Deployment(**json.loads(stored))
+            deployment.check_against(chain)
+        else:
+            deployment = _deploy(chain, admin)
+            documents.create(DEPLOYMENT_FILE, deployment.to_json())
+    if not isinstance(documents, DirectoryDocuments):
+        deployment.save(data_dir)  # the local copy auditors read
+    return deployment
+
+
+def _deploy(chain: Chain, admin: LocalAccount) -> Deployment:
     anchor_receipt = chain.deploy(load_artifact(RECORD_ANCHOR), admin, admin.address)
     consent_receipt = chain.deploy(load_artifact(CONSENT_REGISTRY), admin, admin.address)
     anchor_address = anchor_receipt["contractAddress"]
     consent_address = consent_receipt["contractAddress"]
     if anchor_address is None or consent_address is None:
         raise DeploymentError("deployment receipt carries no contract address")
-    deployment = Deployment(
+    return Deployment(
         chain_id=chain.chain_id,
         record_anchor=anchor_address,
         consent_registry=consent_address,
@@ -90,5 +106,3 @@ def ensure_deployed(chain: Chain, data_dir: Path, admin: LocalAccount) -> Deploy
         record_anchor_code_hash=Web3.keccak(chain.code_at(anchor_address)).to_0x_hex(),
         consent_registry_code_hash=Web3.keccak(chain.code_at(consent_address)).to_0x_hex(),
     )
-    deployment.save(data_dir)
-    return deployment

@@ -1,4 +1,4 @@
-"""The ledger's own signing keys, kept encrypted at rest as Web3 Secret Storage keystore files.
+"""The ledger's own signing keys, kept encrypted at rest as Web3 Secret Storage keystore documents.
 
 Each key has one job (least privilege): ``admin`` deploys the contracts and holds their admin
 roles, ``relayer`` pays the gas of patient-signed consent changes and holds no role, and each
@@ -9,7 +9,6 @@ never written anywhere in the clear.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 from pathlib import Path
@@ -17,35 +16,58 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ledger.documents import Documents, write_private_file
 from ledger.exceptions import InputError, IntegrityError, NotFoundError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class Keyring:
-    """Named keys in one directory, each an encrypted keystore file ``<name>.json``.
+    """Named keys, each an encrypted keystore document ``keys/<name>.json``: files in the data
+    directory, or (several replicas) rows in the shared store (see :mod:`ledger.documents`).
 
     Args:
-        directory: Where the keystore files live (created with mode 0700).
-        passphrase: Encrypts and decrypts every file.
-        scrypt_n: scrypt cost parameter for files this keyring writes.
+        documents: Where the keystore documents live.
+        passphrase: Encrypts and decrypts every key.
+        scrypt_n: scrypt cost parameter for keys this keyring writes.
     """
 
-    def __init__(self, directory: Path, passphrase: str, *, scrypt_n: int = 2**18) -> None:
-        self.directory = Path(directory)
+    def __init__(self, documents: Documents, passphrase: str, *, scrypt_n: int = 2**18) -> None:
+        self.documents = documents
         self._passphrase = passphrase
         self._scrypt_n = scrypt_n
         self._unlocked: dict[str, LocalAccount] = {}
 
     def get(self, name: str) -> LocalAccount:
         """Decrypt and return an existing key."""
-        path = self._path(name)
+        document = self._document(name)
         if name in self._unlocked:
             return self._unlocked[name]
-        if not path.exists():
+        stored = self.documents.read(document)
+        if stored is None:
             raise NotFoundError(f"no key named {name!r}", key=name)
+        return self._unlock(name, stored)
+
+    def get_or_create(self, name: str) -> LocalAccount:
+        """Return the key ``name``, generating and storing a new one the first time (if another
+        process stores one of that name at the same moment, both use the one stored first)."""
+        document = self._document(name)
+        if name in self._unlocked:
+            return self._unlocked[name]
+        stored = self.documents.read(document)
+        if stored is None:
+            account: LocalAccount = Account.create()
+            keystore = Account.encrypt(account.key, self._passphrase, kdf="scrypt", iterations=self._scrypt_n)
+            stored = self.documents.create(document, json.dumps(keystore))
+        return self._unlock(name, stored)
+
+    def names(self) -> list[str]:
+        """Names of the stored keys."""
+        return sorted(n.removesuffix(".json") for n in self.documents.names("keys/") if n.endswith(".json"))
+
+    def _unlock(self, name: str, stored: str) -> LocalAccount:
         try:
-            private_key = Account.decrypt(json.loads(path.read_text("utf-8")), self._passphrase)
+            private_key = Account.decrypt(json.loads(stored), self._passphrase)
         except ValueError as err:
             raise IntegrityError(f"cannot decrypt key {name!r}: wrong passphrase or corrupt file",
                                  key=name) from err
@@ -53,25 +75,11 @@ class Keyring:
         self._unlocked[name] = account
         return account
 
-    def get_or_create(self, name: str) -> LocalAccount:
-        """Return the key ``name``, generating and storing a new one the first time."""
-        if self._path(name).exists():
-            return self.get(name)
-        account: LocalAccount = Account.create()
-        keystore = Account.encrypt(account.key, self._passphrase, kdf="scrypt", iterations=self._scrypt_n)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        write_private_file(self._path(name), json.dumps(keystore))
-        self._unlocked[name] = account
-        return account
-
-    def names(self) -> list[str]:
-        """Names of the stored keys."""
-        return sorted(p.stem for p in self.directory.glob("*.json"))
-
-    def _path(self, name: str) -> Path:
+    @staticmethod
+    def _document(name: str) -> str:
         if not _NAME.fullmatch(name):
             raise InputError(f"invalid key name {name!r}", field="name")
-        return self.directory / f"{name}.json"
+        return f"keys/{name}.json"
 
 
 def development_passphrase(directory: Path) -> str:
@@ -81,20 +89,3 @@ def development_passphrase(directory: Path) -> str:
         Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
         write_private_file(path, secrets.token_urlsafe(32))
     return path.read_text("utf-8").strip()
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Write a file readable only by its owner, atomically (a crash leaves the old file or none)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -19,9 +19,11 @@ from ledger.chain import Chain
 from ledger.config import Settings
 from ledger.consent import ConsentRegistryClient
 from ledger.deployment import Deployment, ensure_deployed
+from ledger.documents import DirectoryDocuments, Documents, PostgresDocuments, adopt
 from ledger.embedded_chain import open_embedded_web3
 from ledger.exceptions import InputError
 from ledger.keys import Keyring, development_passphrase
+from ledger.store import postgres
 
 DEV_FUNDING_WEI = 10**21  # 1,000 ether on development chains: enough for many thousand anchors
 ADMIN_KEY = "admin"
@@ -85,9 +87,24 @@ def open_chain(settings: Settings) -> Chain:
         raise
 
 
-def open_keyring(settings: Settings) -> Keyring:
-    """The keystore in ``data_dir/keys``, unlocked with the configured passphrase."""
+def open_documents(settings: Settings) -> Documents:
+    """Where the keys and the deployment record live: the data directory, or with a
+    ``database_url`` the store shared by the replicas (the data directory's own keys and record are
+    copied there first, where absent)."""
+    local = DirectoryDocuments(Path(settings.data_dir))
+    if settings.database_url is None:
+        return local
+    url = settings.database_url.get_secret_value()
+    postgres.migrate(url)
+    shared = PostgresDocuments(url)
+    adopt(local, shared)
+    return shared
+
+
+def open_keyring(settings: Settings, documents: Documents | None = None) -> Keyring:
+    """The keystore (``keys/`` documents), unlocked with the configured passphrase."""
     directory = Path(settings.data_dir) / "keys"
+    documents = documents or open_documents(settings)
     if settings.keystore_passphrase is not None:
         passphrase = settings.keystore_passphrase.get_secret_value()
     elif settings.rpc_url:
@@ -95,7 +112,7 @@ def open_keyring(settings: Settings) -> Keyring:
                          field="keystore_passphrase")
     else:
         passphrase = development_passphrase(directory)
-    return Keyring(directory, passphrase, scrypt_n=settings.keystore_scrypt_n)
+    return Keyring(documents, passphrase, scrypt_n=settings.keystore_scrypt_n)
 
 
 def open_ledger(settings: Settings | None = None) -> Ledger:
@@ -103,12 +120,13 @@ def open_ledger(settings: Settings | None = None) -> Ledger:
     settings = settings or Settings()
     chain = open_chain(settings)
     try:
-        keyring = open_keyring(settings)
+        documents = open_documents(settings)
+        keyring = open_keyring(settings, documents)
         admin = keyring.get_or_create(ADMIN_KEY)
         relayer = keyring.get_or_create(RELAYER_KEY)
         chain.fund(admin.address, DEV_FUNDING_WEI)
         chain.fund(relayer.address, DEV_FUNDING_WEI)
-        deployment = ensure_deployed(chain, Path(settings.data_dir), admin)
+        deployment = ensure_deployed(chain, Path(settings.data_dir), admin, documents)
         return Ledger(
             settings=settings,
             chain=chain,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -83,3 +84,25 @@ def test_operator_funds_the_printed_accounts_then_deploys_on_a_network_without_f
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
         recorded = json.loads((tmp_path / "data" / "deployment.json").read_text())
         assert recorded["admin"] == addresses["admin"]
+
+
+def test_export_index_writes_a_copy_an_auditor_can_read(tmp_path: Path) -> None:
+    env = service_env(tmp_path / "data")
+    created = subprocess.run([sys.executable, "-m", "api.cli", "create-admin"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert created.returncode == 0, created.stderr
+    target = tmp_path / "index.sqlite3"
+    exported = subprocess.run([sys.executable, "-m", "api.cli", "export-index", str(target)], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    with sqlite3.connect(target) as copy:
+        assert copy.execute("SELECT name FROM organisations").fetchall() == [("CareLedger operator",)]
+        key_hashes = copy.execute("SELECT key_hash FROM apps").fetchall()
+    live = sqlite3.connect(tmp_path / "data" / "ledger.sqlite3")
+    try:
+        assert key_hashes and key_hashes != live.execute("SELECT key_hash FROM apps").fetchall()  # not copied
+    finally:
+        live.close()
+    again = subprocess.run([sys.executable, "-m", "api.cli", "export-index", str(target)], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "exists already" in again.stdout

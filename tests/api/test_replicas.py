@@ -1,5 +1,7 @@
 """Two API replicas on one PostgreSQL store and one node: they share the work, one batcher anchors
-at a time, and killing it with SIGKILL mid-load loses nothing and anchors nothing twice."""
+at a time, and killing it with SIGKILL mid-load loses nothing and anchors nothing twice. The
+replicas share no files: each has its own data directory, and the keys (also a new organisation's,
+created through one replica) and the deployment record come from the store."""
 
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ class Cluster:
     logs: Path
 
     def start(self, stack: ExitStack, name: str) -> tuple[str, int]:
-        """Start a replica; returns its base URL and process id."""
+        """Start a replica with a data directory of its own (keys and the deployment record come
+        from the shared store); returns its base URL and process id."""
         port = free_port()
-        process = stack.enter_context(running_service(self.env, port, log=self.logs / f"{name}.log"))
+        env = {**self.env, "CARELEDGER_DATA_DIR": str(self.logs / f"replica-{name}")}
+        process = stack.enter_context(running_service(env, port, log=self.logs / f"{name}.log"))
         return f"http://127.0.0.1:{port}", process.pid
 
 
@@ -130,6 +134,10 @@ def test_two_replicas_share_the_work_and_a_killed_batcher_loses_nothing(cluster:
                 verdict = httpx.post(f"{base}/v1/verify", json={"receipt": receipt.to_dict()}, timeout=30).json()
                 assert verdict["match"], verdict
         assert holds_lock(survivor) and not holds_lock(restarted)
+    for name in ("a", "b", "a-again"):  # no key files: every replica read the keys from the store
+        replica_dir = cluster.logs / f"replica-{name}"
+        assert not (replica_dir / "keys").exists()
+        assert Deployment.load(replica_dir) == Deployment.load(cluster.data_dir)
 
 
 def assert_anchored_exactly_once(cluster: Cluster, record_ids: list[str], receipts: list[Receipt]) -> None:

@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ledger.exceptions import InputError, StoreLockedError, StoreUnavailableError
+from ledger.documents import DirectoryDocuments, PostgresDocuments, adopt
+from ledger.exceptions import DeploymentError, InputError, IntegrityError, StoreLockedError, StoreUnavailableError
+from ledger.keys import Keyring
 from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
 from ledger.store.intake import Intake, _merged, _Submission
 from ledger.store.locks import BatcherLock
@@ -227,3 +229,28 @@ def test_a_group_sends_the_rows_of_each_statement_together_in_every_submissions_
     merged, unmergeable = asyncio.run(build())
     assert merged == [("R", [(1,), (2,), (3,)]), ("E", [(1,)])]
     assert unmergeable == [("R", [(1,)]), ("E", [(1,)]), ("E", [(4,)]), ("R", [(4,)])]  # as submitted
+
+
+def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_path: Path, database_url: str) -> None:
+    open_store(tmp_path, database_url).close()  # migrated
+    shared = PostgresDocuments(database_url)
+    one, two = (Keyring(shared, "passphrase", scrypt_n=16) for _ in range(2))
+    created = one.get_or_create("org-general-hospital")
+    assert two.get_or_create("org-general-hospital").address == created.address  # not a second key
+    assert two.names() == ["org-general-hospital"]
+    assert shared.create("keys/org-general-hospital.json", "another") != "another"  # first write wins
+    with pytest.raises(IntegrityError):
+        Keyring(shared, "wrong passphrase", scrypt_n=16).get("org-general-hospital")
+
+    # a one-process installation moving onto the shared store keeps its keys and contracts ...
+    local = DirectoryDocuments(tmp_path / "data")
+    Keyring(local, "passphrase", scrypt_n=16).get_or_create("admin")
+    local.create("deployment.json", '{"chain_id": 1}')
+    adopt(local, shared)
+    assert Keyring(shared, "passphrase", scrypt_n=16).get("admin").address == \
+        Keyring(local, "passphrase", scrypt_n=16).get("admin").address
+    # ... but a data directory naming other contracts than the shared record is refused
+    stale = DirectoryDocuments(tmp_path / "stale")
+    stale.create("deployment.json", '{"chain_id": 2}')
+    with pytest.raises(DeploymentError):
+        adopt(stale, shared)
