@@ -18,7 +18,6 @@ import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +26,7 @@ import psycopg
 from ledger import file_lock
 from ledger.exceptions import IntegrityError, StoreLockedError
 from ledger.store import postgres
+from ledger.store.migration_files import SQLITE, migration_files
 
 STORE_FILE = "ledger.sqlite3"
 STORE_LOCK_FILE = "ledger.sqlite3.lock"
@@ -65,16 +65,8 @@ class Connection(Protocol):
 
 
 def migrations() -> list[tuple[int, str, str]]:
-    """``(version, file name, SQL)`` of every shipped migration, in order."""
-    found = []
-    for entry in resources.files("ledger.store.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort()
-    if [v for v, _, _ in found] != list(range(1, len(found) + 1)):
-        raise IntegrityError("migration numbers must run 1, 2, 3, ... without gaps")
-    return found
+    """``(version, file name, SQL)`` of every shipped migration for this database, in order."""
+    return migration_files(SQLITE)
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterator, Sequence
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg.pq import TransactionStatus
 
 from ledger.exceptions import InputError, IntegrityError, StoreUnavailableError
+from ledger.store.migration_files import POSTGRES, migration_files
 
 MIGRATION_LOCK = 0x6361_7265_6C65_6467  # "careledg": one replica migrates at a time
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -147,16 +147,8 @@ def _first_line(err: BaseException | None) -> str:
 
 
 def migrations() -> list[tuple[int, str, str]]:
-    """``(version, file name, SQL)`` of every shipped PostgreSQL migration, in order."""
-    found = []
-    for entry in resources.files("ledger.store.migrations_postgres").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
-    found.sort()
-    if [v for v, _, _ in found] != list(range(1, len(found) + 1)):
-        raise IntegrityError("migration numbers must run 1, 2, 3, ... without gaps")
-    return found
+    """``(version, file name, SQL)`` of every shipped migration for this database, in order."""
+    return migration_files(POSTGRES)
 
 
 def migrate(url: str) -> int:

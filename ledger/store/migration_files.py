@@ -1,0 +1,25 @@
+"""The shipped schema migrations: numbered SQL files in a package, one package per database."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+from ledger.exceptions import IntegrityError
+
+SQLITE = "ledger.store.migrations"
+POSTGRES = "ledger.store.migrations_postgres"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def migration_files(package: str) -> list[tuple[int, str, str]]:
+    """``(version, file name, SQL)`` of every migration in ``package``, in order, numbered 1, 2, 3, ..."""
+    found = []
+    for entry in resources.files(package).iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
+    found.sort()
+    if [v for v, _, _ in found] != list(range(1, len(found) + 1)):
+        raise IntegrityError(f"migration numbers in {package} must run 1, 2, 3, ... without gaps")
+    return found
