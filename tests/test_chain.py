@@ -3,6 +3,9 @@ shared fixtures are on the chain that CARELEDGER_TEST_CHAIN names."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import requests
 from eth_abi.abi import encode
@@ -55,3 +58,16 @@ def test_the_ledger_fixture_is_on_the_chain_under_test(ledger: Ledger, chain_und
     embedded = isinstance(ledger.chain.w3.provider, EthereumTesterProvider)
     assert embedded == (chain_under_test.kind == "embedded")
     assert ledger.chain.chain_id == (EMBEDDED_CHAIN_ID if embedded else ANVIL_CHAIN_ID)
+
+
+def test_many_threads_sending_from_one_account_get_distinct_nonces(ledger: Ledger) -> None:
+    """Requests relaying at once through the same key: every transaction mined, none lost to a
+    nonce collision, the account's nonce advanced by exactly the number sent."""
+    anchorer = ledger.anchorer()
+    start = ledger.chain.w3.eth.get_transaction_count(anchorer.address)
+    roots = [os.urandom(32) for _ in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        anchored = list(pool.map(lambda root: ledger.anchors.anchor(root, 1, anchorer), roots))
+    assert len({a.tx_hash for a in anchored}) == len(roots)
+    assert all(ledger.anchors.anchor_of(root) is not None for root in roots)
+    assert ledger.chain.w3.eth.get_transaction_count(anchorer.address) == start + len(roots)

@@ -4,9 +4,11 @@ and a dropped connection failing cleanly."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -15,11 +17,13 @@ import pytest
 from ledger.documents import DirectoryDocuments, PostgresDocuments, adopt
 from ledger.exceptions import DeploymentError, InputError, IntegrityError, StoreLockedError, StoreUnavailableError
 from ledger.keys import Keyring
+from ledger.runtime import open_ledger
 from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
 from ledger.store.intake import Intake, _merged, _Submission
-from ledger.store.locks import BatcherLock
+from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.postgres import migrations, to_postgres
 from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
+from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 from tests.postgres import PostgresServer
 
 COLUMNS = ("id", "record_id", "kind", "organisation_id", "app_id", "digest", "salt", "leaf", "patient",
@@ -254,3 +258,24 @@ def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_pat
     stale.create("deployment.json", '{"chain_id": 2}')
     with pytest.raises(DeploymentError):
         adopt(stale, shared)
+
+
+def test_two_processes_sending_from_one_key_share_its_nonces_through_the_store(
+        tmp_path: Path, database_url: str, anvil_url: str) -> None:
+    """Two replicas' chains (separate nonce counters, as in two processes) relay through the same
+    key at once; the store's per-account lock makes each read the node's nonce in turn."""
+    settings = ledger_settings(tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY,
+                               keystore_passphrase="senders", database_url=database_url)
+    with open_ledger(settings) as first, open_ledger(settings) as second:
+        stores = [open_store(tmp_path, database_url), open_store(tmp_path, database_url)]
+        for ledger, store in zip((first, second), stores, strict=True):
+            ledger.chain.sender_guard = functools.partial(sending_as, store)
+        anchorer = first.anchorer()
+        assert second.keyring.get("anchorer-default").address == anchorer.address  # one key, shared
+        start = first.chain.w3.eth.get_transaction_count(anchorer.address)
+        roots = [os.urandom(32) for _ in range(20)]
+        jobs = [(first if i % 2 else second, root) for i, root in enumerate(roots)]
+        with ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda job: job[0].anchors.anchor(job[1], 1, anchorer), jobs))
+        assert all(first.anchors.anchor_of(root) is not None for root in roots)
+        assert first.chain.w3.eth.get_transaction_count(anchorer.address) == start + len(roots)
