@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 
 from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
-from ledger.exceptions import ChainUnavailableError, ContractRevertError, LedgerError, TransactionFailedError
+from ledger.exceptions import (
+    ChainUnavailableError,
+    ContractRevertError,
+    LedgerError,
+    TransactionDroppedError,
+    TransactionFailedError,
+    TransactionTimeoutError,
+)
 from ledger.hashing import commitment, keccak256
 from ledger.store.database import Database
 from ledger.store.locks import BatcherLock
@@ -259,11 +266,37 @@ class Batcher:
             if anchored_batch is not None:
                 self.on_anchored(anchored_batch)
 
+    def _confirm_changes(self) -> None:
+        """Finalise amendments and retractions deep enough in the chain; send again those whose
+        transaction a reorganisation removed (the contract's own state is checked before sending)."""
+        conn = self.db.conn
+        waiting = conn.execute(
+            "SELECT c.id, c.tx_hash, r.organisation_id FROM record_changes c "
+            "JOIN records r ON r.record_id = c.record_id "
+            "WHERE c.state = 'done' AND c.confirmed = 0 AND c.tx_hash IS NOT NULL ORDER BY c.id").fetchall()
+        if not waiting:
+            return
+        chain = self.anchors.chain
+        head = chain.block_number()
+        for change_id, tx_hash, organisation_id in waiting:
+            receipt = chain.receipt_or_none(bytes(tx_hash))
+            if receipt is None:
+                self.stats.reorgs += 1
+                chain.forget_nonce(self.signer_for(organisation_id).address)  # gone from every pool, perhaps
+                log.warning("record change %s: transaction 0x%s left the canonical chain; sending again",
+                            change_id, bytes(tx_hash).hex())
+                with_tx(conn, lambda c=change_id: conn.execute(
+                    "UPDATE record_changes SET state = 'pending', tx_hash = NULL WHERE id = ? AND confirmed = 0", (c,)))
+            elif head - int(receipt["blockNumber"]) >= self.config.confirmations:
+                with_tx(conn, lambda c=change_id: conn.execute(
+                    "UPDATE record_changes SET confirmed = 1 WHERE id = ?", (c,)))
+
     def _confirm_anchored(self) -> None:
         """Finalise anchored batches deep enough in the chain; send back to sealed those whose
         anchoring transaction a reorganisation removed (and follow one that moved to another block)."""
         if self.config.confirmations == 0:
             return
+        self._confirm_changes()
         waiting = unconfirmed_batches(self.db.conn)
         if not waiting:
             return
@@ -349,14 +382,17 @@ class Batcher:
                         tx_hash = self.anchors.amend(record, replacement[0], self.signer_for(organisation_id))
                     else:
                         tx_hash = self.anchors.retract(record, reason, self.signer_for(organisation_id))
+                except (TransactionDroppedError, TransactionTimeoutError):
+                    continue  # not (yet) on chain: still pending; the contract is asked again next step
                 except (ContractRevertError, TransactionFailedError) as err:
                     # another process may have sent the same change meanwhile: then it is done
                     if not self._change_on_chain(record, kind, target):
                         error = err.error if isinstance(err, ContractRevertError) else err.code
             state = "failed" if error else "done"
-            with_tx(conn, lambda s=state, t=tx_hash, e=error, c=change_id: conn.execute(
-                "UPDATE record_changes SET state = ?, tx_hash = ?, error = ? WHERE id = ?",
-                (s, bytes.fromhex(t[2:]) if t else None, e, c)))
+            final = int(self.config.confirmations == 0 or tx_hash is None or error is not None)
+            with_tx(conn, lambda s=state, t=tx_hash, e=error, c=change_id, f=final: conn.execute(
+                "UPDATE record_changes SET state = ?, tx_hash = ?, error = ?, confirmed = ? WHERE id = ?",
+                (s, bytes.fromhex(t[2:]) if t else None, e, f, c)))
             sent = sent or tx_hash is not None
         if sent and self.on_changed is not None:
             self.on_changed()

@@ -43,6 +43,7 @@ from ledger.exceptions import (
     LedgerError,
     TransactionDroppedError,
     TransactionFailedError,
+    TransactionTimeoutError,
 )
 
 _REVERT_PREFIX = "execution reverted: "
@@ -347,8 +348,8 @@ class Chain:
             if receipt is not None:
                 break
             if time.monotonic() >= deadline:
-                raise TransactionFailedError(f"transaction {shown} not mined within {self.receipt_timeout} s",
-                                             tx_hash=shown)
+                raise TransactionTimeoutError(f"transaction {shown} not mined within {self.receipt_timeout} s",
+                                              tx_hash=shown)
             time.sleep(RECEIPT_POLL_SECONDS)
         if receipt["status"] != 1:
             raise TransactionFailedError(f"transaction {shown} failed on chain", tx_hash=shown,

@@ -113,6 +113,12 @@ class TransactionFailedError(ChainError):
     code = "transaction_failed"
 
 
+class TransactionTimeoutError(TransactionFailedError):
+    """A sent transaction was not mined within the receipt timeout; it may still be mined later."""
+
+    code = "transaction_timeout"
+
+
 class TransactionDroppedError(TransactionFailedError):
     """A sent transaction left the node's pool unmined, or another transaction took its nonce.
     Nothing it would have done happened; sending again is safe."""

@@ -97,3 +97,35 @@ def test_an_anchor_removed_by_a_reorganisation_is_anchored_again(node_and_servic
         assert receipt is not None and receipt.block_number == again.block_number
         assert verify_receipt(receipt, anchors=service.ledger.anchors).valid
     assert service.batcher.stats.reorgs == 1
+
+
+def test_a_retraction_removed_by_a_reorganisation_is_sent_again(node_and_service: tuple[str, Service]) -> None:
+    url, service = node_and_service
+    (record_id,) = register(service, 1)
+    service.batcher.run_once(force=True)
+    mine(url, CONFIRMATIONS)
+    service.batcher.run_once()
+    conn = service.db.conn
+    with_tx(conn, lambda: conn.execute(
+        "INSERT INTO record_changes (kind, record_id, reason, requested_at, state) "
+        "VALUES ('retract', ?, 'ENTERED_IN_ERROR', 0, 'pending')", (record_id,)))
+    before_sending = rpc(url, "evm_snapshot")
+    service.batcher.run_once()
+    (first_tx,) = conn.execute("SELECT tx_hash FROM record_changes").fetchone()
+    assert first_tx is not None
+    record = get_record(conn, record_id)
+    assert record is not None
+
+    assert rpc(url, "evm_revert", before_sending) is True  # the retraction's block is gone
+    mine(url, CONFIRMATIONS + 2)
+    service.batcher.run_once()  # noticed, and sent again in the same step
+    state, tx_hash, confirmed = conn.execute("SELECT state, tx_hash, confirmed FROM record_changes").fetchone()
+    assert state == "done" and tx_hash is not None and not confirmed
+    assert service.ledger.chain.receipt_or_none(bytes(tx_hash)) is not None
+    mine(url, CONFIRMATIONS)
+    service.batcher.run_once()
+    assert conn.execute("SELECT confirmed FROM record_changes").fetchone()[0] == 1
+    receipt = receipt_for(service, record)
+    assert receipt is not None
+    leaf_status = service.ledger.anchors.record_status(receipt.leaf)
+    assert leaf_status.retraction_reason == "ENTERED_IN_ERROR"
