@@ -10,7 +10,6 @@ processes create the same document at once, the first write wins and both use it
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -20,7 +19,8 @@ from typing import Protocol
 
 import psycopg
 
-from ledger.exceptions import DeploymentError, StoreUnavailableError
+from ledger.exceptions import DeploymentError
+from ledger.store import postgres
 
 
 class Documents(Protocol):
@@ -77,12 +77,12 @@ class PostgresDocuments:
         self.url = url
 
     def read(self, name: str) -> str | None:
-        with self._connection() as pg:
+        with postgres.session(self.url) as pg:
             row = pg.execute("SELECT body FROM shared_documents WHERE name = %s", (name,)).fetchone()
         return str(row[0]) if row else None
 
     def create(self, name: str, body: str) -> str:
-        with self._connection() as pg:
+        with postgres.session(self.url) as pg:
             pg.execute("INSERT INTO shared_documents (name, body, created_at) VALUES (%s, %s, %s) "
                        "ON CONFLICT (name) DO NOTHING", (name, body, time.time()))
             row = pg.execute("SELECT body FROM shared_documents WHERE name = %s", (name,)).fetchone()
@@ -90,29 +90,21 @@ class PostgresDocuments:
         return str(row[0])
 
     def names(self, folder: str) -> list[str]:
-        with self._connection() as pg:
+        with postgres.session(self.url) as pg:
             rows = pg.execute("SELECT substr(name, %s) FROM shared_documents WHERE starts_with(name, %s) "
                               "ORDER BY name", (len(folder) + 1, folder)).fetchall()
         return [str(r[0]) for r in rows if "/" not in str(r[0])]
 
     @contextlib.contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
-        key = int.from_bytes(hashlib.sha256(b"careledger-document:" + name.encode()).digest()[:8], "big", signed=True)
-        with self._connection() as pg:
+        key = postgres.advisory_key("document", name)
+        with postgres.session(self.url) as pg:
             pg.execute("SELECT pg_advisory_lock(%s)", (key,))
             try:
                 yield
             finally:
                 with contextlib.suppress(psycopg.Error):
                     pg.execute("SELECT pg_advisory_unlock(%s)", (key,))
-
-    @contextlib.contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-        try:
-            with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as pg:
-                yield pg
-        except psycopg.OperationalError as err:
-            raise StoreUnavailableError(f"database unreachable: {str(err).strip().splitlines()[0]}") from err
 
 
 def adopt(local: DirectoryDocuments, shared: Documents) -> None:

@@ -8,8 +8,7 @@ have left the chain as it was: nothing mined (so no event), consent, nonce and p
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,12 @@ from ledger.consent import (
 )
 from ledger.contracts import Artifact
 from ledger.exceptions import (
-    ContractRevertError,
     InputError,
     InvalidSignatureError,
     TransactionFailedError,
 )
 from ledger.runtime import Ledger
-from tests.chain_events import address_topic, single_event, topics_of
+from tests.chain_events import address_topic, reverts, single_event, topics_of
 from tests.chain_under_test import travel_to as travel_chain_to
 
 NewAccount = Callable[[], LocalAccount]
@@ -170,17 +168,6 @@ def high_s(signature: bytes) -> bytes:
     """The malleable twin of a low-s signature: ``s' = n - s`` and ``v`` flipped 27 <-> 28."""
     s = int.from_bytes(signature[32:64], "big")
     return signature[:32] + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - signature[64]])
-
-
-@contextmanager
-def reverts(ledger: Ledger, error: str, **expected: Any) -> Iterator[None]:
-    """Expect the block to revert with ``error(**expected)`` and nothing to be mined."""
-    block = ledger.chain.block_number()
-    with pytest.raises(ContractRevertError) as caught:
-        yield
-    assert caught.value.error == error
-    assert caught.value.args_by_name == expected
-    assert ledger.chain.block_number() == block, "a rejected call must not be sent"
 
 
 def snapshot(ledger: Ledger, consent: ConsentKey) -> tuple[Any, ...]:

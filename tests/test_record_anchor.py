@@ -7,10 +7,8 @@ have left the chain as it was: nothing mined (so no event) and the contract stat
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -20,11 +18,11 @@ from web3.types import TxReceipt
 
 from ledger.anchoring import ANCHORER_ROLE, AnchorInfo, RecordInBatch, RecordStatus
 from ledger.codes import InvalidCodeError, encode_code
-from ledger.exceptions import ContractRevertError, TransactionFailedError
+from ledger.exceptions import TransactionFailedError
 from ledger.hashing import commitment, digest_bytes, keccak256, leaf_hash
 from ledger.merkle import MerkleTree, verify_proof
 from ledger.runtime import Ledger
-from tests.chain_events import address_topic, single_event, topics_of
+from tests.chain_events import address_topic, reverts, single_event, topics_of
 
 Record = tuple[bytes, bytes]
 NewAccount = Callable[[], LocalAccount]
@@ -83,17 +81,6 @@ def anchored_batch(ledger: Ledger, anchorer: LocalAccount, count: int, tag: str)
 def leaf_of(record: RecordInBatch) -> bytes:
     """The leaf the contract computes from a record's commitment (what events and status use)."""
     return keccak256(record.commitment)
-
-
-@contextmanager
-def reverts(ledger: Ledger, error: str, **expected: Any) -> Iterator[None]:
-    """Expect the block to revert with ``error(**expected)`` and nothing to be mined."""
-    block = ledger.chain.block_number()
-    with pytest.raises(ContractRevertError) as caught:
-        yield
-    assert caught.value.error == error
-    assert caught.value.args_by_name == expected
-    assert ledger.chain.block_number() == block, "a rejected call must not be sent"
 
 
 def receipt_of(ledger: Ledger, tx_hash: str) -> TxReceipt:

@@ -100,25 +100,6 @@ class NonceOut(Schema):
     model_config = _config({"patient": EXAMPLE_PATIENT, "nonce": 3})
 
 
-class SignedGrantIn(Schema):
-    """A ``ConsentGrant`` signed by the patient or a guardian (``signer``, default the patient)."""
-
-    patient: Address
-    grantee: Address
-    scope: Code
-    purpose: Code
-    valid_from: Uint64
-    valid_until: Uint64
-    signer: Address | None = None
-    deadline: Deadline
-    signature: Signature
-
-    model_config = _config({
-        "patient": EXAMPLE_PATIENT, "grantee": EXAMPLE_GRANTEE, "scope": "Observation", "purpose": "TREAT",
-        "validFrom": 1767225600, "validUntil": 1798761600, "deadline": 1767229200, "signature": EXAMPLE_SIGNATURE,
-    })
-
-
 class SignedRevocationIn(Schema):
     """A ``ConsentRevocation`` signed by the patient or a guardian (``signer``, default the patient)."""
 
@@ -133,6 +114,19 @@ class SignedRevocationIn(Schema):
     model_config = _config({
         "patient": EXAMPLE_PATIENT, "grantee": EXAMPLE_GRANTEE, "scope": "Observation", "purpose": "TREAT",
         "deadline": 1767229200, "signature": EXAMPLE_SIGNATURE,
+    })
+
+
+class SignedGrantIn(SignedRevocationIn):
+    """A ``ConsentGrant`` signed by the patient or a guardian (``signer``, default the patient): the
+    revocation's fields and the validity window."""
+
+    valid_from: Uint64
+    valid_until: Uint64
+
+    model_config = _config({
+        "patient": EXAMPLE_PATIENT, "grantee": EXAMPLE_GRANTEE, "scope": "Observation", "purpose": "TREAT",
+        "validFrom": 1767225600, "validUntil": 1798761600, "deadline": 1767229200, "signature": EXAMPLE_SIGNATURE,
     })
 
 

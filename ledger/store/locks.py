@@ -14,7 +14,6 @@ refuses rows another process sealed meanwhile, and the contract refuses a root a
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from collections.abc import Iterator
 import psycopg
 
 from ledger.store.database import Database
+from ledger.store.postgres import advisory_key
 
 BATCHER_LOCK_KEY = 0x6361_7265_6261_7463  # "carebatc"
 log = logging.getLogger("careledger.batcher")
@@ -83,8 +83,7 @@ def sending_as(db: Database, address: str) -> Iterator[None]:
     """Hold the store-wide lock of one sending account while its next nonce is read and its
     transaction sent, so that replicas sending from the same key (the relayer, an organisation's
     key) never pick the same nonce. Held for the send only, not while waiting to be mined."""
-    key = int.from_bytes(hashlib.sha256(b"careledger-sender:" + address.lower().encode()).digest()[:8], "big",
-                         signed=True)
+    key = advisory_key("sender", address.lower())
     conn = db.conn
     conn.execute("SELECT pg_advisory_lock(?)", (key,))
     try:

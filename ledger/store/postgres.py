@@ -14,7 +14,9 @@ either committed and acknowledged or fails and is not.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -151,25 +153,39 @@ def migrations() -> list[tuple[int, str, str]]:
     return migration_files(POSTGRES)
 
 
+@contextlib.contextmanager
+def session(url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """A connection of its own (autocommit) for the length of a block; a database that cannot be
+    reached, or a connection lost within the block, is :class:`StoreUnavailableError`."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as pg:
+            yield pg
+    except psycopg.OperationalError as err:
+        raise StoreUnavailableError(f"database unreachable: {_first_line(err)}") from err
+
+
+def advisory_key(namespace: str, name: str) -> int:
+    """The 64-bit key of the advisory lock on ``name`` (an account, a document) in ``namespace``."""
+    digest = hashlib.sha256(f"careledger-{namespace}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def migrate(url: str) -> int:
     """Bring the schema up to date (one replica at a time, each migration in its own transaction)."""
     shipped = migrations()
-    try:
-        with psycopg.connect(url, autocommit=True, connect_timeout=10) as pg:
-            pg.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
-            pg.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = pg.execute("SELECT max(version) FROM schema_version").fetchone()
-            current = int(row[0]) if row and row[0] is not None else 0
-            if current > len(shipped):
-                raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
-            for version, name, sql in shipped[current:]:
-                try:
-                    with pg.transaction():
-                        pg.execute(sql.encode("utf-8"))
-                        pg.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
-                except psycopg.Error as err:
-                    raise IntegrityError(f"migration {name} failed: {_first_line(err)}") from err
-            pg.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-    except psycopg.OperationalError as err:
-        raise StoreUnavailableError(f"database unreachable: {_first_line(err)}") from err
+    with session(url) as pg:
+        pg.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        pg.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = pg.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = int(row[0]) if row and row[0] is not None else 0
+        if current > len(shipped):
+            raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
+        for version, name, sql in shipped[current:]:
+            try:
+                with pg.transaction():
+                    pg.execute(sql.encode("utf-8"))
+                    pg.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+            except psycopg.Error as err:
+                raise IntegrityError(f"migration {name} failed: {_first_line(err)}") from err
+        pg.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return len(shipped)

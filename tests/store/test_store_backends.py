@@ -19,7 +19,7 @@ from ledger.exceptions import DeploymentError, InputError, IntegrityError, Store
 from ledger.keys import Keyring
 from ledger.runtime import open_ledger
 from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
-from ledger.store.intake import Intake, _merged, _Submission
+from ledger.store.intake import Intake, Statement, _merged, _Submission
 from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.postgres import migrations, to_postgres
 from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
@@ -222,13 +222,13 @@ def test_bulk_inserts_go_by_copy_and_fail_alone(tmp_path: Path, database_url: st
 
 
 def test_a_group_sends_the_rows_of_each_statement_together_in_every_submissions_order() -> None:
-    async def build() -> list[list[tuple[str, list[tuple[int, ...]]]]]:
+    async def build() -> list[list[Statement]]:  # a submission needs a running loop
         record_then_event = _Submission([("R", [(1,)]), ("E", [(1,)])])
         record_only = _Submission([("R", [(2,), (3,)])])
         event_then_record = _Submission([("E", [(4,)]), ("R", [(4,)])])
         merged = _merged([record_then_event, record_only])
         unmergeable = _merged([record_then_event, event_then_record])
-        return [merged, unmergeable]  # type: ignore[list-item]
+        return [merged, unmergeable]
 
     merged, unmergeable = asyncio.run(build())
     assert merged == [("R", [(1,), (2,), (3,)]), ("E", [(1,)])]
