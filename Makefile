@@ -39,6 +39,7 @@ demo: setup
 # server per session, a fresh database per test); tests marked embedded_only are skipped there.
 test: setup browser postgres
 	$(PY) -m ruff check ledger api scripts tests bench
+	$(PY) -m ruff format --check ledger api scripts tests bench
 	$(PY) -m mypy
 	CARELEDGER_TEST_CHAIN=embedded CARELEDGER_TEST_STORE=sqlite $(PY) -m pytest
 	CARELEDGER_TEST_CHAIN=anvil CARELEDGER_TEST_STORE=postgres $(PY) -m pytest

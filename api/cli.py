@@ -42,8 +42,7 @@ def serve(
     """Run the API on the configured chain (the embedded one by default), deploying on first start."""
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                access_log=False)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 
 @app.command()
@@ -67,9 +66,11 @@ def deploy(data_dir: DataDir = None) -> None:
         deployment, data = service.ledger.deployment, service.settings.data_dir
     finally:
         service.close()
-    console.print(f"chain {deployment.chain_id}: RecordAnchor {deployment.record_anchor}, "
-                  f"ConsentRegistry {deployment.consent_registry}, from block {deployment.deploy_block}; "
-                  f"admin {deployment.admin}; recorded in {data}/deployment.json")
+    console.print(
+        f"chain {deployment.chain_id}: RecordAnchor {deployment.record_anchor}, "
+        f"ConsentRegistry {deployment.consent_registry}, from block {deployment.deploy_block}; "
+        f"admin {deployment.admin}; recorded in {data}/deployment.json"
+    )
 
 
 @app.command("create-admin")

@@ -37,7 +37,8 @@ class Caller:
         if not self.app.roles.intersection(roles):
             raise PermissionDeniedError(
                 f"this endpoint needs the role {' or '.join(r.value for r in roles)}",
-                needed=[r.value for r in roles], roles=sorted(r.value for r in self.app.roles),
+                needed=[r.value for r in roles],
+                roles=sorted(r.value for r in self.app.roles),
             )
 
 

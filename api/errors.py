@@ -72,11 +72,16 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"code": code, "message": message, "details": details or {}}
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, code: str, message: str, details: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """The one JSON error shape, as a response."""
-    return Response(orjson.dumps(error_body(code, message, details)), status_code=status,
-                    media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(error_body(code, message, details)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 def _jsonable(value: Any) -> Any:
@@ -115,8 +120,6 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
         location = [str(p) for p in error.get("loc", ()) if p != "body"]
         problems.append({"field": ".".join(location), "problem": error.get("msg", "")})
     return {"errors": problems}
-
-
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -19,8 +19,10 @@ from ledger.store.database import INTEGRITY_ERRORS, Database
 from ledger.store.intake import Statement
 
 MAX_KEY_LENGTH = 255
-INSERT = ("INSERT INTO idempotency_keys (app_id, key, request_hash, status_code, response, created_at) "
-          "VALUES (?, ?, ?, ?, ?, ?)")
+INSERT = (
+    "INSERT INTO idempotency_keys (app_id, key, request_hash, status_code, response, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 def request_hash(method: str, path: str, body: bytes) -> bytes:
@@ -46,8 +48,9 @@ def replay(db: Database, app_id: int, key: str, fingerprint: bytes) -> Response 
     stored_hash, status_code, body = row
     if stored_hash != fingerprint:
         raise ConflictError("this Idempotency-Key was used for a different request", idempotency_key=key)
-    return Response(content=body, status_code=status_code, media_type="application/json",
-                    headers={"Idempotent-Replayed": "true"})
+    return Response(
+        content=body, status_code=status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
+    )
 
 
 def remember(app_id: int, key: str, fingerprint: bytes, status_code: int, body: Any) -> tuple[Statement, bytes]:

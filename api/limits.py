@@ -63,10 +63,16 @@ class BodySizeLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(error_body("payload_too_large", f"request body is over {self.max_bytes} bytes",
-                                       {"limit": self.max_bytes}))
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        body = orjson.dumps(
+            error_body("payload_too_large", f"request body is over {self.max_bytes} bytes", {"limit": self.max_bytes})
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -85,7 +91,8 @@ async def json_body(request: Request) -> Any:
         return await request.json()
     except orjson.JSONDecodeError as err:
         raise RequestValidationError(
-            [{"loc": ("body",), "msg": f"JSON decode error: {err}", "type": "json_invalid"}]) from err
+            [{"loc": ("body",), "msg": f"JSON decode error: {err}", "type": "json_invalid"}]
+        ) from err
 
 
 class LedgerRoute(APIRoute):

@@ -14,18 +14,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 if TYPE_CHECKING:
     from api.service import Service
 
+
 class Metrics:
     """One registry per app instance (so tests can build many apps in one process)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("careledger_http_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("careledger_http_request_seconds", "HTTP request latency", ["method", "route"],
-                                 buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-                                 registry=self.registry)
-        self.batch_size = Histogram("careledger_batch_size_records", "Records per anchored batch",
-                                    buckets=(1, 8, 64, 256, 1024, 4096, 16384, 65536), registry=self.registry)
+        self.requests = Counter(
+            "careledger_http_requests_total", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "careledger_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "careledger_batch_size_records",
+            "Records per anchored batch",
+            buckets=(1, 8, 64, 256, 1024, 4096, 16384, 65536),
+            registry=self.registry,
+        )
 
     def watch(self, service: Service) -> None:
         """Report the service's batcher and store figures at each scrape."""
@@ -71,19 +81,30 @@ class ServiceCollector(Collector):
         stats = self.service.batcher.stats
         conn = self.service.db.conn
         pending, oldest = conn.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM records WHERE batch_id IS NULL").fetchone()
-        yield GaugeMetricFamily("careledger_pending_records", "Acknowledged records not yet in a batch",
-                                value=pending)
-        yield GaugeMetricFamily("careledger_oldest_pending_seconds", "Age of the oldest pending record",
-                                value=time.time() - oldest if oldest else 0.0)
-        yield GaugeMetricFamily("careledger_anchoring_lag_seconds",
-                                "From acknowledgement of a batch's oldest record to its anchoring (last batch)",
-                                value=stats.last_anchor_lag)
-        yield CounterMetricFamily("careledger_batches_anchored", "Batches anchored by this process",
-                                  value=stats.batches_anchored)
-        yield CounterMetricFamily("careledger_records_anchored", "Records anchored by this process",
-                                  value=stats.records_anchored)
-        yield CounterMetricFamily("careledger_gas_used", "Gas used by anchoring transactions of this process",
-                                  value=stats.gas_used)
-        yield GaugeMetricFamily("careledger_chain_available", "1 if the batcher reached the chain last time",
-                                value=1.0 if stats.chain_available else 0.0)
+            "SELECT COUNT(*), MIN(created_at) FROM records WHERE batch_id IS NULL"
+        ).fetchone()
+        yield GaugeMetricFamily("careledger_pending_records", "Acknowledged records not yet in a batch", value=pending)
+        yield GaugeMetricFamily(
+            "careledger_oldest_pending_seconds",
+            "Age of the oldest pending record",
+            value=time.time() - oldest if oldest else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "careledger_anchoring_lag_seconds",
+            "From acknowledgement of a batch's oldest record to its anchoring (last batch)",
+            value=stats.last_anchor_lag,
+        )
+        yield CounterMetricFamily(
+            "careledger_batches_anchored", "Batches anchored by this process", value=stats.batches_anchored
+        )
+        yield CounterMetricFamily(
+            "careledger_records_anchored", "Records anchored by this process", value=stats.records_anchored
+        )
+        yield CounterMetricFamily(
+            "careledger_gas_used", "Gas used by anchoring transactions of this process", value=stats.gas_used
+        )
+        yield GaugeMetricFamily(
+            "careledger_chain_available",
+            "1 if the batcher reached the chain last time",
+            value=1.0 if stats.chain_available else 0.0,
+        )

@@ -31,8 +31,11 @@ from ledger.exceptions import AuthenticationError, PermissionDeniedError
 SECRET_FILE = "patient-session.key"
 TOKEN_VERSION = "v1"
 
-_patient_bearer = HTTPBearer(auto_error=False, scheme_name="PatientSession",
-                             description="A patient session token from `POST /v1/patient/sessions`")
+_patient_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="PatientSession",
+    description="A patient session token from `POST /v1/patient/sessions`",
+)
 
 
 def _b64(data: bytes) -> str:
@@ -102,7 +105,8 @@ TokensDep = Annotated[SessionTokens, Depends(session_tokens)]
 
 
 def signed_in_patient(
-    patient: PatientPath, tokens: TokensDep,
+    patient: PatientPath,
+    tokens: TokensDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_patient_bearer)],
 ) -> str:
     """The patient in the path, if the caller holds a session token for exactly that patient."""

@@ -54,8 +54,11 @@ class RateLimiter:
             bucket.updated = now
             if bucket.tokens < 1:
                 retry_after = max(1, math.ceil((1 - bucket.tokens) / self.rate))
-                raise RateLimitedError(f"too many requests for this {self.what}; retry in {retry_after} s",
-                                       retry_after=retry_after, limit=int(self.capacity))
+                raise RateLimitedError(
+                    f"too many requests for this {self.what}; retry in {retry_after} s",
+                    retry_after=retry_after,
+                    limit=int(self.capacity),
+                )
             bucket.tokens -= 1
 
     def _prune(self, now: float) -> None:

@@ -56,8 +56,8 @@ def _payload(record: RecordIn, index: int | None) -> RecordPayload:
         return RecordPayload(
             digest=_payload_digest(record),
             patient=record.patient.lower(),
-            content_type=record.content_type or (
-                _document_type(record.document) if record.document is not None else None),
+            content_type=record.content_type
+            or (_document_type(record.document) if record.document is not None else None),
             metadata=_metadata(record),
         )
     except InputError as err:
@@ -89,15 +89,18 @@ def bulk_payloads(body: Any, limit: int) -> list[RecordPayload]:
     for index, item in enumerate(items):
         if type(item) is dict and item.keys() == _DIGEST_ONLY:
             patient, digest = item["patient"], item["digest"]
-            if (type(patient) is str and type(digest) is str
-                    and _ADDRESS.fullmatch(patient) and _HEX32.fullmatch(digest)):
+            if (
+                type(patient) is str
+                and type(digest) is str
+                and _ADDRESS.fullmatch(patient)
+                and _HEX32.fullmatch(digest)
+            ):
                 payloads.append(RecordPayload(bytes.fromhex(digest[2:]), patient.lower()))
                 continue
         try:
             record = RecordIn.model_validate(item)
         except ValidationError as err:
-            raise RequestValidationError(
-                [{**e, "loc": ("records", index, *e["loc"])} for e in err.errors()]) from err
+            raise RequestValidationError([{**e, "loc": ("records", index, *e["loc"])} for e in err.errors()]) from err
         payloads.append(_payload(record, index))
     return payloads
 

@@ -46,14 +46,23 @@ class RecordIn(Schema):
         return self
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"examples": [{
-            "patient": EXAMPLE_PATIENT,
-            "document": {"resourceType": "Observation", "status": "final",
-                         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                         "valueQuantity": {"value": 72, "unit": "beats/minute"}},
-            "metadata": {"source": "ward-7-monitor"},
-        }]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "patient": EXAMPLE_PATIENT,
+                    "document": {
+                        "resourceType": "Observation",
+                        "status": "final",
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+                        "valueQuantity": {"value": 72, "unit": "beats/minute"},
+                    },
+                    "metadata": {"source": "ward-7-monitor"},
+                }
+            ]
+        },
     )
 
 
@@ -63,11 +72,22 @@ class RecordsIn(Schema):
     records: list[RecordIn] = Field(min_length=1)
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"examples": [{"records": [
-            {"patient": EXAMPLE_PATIENT, "digest": EXAMPLE_DIGEST},
-            {"patient": EXAMPLE_PATIENT, "document": {"resourceType": "Condition", "code": {"text": "Asthma"}}},
-        ]}]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "records": [
+                        {"patient": EXAMPLE_PATIENT, "digest": EXAMPLE_DIGEST},
+                        {
+                            "patient": EXAMPLE_PATIENT,
+                            "document": {"resourceType": "Condition", "code": {"text": "Asthma"}},
+                        },
+                    ]
+                }
+            ]
+        },
     )
 
 
@@ -94,8 +114,10 @@ class RecordOut(Schema):
     content_type: str | None
     metadata: dict[str, Any] | None
     registered_at: float
-    status: str = Field(description="pending (waiting for a batch), sealed (in a batch being anchored), "
-                                    "confirming (anchored, waiting for the configured confirmations), anchored (final)")
+    status: str = Field(
+        description="pending (waiting for a batch), sealed (in a batch being anchored), "
+        "confirming (anchored, waiting for the configured confirmations), anchored (final)"
+    )
     batch: dict[str, Any] | None = None
     amended_by: str | None = None
     amends: str | None = None
@@ -128,6 +150,8 @@ class VerifyIn(Schema):
         return self
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
         json_schema_extra={"examples": [{"digest": EXAMPLE_DIGEST}]},
     )

@@ -64,13 +64,20 @@ class Service:
             self.ledger.chain.sender_guard = functools.partial(sending_as, self.db)
         self.record_ids = RecordIds(self.db)
         self.batcher = Batcher(
-            self.db, self.ledger.anchors, self.signer_for,
-            BatcherConfig(max_batch_size=self.settings.max_batch_size, max_batch_age=self.settings.max_batch_age,
-                          confirmations=self.settings.confirmations),
-            trees=self.trees, lock=BatcherLock(self.db),
+            self.db,
+            self.ledger.anchors,
+            self.signer_for,
+            BatcherConfig(
+                max_batch_size=self.settings.max_batch_size,
+                max_batch_age=self.settings.max_batch_age,
+                confirmations=self.settings.confirmations,
+            ),
+            trees=self.trees,
+            lock=BatcherLock(self.db),
         )
-        self.indexer = ChainIndexer(self.db, self.ledger.consents, self.ledger.anchors,
-                                    confirmations=self.settings.confirmations)
+        self.indexer = ChainIndexer(
+            self.db, self.ledger.consents, self.ledger.anchors, confirmations=self.settings.confirmations
+        )
         self.batcher.on_changed = self.indexer.sync  # verification reads amendments from the index
 
     def close(self) -> None:
@@ -122,8 +129,9 @@ class Service:
         if emergency:
             self._grant_emergency(organisation.address)
         else:
-            self.ledger.chain.transact(contract.functions.revokeRole(EMERGENCY_ROLE, organisation.address),
-                                       self.ledger.admin)
+            self.ledger.chain.transact(
+                contract.functions.revokeRole(EMERGENCY_ROLE, organisation.address), self.ledger.admin
+            )
         set_emergency(self.db.conn, organisation_id, emergency)
         with self._org_lock:
             self._organisations.pop(organisation_id, None)

@@ -124,15 +124,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", default="10000,100000", help="ledger sizes to measure, ascending")
     parser.add_argument("--consents", type=int, default=1000, help="consent events added per size")
-    parser.add_argument("--receipts-only", action="store_true",
-                        help="measure receipts/s only (no audit timing, no consent events)")
+    parser.add_argument(
+        "--receipts-only", action="store_true", help="measure receipts/s only (no audit timing, no consent events)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.records.split(",")]
-    rates = Table("receipts", "source", "auditor receipts/s", "naive receipts/s (sample, extrapolated)", "ratio",
-                  "chain reads", "naive time for all", "target >= 100k/s",
-                  title="receipts verified per second (auditor: best of 3 runs; zip: stored members)")
-    audits = Table("records", "consent events", "events replayed", "blocks", "audit seconds", "discrepancies",
-                   "target < 300 s at 100k")
+    rates = Table(
+        "receipts",
+        "source",
+        "auditor receipts/s",
+        "naive receipts/s (sample, extrapolated)",
+        "ratio",
+        "chain reads",
+        "naive time for all",
+        "target >= 100k/s",
+        title="receipts verified per second (auditor: best of 3 runs; zip: stored members)",
+    )
+    audits = Table(
+        "records",
+        "consent events",
+        "events replayed",
+        "blocks",
+        "audit seconds",
+        "discrepancies",
+        "target < 300 s at 100k",
+    )
     with tempfile.TemporaryDirectory(prefix="careledger-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         folder = Path(tmp) / "receipts"
@@ -150,13 +166,20 @@ def main() -> None:
                     grow_consents(ledger, patients, args.consents)
                     consents += args.consents
                 built = size
-                console.print(f"built {size:,} records and {consents:,} consent events "
-                              f"in {time.perf_counter() - started:.1f} s")
+                console.print(
+                    f"built {size:,} records and {consents:,} consent events in {time.perf_counter() - started:.1f} s"
+                )
                 if not args.receipts_only:
                     seconds, events, discrepancies = audit_seconds(data_dir)
-                    audits.add_row(f"{size:,}", f"{consents:,}", f"{events:,}", f"{ledger.chain.block_number():,}",
-                                   f"{seconds:.1f}", str(discrepancies),
-                                   ("PASS" if seconds < 300 else "FAIL") if size >= 100_000 else "")
+                    audits.add_row(
+                        f"{size:,}",
+                        f"{consents:,}",
+                        f"{events:,}",
+                        f"{ledger.chain.block_number():,}",
+                        f"{seconds:.1f}",
+                        str(discrepancies),
+                        ("PASS" if seconds < 300 else "FAIL") if size >= 100_000 else "",
+                    )
                 rate, reads = receipts_rate(data_dir, folder)
                 archive = Path(tmp) / f"receipts-{size}.zip"
                 write_zip(folder, archive)
@@ -164,17 +187,29 @@ def main() -> None:
                 archive.unlink()
                 naive = naive_rate(ledger, folder)
                 for source, measured, chain_reads in (("folder", rate, reads), ("zip", zip_rate, zip_reads)):
-                    rates.add_row(f"{size:,}", source, f"{measured:,.0f}", f"{naive:,.0f}", f"{measured / naive:,.0f}x",
-                                  str(chain_reads), f"{size / naive:,.0f} s", "PASS" if measured >= 100_000 else "FAIL")
+                    rates.add_row(
+                        f"{size:,}",
+                        source,
+                        f"{measured:,.0f}",
+                        f"{naive:,.0f}",
+                        f"{measured / naive:,.0f}x",
+                        str(chain_reads),
+                        f"{size / naive:,.0f} s",
+                        "PASS" if measured >= 100_000 else "FAIL",
+                    )
                 audited = "" if args.receipts_only else f"audit {seconds:.1f} s, "
-                console.print(f"{size:,} records: {audited}{rate:,.0f} receipts/s from the folder, {zip_rate:,.0f}/s "
-                              f"from a zip (naive {naive:,.0f}/s)")
+                console.print(
+                    f"{size:,} records: {audited}{rate:,.0f} receipts/s from the folder, {zip_rate:,.0f}/s "
+                    f"from a zip (naive {naive:,.0f}/s)"
+                )
     console.print(rates)
     if not args.receipts_only:
         console.print(audits)
     load = os.getloadavg()[0]
-    console.print(f"load average at the end: {load:.1f} on {os.cpu_count()} CPUs (other work on the machine "
-                  "slows every figure above)")
+    console.print(
+        f"load average at the end: {load:.1f} on {os.cpu_count()} CPUs (other work on the machine "
+        "slows every figure above)"
+    )
 
 
 if __name__ == "__main__":

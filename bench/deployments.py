@@ -147,23 +147,30 @@ def deployed(configuration: Configuration, tmp: Path, postgres: PostgresServer |
         if configuration.anvil:
             port = free_port()
             stack.enter_context(running_anvil(port, None))
-            env.update(CARELEDGER_RPC_URL=f"http://127.0.0.1:{port}", CARELEDGER_FAUCET_KEY=ANVIL_DEV_KEY,
-                       CARELEDGER_KEYSTORE_PASSPHRASE="deployments bench")
+            env.update(
+                CARELEDGER_RPC_URL=f"http://127.0.0.1:{port}",
+                CARELEDGER_FAUCET_KEY=ANVIL_DEV_KEY,
+                CARELEDGER_KEYSTORE_PASSPHRASE="deployments bench",
+            )
         if configuration.postgres:
             assert postgres is not None
             env["CARELEDGER_DATABASE_URL"] = postgres.new_database()
             (tmp / "database_url").write_text(env["CARELEDGER_DATABASE_URL"])
         admin_key = create_admin(data_dir, env)
-        yield [stack.enter_context(serving(data_dir, env, admin_key, tmp / f"server-{i + 1}.log"))
-               for i in range(configuration.replicas)]
+        yield [
+            stack.enter_context(serving(data_dir, env, admin_key, tmp / f"server-{i + 1}.log"))
+            for i in range(configuration.replicas)
+        ]
 
 
 def store_counts(tmp: Path, servers: Sequence[Server]) -> tuple[int, int]:
     """Records in the store, and those in anchored batches (from the store itself, not the servers'
     counters): every acknowledged record must be there."""
     url = (tmp / "database_url").read_text() if (tmp / "database_url").exists() else None
-    query = ("SELECT count(*), count(b.id) FROM records r LEFT JOIN batches b "
-             "ON b.id = r.batch_id AND b.state = 'anchored' WHERE r.kind = 'record'")
+    query = (
+        "SELECT count(*), count(b.id) FROM records r LEFT JOIN batches b "
+        "ON b.id = r.batch_id AND b.state = 'anchored' WHERE r.kind = 'record'"
+    )
     if url is not None:
         import psycopg
 
@@ -193,8 +200,12 @@ def lock_holder(servers: Sequence[Server]) -> int | None:
 
 def log_problems(tmp: Path) -> int:
     """Lines in the servers' logs that report an error or a traceback."""
-    return sum(1 for log in tmp.glob("server-*.log") for line in log.read_text(errors="replace").splitlines()
-               if "ERROR" in line or line.startswith("Traceback"))
+    return sum(
+        1
+        for log in tmp.glob("server-*.log")
+        for line in log.read_text(errors="replace").splitlines()
+        if "ERROR" in line or line.startswith("Traceback")
+    )
 
 
 # --- the phases ------------------------------------------------------------------------------------
@@ -204,13 +215,24 @@ def servers_cpu(servers: Sequence[Server]) -> float:
     return sum(cpu_seconds(s.pid) for s in servers)
 
 
-def single_load(servers: Sequence[Server], key: str, connections: int, seconds: float,
-                generate: Callable[[Server, str, int, float], Load]) -> tuple[Load, list[int]]:
+def single_load(
+    servers: Sequence[Server],
+    key: str,
+    connections: int,
+    seconds: float,
+    generate: Callable[[Server, str, int, float], Load],
+) -> tuple[Load, list[int]]:
     """``connections`` split over the replicas, one load generator each, all at once; 202s summed."""
     with ThreadPoolExecutor(len(servers)) as pool:
         loads = list(pool.map(lambda s: generate(s, key, connections // len(servers), seconds), servers))
-    merged = Load(loads[0].generator, sum(x.accepted for x in loads), sum(x.other for x in loads),
-                  max(x.seconds for x in loads), max(x.p50_ms for x in loads), max(x.p99_ms for x in loads))
+    merged = Load(
+        loads[0].generator,
+        sum(x.accepted for x in loads),
+        sum(x.other for x in loads),
+        max(x.seconds for x in loads),
+        max(x.p50_ms for x in loads),
+        max(x.p99_ms for x in loads),
+    )
     return merged, [x.accepted for x in loads]
 
 
@@ -222,8 +244,10 @@ def measure(configuration: Configuration, args: argparse.Namespace, postgres: Po
         with deployed(configuration, tmp, postgres) as servers:
             key = registrar_key(servers[0])
             holder = lock_holder(servers)
-            console.print(f"{configuration.number}. {configuration.label}: ready after "
-                          f"{time.monotonic() - started:.1f} s" + (f", replica {holder} anchors" if holder else ""))
+            console.print(
+                f"{configuration.number}. {configuration.label}: ready after "
+                f"{time.monotonic() - started:.1f} s" + (f", replica {holder} anchors" if holder else "")
+            )
             start = anchoring(servers)
 
             cpu = servers_cpu(servers)
@@ -236,20 +260,22 @@ def measure(configuration: Configuration, args: argparse.Namespace, postgres: Po
 
             cpu = servers_cpu(servers)
             end_of_load = anchoring(servers)
-            backlog = single.accepted + bulk.accepted_records \
-                - (end_of_load.records_anchored - start.records_anchored)
+            backlog = single.accepted + bulk.accepted_records - (end_of_load.records_anchored - start.records_anchored)
             acknowledged = single.accepted + bulk.accepted_records
 
             def settled() -> bool:  # every acknowledged record in an anchored batch, by the store's own count
                 stored, anchored_in_store = store_counts(tmp, servers)
                 return stored >= acknowledged and anchored_in_store == stored
 
-            drain = wait_drained(servers, end_of_load, end_of_load.at, max(backlog, end_of_load.pending),
-                                 args.drain_timeout, settled)
+            drain = wait_drained(
+                servers, end_of_load, end_of_load.at, max(backlog, end_of_load.pending), args.drain_timeout, settled
+            )
             drain_cpu = servers_cpu(servers) - cpu
             stored, anchored_in_store = store_counts(tmp, servers)
-            console.print(f"   store: {stored:,} records, {anchored_in_store:,} in anchored batches; "
-                          f"acknowledged {acknowledged:,}")
+            console.print(
+                f"   store: {stored:,} records, {anchored_in_store:,} in anchored batches; "
+                f"acknowledged {acknowledged:,}"
+            )
             if not drain.complete:  # say what the servers were doing, for whoever reads the run
                 for server in servers:
                     conn = server.connection()
@@ -259,19 +285,30 @@ def measure(configuration: Configuration, args: argparse.Namespace, postgres: Po
                         conn.close()
                     console.print(f"   drain incomplete; /readyz: {ready.decode()[:600]}")
                 for log in sorted(tmp.glob("server-*.log")):
-                    console.print(f"   last lines of {log.name}:\n" + "\n".join(log.read_text(errors="replace")
-                                                                           .splitlines()[-15:]))
+                    console.print(
+                        f"   last lines of {log.name}:\n"
+                        + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+                    )
             bulk_per_s = bulk.accepted_records / max(bulk.finished - bulk.started, 1e-9)
-            console.print(f"   {single.per_s:,.0f} acks/s, {bulk_per_s:,.0f} bulk records/s; "
-                          f"{drain.anchored:,} anchored in {drain.drain_s:.1f} s "
-                          f"({drain.batches} transactions)")
+            console.print(
+                f"   {single.per_s:,.0f} acks/s, {bulk_per_s:,.0f} bulk records/s; "
+                f"{drain.anchored:,} anchored in {drain.drain_s:.1f} s "
+                f"({drain.batches} transactions)"
+            )
         return Figures(
-            configuration=configuration, single=single, single_split=split,
+            configuration=configuration,
+            single=single,
+            single_split=split,
             single_cpu_us=single_cpu / max(single.accepted + single.other, 1) * 1e6,
-            bulk_records=bulk.accepted_records, bulk_refused=bulk.other, bulk_s=bulk.finished - bulk.started,
-            bulk_cpu_us=bulk_cpu / max(bulk.accepted_records, 1) * 1e6, drain=drain, drain_cpu_s=drain_cpu,
+            bulk_records=bulk.accepted_records,
+            bulk_refused=bulk.other,
+            bulk_s=bulk.finished - bulk.started,
+            bulk_cpu_us=bulk_cpu / max(bulk.accepted_records, 1) * 1e6,
+            drain=drain,
+            drain_cpu_s=drain_cpu,
             lock_holder=holder,
-            log_problems=log_problems(tmp))
+            log_problems=log_problems(tmp),
+        )
 
 
 # --- report ------------------------------------------------------------------------------------------
@@ -284,8 +321,10 @@ def cell(value: float, base: float, fmt: str) -> str:
 
 def report(args: argparse.Namespace, results: Sequence[Figures], skipped: Sequence[str]) -> None:
     base = results[0]
-    table = Table(title=f"CareLedger deployments side by side (ratios to {base.configuration.number}. "
-                        f"{base.configuration.label}, same run)")
+    table = Table(
+        title=f"CareLedger deployments side by side (ratios to {base.configuration.number}. "
+        f"{base.configuration.label}, same run)"
+    )
     table.add_column("measure")
     for r in results:
         table.add_column(f"{r.configuration.number}. {r.configuration.label}", justify="right")
@@ -301,14 +340,18 @@ def report(args: argparse.Namespace, results: Sequence[Figures], skipped: Sequen
     row("c. records anchored/s", lambda r: r.drain.anchored_per_s, ",.0f")
     row("   anchoring transactions/s", lambda r: r.transactions_per_s, ",.1f")
     row("   server CPU per transaction, ms", lambda r: r.drain_cpu_s / max(r.drain.batches, 1) * 1e3, ",.0f")
-    table.add_row("   records (txs) anchored in c",
-                  *(f"{r.drain.anchored:,} ({r.drain.batches})" for r in results))
-    table.add_row("   drain time, s", *(f"{r.drain.drain_s:.1f}" + ("" if r.drain.complete else " INCOMPLETE")
-                                        for r in results))
+    table.add_row("   records (txs) anchored in c", *(f"{r.drain.anchored:,} ({r.drain.batches})" for r in results))
+    table.add_row(
+        "   drain time, s", *(f"{r.drain.drain_s:.1f}" + ("" if r.drain.complete else " INCOMPLETE") for r in results)
+    )
     table.add_row("refused or failed: single / bulk", *(f"{r.single.other:,} / {r.bulk_refused:,}" for r in results))
-    table.add_row("acks per replica (lock holder)",
-                  *(" / ".join(f"{n:,}" for n in r.single_split) + (f" (#{r.lock_holder})" if r.lock_holder else "")
-                    for r in results))
+    table.add_row(
+        "acks per replica (lock holder)",
+        *(
+            " / ".join(f"{n:,}" for n in r.single_split) + (f" (#{r.lock_holder})" if r.lock_holder else "")
+            for r in results
+        ),
+    )
     table.add_row("error lines in server logs", *(str(r.log_problems) for r in results))
     console.print(table)
     console.print(
@@ -321,7 +364,8 @@ def report(args: argparse.Namespace, results: Sequence[Figures], skipped: Sequen
         "disturbed by other load.\n"
         f"All of it (server processes, anvil, PostgreSQL and the load generators) shares this machine's "
         f"{os.cpu_count()} cores, with whatever else runs here: a second replica competes for the same cores, so no "
-        "speed-up can show here, and figures vary from run to run.")
+        "speed-up can show here, and figures vary from run to run."
+    )
     for note in skipped:
         console.print(f"[yellow]skipped {note}[/]")
 
@@ -332,8 +376,13 @@ def report(args: argparse.Namespace, results: Sequence[Figures], skipped: Sequen
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of single-record load")
-    parser.add_argument("--only", type=int, nargs="+", choices=[c.number for c in CONFIGURATIONS],
-                        help="run only these configurations (numbers; the first one run is the baseline)")
+    parser.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        choices=[c.number for c in CONFIGURATIONS],
+        help="run only these configurations (numbers; the first one run is the baseline)",
+    )
     parser.add_argument("--connections", type=int, default=64, help="single-record connections in all")
     parser.add_argument("--bulk-size", type=int, default=10_000, help="records per bulk body")
     parser.add_argument("--bulk-requests", type=int, default=4, help="bulk bodies per client")

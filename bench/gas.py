@@ -69,37 +69,46 @@ def consent_gas(ledger: Ledger) -> dict[str, int]:
     nonce, deadline = consents.nonce(patient.address), now + 3_600
     typed = revocation_typed_data(consents.domain, terms.key, patient.address, nonce, deadline)
     figures["revoke, relayed"] = consents.revoke_by_signature(
-        terms.key, patient.address, deadline, sign_typed_data(patient, typed), ledger.relayer)["gasUsed"]
+        terms.key, patient.address, deadline, sign_typed_data(patient, typed), ledger.relayer
+    )["gasUsed"]
     guardian = Account.create()
     nonce = consents.nonce(patient.address)
     typed = guardian_typed_data(consents.domain, patient.address, guardian.address, now + 86_400, nonce, deadline)
     figures["appoint guardian, relayed"] = consents.set_guardian_by_signature(
         patient.address, guardian.address, now + 86_400, deadline, sign_typed_data(patient, typed), ledger.relayer
     )["gasUsed"]
-    fn = consents.contract.functions.isPermitted(patient.address, org.address, b"Observation".ljust(32, b"\0"),
-                                                 b"TREAT".ljust(32, b"\0"))
+    fn = consents.contract.functions.isPermitted(
+        patient.address, org.address, b"Observation".ljust(32, b"\0"), b"TREAT".ljust(32, b"\0")
+    )
     figures["isPermitted (call, incl. 21k base)"] = fn.estimate_gas()
     return figures
 
 
 def main() -> None:
     console = Console()
-    with tempfile.TemporaryDirectory() as tmp, open_ledger(
-        Settings(data_dir=Path(tmp), keystore_scrypt_n=2**4)
-    ) as ledger:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        open_ledger(Settings(data_dir=Path(tmp), keystore_scrypt_n=2**4)) as ledger,
+    ):
         per_batch = {size: anchor_gas(ledger.anchors, size, ledger) for size in BATCH_SIZES}
         naive_per_record = per_batch[1]  # one transaction anchoring one record
         table = Table(title="Anchoring gas: one Merkle root per batch vs one transaction per record")
-        for column in ("records", "gas per batch", "gas per record", "naive gas (1 tx/record)",
-                       "naive / batched"):
+        for column in ("records", "gas per batch", "gas per record", "naive gas (1 tx/record)", "naive / batched"):
             table.add_column(column, justify="right")
         for size, gas in per_batch.items():
-            table.add_row(f"{size:,}", f"{gas:,}", f"{gas / size:,.1f}", f"{naive_per_record * size:,}",
-                          f"{naive_per_record * size / gas:,.0f}x")
+            table.add_row(
+                f"{size:,}",
+                f"{gas:,}",
+                f"{gas / size:,.1f}",
+                f"{naive_per_record * size:,}",
+                f"{naive_per_record * size / gas:,.0f}x",
+            )
         console.print(table)
         at_4096 = per_batch[4096] / 4096
-        console.print(f"target: <= {TARGET_GAS_PER_RECORD_AT_4096} gas/record at 4096: {at_4096:.2f} "
-                      f"-> {'PASS' if at_4096 <= TARGET_GAS_PER_RECORD_AT_4096 else 'FAIL'}")
+        console.print(
+            f"target: <= {TARGET_GAS_PER_RECORD_AT_4096} gas/record at 4096: {at_4096:.2f} "
+            f"-> {'PASS' if at_4096 <= TARGET_GAS_PER_RECORD_AT_4096 else 'FAIL'}"
+        )
 
         figures = consent_gas(ledger)
         table = Table(title="Consent gas (gasUsed, incl. the 21,000 base of a transaction)")
@@ -109,8 +118,10 @@ def main() -> None:
             table.add_row(label, f"{gas:,}")
         console.print(table)
         relayed = max(v for k, v in figures.items() if k.startswith("grant, relayed"))
-        console.print(f"target: relayed grant < {TARGET_RELAYED_GRANT:,} gas: worst {relayed:,} "
-                      f"-> {'PASS' if relayed < TARGET_RELAYED_GRANT else 'FAIL'}")
+        console.print(
+            f"target: relayed grant < {TARGET_RELAYED_GRANT:,} gas: worst {relayed:,} "
+            f"-> {'PASS' if relayed < TARGET_RELAYED_GRANT else 'FAIL'}"
+        )
 
 
 if __name__ == "__main__":

@@ -94,8 +94,9 @@ class RecordAnchorClient:
         if int(anchorer, 16) == 0:
             return None
         info = AnchorInfo(root, anchorer, block_number, anchored_at)
-        if block == "latest" and (self.confirmations == 0
-                                  or block_number + self.confirmations <= self.chain.block_number()):
+        if block == "latest" and (
+            self.confirmations == 0 or block_number + self.confirmations <= self.chain.block_number()
+        ):
             self._anchored[root] = info
         return info
 
@@ -114,8 +115,12 @@ class RecordAnchorClient:
     def amend(self, original: RecordInBatch, amended: RecordInBatch, sender: LocalAccount) -> str:
         """Record that ``original`` was superseded by ``amended``; returns the transaction hash."""
         fn = self.contract.functions.amend(
-            original.root, original.commitment, list(original.proof),
-            amended.root, amended.commitment, list(amended.proof),
+            original.root,
+            original.commitment,
+            list(original.proof),
+            amended.root,
+            amended.commitment,
+            list(amended.proof),
         )
         return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
 

@@ -249,8 +249,9 @@ class Batcher:
         else:  # sent by a process that died before recording it
             result = self._recover_anchor(batch)
         mark_anchored(self.db.conn, batch.id, result, confirmed=self.config.confirmations == 0)
-        oldest = self.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id = ?",
-                                      (batch.id,)).fetchone()[0]
+        oldest = self.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id = ?", (batch.id,)).fetchone()[
+            0
+        ]
         lag = time.time() - (oldest or batch.sealed_at)
         stats = self.stats
         stats.batches_anchored += 1
@@ -273,7 +274,8 @@ class Batcher:
         waiting = conn.execute(
             "SELECT c.id, c.tx_hash, r.organisation_id FROM record_changes c "
             "JOIN records r ON r.record_id = c.record_id "
-            "WHERE c.state = 'done' AND c.confirmed = 0 AND c.tx_hash IS NOT NULL ORDER BY c.id").fetchall()
+            "WHERE c.state = 'done' AND c.confirmed = 0 AND c.tx_hash IS NOT NULL ORDER BY c.id"
+        ).fetchall()
         if not waiting:
             return
         chain = self.anchors.chain
@@ -283,13 +285,22 @@ class Batcher:
             if receipt is None:
                 self.stats.reorgs += 1
                 chain.forget_nonce(self.signer_for(organisation_id).address)  # gone from every pool, perhaps
-                log.warning("record change %s: transaction 0x%s left the canonical chain; sending again",
-                            change_id, bytes(tx_hash).hex())
-                with_tx(conn, lambda c=change_id: conn.execute(
-                    "UPDATE record_changes SET state = 'pending', tx_hash = NULL WHERE id = ? AND confirmed = 0", (c,)))
+                log.warning(
+                    "record change %s: transaction 0x%s left the canonical chain; sending again",
+                    change_id,
+                    bytes(tx_hash).hex(),
+                )
+                with_tx(
+                    conn,
+                    lambda c=change_id: conn.execute(
+                        "UPDATE record_changes SET state = 'pending', tx_hash = NULL WHERE id = ? AND confirmed = 0",
+                        (c,),
+                    ),
+                )
             elif head - int(receipt["blockNumber"]) >= self.config.confirmations:
-                with_tx(conn, lambda c=change_id: conn.execute(
-                    "UPDATE record_changes SET confirmed = 1 WHERE id = ?", (c,)))
+                with_tx(
+                    conn, lambda c=change_id: conn.execute("UPDATE record_changes SET confirmed = 1 WHERE id = ?", (c,))
+                )
 
     def _confirm_anchored(self) -> None:
         """Finalise anchored batches deep enough in the chain; send back to sealed those whose
@@ -318,8 +329,11 @@ class Batcher:
             if batch.anchorer is not None:
                 chain.forget_nonce(batch.anchorer)  # its transaction may be gone from every pool
             mark_unanchored(self.db.conn, batch.id)
-            log.warning("batch %s: anchoring transaction %s left the canonical chain; anchoring again",
-                        batch.id, "0x" + batch.tx_hash.hex())
+            log.warning(
+                "batch %s: anchoring transaction %s left the canonical chain; anchoring again",
+                batch.id,
+                "0x" + batch.tx_hash.hex(),
+            )
 
     def _recover_anchor(self, batch: Batch) -> AnchoredBatch:
         """Rebuild the anchoring facts of a root already on chain from its RootAnchored event."""
@@ -328,16 +342,22 @@ class Batcher:
             raise LedgerError(f"batch {batch.id}: root reported anchored but not found")
         with self.anchors.chain.io():
             logs = self.anchors.contract.events.RootAnchored.get_logs(
-                from_block=info.block_number, to_block=info.block_number, argument_filters={"root": batch.root})
+                from_block=info.block_number, to_block=info.block_number, argument_filters={"root": batch.root}
+            )
         if not logs:
             raise LedgerError(f"batch {batch.id}: no RootAnchored event in block {info.block_number}")
         log_entry = logs[0]
         with self.anchors.chain.io():
             receipt = self.anchors.chain.w3.eth.get_transaction_receipt(log_entry["transactionHash"])
         return AnchoredBatch(
-            root=batch.root, leaf_count=batch.leaf_count, anchorer=info.anchorer,
-            tx_hash=log_entry["transactionHash"].to_0x_hex(), block_number=info.block_number,
-            anchored_at=info.anchored_at, gas_used=int(receipt["gasUsed"]), block_hash=bytes(receipt["blockHash"]),
+            root=batch.root,
+            leaf_count=batch.leaf_count,
+            anchorer=info.anchorer,
+            tx_hash=log_entry["transactionHash"].to_0x_hex(),
+            block_number=info.block_number,
+            anchored_at=info.anchored_at,
+            gas_used=int(receipt["gasUsed"]),
+            block_hash=bytes(receipt["blockHash"]),
         )
 
     # --- amendments and retractions ----------------------------------------------------------
@@ -390,9 +410,13 @@ class Batcher:
                         error = err.error if isinstance(err, ContractRevertError) else err.code
             state = "failed" if error else "done"
             final = int(self.config.confirmations == 0 or tx_hash is None or error is not None)
-            with_tx(conn, lambda s=state, t=tx_hash, e=error, c=change_id, f=final: conn.execute(
-                "UPDATE record_changes SET state = ?, tx_hash = ?, error = ?, confirmed = ? WHERE id = ?",
-                (s, bytes.fromhex(t[2:]) if t else None, e, f, c)))
+            with_tx(
+                conn,
+                lambda s=state, t=tx_hash, e=error, c=change_id, f=final: conn.execute(
+                    "UPDATE record_changes SET state = ?, tx_hash = ?, error = ?, confirmed = ? WHERE id = ?",
+                    (s, bytes.fromhex(t[2:]) if t else None, e, f, c),
+                ),
+            )
             sent = sent or tx_hash is not None
         if sent and self.on_changed is not None:
             self.on_changed()

@@ -70,7 +70,7 @@ def _revert_data(err: BaseException) -> bytes | None:
         return bytes(HexBytes(data["data"]))
     message = err.args[0] if err.args else None
     if isinstance(message, str) and message.startswith(_REVERT_PREFIX):
-        literal = message[len(_REVERT_PREFIX):]
+        literal = message[len(_REVERT_PREFIX) :]
         if literal[:2] in ('b"', "b'"):
             try:
                 value = ast.literal_eval(literal)
@@ -92,8 +92,9 @@ def translate_error(err: BaseException) -> LedgerError:
         return ContractRevertError("UnknownRevert", {"data": "0x" + data.hex()})
     if isinstance(err, ContractLogicError) or type(err).__name__ == "TransactionFailed":
         return ContractRevertError("UnknownRevert", {"message": str(err)})
-    if isinstance(err, (ProviderConnectionError, requests.ConnectionError, requests.Timeout,
-                        ConnectionError, TimeoutError)):
+    if isinstance(
+        err, (ProviderConnectionError, requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError)
+    ):
         return ChainUnavailableError(f"chain unreachable: {err}")
     if isinstance(err, TimeExhausted):
         return TransactionFailedError(f"transaction not mined in time: {err}")
@@ -242,9 +243,7 @@ class Chain:
             factory = self.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
             constructor = factory.constructor(*args)
             gas = int(constructor.estimate_gas({"from": sender.address}) * GAS_HEADROOM)
-            tx = constructor.build_transaction(
-                {"from": sender.address, "gas": gas, "nonce": 0, **self._fees()}
-            )
+            tx = constructor.build_transaction({"from": sender.address, "gas": gas, "nonce": 0, **self._fees()})
         return self._sign_send_wait(tx, sender)
 
     def send_value(self, sender: LocalAccount, to: str, wei: int) -> TxReceipt:
@@ -336,24 +335,28 @@ class Chain:
                     if int(self.w3.eth.get_transaction_count(Web3.to_checksum_address(sender), "latest")) > nonce:
                         receipt = self._receipt_or_none(tx_hash)  # mined between the two questions?
                         if receipt is None:
-                            raise TransactionDroppedError(f"transaction {shown} was replaced (nonce {nonce} used)",
-                                                          tx_hash=shown)
+                            raise TransactionDroppedError(
+                                f"transaction {shown} was replaced (nonce {nonce} used)", tx_hash=shown
+                            )
                     elif self._in_pool(tx_hash):
                         missing = 0
                     else:
                         missing += 1
                         if missing >= DROPPED_AFTER_POLLS:
-                            raise TransactionDroppedError(f"transaction {shown} left the node's pool unmined",
-                                                          tx_hash=shown)
+                            raise TransactionDroppedError(
+                                f"transaction {shown} left the node's pool unmined", tx_hash=shown
+                            )
             if receipt is not None:
                 break
             if time.monotonic() >= deadline:
-                raise TransactionTimeoutError(f"transaction {shown} not mined within {self.receipt_timeout} s",
-                                              tx_hash=shown)
+                raise TransactionTimeoutError(
+                    f"transaction {shown} not mined within {self.receipt_timeout} s", tx_hash=shown
+                )
             time.sleep(RECEIPT_POLL_SECONDS)
         if receipt["status"] != 1:
-            raise TransactionFailedError(f"transaction {shown} failed on chain", tx_hash=shown,
-                                         block=receipt["blockNumber"])
+            raise TransactionFailedError(
+                f"transaction {shown} failed on chain", tx_hash=shown, block=receipt["blockNumber"]
+            )
         return receipt
 
     def receipt_or_none(self, tx_hash: bytes) -> TxReceipt | None:

@@ -167,45 +167,57 @@ def grant_typed_data(
 ) -> dict[str, Any]:
     """The ``ConsentGrant`` typed data that ``signer`` signs (for ``eth_signTypedData_v4``)."""
     key = terms.key
-    return _typed(domain, "ConsentGrant", {
-        "patient": key.patient,
-        "grantee": key.grantee,
-        "scope": "0x" + encode_code(key.scope).hex(),
-        "purpose": "0x" + encode_code(key.purpose).hex(),
-        "validFrom": terms.valid_from,
-        "validUntil": terms.valid_until,
-        "signer": checksum(signer),
-        "nonce": nonce,
-        "deadline": deadline,
-    })
+    return _typed(
+        domain,
+        "ConsentGrant",
+        {
+            "patient": key.patient,
+            "grantee": key.grantee,
+            "scope": "0x" + encode_code(key.scope).hex(),
+            "purpose": "0x" + encode_code(key.purpose).hex(),
+            "validFrom": terms.valid_from,
+            "validUntil": terms.valid_until,
+            "signer": checksum(signer),
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    )
 
 
 def revocation_typed_data(
     domain: dict[str, Any], key: ConsentKey, signer: str, nonce: int, deadline: int
 ) -> dict[str, Any]:
     """The ``ConsentRevocation`` typed data that ``signer`` signs."""
-    return _typed(domain, "ConsentRevocation", {
-        "patient": key.patient,
-        "grantee": key.grantee,
-        "scope": "0x" + encode_code(key.scope).hex(),
-        "purpose": "0x" + encode_code(key.purpose).hex(),
-        "signer": checksum(signer),
-        "nonce": nonce,
-        "deadline": deadline,
-    })
+    return _typed(
+        domain,
+        "ConsentRevocation",
+        {
+            "patient": key.patient,
+            "grantee": key.grantee,
+            "scope": "0x" + encode_code(key.scope).hex(),
+            "purpose": "0x" + encode_code(key.purpose).hex(),
+            "signer": checksum(signer),
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    )
 
 
 def guardian_typed_data(
     domain: dict[str, Any], patient: str, guardian: str, valid_until: int, nonce: int, deadline: int
 ) -> dict[str, Any]:
     """The ``GuardianAppointment`` typed data the patient signs (``valid_until`` 0 removes)."""
-    return _typed(domain, "GuardianAppointment", {
-        "patient": checksum(patient),
-        "guardian": checksum(guardian),
-        "validUntil": valid_until,
-        "nonce": nonce,
-        "deadline": deadline,
-    })
+    return _typed(
+        domain,
+        "GuardianAppointment",
+        {
+            "patient": checksum(patient),
+            "guardian": checksum(guardian),
+            "validUntil": valid_until,
+            "nonce": nonce,
+            "deadline": deadline,
+        },
+    )
 
 
 def typed_data_digest(typed_data: dict[str, Any]) -> bytes:
@@ -297,7 +309,12 @@ class ConsentRegistryClient:
         return self.chain.transact(self.contract.functions.removeGuardian(checksum(guardian)), patient)
 
     def set_guardian_by_signature(
-        self, patient: str, guardian: str, valid_until: int, deadline: int, signature: bytes,
+        self,
+        patient: str,
+        guardian: str,
+        valid_until: int,
+        deadline: int,
+        signature: bytes,
         relayer: LocalAccount,
     ) -> TxReceipt:
         """Relay a patient-signed guardian appointment (``valid_until`` 0 removes)."""
@@ -306,13 +323,9 @@ class ConsentRegistryClient:
         )
         return self.chain.transact(fn, relayer)
 
-    def record_emergency_access(
-        self, accessor: LocalAccount, patient: str, scope: str, reason: str
-    ) -> TxReceipt:
+    def record_emergency_access(self, accessor: LocalAccount, patient: str, scope: str, reason: str) -> TxReceipt:
         """Record a break-glass access (the accessor holds ``EMERGENCY_ROLE``)."""
-        fn = self.contract.functions.recordEmergencyAccess(
-            checksum(patient), encode_code(scope), encode_code(reason)
-        )
+        fn = self.contract.functions.recordEmergencyAccess(checksum(patient), encode_code(scope), encode_code(reason))
         return self.chain.transact(fn, accessor)
 
     # --- reading ---------------------------------------------------------------------------
@@ -329,8 +342,9 @@ class ConsentRegistryClient:
         fn = self.contract.functions.consentOf(*key.as_revoke_request())
         valid_from, valid_until, updated_at, status = self.chain.call(fn)
         now = self.chain.block_timestamp("latest") if as_of is None else as_of
-        return ConsentRecord(key, valid_from, valid_until, updated_at,
-                             consent_state(status, valid_from, valid_until, now))
+        return ConsentRecord(
+            key, valid_from, valid_until, updated_at, consent_state(status, valid_from, valid_until, now)
+        )
 
     def guardian_until(self, patient: str, guardian: str) -> int:
         """When the guardian's appointment ends (0 if not appointed)."""
@@ -340,20 +354,21 @@ class ConsentRegistryClient:
         """Every consent, guardian and break-glass event about a patient, in chain order."""
         patient = checksum(patient)
         events: list[ConsentEvent] = []
-        kinds = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved",
-                 "EmergencyAccessRecorded")
+        kinds = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
         with self.chain.io():
             for kind in kinds:
                 event = getattr(self.contract.events, kind)
                 for log in event.get_logs(from_block=self.deploy_block, argument_filters={"patient": patient}):
-                    events.append(ConsentEvent(
-                        kind=kind,
-                        patient=patient,
-                        block_number=log["blockNumber"],
-                        tx_hash=log["transactionHash"].to_0x_hex(),
-                        log_index=log["logIndex"],
-                        fields={k: _readable(k, v) for k, v in log["args"].items() if k != "patient"},
-                    ))
+                    events.append(
+                        ConsentEvent(
+                            kind=kind,
+                            patient=patient,
+                            block_number=log["blockNumber"],
+                            tx_hash=log["transactionHash"].to_0x_hex(),
+                            log_index=log["logIndex"],
+                            fields={k: _readable(k, v) for k, v in log["args"].items() if k != "patient"},
+                        )
+                    )
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
 

@@ -99,6 +99,8 @@ def decode_custom_error(
         values = abi_decode(list(spec.arg_types), bytes(revert_data[4:]))
     except Exception:  # malformed data for a known selector: treat as unknown
         return None
-    args = {name: to_checksum_address(value) if kind == "address" else value
-            for name, kind, value in zip(spec.arg_names, spec.arg_types, values, strict=True)}
+    args = {
+        name: to_checksum_address(value) if kind == "address" else value
+        for name, kind, value in zip(spec.arg_names, spec.arg_types, values, strict=True)
+    }
     return spec.name, args

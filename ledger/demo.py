@@ -32,12 +32,18 @@ from ledger.receipts import verify_receipt
 from ledger.runtime import open_ledger
 
 SAMPLE_RECORDS = [
-    {"resourceType": "Observation", "status": "final",
-     "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-     "valueQuantity": {"value": 72, "unit": "beats/minute"}},
-    {"resourceType": "Observation", "status": "final",
-     "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"}]},
-     "valueQuantity": {"value": 36.8, "unit": "Cel"}},
+    {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+        "valueQuantity": {"value": 72, "unit": "beats/minute"},
+    },
+    {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8310-5", "display": "Body temperature"}]},
+        "valueQuantity": {"value": 36.8, "unit": "Cel"},
+    },
     {"resourceType": "Condition", "clinicalStatus": {"text": "active"}, "code": {"text": "Hypertension"}},
 ]
 
@@ -66,24 +72,39 @@ def main(data_dir: DataDirOption = Path("data")) -> None:
             path = receipt_dir / f"{receipt.leaf.hex()[:16]}.json"
             path.write_text(receipt.to_json() + "\n", encoding="utf-8")
             verified = verify_receipt(receipt, document_digest=digest_json(doc), anchors=ledger.anchors)
-            table.add_row(str(doc["resourceType"]), "0x" + receipt.digest.hex()[:16] + "…", str(path),
-                          "yes" if verified.valid else "NO")
+            table.add_row(
+                str(doc["resourceType"]),
+                "0x" + receipt.digest.hex()[:16] + "…",
+                str(path),
+                "yes" if verified.valid else "NO",
+            )
         console.print(table)
 
         patient = Account.create()  # the patient's own key: it never holds ether
         now = int(time.time())
-        terms = GrantTerms(ConsentKey(patient.address, hospital.address, "Observation", "TREAT"),
-                           valid_from=now - 60, valid_until=now + 30 * 86_400)
+        terms = GrantTerms(
+            ConsentKey(patient.address, hospital.address, "Observation", "TREAT"),
+            valid_from=now - 60,
+            valid_until=now + 30 * 86_400,
+        )
         consents = ledger.consents
         deadline = now + 600
-        signature = sign_typed_data(patient, grant_typed_data(
-            consents.domain, terms, patient.address, consents.nonce(patient.address), deadline))
+        signature = sign_typed_data(
+            patient,
+            grant_typed_data(consents.domain, terms, patient.address, consents.nonce(patient.address), deadline),
+        )
         consents.grant_by_signature(terms, patient.address, deadline, signature, ledger.relayer)
         allowed = consents.is_permitted(patient.address, hospital.address, "Observation", "TREAT")
-        console.print(f"patient {patient.address} signed a grant; relayed. hospital may read Observation "
-                      f"for TREAT: [bold]{allowed}[/]")
-        signature = sign_typed_data(patient, revocation_typed_data(
-            consents.domain, terms.key, patient.address, consents.nonce(patient.address), deadline))
+        console.print(
+            f"patient {patient.address} signed a grant; relayed. hospital may read Observation "
+            f"for TREAT: [bold]{allowed}[/]"
+        )
+        signature = sign_typed_data(
+            patient,
+            revocation_typed_data(
+                consents.domain, terms.key, patient.address, consents.nonce(patient.address), deadline
+            ),
+        )
         consents.revoke_by_signature(terms.key, patient.address, deadline, signature, ledger.relayer)
         allowed = consents.is_permitted(patient.address, hospital.address, "Observation", "TREAT")
         console.print(f"patient revoked; hospital may read Observation for TREAT: [bold]{allowed}[/]")

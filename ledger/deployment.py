@@ -58,18 +58,26 @@ class Deployment:
         if chain.chain_id != self.chain_id:
             raise DeploymentError(
                 f"deployment is on chain {self.chain_id}, connected to chain {chain.chain_id}",
-                expected=self.chain_id, actual=chain.chain_id,
+                expected=self.chain_id,
+                actual=chain.chain_id,
             )
-        for address, code_hash in ((self.record_anchor, self.record_anchor_code_hash),
-                                   (self.consent_registry, self.consent_registry_code_hash)):
+        for address, code_hash in (
+            (self.record_anchor, self.record_anchor_code_hash),
+            (self.consent_registry, self.consent_registry_code_hash),
+        ):
             actual = Web3.keccak(chain.code_at(address)).to_0x_hex()
             if actual != code_hash:
-                raise DeploymentError(f"code at {address} is not the deployed contract",
-                                      address=address, expected=code_hash, actual=actual)
+                raise DeploymentError(
+                    f"code at {address} is not the deployed contract",
+                    address=address,
+                    expected=code_hash,
+                    actual=actual,
+                )
 
 
-def ensure_deployed(chain: Chain, data_dir: Path, admin: LocalAccount,
-                    documents: Documents | None = None) -> Deployment:
+def ensure_deployed(
+    chain: Chain, data_dir: Path, admin: LocalAccount, documents: Documents | None = None
+) -> Deployment:
     """Return the recorded deployment (checked against the chain), deploying first if there is none.
 
     A crash between deploying and recording leaves orphaned contracts that nothing uses; the next

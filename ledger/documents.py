@@ -83,16 +83,21 @@ class PostgresDocuments:
 
     def create(self, name: str, body: str) -> str:
         with postgres.session(self.url) as pg:
-            pg.execute("INSERT INTO shared_documents (name, body, created_at) VALUES (%s, %s, %s) "
-                       "ON CONFLICT (name) DO NOTHING", (name, body, time.time()))
+            pg.execute(
+                "INSERT INTO shared_documents (name, body, created_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, body, time.time()),
+            )
             row = pg.execute("SELECT body FROM shared_documents WHERE name = %s", (name,)).fetchone()
         assert row is not None
         return str(row[0])
 
     def names(self, folder: str) -> list[str]:
         with postgres.session(self.url) as pg:
-            rows = pg.execute("SELECT substr(name, %s) FROM shared_documents WHERE starts_with(name, %s) "
-                              "ORDER BY name", (len(folder) + 1, folder)).fetchall()
+            rows = pg.execute(
+                "SELECT substr(name, %s) FROM shared_documents WHERE starts_with(name, %s) ORDER BY name",
+                (len(folder) + 1, folder),
+            ).fetchall()
         return [str(r[0]) for r in rows if "/" not in str(r[0])]
 
     @contextlib.contextmanager
@@ -117,8 +122,10 @@ def adopt(local: DirectoryDocuments, shared: Documents) -> None:
                 shared.create(f"keys/{name}", body)
     deployment = local.read("deployment.json")
     if deployment is not None and shared.create("deployment.json", deployment) != deployment:
-        raise DeploymentError("the data directory's deployment.json names other contracts than the record "
-                              "shared by the replicas; remove the stale file")
+        raise DeploymentError(
+            "the data directory's deployment.json names other contracts than the record "
+            "shared by the replicas; remove the stale file"
+        )
 
 
 def write_private_file(path: Path, text: str) -> None:

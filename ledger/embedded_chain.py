@@ -540,6 +540,9 @@ def _acquire_writer_lock(data_dir: Path) -> int:
         lock_path,
         lambda holder: ChainLockedError(
             f"embedded chain {data_dir} is open for writing by another process"
-            + (f" (pid {holder})" if holder else ""), data_dir=str(data_dir), holder_pid=holder),
+            + (f" (pid {holder})" if holder else ""),
+            data_dir=str(data_dir),
+            holder_pid=holder,
+        ),
         lambda err: ChainUnavailableError(f"cannot open lock file {lock_path}: {err}", data_dir=str(data_dir)),
     )

@@ -103,8 +103,7 @@ class ContractRevertError(ChainError):
     def __init__(self, error: str, args: dict[str, Any] | None = None, message: str = "") -> None:
         self.error = error
         self.args_by_name: dict[str, Any] = dict(args or {})
-        super().__init__(message or f"contract reverted with {error}", error=error,
-                         args=self.args_by_name)
+        super().__init__(message or f"contract reverted with {error}", error=error, args=self.args_by_name)
 
 
 class TransactionFailedError(ChainError):

@@ -15,8 +15,9 @@ from pathlib import Path
 from ledger.exceptions import LedgerError
 
 
-def acquire(lock_path: Path, held_by_other: Callable[[int | None], LedgerError],
-            unusable: Callable[[OSError], LedgerError]) -> int:
+def acquire(
+    lock_path: Path, held_by_other: Callable[[int | None], LedgerError], unusable: Callable[[OSError], LedgerError]
+) -> int:
     """Take the lock without waiting; return the descriptor holding it.
 
     Raises ``held_by_other(pid)`` if another process holds it, ``unusable(err)`` if the file cannot

@@ -35,8 +35,7 @@ from ledger.store.records import with_tx
 
 log = logging.getLogger("careledger.indexer")
 
-CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved",
-                  "EmergencyAccessRecorded")
+CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
 ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted")
 CODE_FIELDS = frozenset({"scope", "purpose", "reason"})
 DEFAULT_CHUNK_BLOCKS = 2_000
@@ -45,10 +44,12 @@ MAX_BACKOFF = 30.0
 
 _EVENT_COLUMNS = "block_number, log_index, tx_hash, contract, event, patient, fields, block_time"
 _INSERT_EVENT = f"INSERT OR IGNORE INTO chain_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_SET_LAST_BLOCK = ("INSERT INTO chain_index_state (id, last_block, updated_at) VALUES (1, ?, ?) "
-                   "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, last_block = CASE "
-                   "WHEN excluded.last_block > chain_index_state.last_block THEN excluded.last_block "
-                   "ELSE chain_index_state.last_block END")
+_SET_LAST_BLOCK = (
+    "INSERT INTO chain_index_state (id, last_block, updated_at) VALUES (1, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, last_block = CASE "
+    "WHEN excluded.last_block > chain_index_state.last_block THEN excluded.last_block "
+    "ELSE chain_index_state.last_block END"
+)
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,10 @@ class ChainIndexer:
         self.start_block = min(consents.deploy_block, anchors.deploy_block)
         self.addresses = [consents.address, anchors.address]
         self._events: dict[tuple[str, bytes], tuple[str, ContractEvent]] = {}
-        for client, contract_name, names in ((consents, "ConsentRegistry", CONSENT_EVENTS),
-                                             (anchors, "RecordAnchor", ANCHOR_EVENTS)):
+        for client, contract_name, names in (
+            (consents, "ConsentRegistry", CONSENT_EVENTS),
+            (anchors, "RecordAnchor", ANCHOR_EVENTS),
+        ):
             for name in names:
                 event: ContractEvent = getattr(client.contract.events, name)
                 self._events[(client.address.lower(), bytes(HexBytes(event.topic)))] = (contract_name, event)
@@ -179,8 +182,9 @@ class ChainIndexer:
         """
         with self._lock:
             conn = self.db.conn
-            with_tx(conn, lambda: (conn.execute("DELETE FROM chain_events"),
-                                   conn.execute("DELETE FROM chain_index_state")))
+            with_tx(
+                conn, lambda: (conn.execute("DELETE FROM chain_events"), conn.execute("DELETE FROM chain_index_state"))
+            )
             return self._sync_locked()
 
     def _sync_locked(self) -> int:
@@ -197,8 +201,19 @@ class ChainIndexer:
     def _index_range(self, first: int, last: int) -> int:
         """Read and store the events of blocks ``first..last``, and mark ``last`` indexed, atomically."""
         events = self._read(first, last)
-        rows = [(e.block_number, e.log_index, e.tx_hash, e.contract, e.event, e.patient,
-                 json.dumps(e.fields, sort_keys=True, separators=(",", ":")), e.block_time) for e in events]
+        rows = [
+            (
+                e.block_number,
+                e.log_index,
+                e.tx_hash,
+                e.contract,
+                e.event,
+                e.patient,
+                json.dumps(e.fields, sort_keys=True, separators=(",", ":")),
+                e.block_time,
+            )
+            for e in events
+        ]
         conn = self.db.conn
 
         def write() -> int:
@@ -227,16 +242,18 @@ class ChainIndexer:
                 times[block] = self.chain.block_timestamp(block)
             args = dict(decoded["args"])
             patient = args.pop("patient", None)
-            events.append(IndexedEvent(
-                block_number=block,
-                log_index=int(entry["logIndex"]),
-                tx_hash=HexBytes(entry["transactionHash"]).to_0x_hex(),
-                contract=contract_name,
-                event=event.event_name,
-                patient=str(patient).lower() if patient is not None else None,
-                fields={name: readable(name, value) for name, value in args.items()},
-                block_time=times[block],
-            ))
+            events.append(
+                IndexedEvent(
+                    block_number=block,
+                    log_index=int(entry["logIndex"]),
+                    tx_hash=HexBytes(entry["transactionHash"]).to_0x_hex(),
+                    contract=contract_name,
+                    event=event.event_name,
+                    patient=str(patient).lower() if patient is not None else None,
+                    fields={name: readable(name, value) for name, value in args.items()},
+                    block_time=times[block],
+                )
+            )
         return events
 
 

@@ -69,8 +69,7 @@ class Keyring:
         try:
             private_key = Account.decrypt(json.loads(stored), self._passphrase)
         except ValueError as err:
-            raise IntegrityError(f"cannot decrypt key {name!r}: wrong passphrase or corrupt file",
-                                 key=name) from err
+            raise IntegrityError(f"cannot decrypt key {name!r}: wrong passphrase or corrupt file", key=name) from err
         account: LocalAccount = Account.from_key(private_key)
         self._unlocked[name] = account
         return account

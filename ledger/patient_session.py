@@ -56,8 +56,11 @@ def session_typed_data(chain_id: int, session: PatientSession) -> dict[str, Any]
         "types": {"EIP712Domain": SESSION_DOMAIN_TYPE, **SESSION_TYPES},
         "primaryType": "PatientSession",
         "domain": session_domain(chain_id),
-        "message": {"patient": checksum(session.patient), "issuedAt": session.issued_at,
-                    "expiresAt": session.expires_at},
+        "message": {
+            "patient": checksum(session.patient),
+            "issuedAt": session.issued_at,
+            "expiresAt": session.expires_at,
+        },
     }
 
 
@@ -68,15 +71,21 @@ def verify_session(chain_id: int, session: PatientSession, signature: bytes, now
     ``expiresAt`` not passed; the signature recovers to ``patient``.
     """
     if abs(session.issued_at - now) > MAX_CLOCK_SKEW_SECONDS:
-        raise SignatureExpiredError("the sign-in was issued more than 5 minutes from the server's time; "
-                                    "check the device clock and sign in again",
-                                    issued_at=session.issued_at, now=now)
+        raise SignatureExpiredError(
+            "the sign-in was issued more than 5 minutes from the server's time; "
+            "check the device clock and sign in again",
+            issued_at=session.issued_at,
+            now=now,
+        )
     if not session.issued_at < session.expires_at <= session.issued_at + MAX_SESSION_SECONDS:
-        raise InputError("a session must end after it starts and last at most an hour", field="expiresAt",
-                         issued_at=session.issued_at, expires_at=session.expires_at)
+        raise InputError(
+            "a session must end after it starts and last at most an hour",
+            field="expiresAt",
+            issued_at=session.issued_at,
+            expires_at=session.expires_at,
+        )
     if session.expires_at <= now:
-        raise SignatureExpiredError("the sign-in has expired; sign in again", expires_at=session.expires_at,
-                                    now=now)
+        raise SignatureExpiredError("the sign-in has expired; sign in again", expires_at=session.expires_at, now=now)
     patient = checksum(session.patient)
     if recover_signer(session_typed_data(chain_id, session), signature) != patient:
         raise InvalidSignatureError("the sign-in was not signed by the patient's key", patient=patient)

@@ -57,8 +57,7 @@ Address = Annotated[str, BeforeValidator(_address)]
 class Receipt(BaseModel):
     """A record's proof of anchoring. Field names serialise in camelCase."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
-                              alias_generator=to_camel)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
 
     type: Literal["careledger-receipt"] = "careledger-receipt"
     version: Literal[1] = 1
@@ -208,59 +207,118 @@ def verify_receipt(
     """
     result = Verification()
     if document_digest is not None:
-        result.add("digest", document_digest == receipt.digest,
-                   "the document's SHA-256 digest matches the receipt" if document_digest == receipt.digest
-                   else "the document does not match the receipt's digest",
-                   receipt.digest, document_digest)
+        result.add(
+            "digest",
+            document_digest == receipt.digest,
+            "the document's SHA-256 digest matches the receipt"
+            if document_digest == receipt.digest
+            else "the document does not match the receipt's digest",
+            receipt.digest,
+            document_digest,
+        )
     leaf = leaf_hash(receipt.salt, receipt.digest)
-    result.add("leaf", leaf == receipt.leaf,
-               "leaf = keccak256(keccak256(salt || digest)) matches" if leaf == receipt.leaf
-               else "the salt and digest do not give the receipt's leaf", receipt.leaf, leaf)
+    result.add(
+        "leaf",
+        leaf == receipt.leaf,
+        "leaf = keccak256(keccak256(salt || digest)) matches"
+        if leaf == receipt.leaf
+        else "the salt and digest do not give the receipt's leaf",
+        receipt.leaf,
+        leaf,
+    )
     try:
         computed_root = process_proof(receipt.leaf, receipt.proof)
     except InvalidProofError as err:
         result.add("proof", False, f"malformed proof: {err.message}")
     else:
-        result.add("proof", computed_root == receipt.root,
-                   "the proof leads from the leaf to the root" if computed_root == receipt.root
-                   else "the proof does not lead from the leaf to the receipt's root",
-                   receipt.root, computed_root)
+        result.add(
+            "proof",
+            computed_root == receipt.root,
+            "the proof leads from the leaf to the root"
+            if computed_root == receipt.root
+            else "the proof does not lead from the leaf to the receipt's root",
+            receipt.root,
+            computed_root,
+        )
     if anchors is not None:
         _verify_on_chain(receipt, anchors, result, contract_verdict, status_of or anchors.record_status)
     return result
 
 
-def _verify_on_chain(receipt: Receipt, anchors: RecordAnchorClient, result: Verification, contract_verdict: bool,
-                     status_of: Callable[[bytes], RecordStatus]) -> None:
+def _verify_on_chain(
+    receipt: Receipt,
+    anchors: RecordAnchorClient,
+    result: Verification,
+    contract_verdict: bool,
+    status_of: Callable[[bytes], RecordStatus],
+) -> None:
     chain_id = anchors.chain.chain_id
-    if not result.add("chain", chain_id == receipt.chain_id,
-                      "the node is on the receipt's chain" if chain_id == receipt.chain_id
-                      else "the node is on another chain than the receipt's", receipt.chain_id, chain_id):
+    if not result.add(
+        "chain",
+        chain_id == receipt.chain_id,
+        "the node is on the receipt's chain"
+        if chain_id == receipt.chain_id
+        else "the node is on another chain than the receipt's",
+        receipt.chain_id,
+        chain_id,
+    ):
         return
-    if not result.add("contract", anchors.address == receipt.contract,
-                      "the receipt names this deployment's RecordAnchor" if anchors.address == receipt.contract
-                      else "the receipt names another contract", receipt.contract, anchors.address):
+    if not result.add(
+        "contract",
+        anchors.address == receipt.contract,
+        "the receipt names this deployment's RecordAnchor"
+        if anchors.address == receipt.contract
+        else "the receipt names another contract",
+        receipt.contract,
+        anchors.address,
+    ):
         return
     anchor = anchors.anchor_of(receipt.root)  # a ChainError means "could not check", not "invalid"
-    if not result.add("anchored", anchor is not None,
-                      "the root is anchored on chain" if anchor else "the root was never anchored on chain",
-                      receipt.root, None):
+    if not result.add(
+        "anchored",
+        anchor is not None,
+        "the root is anchored on chain" if anchor else "the root was never anchored on chain",
+        receipt.root,
+        None,
+    ):
         return
     assert anchor is not None
-    result.add("block", anchor.block_number == receipt.block_number,
-               "anchored in the receipt's block" if anchor.block_number == receipt.block_number
-               else "anchored in another block than the receipt says", receipt.block_number, anchor.block_number)
-    result.add("anchorer", anchor.anchorer == receipt.anchorer,
-               "anchored by the receipt's account" if anchor.anchorer == receipt.anchorer
-               else "anchored by another account than the receipt says", receipt.anchorer, anchor.anchorer)
-    result.add("time", anchor.anchored_at == receipt.anchored_at,
-               "anchored at the receipt's time" if anchor.anchored_at == receipt.anchored_at
-               else "anchored at another time than the receipt says", receipt.anchored_at, anchor.anchored_at)
+    result.add(
+        "block",
+        anchor.block_number == receipt.block_number,
+        "anchored in the receipt's block"
+        if anchor.block_number == receipt.block_number
+        else "anchored in another block than the receipt says",
+        receipt.block_number,
+        anchor.block_number,
+    )
+    result.add(
+        "anchorer",
+        anchor.anchorer == receipt.anchorer,
+        "anchored by the receipt's account"
+        if anchor.anchorer == receipt.anchorer
+        else "anchored by another account than the receipt says",
+        receipt.anchorer,
+        anchor.anchorer,
+    )
+    result.add(
+        "time",
+        anchor.anchored_at == receipt.anchored_at,
+        "anchored at the receipt's time"
+        if anchor.anchored_at == receipt.anchored_at
+        else "anchored at another time than the receipt says",
+        receipt.anchored_at,
+        anchor.anchored_at,
+    )
     if contract_verdict:
         on_chain = anchors.verify_record(receipt.root, receipt.salt, receipt.digest, receipt.proof)
-        result.add("contract_verdict", on_chain,
-                   "the contract's verifyRecord accepts the salt, digest and proof" if on_chain
-                   else "the contract's verifyRecord rejects the salt, digest and proof")
+        result.add(
+            "contract_verdict",
+            on_chain,
+            "the contract's verifyRecord accepts the salt, digest and proof"
+            if on_chain
+            else "the contract's verifyRecord rejects the salt, digest and proof",
+        )
     status = status_of(receipt.leaf)
     result.amended_by = _show(status.amended_by)
     result.retraction_reason = status.retraction_reason

@@ -75,13 +75,23 @@ def open_chain(settings: Settings) -> Chain:
     faucet = Account.from_key(settings.faucet_key.get_secret_value()) if settings.faucet_key else None
     if settings.rpc_url:
         w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
-        return Chain(w3, faucet=faucet, receipt_timeout=settings.receipt_timeout, fee_model=settings.fee_model,
-                     priority_fee_wei=settings.priority_fee_wei)
+        return Chain(
+            w3,
+            faucet=faucet,
+            receipt_timeout=settings.receipt_timeout,
+            fee_model=settings.fee_model,
+            priority_fee_wei=settings.priority_fee_wei,
+        )
     embedded = open_embedded_web3(Path(settings.data_dir), synchronous=settings.chain_sync)
     try:
         dev_faucet = faucet or Account.from_key(embedded.faucet_keys[0])
-        return Chain(embedded.w3, close=embedded.close, faucet=dev_faucet,
-                     receipt_timeout=settings.receipt_timeout, serialize=True)
+        return Chain(
+            embedded.w3,
+            close=embedded.close,
+            faucet=dev_faucet,
+            receipt_timeout=settings.receipt_timeout,
+            serialize=True,
+        )
     except BaseException:
         embedded.close()
         raise
@@ -108,8 +118,7 @@ def open_keyring(settings: Settings, documents: Documents | None = None) -> Keyr
     if settings.keystore_passphrase is not None:
         passphrase = settings.keystore_passphrase.get_secret_value()
     elif settings.rpc_url:
-        raise InputError("CARELEDGER_KEYSTORE_PASSPHRASE is required with an RPC chain",
-                         field="keystore_passphrase")
+        raise InputError("CARELEDGER_KEYSTORE_PASSPHRASE is required with an RPC chain", field="keystore_passphrase")
     else:
         passphrase = development_passphrase(directory)
     return Keyring(documents, passphrase, scrypt_n=settings.keystore_scrypt_n)
@@ -132,8 +141,9 @@ def open_ledger(settings: Settings | None = None) -> Ledger:
             chain=chain,
             keyring=keyring,
             deployment=deployment,
-            anchors=RecordAnchorClient(chain, deployment.record_anchor, deployment.deploy_block,
-                                       confirmations=settings.confirmations),
+            anchors=RecordAnchorClient(
+                chain, deployment.record_anchor, deployment.deploy_block, confirmations=settings.confirmations
+            ),
             consents=ConsentRegistryClient(chain, deployment.consent_registry, deployment.deploy_block),
         )
     except BaseException:

@@ -46,11 +46,7 @@ def standard_json_input() -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "evmVersion": EVM_VERSION,
             "metadata": {"bytecodeHash": "ipfs"},
-            "outputSelection": {
-                "*": {
-                    "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]
-                }
-            },
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
         },
     }
 
@@ -58,9 +54,7 @@ def standard_json_input() -> dict[str, Any]:
 def compile_artifacts() -> dict[Path, str]:
     """Compile and return the text of every artifact file, by the path it belongs at."""
     input_data = standard_json_input()
-    output = solcx.compile_standard(
-        input_data, solc_binary=SOLC_WRAPPER, base_path=str(ROOT), allow_paths=[str(ROOT)]
-    )
+    output = solcx.compile_standard(input_data, solc_binary=SOLC_WRAPPER, base_path=str(ROOT), allow_paths=[str(ROOT)])
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise SystemExit("\n".join(e["formattedMessage"] for e in errors))
@@ -93,8 +87,7 @@ def main() -> int:
     args = parser.parse_args()
     artifacts = compile_artifacts()
     if args.check:
-        stale = [p for p, text in artifacts.items()
-                 if not p.exists() or p.read_text(encoding="utf-8") != text]
+        stale = [p for p, text in artifacts.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
         for out_dir in (PRODUCTION_OUT, TEST_OUT):
             stale += [p for p in out_dir.glob("*.json") if p not in artifacts]
         for path in stale:

@@ -51,8 +51,9 @@ def ledger_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 def rpc(url: str, method: str, *params: Any) -> Any:
     """One JSON-RPC call to a node; its result (the node's error fails the test)."""
-    answer = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                        timeout=30).json()
+    answer = httpx.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}, timeout=30
+    ).json()
     assert "error" not in answer, (method, answer)
     return answer["result"]
 
@@ -116,8 +117,10 @@ def travel_to(chain: Chain, timestamp: int) -> None:
             tester.time_travel(timestamp)  # the newest block at ``timestamp - 1``, the next at ``timestamp``
             tester.mine_blocks()
         else:
-            for method, params in (("evm_mine", [{"timestamp": timestamp}]),
-                                   ("evm_setNextBlockTimestamp", [timestamp])):
+            for method, params in (
+                ("evm_mine", [{"timestamp": timestamp}]),
+                ("evm_setNextBlockTimestamp", [timestamp]),
+            ):
                 answer = provider.make_request(method, params)  # type: ignore[arg-type]
                 assert "error" not in answer, (method, answer)
     assert chain.block_timestamp("latest") == timestamp

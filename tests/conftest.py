@@ -34,8 +34,10 @@ def pytest_configure() -> None:
 def pytest_report_header() -> str:
     from tests.postgres import selected_store  # imported here: pytest_plugins must load it first (assert rewriting)
 
-    return (f"chain under test: {selected_chain()} (CARELEDGER_TEST_CHAIN); "
-            f"API store under test: {selected_store()} (CARELEDGER_TEST_STORE)")
+    return (
+        f"chain under test: {selected_chain()} (CARELEDGER_TEST_CHAIN); "
+        f"API store under test: {selected_store()} (CARELEDGER_TEST_STORE)"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

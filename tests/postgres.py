@@ -59,15 +59,25 @@ class PostgresServer:
         return self.url(name)
 
     def _ctl(self, *args: str) -> None:
-        subprocess.run(_as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args]),
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            _as_server_user([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), *args]),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._ctl("-m", mode, "stop")
 
     def start(self) -> None:
-        self._ctl("-o", f"-p {self.port} -h 127.0.0.1 -k {self.data_dir.parent}", "-l",
-                  str(self.data_dir.parent / "server.log"), "-w", "start")
+        self._ctl(
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.data_dir.parent}",
+            "-l",
+            str(self.data_dir.parent / "server.log"),
+            "-w",
+            "start",
+        )
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -87,9 +97,25 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.chown(root, "postgres")
     server = PostgresServer(bin_dir, root / "data", free_port())
     try:
-        subprocess.run(_as_server_user([str(bin_dir / "initdb"), "-D", str(server.data_dir), "-A", "trust",
-                                        "-U", USER, "--no-sync", "-E", "UTF8"]),
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            _as_server_user(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(server.data_dir),
+                    "-A",
+                    "trust",
+                    "-U",
+                    USER,
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
         server.start()
         yield server
     finally:

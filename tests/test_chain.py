@@ -31,7 +31,8 @@ def test_addresses_are_checksummed_and_wrong_checksums_refused() -> None:
 
 def test_custom_errors_are_decoded_by_name_with_checksummed_addresses() -> None:
     data = function_signature_to_4byte_selector("RecordAnchorNotAnchorer(bytes32,address,address)") + encode(
-        ["bytes32", "address", "address"], [b"\x01" * 32, ADDRESS.lower(), ADDRESS.lower()])
+        ["bytes32", "address", "address"], [b"\x01" * 32, ADDRESS.lower(), ADDRESS.lower()]
+    )
     err = translate_error(ContractCustomError("0x" + data.hex(), data="0x" + data.hex()))
     assert isinstance(err, ContractRevertError) and err.error == "RecordAnchorNotAnchorer"
     assert err.args_by_name == {"root": b"\x01" * 32, "anchorer": ADDRESS, "caller": ADDRESS}

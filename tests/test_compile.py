@@ -15,7 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_committed_artifacts_match_a_fresh_compile() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "compile_contracts.py"), "--check"],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
 

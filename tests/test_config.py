@@ -39,19 +39,22 @@ def test_deploy_command_on_a_node_records_the_addresses(tmp_path: Path) -> None:
     port = free_port()
     settings_file = tmp_path / "settings.toml"
     settings_file.write_text(f'rpc_url = "http://127.0.0.1:{port}"\nfaucet_key = "{ANVIL_DEV_KEY}"\n')
-    env = service_env(tmp_path / "data", CARELEDGER_SETTINGS_FILE=str(settings_file),
-                      CARELEDGER_KEYSTORE_PASSPHRASE="deploy test")
+    env = service_env(
+        tmp_path / "data", CARELEDGER_SETTINGS_FILE=str(settings_file), CARELEDGER_KEYSTORE_PASSPHRASE="deploy test"
+    )
     with running_anvil(port, tmp_path / "anvil.json"):
-        first = subprocess.run([sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True,
-                               text=True, timeout=120)
+        first = subprocess.run(
+            [sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         assert first.returncode == 0, first.stderr
         recorded = json.loads((tmp_path / "data" / "deployment.json").read_text())
         w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
         assert recorded["chain_id"] == w3.eth.chain_id == 31337
         for address in (recorded["record_anchor"], recorded["consent_registry"]):
             assert w3.eth.get_code(address) and address in first.stdout
-        again = subprocess.run([sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True,
-                               text=True, timeout=120)
+        again = subprocess.run(
+            [sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
         assert again.returncode == 0 and json.loads((tmp_path / "data" / "deployment.json").read_text()) == recorded
 
 
@@ -59,12 +62,14 @@ def test_operator_funds_the_printed_accounts_then_deploys_on_a_network_without_f
     """On a network that charges for gas, the operator learns the ledger's addresses first
     (`careledger accounts`), funds them, and only then can `careledger deploy` succeed."""
     port = free_port()
-    env = service_env(tmp_path / "data", CARELEDGER_RPC_URL=f"http://127.0.0.1:{port}",
-                      CARELEDGER_KEYSTORE_PASSPHRASE="operator test")
+    env = service_env(
+        tmp_path / "data", CARELEDGER_RPC_URL=f"http://127.0.0.1:{port}", CARELEDGER_KEYSTORE_PASSPHRASE="operator test"
+    )
 
     def careledger(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
 
     listed = careledger("accounts")
     assert listed.returncode == 0, listed.stderr
@@ -77,8 +82,16 @@ def test_operator_funds_the_printed_accounts_then_deploys_on_a_network_without_f
         assert unfunded.returncode == 1 and "insufficient funds" in unfunded.stdout.lower(), unfunded.stdout
         faucet = Account.from_key(ANVIL_DEV_KEY)
         for nonce, address in enumerate(addresses.values(), start=w3.eth.get_transaction_count(faucet.address)):
-            signed = faucet.sign_transaction({"to": address, "value": 10**18, "gas": 21_000, "nonce": nonce,
-                                              "gasPrice": 2 * w3.eth.gas_price, "chainId": w3.eth.chain_id})
+            signed = faucet.sign_transaction(
+                {
+                    "to": address,
+                    "value": 10**18,
+                    "gas": 21_000,
+                    "nonce": nonce,
+                    "gasPrice": 2 * w3.eth.gas_price,
+                    "chainId": w3.eth.chain_id,
+                }
+            )
             w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
         deployed = careledger("deploy")
         assert deployed.returncode == 0, deployed.stdout + deployed.stderr
@@ -88,12 +101,24 @@ def test_operator_funds_the_printed_accounts_then_deploys_on_a_network_without_f
 
 def test_export_index_writes_a_copy_an_auditor_can_read(tmp_path: Path) -> None:
     env = service_env(tmp_path / "data")
-    created = subprocess.run([sys.executable, "-m", "api.cli", "create-admin"], env=env, cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
+    created = subprocess.run(
+        [sys.executable, "-m", "api.cli", "create-admin"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert created.returncode == 0, created.stderr
     target = tmp_path / "index.sqlite3"
-    exported = subprocess.run([sys.executable, "-m", "api.cli", "export-index", str(target)], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
+    exported = subprocess.run(
+        [sys.executable, "-m", "api.cli", "export-index", str(target)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert exported.returncode == 0, exported.stdout + exported.stderr
     with sqlite3.connect(target) as copy:
         assert copy.execute("SELECT name FROM organisations").fetchall() == [("CareLedger operator",)]
@@ -103,6 +128,12 @@ def test_export_index_writes_a_copy_an_auditor_can_read(tmp_path: Path) -> None:
         assert key_hashes and key_hashes != live.execute("SELECT key_hash FROM apps").fetchall()  # not copied
     finally:
         live.close()
-    again = subprocess.run([sys.executable, "-m", "api.cli", "export-index", str(target)], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "api.cli", "export-index", str(target)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 1 and "exists already" in again.stdout

@@ -15,15 +15,24 @@ from tests.chain_under_test import ledger_settings
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(("fee_model", "priority_fee_wei", "tx_type"), [
-    ("legacy", 10**9, 0),
-    ("eip1559", 0, 2),
-    ("auto", 3 * 10**9, 2),
-])
+@pytest.mark.parametrize(
+    ("fee_model", "priority_fee_wei", "tx_type"),
+    [
+        ("legacy", 10**9, 0),
+        ("eip1559", 0, 2),
+        ("auto", 3 * 10**9, 2),
+    ],
+)
 def test_fee_models(tmp_path: Path, fee_model: str, priority_fee_wei: int, tx_type: int) -> None:
     port = free_port()
-    settings = ledger_settings(tmp_path / "data", rpc_url=f"http://127.0.0.1:{port}", faucet_key=ANVIL_DEV_KEY,
-                               keystore_passphrase="fees", fee_model=fee_model, priority_fee_wei=priority_fee_wei)
+    settings = ledger_settings(
+        tmp_path / "data",
+        rpc_url=f"http://127.0.0.1:{port}",
+        faucet_key=ANVIL_DEV_KEY,
+        keystore_passphrase="fees",
+        fee_model=fee_model,
+        priority_fee_wei=priority_fee_wei,
+    )
     with running_anvil(port, None), open_ledger(settings) as ledger:
         root = os.urandom(32)
         anchored = ledger.anchors.anchor(root, 1, ledger.anchorer())

@@ -60,8 +60,13 @@ def test_sync_indexes_every_event_once(ledger: Ledger, db: Database, new_account
     assert indexed_to(db.conn) == ledger.chain.block_number() == indexer.last_block()
 
     events = patient_events(db.conn, patient.address)
-    assert [e.event for e in events] == ["GuardianAppointed", "ConsentGranted", "ConsentRevoked",
-                                         "GuardianRemoved", "EmergencyAccessRecorded"]
+    assert [e.event for e in events] == [
+        "GuardianAppointed",
+        "ConsentGranted",
+        "ConsentRevoked",
+        "GuardianRemoved",
+        "EmergencyAccessRecorded",
+    ]
     assert events[1].fields["actor"] == guardian.address and events[1].fields["scope"] == "Observation"
     assert events[4].fields["reason"] == "UNCONSCIOUS" and events[4].fields["scope"] == "*"
     roots = [e for e in all_events(db.conn) if e.event == "RootAnchored"]
@@ -80,12 +85,14 @@ def test_the_index_equals_a_scan_of_the_chain(ledger: Ledger, db: Database, new_
     indexer_for(ledger, db).sync()
     scanned = ledger.consents.history(patient.address)
     indexed = patient_events(db.conn, patient.address)
-    assert [(e.kind, e.block_number, e.log_index, e.tx_hash, e.fields) for e in scanned] == \
-        [(e.event, e.block_number, e.log_index, e.tx_hash, e.fields) for e in indexed]
+    assert [(e.kind, e.block_number, e.log_index, e.tx_hash, e.fields) for e in scanned] == [
+        (e.event, e.block_number, e.log_index, e.tx_hash, e.fields) for e in indexed
+    ]
 
 
-def test_small_chunks_and_a_rebuild_give_the_same_index(ledger: Ledger, db: Database, tmp_path: Path,
-                                                        new_account: NewAccount) -> None:
+def test_small_chunks_and_a_rebuild_give_the_same_index(
+    ledger: Ledger, db: Database, tmp_path: Path, new_account: NewAccount
+) -> None:
     make_history(ledger, new_account)
     indexer = indexer_for(ledger, db)
     indexer.sync()
@@ -125,8 +132,9 @@ def test_chunk_size_must_be_positive(ledger: Ledger, db: Database) -> None:
         indexer_for(ledger, db, chunk_blocks=0)
 
 
-def test_the_cli_rebuilds_the_index_of_a_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        chain_under_test: ChainUnderTest) -> None:
+def test_the_cli_rebuilds_the_index_of_a_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chain_under_test: ChainUnderTest
+) -> None:
     for name, value in {"CARELEDGER_KEYSTORE_SCRYPT_N": str(FAST_SCRYPT_N), **chain_under_test.env()}.items():
         monkeypatch.setenv(name, value)
     data_dir = tmp_path / "data"

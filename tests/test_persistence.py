@@ -28,8 +28,9 @@ def test_restart_sees_deployment_receipts_and_history(tmp_path: Path) -> None:
     settings = ledger_settings(tmp_path / "data")
     with open_ledger(settings) as ledger:
         deployment = ledger.deployment
-        receipts = anchor_batch(ledger.anchors, [(new_salt(), digest_bytes(b"%d" % i)) for i in range(5)],
-                                ledger.anchorer())
+        receipts = anchor_batch(
+            ledger.anchors, [(new_salt(), digest_bytes(b"%d" % i)) for i in range(5)], ledger.anchorer()
+        )
         head = ledger.chain.block_number()
     with open_ledger(settings) as reopened:
         assert reopened.deployment == deployment  # not deployed a second time
@@ -47,7 +48,10 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, kill_after_lines: in
     data_dir = tmp_path / "data"
     child = subprocess.Popen(
         [sys.executable, str(CHILD), str(data_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert child.stdout is not None

@@ -27,7 +27,7 @@ def in_batch(receipt: Receipt) -> RecordInBatch:
 
 
 def flip(value: bytes, index: int = 0) -> bytes:
-    return value[:index] + bytes([value[index] ^ 1]) + value[index + 1:]
+    return value[:index] + bytes([value[index] ^ 1]) + value[index + 1 :]
 
 
 def tampered(receipt: Receipt, **changes: Any) -> Receipt:
@@ -42,12 +42,22 @@ def test_every_receipt_verifies_with_its_document(ledger: Ledger, anchored: list
     roots = {r.root for r in anchored}
     assert len(roots) == 1 and all(r.leaf_count == len(DOCUMENTS) for r in anchored)
     for doc, receipt in zip(DOCUMENTS, anchored, strict=True):
-        result = verify_receipt(Receipt.parse(receipt.to_json()), document_digest=digest_json(doc),
-                                anchors=ledger.anchors)
+        result = verify_receipt(
+            Receipt.parse(receipt.to_json()), document_digest=digest_json(doc), anchors=ledger.anchors
+        )
         assert result.valid, result.failures
         assert [c.name for c in result.checks] == [
-            "digest", "leaf", "proof", "chain", "contract", "anchored", "block", "anchorer", "time",
-            "contract_verdict"]
+            "digest",
+            "leaf",
+            "proof",
+            "chain",
+            "contract",
+            "anchored",
+            "block",
+            "anchorer",
+            "time",
+            "contract_verdict",
+        ]
         assert result.amended_by is None and result.retraction_reason is None
 
 
@@ -55,9 +65,24 @@ def test_receipt_json_holds_no_document_content(anchored: list[Receipt]) -> None
     text = anchored[0].to_json()
     assert "Observation" not in text and "valueQuantity" not in text
     assert set(anchored[0].to_dict()) == {
-        "type", "version", "chainId", "contract", "transactionHash", "blockNumber", "anchoredAt",
-        "anchorer", "root", "leafCount", "leaf", "proof", "digestAlgorithm", "digest", "salt",
-        "treeFormat", "leafEncoding"}
+        "type",
+        "version",
+        "chainId",
+        "contract",
+        "transactionHash",
+        "blockNumber",
+        "anchoredAt",
+        "anchorer",
+        "root",
+        "leafCount",
+        "leaf",
+        "proof",
+        "digestAlgorithm",
+        "digest",
+        "salt",
+        "treeFormat",
+        "leafEncoding",
+    }
 
 
 def test_single_record_is_a_batch_of_one(ledger: Ledger) -> None:
@@ -67,23 +92,41 @@ def test_single_record_is_a_batch_of_one(ledger: Ledger) -> None:
     assert verify_receipt(receipt, anchors=ledger.anchors).valid
 
 
-@pytest.mark.parametrize(("change", "failing"), [
-    (lambda r: {"digest": "0x" + flip(r.digest).hex()}, ["leaf", "contract_verdict"]),
-    (lambda r: {"salt": "0x" + flip(r.salt, 31).hex()}, ["leaf", "contract_verdict"]),
-    (lambda r: {"leaf": "0x" + flip(r.leaf).hex()}, ["leaf", "proof"]),
-    (lambda r: {"proof": ["0x" + flip(r.proof[0]).hex(), *("0x" + p.hex() for p in r.proof[1:])]},
-     ["proof", "contract_verdict"]),
-    (lambda r: {"proof": ["0x" + p.hex() for p in r.proof[:-1]]}, ["proof", "contract_verdict"]),
-    (lambda r: {"root": "0x" + flip(r.root).hex()}, ["proof", "anchored"]),
-    (lambda r: {"blockNumber": r.block_number + 1}, ["block"]),
-    (lambda r: {"anchoredAt": r.anchored_at - 1}, ["time"]),
-    (lambda r: {"anchorer": "0x" + "11" * 20}, ["anchorer"]),
-    (lambda r: {"chainId": r.chain_id + 1}, ["chain"]),
-    (lambda r: {"contract": "0x" + "22" * 20}, ["contract"]),
-], ids=["digest", "salt", "leaf", "proof-sibling", "truncated-proof", "root", "block", "time",
-        "anchorer", "chain-id", "contract"])
-def test_tampered_receipt_names_the_failing_step(ledger: Ledger, anchored: list[Receipt], change: Any,
-                                                 failing: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("change", "failing"),
+    [
+        (lambda r: {"digest": "0x" + flip(r.digest).hex()}, ["leaf", "contract_verdict"]),
+        (lambda r: {"salt": "0x" + flip(r.salt, 31).hex()}, ["leaf", "contract_verdict"]),
+        (lambda r: {"leaf": "0x" + flip(r.leaf).hex()}, ["leaf", "proof"]),
+        (
+            lambda r: {"proof": ["0x" + flip(r.proof[0]).hex(), *("0x" + p.hex() for p in r.proof[1:])]},
+            ["proof", "contract_verdict"],
+        ),
+        (lambda r: {"proof": ["0x" + p.hex() for p in r.proof[:-1]]}, ["proof", "contract_verdict"]),
+        (lambda r: {"root": "0x" + flip(r.root).hex()}, ["proof", "anchored"]),
+        (lambda r: {"blockNumber": r.block_number + 1}, ["block"]),
+        (lambda r: {"anchoredAt": r.anchored_at - 1}, ["time"]),
+        (lambda r: {"anchorer": "0x" + "11" * 20}, ["anchorer"]),
+        (lambda r: {"chainId": r.chain_id + 1}, ["chain"]),
+        (lambda r: {"contract": "0x" + "22" * 20}, ["contract"]),
+    ],
+    ids=[
+        "digest",
+        "salt",
+        "leaf",
+        "proof-sibling",
+        "truncated-proof",
+        "root",
+        "block",
+        "time",
+        "anchorer",
+        "chain-id",
+        "contract",
+    ],
+)
+def test_tampered_receipt_names_the_failing_step(
+    ledger: Ledger, anchored: list[Receipt], change: Any, failing: list[str]
+) -> None:
     receipt = anchored[2]
     assert failed_checks(tampered(receipt, **change(receipt)), ledger) == failing
 
@@ -106,17 +149,20 @@ def test_amendment_and_retraction_are_reported(ledger: Ledger, anchored: list[Re
     assert retracted.valid and retracted.retraction_reason == "ENTERED_IN_ERROR"
 
 
-@pytest.mark.parametrize("bad", [
-    {"root": "0x1234"},
-    {"salt": "not hex"},
-    {"proof": "0x" + "00" * 32},
-    {"unexpected": 1},
-    {"version": 2},
-    {"blockNumber": -1},
-    {"contract": "0xnotanaddress"},
-    {"salt": "0x" + "11" * 31 + "  "},  # 66 characters, but whitespace makes it 31 bytes
-    {"root": "0x" + "11" * 31 + " 1"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"root": "0x1234"},
+        {"salt": "not hex"},
+        {"proof": "0x" + "00" * 32},
+        {"unexpected": 1},
+        {"version": 2},
+        {"blockNumber": -1},
+        {"contract": "0xnotanaddress"},
+        {"salt": "0x" + "11" * 31 + "  "},  # 66 characters, but whitespace makes it 31 bytes
+        {"root": "0x" + "11" * 31 + " 1"},
+    ],
+)
 def test_malformed_receipt_is_an_input_error(anchored: list[Receipt], bad: dict[str, Any]) -> None:
     with pytest.raises(InvalidProofError) as caught:
         Receipt.parse({**anchored[0].to_dict(), **bad})
@@ -126,4 +172,3 @@ def test_malformed_receipt_is_an_input_error(anchored: list[Receipt], bad: dict[
 def test_not_json_is_an_input_error() -> None:
     with pytest.raises(InvalidProofError):
         Receipt.parse(b"{not json")
-

@@ -17,8 +17,9 @@ from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 
 
 def test_deploy_anchor_and_relay_consent_over_rpc(tmp_path: Path, anvil_url: str) -> None:
-    settings = ledger_settings(tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY,
-                               keystore_passphrase="test passphrase")
+    settings = ledger_settings(
+        tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY, keystore_passphrase="test passphrase"
+    )
     with open_ledger(settings) as ledger:
         assert ledger.chain.chain_id == 31337
         anchorer = ledger.anchorer()

@@ -28,9 +28,18 @@ pytestmark = pytest.mark.slow
 def anvil_ledger(tmp_path: Path) -> Iterator[tuple[Ledger, str]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with running_anvil(port, None), open_ledger(ledger_settings(
-            tmp_path / "data", rpc_url=url, faucet_key=ANVIL_DEV_KEY, keystore_passphrase="faults",
-            receipt_timeout=60)) as ledger:
+    with (
+        running_anvil(port, None),
+        open_ledger(
+            ledger_settings(
+                tmp_path / "data",
+                rpc_url=url,
+                faucet_key=ANVIL_DEV_KEY,
+                keystore_passphrase="faults",
+                receipt_timeout=60,
+            )
+        ) as ledger,
+    ):
         yield ledger, url
 
 
@@ -56,8 +65,7 @@ def wait_for_pending(url: str) -> None:
         time.sleep(0.02)
 
 
-def test_a_dropped_transaction_is_reported_and_the_next_send_reuses_its_nonce(
-        anvil_ledger: tuple[Ledger, str]) -> None:
+def test_a_dropped_transaction_is_reported_and_the_next_send_reuses_its_nonce(anvil_ledger: tuple[Ledger, str]) -> None:
     ledger, url = anvil_ledger
     ledger.anchorer()  # role granted while blocks are still mined
     rpc(url, "evm_setAutomine", False)
@@ -87,9 +95,17 @@ def test_a_replaced_transaction_is_reported(anvil_ledger: tuple[Ledger, str]) ->
     # the same key sends something else with the same nonce and a higher fee (an operator's
     # "cancel" or a misconfigured second signer): the node replaces the anchoring transaction
     base_fee = ledger.chain.w3.eth.get_block("latest")["baseFeePerGas"]
-    replacement = anchorer.sign_transaction({
-        "to": anchorer.address, "value": 0, "gas": 21_000, "nonce": nonce, "chainId": ledger.chain.chain_id,
-        "maxPriorityFeePerGas": 50 * 10**9, "maxFeePerGas": 4 * base_fee + 50 * 10**9})
+    replacement = anchorer.sign_transaction(
+        {
+            "to": anchorer.address,
+            "value": 0,
+            "gas": 21_000,
+            "nonce": nonce,
+            "chainId": ledger.chain.chain_id,
+            "maxPriorityFeePerGas": 50 * 10**9,
+            "maxFeePerGas": 4 * base_fee + 50 * 10**9,
+        }
+    )
     rpc(url, "eth_sendRawTransaction", replacement.raw_transaction.to_0x_hex())
     rpc(url, "evm_mine")
     thread.join(30)
@@ -105,14 +121,20 @@ def test_the_batcher_anchors_again_after_its_transaction_was_dropped(tmp_path: P
     once, and their receipts verify."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = ledger_settings(tmp_path / "data", rpc_url=url, faucet_key=ANVIL_DEV_KEY,
-                               keystore_passphrase="faults", receipt_timeout=60)
+    settings = ledger_settings(
+        tmp_path / "data", rpc_url=url, faucet_key=ANVIL_DEV_KEY, keystore_passphrase="faults", receipt_timeout=60
+    )
     with running_anvil(port, None):
         service = Service.open(settings)  # its batcher driven step by step, not started
         try:
             organisation = service.create_organisation("General Hospital")
-            records = new_records([RecordPayload(os.urandom(32), None) for _ in range(10)], service.record_ids,
-                                  kind="record", organisation_id=organisation.id, app_id=None)
+            records = new_records(
+                [RecordPayload(os.urandom(32), None) for _ in range(10)],
+                service.record_ids,
+                kind="record",
+                organisation_id=organisation.id,
+                app_id=None,
+            )
             conn = service.db.conn
             with_tx(conn, lambda: conn.executemany(INSERT_RECORD, [r.as_row() for r in records]))
             rpc(url, "evm_setAutomine", False)

@@ -33,8 +33,9 @@ NOT_EMERGENCY = "not_authorised_for_break_glass"
 
 
 def _config(example: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                      json_schema_extra={"examples": [example]})
+    return ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", json_schema_extra={"examples": [example]}
+    )
 
 
 class AccessIn(Schema):
@@ -55,8 +56,9 @@ class BreakGlassIn(Schema):
     reason: Code
     purpose: Code = Field(default=EMERGENCY_PURPOSE)
 
-    model_config = _config({"patient": EXAMPLE_PATIENT, "scope": "*", "reason": "UNCONSCIOUS",
-                            "purpose": EMERGENCY_PURPOSE})
+    model_config = _config(
+        {"patient": EXAMPLE_PATIENT, "scope": "*", "reason": "UNCONSCIOUS", "purpose": EMERGENCY_PURPOSE}
+    )
 
 
 class AccessOut(Schema):
@@ -73,46 +75,80 @@ class AccessOut(Schema):
     block_number: int | None = Field(description="the block recording a break-glass access")
     audit_record_id: str
 
-    model_config = _config({
-        "decision": "break_glass", "patient": EXAMPLE_PATIENT, "organisation": "General Hospital",
-        "scope": "*", "purpose": EMERGENCY_PURPOSE, "reason": "UNCONSCIOUS", "breakGlass": True,
-        "breakGlassTx": EXAMPLE_TX, "blockNumber": 58, "auditRecordId": "4f1c2b9e0d7a4e53b8a61f0c9d2e7a31",
-    })
+    model_config = _config(
+        {
+            "decision": "break_glass",
+            "patient": EXAMPLE_PATIENT,
+            "organisation": "General Hospital",
+            "scope": "*",
+            "purpose": EMERGENCY_PURPOSE,
+            "reason": "UNCONSCIOUS",
+            "breakGlass": True,
+            "breakGlassTx": EXAMPLE_TX,
+            "blockNumber": 58,
+            "auditRecordId": "4f1c2b9e0d7a4e53b8a61f0c9d2e7a31",
+        }
+    )
 
 
-_DENIED: dict[int | str, dict[str, Any]] = {403: {
-    "description": ("consent_required (details.reason: no_consent, expired, not_yet_valid, revoked) or forbidden; "
-                    "the attempt is in the audit trail"),
-    "content": {"application/json": {"example": {
-        "code": "consent_required", "message": "the patient's consent does not permit this access (revoked)",
-        "details": {"reason": "revoked", "states": {"Observation": "revoked", "*": "none"},
-                    "audit_record_id": "4f1c2b9e0d7a4e53b8a61f0c9d2e7a31"}}}},
-}}
+_DENIED: dict[int | str, dict[str, Any]] = {
+    403: {
+        "description": (
+            "consent_required (details.reason: no_consent, expired, not_yet_valid, revoked) or forbidden; "
+            "the attempt is in the audit trail"
+        ),
+        "content": {
+            "application/json": {
+                "example": {
+                    "code": "consent_required",
+                    "message": "the patient's consent does not permit this access (revoked)",
+                    "details": {
+                        "reason": "revoked",
+                        "states": {"Observation": "revoked", "*": "none"},
+                        "audit_record_id": "4f1c2b9e0d7a4e53b8a61f0c9d2e7a31",
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def _answer(caller: Caller, attempt: AccessAttempt, record_id: str, block: int | None = None) -> dict[str, Any]:
-    return {"decision": attempt.decision, "patient": attempt.patient, "organisation": caller.organisation.name,
-            "scope": attempt.scope, "purpose": attempt.purpose,
-            "reason": attempt.reason if attempt.decision == "break_glass" else None,
-            "breakGlass": attempt.decision == "break_glass", "breakGlassTx": attempt.break_glass_tx,
-            "blockNumber": block, "auditRecordId": record_id}
+    return {
+        "decision": attempt.decision,
+        "patient": attempt.patient,
+        "organisation": caller.organisation.name,
+        "scope": attempt.scope,
+        "purpose": attempt.purpose,
+        "reason": attempt.reason if attempt.decision == "break_glass" else None,
+        "breakGlass": attempt.decision == "break_glass",
+        "breakGlassTx": attempt.break_glass_tx,
+        "blockNumber": block,
+        "auditRecordId": record_id,
+    }
 
 
-@router.post("", response_model=AccessOut, summary="Ask to access a patient's data (consent checked, audited)",
-             responses=_DENIED)
+@router.post(
+    "", response_model=AccessOut, summary="Ask to access a patient's data (consent checked, audited)", responses=_DENIED
+)
 async def request_access(body: AccessIn, caller: Reader, service: ServiceDep) -> dict[str, Any]:
     """Permitted when the patient's consent for this scope, or for '*', is active for the caller's
     organisation and purpose (the contract's ``isPermitted``)."""
     patient = checksum(body.patient)
-    decision = await run_in_threadpool(consent_decision, service, patient, caller.organisation.address,
-                                       body.scope, body.purpose)
-    attempt = AccessAttempt(patient, body.scope, body.purpose, "allowed" if decision.permitted else "denied",
-                            decision.reason)
+    decision = await run_in_threadpool(
+        consent_decision, service, patient, caller.organisation.address, body.scope, body.purpose
+    )
+    attempt = AccessAttempt(
+        patient, body.scope, body.purpose, "allowed" if decision.permitted else "denied", decision.reason
+    )
     record_id = await log_access(service, caller, attempt)
     if not decision.permitted:
         raise ConsentDeniedError(
             f"the patient's consent does not permit this access ({decision.reason})",
-            reason=decision.reason, states=decision.states, audit_record_id=record_id,
+            reason=decision.reason,
+            states=decision.states,
+            audit_record_id=record_id,
         )
     return _answer(caller, attempt, record_id)
 
@@ -125,8 +161,12 @@ def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tu
     return receipt["transactionHash"].to_0x_hex(), int(receipt["blockNumber"])
 
 
-@router.post("/emergency", response_model=AccessOut, responses=_DENIED,
-             summary="Break-glass access without consent (role emergency; recorded on chain, flagged)")
+@router.post(
+    "/emergency",
+    response_model=AccessOut,
+    responses=_DENIED,
+    summary="Break-glass access without consent (role emergency; recorded on chain, flagged)",
+)
 async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     """A refused break-glass attempt (no emergency role, or no ``EMERGENCY_ROLE`` on chain) is audited too."""
     patient = checksum(body.patient)
@@ -136,8 +176,11 @@ async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep
     denied = AccessAttempt(patient, body.scope, body.purpose, "denied", NOT_EMERGENCY)
     if Role.EMERGENCY not in caller.app.roles or not caller.organisation.emergency:
         record_id = await log_access(service, caller, denied)
-        raise PermissionDeniedError("break-glass access needs the emergency role and an organisation holding it",
-                                    needed=[Role.EMERGENCY.value], audit_record_id=record_id)
+        raise PermissionDeniedError(
+            "break-glass access needs the emergency role and an organisation holding it",
+            needed=[Role.EMERGENCY.value],
+            audit_record_id=record_id,
+        )
     try:
         tx_hash, block = await run_in_threadpool(_record_on_chain, service, caller, body)
     except ContractRevertError:  # the organisation lost EMERGENCY_ROLE on chain

@@ -31,13 +31,25 @@ class AppIn(Schema):
 
 
 def organisation_out(organisation: Organisation) -> dict[str, Any]:
-    return {"id": organisation.id, "name": organisation.name, "address": organisation.address,
-            "emergency": organisation.emergency, "createdAt": organisation.created_at}
+    return {
+        "id": organisation.id,
+        "name": organisation.name,
+        "address": organisation.address,
+        "emergency": organisation.emergency,
+        "createdAt": organisation.created_at,
+    }
 
 
 def app_out(app: App) -> dict[str, Any]:
-    return {"id": app.id, "organisationId": app.organisation_id, "name": app.name, "keyPrefix": app.key_prefix,
-            "roles": sorted(r.value for r in app.roles), "createdAt": app.created_at, "revokedAt": app.revoked_at}
+    return {
+        "id": app.id,
+        "organisationId": app.organisation_id,
+        "name": app.name,
+        "keyPrefix": app.key_prefix,
+        "roles": sorted(r.value for r in app.roles),
+        "createdAt": app.created_at,
+        "revokedAt": app.revoked_at,
+    }
 
 
 @router.post("/organisations", status_code=201, summary="Create an organisation with its own chain account")

@@ -44,8 +44,9 @@ INSERT_ACCESS_EVENT = """
                                document, created_at, chain_tx)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
-_COLUMNS = ("id, record_id, organisation_id, app_id, patient, scope, purpose, decision, reason, document, "
-            "created_at, chain_tx")
+_COLUMNS = (
+    "id, record_id, organisation_id, app_id, patient, scope, purpose, decision, reason, document, created_at, chain_tx"
+)
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,26 @@ def audit_statements(service: Service, caller: Caller, attempt: AccessAttempt) -
     now = time.time()
     document = audit_document(caller, attempt, now)
     (record,) = new_records(
-        [RecordPayload(digest_json(document), attempt.patient.lower(), "application/json")], service.record_ids,
-        kind="audit", organisation_id=caller.organisation.id, app_id=caller.app.id,
+        [RecordPayload(digest_json(document), attempt.patient.lower(), "application/json")],
+        service.record_ids,
+        kind="audit",
+        organisation_id=caller.organisation.id,
+        app_id=caller.app.id,
     )
     chain_tx = bytes.fromhex(attempt.break_glass_tx[2:]) if attempt.break_glass_tx else None
-    event = (record.record_id, caller.organisation.id, caller.app.id, attempt.patient.lower(), attempt.scope,
-             attempt.purpose, attempt.decision, attempt.reason, canonical_json(document).decode("utf-8"),
-             record.created_at, chain_tx)
+    event = (
+        record.record_id,
+        caller.organisation.id,
+        caller.app.id,
+        attempt.patient.lower(),
+        attempt.scope,
+        attempt.purpose,
+        attempt.decision,
+        attempt.reason,
+        canonical_json(document).decode("utf-8"),
+        record.created_at,
+        chain_tx,
+    )
     return record.record_id, [(INSERT_RECORD, [record.as_row()]), (INSERT_ACCESS_EVENT, [event])]
 
 
@@ -131,19 +145,51 @@ class AuditPageOut(Schema):
     next_after: int | None = Field(description="`after` for the next page; null on the last page")
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid",
-        json_schema_extra={"examples": [{"entries": [{
-            "id": 7, "recordId": "4f1c2b9e0d7a4e53b8a61f0c9d2e7a31", "patient": EXAMPLE_PATIENT,
-            "organisation": {"id": 2, "name": "General Hospital",
-                             "address": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"},
-            "appId": 3, "scope": "Observation", "purpose": "TREAT", "decision": "denied", "reason": "revoked",
-            "breakGlass": False, "breakGlassTx": None, "time": 1767229200.123,
-            "document": {"type": DOCUMENT_TYPE, "version": 1, "decision": "denied", "reason": "revoked"},
-            "status": "anchored",
-            "batch": {"root": "0x" + "ab" * 32, "leafCount": 12, "transactionHash": "0x" + "5e" * 32,
-                      "blockNumber": 57, "anchoredAt": 1767229202,
-                      "anchorer": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"},
-        }], "nextAfter": None}]},
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "entries": [
+                        {
+                            "id": 7,
+                            "recordId": "4f1c2b9e0d7a4e53b8a61f0c9d2e7a31",
+                            "patient": EXAMPLE_PATIENT,
+                            "organisation": {
+                                "id": 2,
+                                "name": "General Hospital",
+                                "address": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+                            },
+                            "appId": 3,
+                            "scope": "Observation",
+                            "purpose": "TREAT",
+                            "decision": "denied",
+                            "reason": "revoked",
+                            "breakGlass": False,
+                            "breakGlassTx": None,
+                            "time": 1767229200.123,
+                            "document": {
+                                "type": DOCUMENT_TYPE,
+                                "version": 1,
+                                "decision": "denied",
+                                "reason": "revoked",
+                            },
+                            "status": "anchored",
+                            "batch": {
+                                "root": "0x" + "ab" * 32,
+                                "leafCount": 12,
+                                "transactionHash": "0x" + "5e" * 32,
+                                "blockNumber": 57,
+                                "anchoredAt": 1767229202,
+                                "anchorer": "0x5B38Da6a701c568545dCfcB03FcB875f56beddC4",
+                            },
+                        }
+                    ],
+                    "nextAfter": None,
+                }
+            ]
+        },
     )
 
 
@@ -152,19 +198,40 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="at most this many e
 
 
 def _entry_out(service: Service, row: Any) -> dict[str, Any]:
-    (id_, record_id, organisation_id, app_id, patient, scope, purpose, decision, reason, document,
-     created_at, chain_tx) = row
+    (
+        id_,
+        record_id,
+        organisation_id,
+        app_id,
+        patient,
+        scope,
+        purpose,
+        decision,
+        reason,
+        document,
+        created_at,
+        chain_tx,
+    ) = row
     organisation = service.organisation(organisation_id)
     record = get_record(service.db.conn, record_id)
     assert record is not None  # access_events.record_id references records
     anchoring = record_out(service, record)
     return {
-        "id": id_, "recordId": record_id, "patient": checksum(patient),
+        "id": id_,
+        "recordId": record_id,
+        "patient": checksum(patient),
         "organisation": {"id": organisation.id, "name": organisation.name, "address": organisation.address},
-        "appId": app_id, "scope": scope, "purpose": purpose, "decision": decision, "reason": reason,
-        "breakGlass": decision == "break_glass", "breakGlassTx": "0x" + chain_tx.hex() if chain_tx else None,
-        "time": created_at, "document": orjson.loads(document),
-        "status": anchoring["status"], "batch": anchoring["batch"],
+        "appId": app_id,
+        "scope": scope,
+        "purpose": purpose,
+        "decision": decision,
+        "reason": reason,
+        "breakGlass": decision == "break_glass",
+        "breakGlassTx": "0x" + chain_tx.hex() if chain_tx else None,
+        "time": created_at,
+        "document": orjson.loads(document),
+        "status": anchoring["status"],
+        "batch": anchoring["batch"],
     }
 
 
@@ -179,22 +246,31 @@ def audit_page(service: Service, where: str, params: tuple[Any, ...], after: int
 
 
 @router.get("/patients/{patient}", response_model=AuditPageOut, summary="Access attempts about a patient")
-def patient_trail(patient: PatientPath, caller: Auditor, service: ServiceDep,
-                  after: After = 0, limit: Limit = DEFAULT_PAGE) -> dict[str, Any]:
+def patient_trail(
+    patient: PatientPath, caller: Auditor, service: ServiceDep, after: After = 0, limit: Limit = DEFAULT_PAGE
+) -> dict[str, Any]:
     """An app sees its own organisation's entries; an app with the admin role sees every organisation's."""
     if Role.ADMIN in caller.app.roles:
         return audit_page(service, "patient = ?", (patient.lower(),), after, limit)
-    return audit_page(service, "patient = ? AND organisation_id = ?", (patient.lower(), caller.organisation.id),
-                 after, limit)
+    return audit_page(
+        service, "patient = ? AND organisation_id = ?", (patient.lower(), caller.organisation.id), after, limit
+    )
 
 
-@router.get("/organisations/{organisation_id}", response_model=AuditPageOut,
-            summary="Access attempts made by an organisation's apps")
-def organisation_trail(organisation_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], caller: Auditor, service: ServiceDep,
-                       after: After = 0, limit: Limit = DEFAULT_PAGE) -> dict[str, Any]:
+@router.get(
+    "/organisations/{organisation_id}",
+    response_model=AuditPageOut,
+    summary="Access attempts made by an organisation's apps",
+)
+def organisation_trail(
+    organisation_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    caller: Auditor,
+    service: ServiceDep,
+    after: After = 0,
+    limit: Limit = DEFAULT_PAGE,
+) -> dict[str, Any]:
     """An organisation sees its own trail; an app with the admin role sees any organisation's."""
     if organisation_id != caller.organisation.id and Role.ADMIN not in caller.app.roles:
-        raise PermissionDeniedError("an organisation sees only its own audit trail",
-                                    organisation_id=organisation_id)
+        raise PermissionDeniedError("an organisation sees only its own audit trail", organisation_id=organisation_id)
     service.organisation(organisation_id)  # 404 for an unknown organisation
     return audit_page(service, "organisation_id = ?", (organisation_id,), after, limit)

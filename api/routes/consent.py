@@ -54,23 +54,29 @@ EXAMPLE_TX = "0x" + "5e" * 32
 MAX_SIGNATURE_BYTES = 2048  # EOA signatures are 65 bytes; contract wallets may need more
 
 Code = Annotated[str, Field(min_length=1, max_length=66, description="a scope or purpose code (ledger.codes)")]
-Signature = Annotated[str, Field(pattern=r"^0x(?:[0-9a-fA-F]{2})+$", max_length=2 + 2 * MAX_SIGNATURE_BYTES,
-                                 examples=[EXAMPLE_SIGNATURE], description="0x-hex; 65 bytes r||s||v for an EOA")]
+Signature = Annotated[
+    str,
+    Field(
+        pattern=r"^0x(?:[0-9a-fA-F]{2})+$",
+        max_length=2 + 2 * MAX_SIGNATURE_BYTES,
+        examples=[EXAMPLE_SIGNATURE],
+        description="0x-hex; 65 bytes r||s||v for an EOA",
+    ),
+]
 Uint64 = Annotated[int, Field(ge=0, le=UINT64_MAX)]
 Deadline = Annotated[int, Field(ge=0, le=2**256 - 1, description="unix seconds; the signature is void after it")]
-PatientPath = Annotated[str, Path(pattern=ADDRESS, description="the patient's address",
-                                  examples=[EXAMPLE_PATIENT])]
+PatientPath = Annotated[str, Path(pattern=ADDRESS, description="the patient's address", examples=[EXAMPLE_PATIENT])]
 
 Admit = Callable[[str], None]
 """Called with the patient once a relay passed its local checks, just before sending; may raise to refuse."""
 
-_REASONS = {ConsentState.PENDING: "not_yet_valid", ConsentState.EXPIRED: "expired",
-            ConsentState.REVOKED: "revoked"}
+_REASONS = {ConsentState.PENDING: "not_yet_valid", ConsentState.EXPIRED: "expired", ConsentState.REVOKED: "revoked"}
 
 
 def _config(example: dict[str, Any]) -> ConfigDict:
-    return ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                      json_schema_extra={"examples": [example]})
+    return ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", json_schema_extra={"examples": [example]}
+    )
 
 
 # --- schemas -------------------------------------------------------------------------------------
@@ -83,12 +89,18 @@ class DomainOut(Schema):
     types: dict[str, list[dict[str, str]]]
     primary_types: list[str]
 
-    model_config = _config({
-        "domain": {"name": "CareLedger ConsentRegistry", "version": "1", "chainId": 131277322940537,
-                   "verifyingContract": "0x19eC881f565F9d38cbA89AF68862F8A2f685aFb1"},
-        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "ConsentGrant": CONSENT_TYPES["ConsentGrant"]},
-        "primaryTypes": ["ConsentGrant", "ConsentRevocation", "GuardianAppointment"],
-    })
+    model_config = _config(
+        {
+            "domain": {
+                "name": "CareLedger ConsentRegistry",
+                "version": "1",
+                "chainId": 131277322940537,
+                "verifyingContract": "0x19eC881f565F9d38cbA89AF68862F8A2f685aFb1",
+            },
+            "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "ConsentGrant": CONSENT_TYPES["ConsentGrant"]},
+            "primaryTypes": ["ConsentGrant", "ConsentRevocation", "GuardianAppointment"],
+        }
+    )
 
 
 class NonceOut(Schema):
@@ -111,10 +123,16 @@ class SignedRevocationIn(Schema):
     deadline: Deadline
     signature: Signature
 
-    model_config = _config({
-        "patient": EXAMPLE_PATIENT, "grantee": EXAMPLE_GRANTEE, "scope": "Observation", "purpose": "TREAT",
-        "deadline": 1767229200, "signature": EXAMPLE_SIGNATURE,
-    })
+    model_config = _config(
+        {
+            "patient": EXAMPLE_PATIENT,
+            "grantee": EXAMPLE_GRANTEE,
+            "scope": "Observation",
+            "purpose": "TREAT",
+            "deadline": 1767229200,
+            "signature": EXAMPLE_SIGNATURE,
+        }
+    )
 
 
 class SignedGrantIn(SignedRevocationIn):
@@ -124,10 +142,18 @@ class SignedGrantIn(SignedRevocationIn):
     valid_from: Uint64
     valid_until: Uint64
 
-    model_config = _config({
-        "patient": EXAMPLE_PATIENT, "grantee": EXAMPLE_GRANTEE, "scope": "Observation", "purpose": "TREAT",
-        "validFrom": 1767225600, "validUntil": 1798761600, "deadline": 1767229200, "signature": EXAMPLE_SIGNATURE,
-    })
+    model_config = _config(
+        {
+            "patient": EXAMPLE_PATIENT,
+            "grantee": EXAMPLE_GRANTEE,
+            "scope": "Observation",
+            "purpose": "TREAT",
+            "validFrom": 1767225600,
+            "validUntil": 1798761600,
+            "deadline": 1767229200,
+            "signature": EXAMPLE_SIGNATURE,
+        }
+    )
 
 
 class SignedGuardianIn(Schema):
@@ -139,10 +165,15 @@ class SignedGuardianIn(Schema):
     deadline: Deadline
     signature: Signature
 
-    model_config = _config({
-        "patient": EXAMPLE_PATIENT, "guardian": EXAMPLE_GUARDIAN, "validUntil": 1798761600,
-        "deadline": 1767229200, "signature": EXAMPLE_SIGNATURE,
-    })
+    model_config = _config(
+        {
+            "patient": EXAMPLE_PATIENT,
+            "guardian": EXAMPLE_GUARDIAN,
+            "validUntil": 1798761600,
+            "deadline": 1767229200,
+            "signature": EXAMPLE_SIGNATURE,
+        }
+    )
 
 
 class RelayOut(Schema):
@@ -154,8 +185,9 @@ class RelayOut(Schema):
     block_number: int
     nonce: int = Field(description="the patient's next nonce")
 
-    model_config = _config({"action": "granted", "patient": EXAMPLE_PATIENT, "transactionHash": EXAMPLE_TX,
-                            "blockNumber": 42, "nonce": 4})
+    model_config = _config(
+        {"action": "granted", "patient": EXAMPLE_PATIENT, "transactionHash": EXAMPLE_TX, "blockNumber": 42, "nonce": 4}
+    )
 
 
 class ConsentOut(Schema):
@@ -197,18 +229,42 @@ class ConsentListOut(Schema):
     history: list[HistoryEntryOut]
     indexed_to_block: int | None
 
-    model_config = _config({
-        "patient": EXAMPLE_PATIENT,
-        "consents": [{"grantee": EXAMPLE_GRANTEE, "granteeOrganisation": "General Hospital", "scope": "Observation",
-                      "purpose": "TREAT", "state": "active", "validFrom": 1767225600, "validUntil": 1798761600,
-                      "updatedAt": 1767225700}],
-        "guardians": [{"guardian": EXAMPLE_GUARDIAN, "validUntil": 1798761600, "active": True}],
-        "history": [{"event": "ConsentGranted", "blockNumber": 42, "logIndex": 0, "transactionHash": EXAMPLE_TX,
-                     "time": 1767225700, "fields": {"grantee": EXAMPLE_GRANTEE, "scope": "Observation",
-                                                    "purpose": "TREAT", "validFrom": 1767225600,
-                                                    "validUntil": 1798761600, "actor": EXAMPLE_PATIENT}}],
-        "indexedToBlock": 42,
-    })
+    model_config = _config(
+        {
+            "patient": EXAMPLE_PATIENT,
+            "consents": [
+                {
+                    "grantee": EXAMPLE_GRANTEE,
+                    "granteeOrganisation": "General Hospital",
+                    "scope": "Observation",
+                    "purpose": "TREAT",
+                    "state": "active",
+                    "validFrom": 1767225600,
+                    "validUntil": 1798761600,
+                    "updatedAt": 1767225700,
+                }
+            ],
+            "guardians": [{"guardian": EXAMPLE_GUARDIAN, "validUntil": 1798761600, "active": True}],
+            "history": [
+                {
+                    "event": "ConsentGranted",
+                    "blockNumber": 42,
+                    "logIndex": 0,
+                    "transactionHash": EXAMPLE_TX,
+                    "time": 1767225700,
+                    "fields": {
+                        "grantee": EXAMPLE_GRANTEE,
+                        "scope": "Observation",
+                        "purpose": "TREAT",
+                        "validFrom": 1767225600,
+                        "validUntil": 1798761600,
+                        "actor": EXAMPLE_PATIENT,
+                    },
+                }
+            ],
+            "indexedToBlock": 42,
+        }
+    )
 
 
 class ConsentCheckOut(Schema):
@@ -223,9 +279,18 @@ class ConsentCheckOut(Schema):
     states: dict[str, str] = Field(description="the state of the exact scope's consent and of the '*' consent")
     checked_at: int = Field(description="the chain time the answer holds for")
 
-    model_config = _config({"patient": EXAMPLE_PATIENT, "grantee": EXAMPLE_GRANTEE, "scope": "Observation",
-                            "purpose": "TREAT", "permitted": False, "reason": "revoked",
-                            "states": {"Observation": "revoked", "*": "none"}, "checkedAt": 1767229200})
+    model_config = _config(
+        {
+            "patient": EXAMPLE_PATIENT,
+            "grantee": EXAMPLE_GRANTEE,
+            "scope": "Observation",
+            "purpose": "TREAT",
+            "permitted": False,
+            "reason": "revoked",
+            "states": {"Observation": "revoked", "*": "none"},
+            "checkedAt": 1767229200,
+        }
+    )
 
 
 # --- the decision shared with /v1/access ---------------------------------------------------------
@@ -270,8 +335,9 @@ def _signature_bytes(signature: str) -> bytes:
     return bytes.fromhex(signature[2:])
 
 
-def _check_before_relay(service: Service, typed_data: dict[str, Any], signer: str, deadline: int,
-                        signature: bytes) -> None:
+def _check_before_relay(
+    service: Service, typed_data: dict[str, Any], signer: str, deadline: int, signature: bytes
+) -> None:
     """Refuse locally what the chain would refuse: a passed deadline, an EOA signature by someone else."""
     now = service.ledger.chain.block_timestamp("latest")
     if deadline < now:
@@ -280,8 +346,9 @@ def _check_before_relay(service: Service, typed_data: dict[str, Any], signer: st
         return  # a contract wallet (ERC-1271): only the chain can check its signature
     recovered = recover_signer(typed_data, signature)
     if recovered != checksum(signer):
-        raise InvalidSignatureError("the signature was not made by the signer (or over other terms or nonce)",
-                                    signer=checksum(signer))
+        raise InvalidSignatureError(
+            "the signature was not made by the signer (or over other terms or nonce)", signer=checksum(signer)
+        )
 
 
 def index_now(service: Service) -> None:
@@ -295,17 +362,24 @@ def index_now(service: Service) -> None:
 def _relayed(service: Service, action: str, patient: str, receipt: TxReceipt) -> dict[str, Any]:
     """The answer to a relay, once its block is indexed."""
     index_now(service)
-    return {"action": action, "patient": patient, "transactionHash": receipt["transactionHash"].to_0x_hex(),
-            "blockNumber": receipt["blockNumber"], "nonce": service.ledger.consents.nonce(patient)}
+    return {
+        "action": action,
+        "patient": patient,
+        "transactionHash": receipt["transactionHash"].to_0x_hex(),
+        "blockNumber": receipt["blockNumber"],
+        "nonce": service.ledger.consents.nonce(patient),
+    }
 
 
 @router.get("/consents/domain", response_model=DomainOut, summary="The EIP-712 domain and types patients sign")
 def domain(_: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     """Build ``{domain, types, primaryType, message}`` from these for ``eth_signTypedData_v4``; the
     message carries the patient's current nonce (``GET /v1/patients/{patient}/nonce``)."""
-    return {"domain": service.ledger.consents.domain,
-            "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **CONSENT_TYPES},
-            "primaryTypes": list(CONSENT_TYPES)}
+    return {
+        "domain": service.ledger.consents.domain,
+        "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **CONSENT_TYPES},
+        "primaryTypes": list(CONSENT_TYPES),
+    }
 
 
 @router.get("/patients/{patient}/nonce", response_model=NonceOut, summary="The patient's next signature nonce")
@@ -317,8 +391,9 @@ def nonce(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, 
 def relay_signed_grant(service: Service, body: SignedGrantIn, admit: Admit | None = None) -> dict[str, Any]:
     """Check a signed grant locally (codes, window, deadline, EOA signature), then send it as the relayer."""
     consents = service.ledger.consents
-    terms = GrantTerms(ConsentKey(body.patient, body.grantee, body.scope, body.purpose),
-                       body.valid_from, body.valid_until)
+    terms = GrantTerms(
+        ConsentKey(body.patient, body.grantee, body.scope, body.purpose), body.valid_from, body.valid_until
+    )
     signer = checksum(body.signer or body.patient)
     signature = _signature_bytes(body.signature)
     typed = grant_typed_data(consents.domain, terms, signer, consents.nonce(terms.key.patient), body.deadline)
@@ -348,13 +423,15 @@ def relay_signed_guardian(service: Service, body: SignedGuardianIn, admit: Admit
     consents = service.ledger.consents
     patient, guardian = checksum(body.patient), checksum(body.guardian)
     signature = _signature_bytes(body.signature)
-    typed = guardian_typed_data(consents.domain, patient, guardian, body.valid_until, consents.nonce(patient),
-                                body.deadline)
+    typed = guardian_typed_data(
+        consents.domain, patient, guardian, body.valid_until, consents.nonce(patient), body.deadline
+    )
     _check_before_relay(service, typed, patient, body.deadline, signature)
     if admit is not None:
         admit(patient)
-    receipt = consents.set_guardian_by_signature(patient, guardian, body.valid_until, body.deadline, signature,
-                                                 service.ledger.relayer)
+    receipt = consents.set_guardian_by_signature(
+        patient, guardian, body.valid_until, body.deadline, signature, service.ledger.relayer
+    )
     return _relayed(service, "guardian_removed" if body.valid_until == 0 else "guardian_appointed", patient, receipt)
 
 
@@ -369,8 +446,11 @@ def relay_revocation(body: SignedRevocationIn, _: AnyCaller, service: ServiceDep
     return relay_signed_revocation(service, body)
 
 
-@router.post("/consents/guardians", response_model=RelayOut,
-             summary="Relay a patient-signed guardian appointment (validUntil 0 removes)")
+@router.post(
+    "/consents/guardians",
+    response_model=RelayOut,
+    summary="Relay a patient-signed guardian appointment (validUntil 0 removes)",
+)
 def relay_guardian(body: SignedGuardianIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     """A guardian may then sign grants and revocations for the patient until ``validUntil``."""
     return relay_signed_guardian(service, body)
@@ -395,18 +475,34 @@ def _consent_out(service: Service, patient: str, grantee: str, scope: str, purpo
         valid_from, valid_until, updated_at, status = service.ledger.chain.call(fn)
         window, state = (valid_from, valid_until, updated_at), consent_state(status, valid_from, valid_until, now)
     organisation = organisation_by_address(service.db.conn, grantee)
-    return {"grantee": grantee, "granteeOrganisation": organisation.name if organisation else None,
-            "scope": scope, "purpose": purpose, "state": state.value,
-            "validFrom": window[0], "validUntil": window[1], "updatedAt": window[2]}
+    return {
+        "grantee": grantee,
+        "granteeOrganisation": organisation.name if organisation else None,
+        "scope": scope,
+        "purpose": purpose,
+        "state": state.value,
+        "validFrom": window[0],
+        "validUntil": window[1],
+        "updatedAt": window[2],
+    }
 
 
 def _history_out(event: IndexedEvent) -> dict[str, Any]:
-    return {"event": event.event, "blockNumber": event.block_number, "logIndex": event.log_index,
-            "transactionHash": event.tx_hash, "time": event.block_time, "fields": event.fields}
+    return {
+        "event": event.event,
+        "blockNumber": event.block_number,
+        "logIndex": event.log_index,
+        "transactionHash": event.tx_hash,
+        "time": event.block_time,
+        "fields": event.fields,
+    }
 
 
-@router.get("/patients/{patient}/consents", response_model=ConsentListOut,
-            summary="The patient's consents with their state, guardians and history")
+@router.get(
+    "/patients/{patient}/consents",
+    response_model=ConsentListOut,
+    summary="The patient's consents with their state, guardians and history",
+)
 def list_consents(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     """Keys come from the indexed history (never a chain scan); each key's state is read from the
     contract's ``consentOf`` now. The history is as recent as ``indexedToBlock``."""
@@ -417,10 +513,14 @@ def consent_list(service: Service, address: str) -> dict[str, Any]:
     """The patient's consents now, their guardians and the indexed history (a ``ConsentListOut``)."""
     events = patient_events(service.db.conn, address)
     now = service.ledger.chain.block_timestamp("latest")
-    keys = dict.fromkeys((e.fields["grantee"], e.fields["scope"], e.fields["purpose"])
-                         for e in events if e.event in ("ConsentGranted", "ConsentRevoked"))
-    guardians = dict.fromkeys(e.fields["guardian"] for e in events
-                              if e.event in ("GuardianAppointed", "GuardianRemoved"))
+    keys = dict.fromkeys(
+        (e.fields["grantee"], e.fields["scope"], e.fields["purpose"])
+        for e in events
+        if e.event in ("ConsentGranted", "ConsentRevoked")
+    )
+    guardians = dict.fromkeys(
+        e.fields["guardian"] for e in events if e.event in ("GuardianAppointed", "GuardianRemoved")
+    )
     guardian_out = []
     for guardian in guardians:
         until = service.ledger.consents.guardian_until(address, guardian)
@@ -434,10 +534,14 @@ def consent_list(service: Service, address: str) -> dict[str, Any]:
     }
 
 
-@router.get("/consents/check", response_model=ConsentCheckOut,
-            summary="May an organisation access a patient's data of a scope for a purpose now?")
+@router.get(
+    "/consents/check",
+    response_model=ConsentCheckOut,
+    summary="May an organisation access a patient's data of a scope for a purpose now?",
+)
 def check_consent(
-    caller: Reader, service: ServiceDep,
+    caller: Reader,
+    service: ServiceDep,
     patient: Annotated[str, Query(pattern=ADDRESS, examples=[EXAMPLE_PATIENT])],
     scope: Annotated[str, Query(min_length=1, max_length=66, examples=["Observation"])],
     purpose: Annotated[str, Query(min_length=1, max_length=66, examples=["TREAT"])],
@@ -447,6 +551,13 @@ def check_consent(
     patient_address = checksum(patient)
     grantee_address = checksum(grantee or caller.organisation.address)
     decision = consent_decision(service, patient_address, grantee_address, scope, purpose)
-    return {"patient": patient_address, "grantee": grantee_address, "scope": scope, "purpose": purpose,
-            "permitted": decision.permitted, "reason": decision.reason, "states": decision.states,
-            "checkedAt": decision.checked_at}
+    return {
+        "patient": patient_address,
+        "grantee": grantee_address,
+        "scope": scope,
+        "purpose": purpose,
+        "permitted": decision.permitted,
+        "reason": decision.reason,
+        "states": decision.states,
+        "checkedAt": decision.checked_at,
+    }

@@ -21,8 +21,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The chain is reachable and the batcher and the chain indexer are running",
-            responses={503: {"description": "not ready: the body says which check failed"}})
+@router.get(
+    "/readyz",
+    summary="The chain is reachable and the batcher and the chain indexer are running",
+    responses={503: {"description": "not ready: the body says which check failed"}},
+)
 def readyz(service: ServiceDep) -> Response:
     stats = service.batcher.stats
     chain_ok = service.ledger.chain.is_reachable()
@@ -32,17 +35,29 @@ def readyz(service: ServiceDep) -> Response:
     body: dict[str, Any] = {
         "status": "ready" if chain_ok and batcher_ok and indexer_ok else "not_ready",
         "chain": {"reachable": chain_ok, "chainId": service.ledger.deployment.chain_id},
-        "batcher": {"running": service.batcher.alive, "holdsLock": stats.holds_lock,
-                    "sharedStore": service.db.shared, "lastError": stats.last_error,
-                    "lastErrorAt": stats.last_error_at, "lastAnchorAt": stats.last_success_at},
-        "indexer": {"running": indexer_ok, "indexedToBlock": indexed_to(service.db.conn),
-                    "lastError": service.indexer.last_error},
+        "batcher": {
+            "running": service.batcher.alive,
+            "holdsLock": stats.holds_lock,
+            "sharedStore": service.db.shared,
+            "lastError": stats.last_error,
+            "lastErrorAt": stats.last_error_at,
+            "lastAnchorAt": stats.last_success_at,
+        },
+        "indexer": {
+            "running": indexer_ok,
+            "indexedToBlock": indexed_to(service.db.conn),
+            "lastError": service.indexer.last_error,
+        },
         "pendingRecords": pending_count(service.db.conn),
         "oldestPendingSeconds": round(time.time() - oldest, 3) if oldest else 0.0,
     }
     headers = None if body["status"] == "ready" else {"Retry-After": "5"}
-    return Response(orjson.dumps(body), status_code=200 if body["status"] == "ready" else 503,
-                    media_type="application/json", headers=headers)
+    return Response(
+        orjson.dumps(body),
+        status_code=200 if body["status"] == "ready" else 503,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -82,8 +82,10 @@ class RelayLimits:
 
     @classmethod
     def default(cls) -> RelayLimits:
-        return cls(RateLimiter(RELAYS_PER_IP, RELAY_WINDOW_SECONDS, "client"),
-                   RateLimiter(RELAYS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient"))
+        return cls(
+            RateLimiter(RELAYS_PER_IP, RELAY_WINDOW_SECONDS, "client"),
+            RateLimiter(RELAYS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient"),
+        )
 
 
 async def relay_limits(request: Request) -> RelayLimits:
@@ -155,18 +157,21 @@ class SessionOut(Schema):
 def signing(service: ServiceDep) -> dict[str, Any]:
     chain_id = service.ledger.chain.chain_id
     return {
-        "consent": {"domain": service.ledger.consents.domain,
-                    "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **CONSENT_TYPES}},
-        "session": {"domain": session_domain(chain_id),
-                    "types": {"EIP712Domain": SESSION_DOMAIN_TYPE, **SESSION_TYPES}},
+        "consent": {
+            "domain": service.ledger.consents.domain,
+            "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **CONSENT_TYPES},
+        },
+        "session": {
+            "domain": session_domain(chain_id),
+            "types": {"EIP712Domain": SESSION_DOMAIN_TYPE, **SESSION_TYPES},
+        },
         "maxSessionSeconds": MAX_SESSION_SECONDS,
     }
 
 
 @router.get("/organisations", response_model=OrganisationsOut, summary="Organisations a patient can consent to")
 def organisations(service: ServiceDep) -> dict[str, Any]:
-    return {"organisations": [{"name": o.name, "address": o.address}
-                              for o in list_organisations(service.db.conn)]}
+    return {"organisations": [{"name": o.name, "address": o.address} for o in list_organisations(service.db.conn)]}
 
 
 @router.get("/purposes", response_model=CodesOut, summary="Purposes of use (HL7 PurposeOfUse), in plain words")
@@ -192,10 +197,15 @@ def nonce(patient: PatientPath, service: ServiceDep) -> dict[str, Any]:
 def sign_in(body: SessionIn, service: ServiceDep, tokens: TokensDep) -> dict[str, Any]:
     """The token reads only this patient's data and ends at ``expiresAt``."""
     session = PatientSession(body.patient, body.issued_at, body.expires_at)
-    patient = verify_session(service.ledger.chain.chain_id, session, bytes.fromhex(body.signature[2:]),
-                             int(time.time()))
-    return {"token": tokens.issue(patient, body.issued_at, body.expires_at), "tokenType": "Bearer",
-            "patient": patient, "expiresAt": body.expires_at}
+    patient = verify_session(
+        service.ledger.chain.chain_id, session, bytes.fromhex(body.signature[2:]), int(time.time())
+    )
+    return {
+        "token": tokens.issue(patient, body.issued_at, body.expires_at),
+        "tokenType": "Bearer",
+        "patient": patient,
+        "expiresAt": body.expires_at,
+    }
 
 
 @router.get("/{patient}/consents", response_model=ConsentListOut, summary="My consents, guardians and history")
@@ -203,37 +213,54 @@ def my_consents(patient: SignedInPatient, service: ServiceDep) -> dict[str, Any]
     return consent_list(service, patient)
 
 
-@router.get("/{patient}/accesses", response_model=AuditPageOut,
-            summary="Every access attempt to my data, by any organisation (oldest first)")
-def my_accesses(patient: SignedInPatient, service: ServiceDep,
-                after: After = 0, limit: Limit = DEFAULT_PAGE) -> dict[str, Any]:
+@router.get(
+    "/{patient}/accesses",
+    response_model=AuditPageOut,
+    summary="Every access attempt to my data, by any organisation (oldest first)",
+)
+def my_accesses(
+    patient: SignedInPatient, service: ServiceDep, after: After = 0, limit: Limit = DEFAULT_PAGE
+) -> dict[str, Any]:
     return audit_page(service, "patient = ?", (patient.lower(),), after, limit)
 
 
 # --- relayed writes ------------------------------------------------------------------------------
 
-_RATE_LIMITED: dict[int | str, dict[str, Any]] = {429: {
-    "description": "rate_limited: too many relays from this client or for this patient; see Retry-After",
-    "content": {"application/json": {"example": {
-        "code": "rate_limited", "message": "too many requests for this patient; retry in 50 s",
-        "details": {"retry_after": 50, "limit": RELAYS_PER_PATIENT}}}},
-}}
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "rate_limited: too many relays from this client or for this patient; see Retry-After",
+        "content": {
+            "application/json": {
+                "example": {
+                    "code": "rate_limited",
+                    "message": "too many requests for this patient; retry in 50 s",
+                    "details": {"retry_after": 50, "limit": RELAYS_PER_PATIENT},
+                }
+            }
+        },
+    }
+}
 
 
-@router.post("/grants", response_model=RelayOut, responses=_RATE_LIMITED,
-             summary="Relay my signed consent grant (no API key)")
+@router.post(
+    "/grants", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed consent grant (no API key)"
+)
 def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
     return relay_signed_grant(service, body, admit=limits.per_patient.take)
 
 
-@router.post("/revocations", response_model=RelayOut, responses=_RATE_LIMITED,
-             summary="Relay my signed revocation (no API key)")
+@router.post(
+    "/revocations", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed revocation (no API key)"
+)
 def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
     return relay_signed_revocation(service, body, admit=limits.per_patient.take)
 
 
-@router.post("/guardians", response_model=RelayOut, responses=_RATE_LIMITED,
-             summary="Relay my signed guardian appointment; validUntil 0 removes (no API key)")
+@router.post(
+    "/guardians",
+    response_model=RelayOut,
+    responses=_RATE_LIMITED,
+    summary="Relay my signed guardian appointment; validUntil 0 removes (no API key)",
+)
 def guardian(body: SignedGuardianIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
     return relay_signed_guardian(service, body, admit=limits.per_patient.take)
-

@@ -51,18 +51,20 @@ def _anchorings(service: Service, digest: bytes) -> list[dict[str, Any]]:
             continue
         status = indexed_record_status(service.db.conn, record.leaf)
         assert batch.tx_hash is not None
-        found.append({
-            "anchored": True,
-            "organisation": service.organisation(record.organisation_id).name,
-            "anchorer": batch.anchorer,
-            "anchoredAt": batch.anchored_at,
-            "blockNumber": batch.block_number,
-            "transactionHash": "0x" + batch.tx_hash.hex(),
-            "root": "0x" + batch.root.hex(),
-            "amendedBy": "0x" + status.amended_by.hex() if status.amended_by else None,
-            "retracted": status.retraction_reason is not None,
-            "retractionReason": status.retraction_reason,
-        })
+        found.append(
+            {
+                "anchored": True,
+                "organisation": service.organisation(record.organisation_id).name,
+                "anchorer": batch.anchorer,
+                "anchoredAt": batch.anchored_at,
+                "blockNumber": batch.block_number,
+                "transactionHash": "0x" + batch.tx_hash.hex(),
+                "root": "0x" + batch.root.hex(),
+                "amendedBy": "0x" + status.amended_by.hex() if status.amended_by else None,
+                "retracted": status.retraction_reason is not None,
+                "retractionReason": status.retraction_reason,
+            }
+        )
     return found
 
 
@@ -82,21 +84,29 @@ def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
             "digest": "0x" + digest.hex(),
             "anchored": bool(anchored),
             "anchorings": anchorings,
-            "message": "anchored" if anchored else (
-                "registered, not anchored yet" if anchorings else "no record with this digest is known"),
+            "message": "anchored"
+            if anchored
+            else ("registered, not anchored yet" if anchorings else "no record with this digest is known"),
         }
     receipt = Receipt.parse(body.receipt)
     # The anchor is read from the chain (once per root); the proof is checked here; amendments and
     # retractions come from the chain event index. The contract's own verifyRecord is left to auditors.
-    result = verify_receipt(receipt, document_digest=digest, anchors=service.ledger.anchors, contract_verdict=False,
-                            status_of=lambda leaf: indexed_record_status(service.db.conn, leaf))
+    result = verify_receipt(
+        receipt,
+        document_digest=digest,
+        anchors=service.ledger.anchors,
+        contract_verdict=False,
+        status_of=lambda leaf: indexed_record_status(service.db.conn, leaf),
+    )
     return {
         "match": result.valid,
         "digest": "0x" + receipt.digest.hex(),
         "anchored": any(c.name == "anchored" and c.ok for c in result.checks),
         "mismatches": [c.name for c in result.failures],
-        "checks": [{"step": c.name, "ok": c.ok, "detail": c.detail, "expected": c.expected, "actual": c.actual}
-                   for c in result.checks],
+        "checks": [
+            {"step": c.name, "ok": c.ok, "detail": c.detail, "expected": c.expected, "actual": c.actual}
+            for c in result.checks
+        ],
         "anchoredAt": receipt.anchored_at if result.valid else None,
         "organisation": _organisation_name(service, receipt.anchorer) if result.valid else None,
         "amendedBy": result.amended_by,

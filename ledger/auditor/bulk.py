@@ -128,13 +128,20 @@ class BulkReport:
             "version": 1,
             "source": self.source,
             "summary": {
-                "receipts": self.total, "valid": self.valid, "invalid": len(self.failures),
-                "withDocuments": self.with_documents, "distinctClaims": self.claims,
-                "anchorReads": self.anchor_reads, "failuresByStep": dict(sorted(self.by_step().items())),
-                "seconds": round(self.seconds, 3), "receiptsPerSecond": round(self.rate),
+                "receipts": self.total,
+                "valid": self.valid,
+                "invalid": len(self.failures),
+                "withDocuments": self.with_documents,
+                "distinctClaims": self.claims,
+                "anchorReads": self.anchor_reads,
+                "failuresByStep": dict(sorted(self.by_step().items())),
+                "seconds": round(self.seconds, 3),
+                "receiptsPerSecond": round(self.rate),
             },
-            "failures": [{"file": name, "step": f.step, "detail": f.detail, "expected": f.expected,
-                          "actual": f.actual} for name, f in sorted(self.failures, key=lambda nf: nf[0])],
+            "failures": [
+                {"file": name, "step": f.step, "detail": f.detail, "expected": f.expected, "actual": f.actual}
+                for name, f in sorted(self.failures, key=lambda nf: nf[0])
+            ],
         }
 
 
@@ -302,8 +309,14 @@ def check_chunk(spec: SourceSpec, tasks: Tasks, start: int = 0, stop: int | None
     return result
 
 
-def _check_tasks(tasks: Tasks, start: int, stop: int, read: Callable[[str], bytes],
-                 check: Callable[[ParsedReceipt, bytes | None], Failure | None], result: ChunkResult) -> None:
+def _check_tasks(
+    tasks: Tasks,
+    start: int,
+    stop: int,
+    read: Callable[[str], bytes],
+    check: Callable[[ParsedReceipt, bytes | None], Failure | None],
+    result: ChunkResult,
+) -> None:
     passed = result.passed
     failures = result.failures
     receipts, documents_at = tasks.receipts, tasks.documents.get
@@ -354,8 +367,9 @@ def _ranges(total: int, workers: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def _local_phase(spec: SourceSpec, tasks: Tasks, workers: int,
-                 progress: Callable[[int], None] | None) -> Generator[ChunkResult, None, None]:
+def _local_phase(
+    spec: SourceSpec, tasks: Tasks, workers: int, progress: Callable[[int], None] | None
+) -> Generator[ChunkResult, None, None]:
     """The chunks' results, in order; workers get only positions and send back compact results."""
     ranges = _ranges(len(tasks), workers)
     if workers <= 1 or len(tasks) < IN_PROCESS_BELOW:
@@ -371,8 +385,12 @@ def _local_phase(spec: SourceSpec, tasks: Tasks, workers: int,
     method = "fork" if threading.active_count() == 1 else "spawn"
     gc.freeze()
     try:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method),
-                                   initializer=_start_worker, initargs=(spec, tasks))
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_start_worker,
+            initargs=(spec, tasks),
+        )
         try:
             for result in pool.map(_check_range, *zip(*ranges, strict=True)):  # the workers start here
                 yield result
@@ -385,7 +403,10 @@ def _local_phase(spec: SourceSpec, tasks: Tasks, workers: int,
 
 
 def verify_receipts(
-    path: Path, facts: ChainFacts | None, *, workers: int | None = None,
+    path: Path,
+    facts: ChainFacts | None,
+    *,
+    workers: int | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> BulkReport:
     """Verify every receipt under ``path`` (folder or archive), locally and against the chain.

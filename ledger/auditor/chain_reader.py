@@ -49,8 +49,9 @@ class AuditTarget:
         path = Path(data_dir) / DEPLOYMENT_FILE
         try:
             data: dict[str, Any] = json.loads(path.read_text("utf-8"))
-            return cls(data["record_anchor"], data["consent_registry"], int(data["deploy_block"]),
-                       int(data["chain_id"]))
+            return cls(
+                data["record_anchor"], data["consent_registry"], int(data["deploy_block"]), int(data["chain_id"])
+            )
         except FileNotFoundError as err:
             raise NotFoundError(f"no {DEPLOYMENT_FILE} in {data_dir}", path=str(path)) from err
         except (ValueError, KeyError, TypeError) as err:
@@ -76,9 +77,16 @@ class ChainReader:
     def chain_id(self) -> int:
         return self.chain.chain_id
 
-    def events(self, *, anchor_events: Sequence[str] = (), consent_events: Sequence[str] = (),
-               first: int | None = None, last: int | None = None,
-               chunk_blocks: int = DEFAULT_CHUNK_BLOCKS, progress: Progress | None = None) -> list[Event]:
+    def events(
+        self,
+        *,
+        anchor_events: Sequence[str] = (),
+        consent_events: Sequence[str] = (),
+        first: int | None = None,
+        last: int | None = None,
+        chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+        progress: Progress | None = None,
+    ) -> list[Event]:
         """Decoded events of the named kinds from both contracts, in chain order."""
         names = (*anchor_events, *consent_events)
         if not names:
@@ -88,14 +96,17 @@ class ChainReader:
             addresses.append(self.target.record_anchor)
         if consent_events:
             addresses.append(self.target.consent_registry)
-        wanted = {self.target.record_anchor: frozenset(anchor_events),
-                  self.target.consent_registry: frozenset(consent_events)}
+        wanted = {
+            self.target.record_anchor: frozenset(anchor_events),
+            self.target.consent_registry: frozenset(consent_events),
+        }
         contract_of = {self.target.record_anchor: RECORD_ANCHOR, self.target.consent_registry: CONSENT_REGISTRY}
         events: list[Event] = []
         start = self.target.from_block if first is None else first
         end = self.head if last is None else min(last, self.head)
-        for log in read_logs(self.source, start, end, addresses, topics_of(*names),
-                             chunk_blocks=chunk_blocks, progress=progress):
+        for log in read_logs(
+            self.source, start, end, addresses, topics_of(*names), chunk_blocks=chunk_blocks, progress=progress
+        ):
             event = decode_log(log, contract_of[log.address])
             if event is not None and event.name in wanted[log.address]:
                 events.append(event)
@@ -116,8 +127,9 @@ class ChainReader:
         self.close()
 
 
-def open_reader(*, rpc_url: str | None = None, data_dir: Path | None = None,
-                target: AuditTarget | None = None) -> ChainReader:
+def open_reader(
+    *, rpc_url: str | None = None, data_dir: Path | None = None, target: AuditTarget | None = None
+) -> ChainReader:
     """Open the chain to audit and check the deployment is on it.
 
     Args:
@@ -179,8 +191,11 @@ def _name_the_caller(chain: Chain) -> None:
 
 def _check_target(chain: Chain, target: AuditTarget) -> None:
     if target.chain_id is not None and target.chain_id != chain.chain_id:
-        raise DeploymentError(f"the deployment is on chain {target.chain_id}, the node on chain {chain.chain_id}",
-                              expected=target.chain_id, actual=chain.chain_id)
+        raise DeploymentError(
+            f"the deployment is on chain {target.chain_id}, the node on chain {chain.chain_id}",
+            expected=target.chain_id,
+            actual=chain.chain_id,
+        )
     for name, address in (("RecordAnchor", target.record_anchor), ("ConsentRegistry", target.consent_registry)):
         if not chain.code_at(address):
             raise DeploymentError(f"no {name} contract at {address}", address=address)

@@ -39,8 +39,13 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pret
 console = Console(stderr=False, highlight=False)
 
 RpcUrl = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC node to read the chain from.")]
-DataDir = Annotated[Path | None, typer.Option("--data-dir", help="The embedded chain's data directory "
-                                              "(opened read-only); deployment.json is read from it too.")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="The embedded chain's data directory (opened read-only); deployment.json is read from it too.",
+    ),
+]
 RecordAnchor = Annotated[str | None, typer.Option("--record-anchor", help="RecordAnchor address.")]
 ConsentRegistry = Annotated[str | None, typer.Option("--consent-registry", help="ConsentRegistry address.")]
 FromBlock = Annotated[int, typer.Option("--from-block", min=0, help="The deploy block (history starts there).")]
@@ -59,10 +64,12 @@ def _target(record_anchor: str | None, consent_registry: str | None, from_block:
 
 
 @contextmanager
-def _chain(rpc_url: str | None, data_dir: Path | None, record_anchor: str | None, consent_registry: str | None,
-           from_block: int) -> Iterator[ChainReader]:
-    reader = open_reader(rpc_url=rpc_url, data_dir=data_dir,
-                         target=_target(record_anchor, consent_registry, from_block))
+def _chain(
+    rpc_url: str | None, data_dir: Path | None, record_anchor: str | None, consent_registry: str | None, from_block: int
+) -> Iterator[ChainReader]:
+    reader = open_reader(
+        rpc_url=rpc_url, data_dir=data_dir, target=_target(record_anchor, consent_registry, from_block)
+    )
     try:
         yield reader
     finally:
@@ -83,8 +90,15 @@ def _exit_codes() -> Iterator[None]:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 # --- verify --------------------------------------------------------------------------------------
@@ -116,8 +130,10 @@ def _print_outcome(outcome: Verification) -> None:
         table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)
     console.print(table)
     for check in outcome.failures:
-        console.print(f"{check.name}: expected {check.expected or '-'}\n{' ' * len(check.name)}  actual   "
-                      f"{check.actual or '-'}", soft_wrap=True)
+        console.print(
+            f"{check.name}: expected {check.expected or '-'}\n{' ' * len(check.name)}  actual   {check.actual or '-'}",
+            soft_wrap=True,
+        )
     if outcome.amended_by:
         console.print(f"note: the record was later amended by leaf {outcome.amended_by}")
     if outcome.retraction_reason:
@@ -131,12 +147,16 @@ def _print_outcome(outcome: Verification) -> None:
 @app.command()
 def verify(
     receipt: Annotated[Path, typer.Option("--receipt", help="The record's receipt (JSON).")],
-    document: Annotated[Path | None, typer.Option("--document", help="The record as JSON/FHIR (hashed in "
-                                                  "RFC 8785 canonical form).")] = None,
+    document: Annotated[
+        Path | None, typer.Option("--document", help="The record as JSON/FHIR (hashed in RFC 8785 canonical form).")
+    ] = None,
     raw_file: Annotated[Path | None, typer.Option("--file", help="The record as raw bytes (a PDF...).")] = None,
     digest: Annotated[str | None, typer.Option("--digest", help="The record's SHA-256 digest, 0x-hex.")] = None,
-    rpc_url: RpcUrl = None, data_dir: DataDir = None, record_anchor: RecordAnchor = None,
-    consent_registry: ConsentRegistry = None, from_block: FromBlock = 0,
+    rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    record_anchor: RecordAnchor = None,
+    consent_registry: ConsentRegistry = None,
+    from_block: FromBlock = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON instead of a table.")] = False,
 ) -> None:
     """Verify one record and its receipt: digest, leaf, Merkle path, and the anchor on chain."""
@@ -146,11 +166,20 @@ def verify(
         with _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader:
             outcome = verify_one(text, document_digest=document_digest, facts=ChainFacts(reader))
     if as_json:
-        console.print_json(json.dumps({
-            "valid": outcome.valid, "failingStep": outcome.failing_step,
-            "steps": [{"step": c.name, "ok": c.ok, "detail": c.detail, "expected": c.expected, "actual": c.actual}
-                      for c in outcome.checks],
-            "amendedBy": outcome.amended_by, "retractionReason": outcome.retraction_reason}))
+        console.print_json(
+            json.dumps(
+                {
+                    "valid": outcome.valid,
+                    "failingStep": outcome.failing_step,
+                    "steps": [
+                        {"step": c.name, "ok": c.ok, "detail": c.detail, "expected": c.expected, "actual": c.actual}
+                        for c in outcome.checks
+                    ],
+                    "amendedBy": outcome.amended_by,
+                    "retractionReason": outcome.retraction_reason,
+                }
+            )
+        )
     else:
         _print_outcome(outcome)
     raise typer.Exit(EXIT_VALID if outcome.valid else EXIT_INVALID)
@@ -160,10 +189,19 @@ def verify(
 
 
 def _print_bulk(report: BulkReport) -> None:
-    table = Table("receipts", "valid", "invalid", "with documents", "batches (claims)", "chain reads", "seconds",
-                  "receipts/s")
-    table.add_row(f"{report.total:,}", f"{report.valid:,}", f"{len(report.failures):,}", f"{report.with_documents:,}",
-                  f"{report.claims:,}", f"{report.anchor_reads:,}", f"{report.seconds:.2f}", f"{report.rate:,.0f}")
+    table = Table(
+        "receipts", "valid", "invalid", "with documents", "batches (claims)", "chain reads", "seconds", "receipts/s"
+    )
+    table.add_row(
+        f"{report.total:,}",
+        f"{report.valid:,}",
+        f"{len(report.failures):,}",
+        f"{report.with_documents:,}",
+        f"{report.claims:,}",
+        f"{report.anchor_reads:,}",
+        f"{report.seconds:.2f}",
+        f"{report.rate:,.0f}",
+    )
     console.print(table)
     if report.failures:
         steps = Table("failing step", "receipts", "example")
@@ -177,16 +215,27 @@ def _print_bulk(report: BulkReport) -> None:
 
 @app.command("verify-receipts")
 def verify_receipts_command(
-    source: Annotated[Path, typer.Argument(help="A folder, .zip, .tar.gz or .tgz of NAME.receipt.json files, "
-                                           "each optionally beside its document NAME.json (JSON/FHIR) or NAME.bin.")],
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder, .zip, .tar.gz or .tgz of NAME.receipt.json files, "
+            "each optionally beside its document NAME.json (JSON/FHIR) or NAME.bin."
+        ),
+    ],
     report_path: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Processes (default: CPUs).")] = None,
-    rpc_url: RpcUrl = None, data_dir: DataDir = None, record_anchor: RecordAnchor = None,
-    consent_registry: ConsentRegistry = None, from_block: FromBlock = 0,
+    rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    record_anchor: RecordAnchor = None,
+    consent_registry: ConsentRegistry = None,
+    from_block: FromBlock = 0,
 ) -> None:
     """Verify every receipt of a folder or archive; each anchored root is read from the chain once."""
-    with _exit_codes(), _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader, \
-            _progress() as progress:
+    with (
+        _exit_codes(),
+        _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader,
+        _progress() as progress,
+    ):
         tasks: dict[str, Any] = {}
 
         def advance(phase: str, done: int, total: int) -> None:
@@ -211,8 +260,11 @@ def run_audit(reader: ChainReader, index: Path | None, progress: Progress | None
     """Replay the chain, compare it with the view functions and (given) the index; the report."""
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    reading = progress.add_task("reading events (blocks)", total=reader.head - reader.target.from_block + 1) \
-        if progress else None
+    reading = (
+        progress.add_task("reading events (blocks)", total=reader.head - reader.target.from_block + 1)
+        if progress
+        else None
+    )
 
     def read(blocks: int) -> None:
         if progress is not None and reading is not None:
@@ -235,17 +287,33 @@ def run_audit(reader: ChainReader, index: Path | None, progress: Progress | None
         found, summary = reconcile(index, history, reader.head)
         discrepancies.extend(found)
         seconds["index"] = time.perf_counter() - started
-    return AuditReport(reader.target, reader.chain_id, reader.head, reader.source.block_time(reader.head),
-                       history, discrepancies, summary, seconds)
+    return AuditReport(
+        reader.target,
+        reader.chain_id,
+        reader.head,
+        reader.source.block_time(reader.head),
+        history,
+        discrepancies,
+        summary,
+        seconds,
+    )
 
 
 def _print_audit(report: AuditReport) -> None:
     data = report.to_json()
-    table = Table("events", "roots", "records anchored", "consents", "break-glass", "amendments", "retractions",
-                  "discrepancies")
-    table.add_row(f"{sum(data['events'].values()):,}", f"{data['anchoring']['roots']:,}",
-                  f"{data['anchoring']['records']:,}", f"{data['consents']['keys']:,}", str(len(data["breakGlass"])),
-                  str(len(data["amendments"])), str(len(data["retractions"])), str(len(report.discrepancies)))
+    table = Table(
+        "events", "roots", "records anchored", "consents", "break-glass", "amendments", "retractions", "discrepancies"
+    )
+    table.add_row(
+        f"{sum(data['events'].values()):,}",
+        f"{data['anchoring']['roots']:,}",
+        f"{data['anchoring']['records']:,}",
+        f"{data['consents']['keys']:,}",
+        str(len(data["breakGlass"])),
+        str(len(data["amendments"])),
+        str(len(data["retractions"])),
+        str(len(report.discrepancies)),
+    )
     console.print(table)
     if report.discrepancies:
         kinds = Table("discrepancy", "count", "example")
@@ -260,16 +328,23 @@ def _print_audit(report: AuditReport) -> None:
 
 @app.command()
 def audit(
-    index: Annotated[Path | None, typer.Option("--index", help="A copy of the API's ledger.sqlite3 to reconcile "
-                                               "(opened read-only).")] = None,
+    index: Annotated[
+        Path | None, typer.Option("--index", help="A copy of the API's ledger.sqlite3 to reconcile (opened read-only).")
+    ] = None,
     html_path: Annotated[Path | None, typer.Option("--html", help="Write the HTML report here.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
-    rpc_url: RpcUrl = None, data_dir: DataDir = None, record_anchor: RecordAnchor = None,
-    consent_registry: ConsentRegistry = None, from_block: FromBlock = 0,
+    rpc_url: RpcUrl = None,
+    data_dir: DataDir = None,
+    record_anchor: RecordAnchor = None,
+    consent_registry: ConsentRegistry = None,
+    from_block: FromBlock = 0,
 ) -> None:
     """Replay every event from the deploy block; check state, leaf counts and (given) the index."""
-    with _exit_codes(), _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader, \
-            _progress() as progress:
+    with (
+        _exit_codes(),
+        _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader,
+        _progress() as progress,
+    ):
         report = run_audit(reader, index, progress)
     _print_audit(report)
     with _exit_codes():

@@ -54,10 +54,15 @@ class IndexSummary:
     leaves_by_organisation: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "batchesAnchored": self.batches_anchored,
-                "batchesBeyondHead": self.batches_beyond_head, "recordsChecked": self.records_checked,
-                "eventsChecked": self.events_checked, "indexedTo": self.indexed_to,
-                "leavesByOrganisation": self.leaves_by_organisation}
+        return {
+            "path": self.path,
+            "batchesAnchored": self.batches_anchored,
+            "batchesBeyondHead": self.batches_beyond_head,
+            "recordsChecked": self.records_checked,
+            "eventsChecked": self.events_checked,
+            "indexedTo": self.indexed_to,
+            "leavesByOrganisation": self.leaves_by_organisation,
+        }
 
 
 def open_index(path: Path) -> sqlite3.Connection:
@@ -93,11 +98,14 @@ def reconcile(path: Path, history: History, head: int) -> tuple[list[Discrepancy
         conn.close()
 
 
-def _check_batches(conn: sqlite3.Connection, history: History, head: int, summary: IndexSummary,
-                   found: list[Discrepancy]) -> dict[int, set[bytes]]:
+def _check_batches(
+    conn: sqlite3.Connection, history: History, head: int, summary: IndexSummary, found: list[Discrepancy]
+) -> dict[int, set[bytes]]:
     leaves_of: dict[int, set[bytes]] = {}
-    rows = conn.execute("SELECT id, root, leaf_count, leaves, tx_hash, block_number, anchorer FROM batches "
-                        "WHERE state = 'anchored' ORDER BY id")
+    rows = conn.execute(
+        "SELECT id, root, leaf_count, leaves, tx_hash, block_number, anchorer FROM batches "
+        "WHERE state = 'anchored' ORDER BY id"
+    )
     for batch_id, root, leaf_count, leaves, tx_hash, block_number, anchorer in rows:
         subject = f"batch {batch_id} root {show(bytes(root))}"
         if block_number is not None and block_number > head:
@@ -106,23 +114,51 @@ def _check_batches(conn: sqlite3.Connection, history: History, head: int, summar
         summary.batches_anchored += 1
         anchor = history.anchors.get(bytes(root))
         if anchor is None:
-            found.append(Discrepancy("batch_not_anchored", subject, "the index marks the batch anchored; the root "
-                                     "was never anchored on chain", f"anchored at block {block_number}", None))
+            found.append(
+                Discrepancy(
+                    "batch_not_anchored",
+                    subject,
+                    "the index marks the batch anchored; the root was never anchored on chain",
+                    f"anchored at block {block_number}",
+                    None,
+                )
+            )
         else:
             claimed = (block_number, (anchorer or "").lower(), bytes(tx_hash or b""))
             actual = (anchor.block_number, anchor.anchorer.lower(), anchor.tx_hash)
             if claimed != actual:
-                found.append(Discrepancy("batch_anchor_mismatch", subject, "block, anchorer or transaction differ "
-                                         "from the chain's", _triple(claimed), _triple(actual)))
+                found.append(
+                    Discrepancy(
+                        "batch_anchor_mismatch",
+                        subject,
+                        "block, anchorer or transaction differ from the chain's",
+                        _triple(claimed),
+                        _triple(actual),
+                    )
+                )
             if anchor.leaf_count != leaf_count:
-                found.append(Discrepancy("batch_leaf_count_mismatch", subject, "leaf count differs from the "
-                                         "RootAnchored event", str(leaf_count), str(anchor.leaf_count)))
+                found.append(
+                    Discrepancy(
+                        "batch_leaf_count_mismatch",
+                        subject,
+                        "leaf count differs from the RootAnchored event",
+                        str(leaf_count),
+                        str(anchor.leaf_count),
+                    )
+                )
         blob = bytes(leaves)
-        leaf_list = [blob[i:i + 32] for i in range(0, len(blob), 32)]
+        leaf_list = [blob[i : i + 32] for i in range(0, len(blob), 32)]
         built = MerkleTree.from_leaves(leaf_list).root if leaf_list and len(blob) % 32 == 0 else None
         if built != bytes(root) or len(leaf_list) != leaf_count:
-            found.append(Discrepancy("batch_leaves_mismatch", subject, "the stored leaves do not build the root",
-                                     show(bytes(root)), show(built)))
+            found.append(
+                Discrepancy(
+                    "batch_leaves_mismatch",
+                    subject,
+                    "the stored leaves do not build the root",
+                    show(bytes(root)),
+                    show(built),
+                )
+            )
         if anchor is not None:  # records of a batch the chain never saw are covered by the batch's entry
             leaves_of[batch_id] = set(leaf_list)
     return leaves_of
@@ -132,8 +168,9 @@ def _triple(values: tuple[Any, str, bytes]) -> str:
     return f"block {values[0]}, anchorer {values[1]}, transaction {show(values[2])}"
 
 
-def _check_records(conn: sqlite3.Connection, batch_leaves: dict[int, set[bytes]], summary: IndexSummary,
-                   found: list[Discrepancy]) -> None:
+def _check_records(
+    conn: sqlite3.Connection, batch_leaves: dict[int, set[bytes]], summary: IndexSummary, found: list[Discrepancy]
+) -> None:
     rows = conn.execute("SELECT record_id, salt, digest, leaf, batch_id FROM records WHERE batch_id IS NOT NULL")
     for record_id, salt, digest, leaf, batch_id in rows:
         leaves = batch_leaves.get(batch_id)
@@ -143,11 +180,25 @@ def _check_records(conn: sqlite3.Connection, batch_leaves: dict[int, set[bytes]]
         leaf = bytes(leaf)
         computed = leaf_of(bytes(salt), bytes(digest))
         if computed != leaf:
-            found.append(Discrepancy("record_leaf_mismatch", f"record {record_id}", "salt and digest do not give "
-                                     "the stored leaf", show(leaf), show(computed)))
+            found.append(
+                Discrepancy(
+                    "record_leaf_mismatch",
+                    f"record {record_id}",
+                    "salt and digest do not give the stored leaf",
+                    show(leaf),
+                    show(computed),
+                )
+            )
         if leaf not in leaves:
-            found.append(Discrepancy("record_not_in_batch", f"record {record_id}", f"the leaf is not in anchored "
-                                     f"batch {batch_id} as the chain knows it", show(leaf), None))
+            found.append(
+                Discrepancy(
+                    "record_not_in_batch",
+                    f"record {record_id}",
+                    f"the leaf is not in anchored batch {batch_id} as the chain knows it",
+                    show(leaf),
+                    None,
+                )
+            )
 
 
 def _render(event: Event) -> tuple[str | None, dict[str, Any]]:
@@ -158,16 +209,20 @@ def _render(event: Event) -> tuple[str | None, dict[str, Any]]:
     return (str(patient).lower() if patient is not None else None), fields
 
 
-def _check_events(conn: sqlite3.Connection, history: History, head: int, summary: IndexSummary,
-                  found: list[Discrepancy]) -> None:
+def _check_events(
+    conn: sqlite3.Connection, history: History, head: int, summary: IndexSummary, found: list[Discrepancy]
+) -> None:
     state = conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
     indexed_to = min(int(state[0]), head) if state else None
     summary.indexed_to = int(state[0]) if state else None
     kinds = set(ANCHOR_EVENTS) | set(CONSENT_EVENTS)
     chain = {(e.block_number, e.log_index): e for e in history.events if e.name in kinds}
     seen: set[tuple[int, int]] = set()
-    rows = conn.execute("SELECT block_number, log_index, tx_hash, event, patient, fields FROM chain_events "
-                        "WHERE block_number <= ? ORDER BY block_number, log_index", (head,))
+    rows = conn.execute(
+        "SELECT block_number, log_index, tx_hash, event, patient, fields FROM chain_events "
+        "WHERE block_number <= ? ORDER BY block_number, log_index",
+        (head,),
+    )
     for block_number, log_index, tx_hash, name, patient, fields in rows:
         summary.events_checked += 1
         position = (block_number, log_index)
@@ -175,22 +230,42 @@ def _check_events(conn: sqlite3.Connection, history: History, head: int, summary
         event = chain.get(position)
         subject = f"{name} at block {block_number} log {log_index}"
         if event is None:
-            found.append(Discrepancy("index_event_not_on_chain", subject, "the index holds an event the chain does "
-                                     "not have", fields, None))
+            found.append(
+                Discrepancy(
+                    "index_event_not_on_chain",
+                    subject,
+                    "the index holds an event the chain does not have",
+                    fields,
+                    None,
+                )
+            )
             continue
         chain_patient, chain_fields = _render(event)
         claimed = (tx_hash, name, patient, json.loads(fields))
         actual = (show(event.tx_hash), event.name, chain_patient, chain_fields)
         if claimed != actual:
-            found.append(Discrepancy("index_event_mismatch", subject, "the indexed event differs from the chain's",
-                                     json.dumps(claimed, sort_keys=True), json.dumps(actual, sort_keys=True)))
+            found.append(
+                Discrepancy(
+                    "index_event_mismatch",
+                    subject,
+                    "the indexed event differs from the chain's",
+                    json.dumps(claimed, sort_keys=True),
+                    json.dumps(actual, sort_keys=True),
+                )
+            )
     if indexed_to is None:
         return
     for position, event in chain.items():
         if position[0] <= indexed_to and position not in seen:
-            found.append(Discrepancy("index_event_missing", f"{event.name} at block {position[0]} log {position[1]}",
-                                     "a chain event in the indexed range is not in the index",
-                                     json.dumps(_render(event)[1], sort_keys=True), None))
+            found.append(
+                Discrepancy(
+                    "index_event_missing",
+                    f"{event.name} at block {position[0]} log {position[1]}",
+                    "a chain event in the indexed range is not in the index",
+                    json.dumps(_render(event)[1], sort_keys=True),
+                    None,
+                )
+            )
 
 
 def _check_break_glass(conn: sqlite3.Connection, history: History, found: list[Discrepancy]) -> None:
@@ -199,27 +274,46 @@ def _check_break_glass(conn: sqlite3.Connection, history: History, found: list[D
     for access_id, patient, chain_tx in rows:
         tx = show(bytes(chain_tx)) if chain_tx else None
         if tx not in on_chain:
-            found.append(Discrepancy("break_glass_not_on_chain", f"access event {access_id} about {patient}",
-                                     "logged as break-glass, but no EmergencyAccessRecorded in its transaction",
-                                     tx, None))
+            found.append(
+                Discrepancy(
+                    "break_glass_not_on_chain",
+                    f"access event {access_id} about {patient}",
+                    "logged as break-glass, but no EmergencyAccessRecorded in its transaction",
+                    tx,
+                    None,
+                )
+            )
 
 
-def _check_missing_roots(conn: sqlite3.Connection, history: History, organisations: dict[str, str],
-                         found: list[Discrepancy]) -> None:
+def _check_missing_roots(
+    conn: sqlite3.Connection, history: History, organisations: dict[str, str], found: list[Discrepancy]
+) -> None:
     indexed = {bytes(r) for (r,) in conn.execute("SELECT root FROM batches")}
     for root, anchor in history.anchors.items():
         if anchor.anchorer.lower() in organisations and root not in indexed:
-            found.append(Discrepancy("chain_root_missing_from_index", show(root) or "", "a root anchored by an "
-                                     "organisation's account is in no index batch",
-                                     f"{anchor.leaf_count} leaves by {anchor.anchorer} at block {anchor.block_number}",
-                                     None))
+            found.append(
+                Discrepancy(
+                    "chain_root_missing_from_index",
+                    show(root) or "",
+                    "a root anchored by an organisation's account is in no index batch",
+                    f"{anchor.leaf_count} leaves by {anchor.anchorer} at block {anchor.block_number}",
+                    None,
+                )
+            )
 
 
-def _check_leaf_totals(conn: sqlite3.Connection, history: History, organisations: dict[str, str],
-                       summary: IndexSummary, found: list[Discrepancy]) -> None:
+def _check_leaf_totals(
+    conn: sqlite3.Connection,
+    history: History,
+    organisations: dict[str, str],
+    summary: IndexSummary,
+    found: list[Discrepancy],
+) -> None:
     index_totals: dict[str, int] = defaultdict(int)
-    rows = conn.execute("SELECT o.address, b.leaf_count, b.root FROM batches b JOIN organisations o "
-                        "ON o.id = b.organisation_id WHERE b.state = 'anchored'")
+    rows = conn.execute(
+        "SELECT o.address, b.leaf_count, b.root FROM batches b JOIN organisations o "
+        "ON o.id = b.organisation_id WHERE b.state = 'anchored'"
+    )
     for address, leaf_count, root in rows:
         if bytes(root) in history.anchors:  # batches off chain are reported on their own
             index_totals[address.lower()] += leaf_count
@@ -230,6 +324,12 @@ def _check_leaf_totals(conn: sqlite3.Connection, history: History, organisations
     summary.leaves_by_organisation = {organisations[a]: n for a, n in sorted(index_totals.items())}
     for address in sorted(set(index_totals) | set(chain_totals)):
         if index_totals[address] != chain_totals[address]:
-            found.append(Discrepancy("leaf_total_mismatch", organisations.get(address, address),
-                                     "anchored leaves on chain differ from the index's anchored batches",
-                                     str(index_totals[address]), str(chain_totals[address])))
+            found.append(
+                Discrepancy(
+                    "leaf_total_mismatch",
+                    organisations.get(address, address),
+                    "anchored leaves on chain differ from the index's anchored batches",
+                    str(index_totals[address]),
+                    str(chain_totals[address]),
+                )
+            )

@@ -38,8 +38,9 @@ Progress = Callable[[int], None]
 class LogSource(Protocol):
     """Where logs and block times come from."""
 
-    def logs(self, first: int, last: int, addresses: Sequence[str],
-             topics: frozenset[bytes] | None = None) -> list[RawLog]:
+    def logs(
+        self, first: int, last: int, addresses: Sequence[str], topics: frozenset[bytes] | None = None
+    ) -> list[RawLog]:
         """Logs of ``addresses`` in blocks ``first..last`` (inclusive), in chain order,
         restricted to those whose ``topic0`` is in ``topics`` when given."""
         ...
@@ -50,8 +51,13 @@ class LogSource(Protocol):
 
 
 def read_logs(
-    source: LogSource, first: int, last: int, addresses: Sequence[str],
-    topics: frozenset[bytes] | None = None, *, chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
+    source: LogSource,
+    first: int,
+    last: int,
+    addresses: Sequence[str],
+    topics: frozenset[bytes] | None = None,
+    *,
+    chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
     progress: Progress | None = None,
 ) -> Iterator[RawLog]:
     """Yield the logs of ``first..last`` chunk by chunk, reporting progress after each chunk."""
@@ -71,10 +77,10 @@ class Web3LogSource:
         self.chain = chain
         self._times: dict[int, int] = {}
 
-    def logs(self, first: int, last: int, addresses: Sequence[str],
-             topics: frozenset[bytes] | None = None) -> list[RawLog]:
-        params: FilterParams = {"fromBlock": first, "toBlock": last,
-                                "address": [checksum(a) for a in addresses]}
+    def logs(
+        self, first: int, last: int, addresses: Sequence[str], topics: frozenset[bytes] | None = None
+    ) -> list[RawLog]:
+        params: FilterParams = {"fromBlock": first, "toBlock": last, "address": [checksum(a) for a in addresses]}
         if topics is not None:
             params["topics"] = [[HexBytes(t).to_0x_hex() for t in sorted(topics)]]
         with self.chain.io():
@@ -107,8 +113,9 @@ class EmbeddedLogSource:
         self.embedded = embedded
         self._times: dict[int, int] = {}
 
-    def logs(self, first: int, last: int, addresses: Sequence[str],
-             topics: frozenset[bytes] | None = None) -> list[RawLog]:
+    def logs(
+        self, first: int, last: int, addresses: Sequence[str], topics: frozenset[bytes] | None = None
+    ) -> list[RawLog]:
         chain = self.embedded.backend.chain
         chaindb = chain.chaindb
         wanted = {bytes.fromhex(checksum(a)[2:]): checksum(a) for a in addresses}
@@ -131,14 +138,14 @@ class EmbeddedLogSource:
                     log_topics = tuple(topic.to_bytes(32, "big") for topic in log.topics)
                     if topics is not None and log_topics[0] not in topics:
                         continue
-                    found.append(RawLog(emitter, log_topics, bytes(log.data), number, log_index,
-                                        bytes(transaction.hash)))
+                    found.append(
+                        RawLog(emitter, log_topics, bytes(log.data), number, log_index, bytes(transaction.hash))
+                    )
         return found
 
     def block_time(self, number: int) -> int:
         cached = self._times.get(number)
         if cached is None:
             chaindb = self.embedded.backend.chain.chaindb
-            cached = self._times[number] = chaindb.get_canonical_block_header_by_number(
-                number).timestamp  # type: ignore[arg-type]
+            cached = self._times[number] = chaindb.get_canonical_block_header_by_number(number).timestamp  # type: ignore[arg-type]
         return cached

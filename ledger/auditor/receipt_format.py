@@ -32,11 +32,29 @@ LOCAL_STEPS: Final = ("parse", "digest", "leaf", "proof")
 """Steps checked without the chain, in order."""
 
 MAX_PROOF_LENGTH: Final = 64
-_REQUIRED: Final = frozenset({"chainId", "contract", "transactionHash", "blockNumber", "anchoredAt", "anchorer",
-                              "root", "leafCount", "leaf", "proof", "digest", "salt"})
-_CONSTANTS: Final[dict[str, Any]] = {"type": RECEIPT_TYPE, "version": RECEIPT_VERSION,
-                                     "digestAlgorithm": DIGEST_ALGORITHM, "treeFormat": TREE_FORMAT,
-                                     "leafEncoding": ["bytes32", "bytes32"]}
+_REQUIRED: Final = frozenset(
+    {
+        "chainId",
+        "contract",
+        "transactionHash",
+        "blockNumber",
+        "anchoredAt",
+        "anchorer",
+        "root",
+        "leafCount",
+        "leaf",
+        "proof",
+        "digest",
+        "salt",
+    }
+)
+_CONSTANTS: Final[dict[str, Any]] = {
+    "type": RECEIPT_TYPE,
+    "version": RECEIPT_VERSION,
+    "digestAlgorithm": DIGEST_ALGORITHM,
+    "treeFormat": TREE_FORMAT,
+    "leafEncoding": ["bytes32", "bytes32"],
+}
 _ALLOWED: Final = _REQUIRED | frozenset(_CONSTANTS)
 _WRITTEN_ORDER: Final = sorted(_ALLOWED, key=[f.alias or name for name, f in Receipt.model_fields.items()].index)
 """The allowed keys in the order :meth:`ledger.receipts.Receipt.to_json` writes them (orjson keeps a
@@ -46,8 +64,9 @@ _CONSTANT_VALUES: Final = tuple(_CONSTANTS.values())
 _HASH_FIELDS: Final = ("transactionHash", "root", "leaf", "digest", "salt")
 _hash_values: Final = itemgetter(*_HASH_FIELDS)
 _record_values: Final = itemgetter("leaf", "digest", "salt")
-_claim_values: Final = itemgetter("chainId", "contract", "transactionHash", "blockNumber", "anchoredAt", "anchorer",
-                                  "root", "leafCount")
+_claim_values: Final = itemgetter(
+    "chainId", "contract", "transactionHash", "blockNumber", "anchoredAt", "anchorer", "root", "leafCount"
+)
 """A claim's raw JSON values: the key under which its validated :class:`ReceiptClaim` is remembered."""
 _ZEROS: Final = ["0" * count for count in range(len(_HASH_FIELDS) + MAX_PROOF_LENGTH + 1)]
 _EXES: Final = ["x" * count for count in range(len(_HASH_FIELDS) + MAX_PROOF_LENGTH + 1)]
@@ -103,7 +122,7 @@ class ParsedReceipt(NamedTuple):
     @property
     def proof(self) -> tuple[bytes, ...]:
         blob = self.proof_blob
-        return tuple(blob[i:i + 32] for i in range(0, len(blob), 32))
+        return tuple(blob[i : i + 32] for i in range(0, len(blob), 32))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +145,11 @@ def show(value: object) -> str | None:
 
 
 def _malformed(field: str, problem: str) -> InvalidProofError:
-    return InvalidProofError(f"malformed receipt: {field}: {problem}" if field else f"malformed receipt: {problem}",
-                             field=field, problem=problem)
+    return InvalidProofError(
+        f"malformed receipt: {field}: {problem}" if field else f"malformed receipt: {problem}",
+        field=field,
+        problem=problem,
+    )
 
 
 def _node(value: Any, field: str) -> bytes:
@@ -201,13 +223,22 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
             claim = _claims.get(raw_claim)
         except TypeError:  # a list or object where a claim field belongs: refused below, by name
             claim = None
-    if claim is not None and type(raw_claim[0]) is int and type(raw_claim[3]) is int \
-            and type(raw_claim[4]) is int and type(raw_claim[7]) is int:  # True == 1 and 1.0 == 1
+    if (
+        claim is not None
+        and type(raw_claim[0]) is int
+        and type(raw_claim[3]) is int
+        and type(raw_claim[4]) is int
+        and type(raw_claim[7]) is int
+    ):  # True == 1 and 1.0 == 1
         decoded = _decode_nodes([*_record_values(data), *proof], data)
         return _new_tuple(ParsedReceipt, (claim, decoded[0:32], decoded[96:], decoded[32:64], decoded[64:96]))
     decoded = _decode_nodes([*_hash_values(data), *proof], data)
-    chain_id, block_number, anchored_at, leaf_count = (data["chainId"], data["blockNumber"], data["anchoredAt"],
-                                                       data["leafCount"])
+    chain_id, block_number, anchored_at, leaf_count = (
+        data["chainId"],
+        data["blockNumber"],
+        data["anchoredAt"],
+        data["leafCount"],
+    )
     if type(chain_id) is not int or chain_id < 1:
         raise _malformed("chainId", "expected an integer >= 1")
     if type(block_number) is not int or block_number < 0:
@@ -217,8 +248,19 @@ def parse_receipt(raw: bytes | str) -> ParsedReceipt:
     if type(leaf_count) is not int or leaf_count < 1:
         raise _malformed("leafCount", "expected an integer >= 1")
     # tuple.__new__ directly: the named tuples' own __new__ is a Python call, twice per receipt
-    claim = _new_tuple(ReceiptClaim, (chain_id, _address(data, "contract"), decoded[32:64], block_number,
-                                      _address(data, "anchorer"), anchored_at, decoded[0:32], leaf_count))
+    claim = _new_tuple(
+        ReceiptClaim,
+        (
+            chain_id,
+            _address(data, "contract"),
+            decoded[32:64],
+            block_number,
+            _address(data, "anchorer"),
+            anchored_at,
+            decoded[0:32],
+            leaf_count,
+        ),
+    )
     if len(_claims) >= CLAIM_MEMO_LIMIT:
         _claims.clear()
     _claims[raw_claim] = claim
@@ -296,7 +338,7 @@ class LocalVerifier:
         offset = 0
         visited: list[tuple[bytes, bytes]] = []
         while offset < size:
-            sibling = proof_blob[offset:offset + 32]
+            sibling = proof_blob[offset : offset + 32]
             pair = node + sibling if node < sibling else sibling + node
             parent = parents.get(pair)
             if parent is None:
@@ -318,17 +360,33 @@ class LocalVerifier:
     def check(self, receipt: ParsedReceipt, document_digest: bytes | None = None) -> Failure | None:
         """The first local step that fails, or None if all hold."""
         if document_digest is not None and document_digest != receipt.digest:
-            return Failure("digest", "the document does not match the receipt's digest",
-                           show(receipt.digest), show(document_digest))
+            return Failure(
+                "digest",
+                "the document does not match the receipt's digest",
+                show(receipt.digest),
+                show(document_digest),
+            )
         leaf = _keccak(_keccak(receipt.salt + receipt.digest).digest()).digest()
         if leaf != receipt.leaf:
             return Failure("leaf", "the salt and digest do not give the receipt's leaf", show(receipt.leaf), show(leaf))
         root = self.root_of(leaf, receipt.proof_blob)
         if root != receipt.claim.root:
-            return Failure("proof", "the proof does not lead from the leaf to the receipt's root",
-                           show(receipt.claim.root), show(root))
+            return Failure(
+                "proof",
+                "the proof does not lead from the leaf to the receipt's root",
+                show(receipt.claim.root),
+                show(root),
+            )
         return None
 
 
-__all__ = ["LOCAL_STEPS", "Failure", "LocalVerifier", "ParsedReceipt", "ReceiptClaim", "leaf_of", "parse_receipt",
-           "show"]
+__all__ = [
+    "LOCAL_STEPS",
+    "Failure",
+    "LocalVerifier",
+    "ParsedReceipt",
+    "ReceiptClaim",
+    "leaf_of",
+    "parse_receipt",
+    "show",
+]

@@ -28,8 +28,7 @@ from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.codes import decode_code
 
 ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted", *ROLE_EVENTS)
-CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved",
-                  "EmergencyAccessRecorded")
+CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
 GRANTED, REVOKED = 1, 2
 
 ConsentKey = tuple[str, str, bytes, bytes]
@@ -47,8 +46,13 @@ class Discrepancy:
     actual: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "subject": self.subject, "detail": self.detail,
-                "expected": self.expected, "actual": self.actual}
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "expected": self.expected,
+            "actual": self.actual,
+        }
 
 
 @dataclass
@@ -124,22 +128,40 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
     elif event.name == "GuardianRemoved":
         history.guardians[(args["patient"], args["guardian"])] = 0
     elif event.name == "EmergencyAccessRecorded":
-        history.break_glass.append({"patient": args["patient"], "accessor": args["accessor"],
-                                    "scope": decode_code(args["scope"]), "reason": decode_code(args["reason"]),
-                                    **where})
+        history.break_glass.append(
+            {
+                "patient": args["patient"],
+                "accessor": args["accessor"],
+                "scope": decode_code(args["scope"]),
+                "reason": decode_code(args["reason"]),
+                **where,
+            }
+        )
     elif event.name == "RootAnchored":
-        history.anchors.setdefault(args["root"], AnchoredRoot(args["root"], args["anchorer"], int(args["leafCount"]),
-                                                              event.block_number, when, event.tx_hash))
+        history.anchors.setdefault(
+            args["root"],
+            AnchoredRoot(
+                args["root"], args["anchorer"], int(args["leafCount"]), event.block_number, when, event.tx_hash
+            ),
+        )
     elif event.name == "RecordAmended":
-        history.amendments.append({"originalLeaf": show(args["originalLeaf"]), "amendedLeaf": show(args["amendedLeaf"]),
-                                   "anchorer": args["anchorer"], **where})
+        history.amendments.append(
+            {
+                "originalLeaf": show(args["originalLeaf"]),
+                "amendedLeaf": show(args["amendedLeaf"]),
+                "anchorer": args["anchorer"],
+                **where,
+            }
+        )
     elif event.name == "RecordRetracted":
-        history.retractions.append({"leaf": show(args["leaf"]), "reason": decode_code(args["reason"]),
-                                    "anchorer": args["anchorer"], **where})
+        history.retractions.append(
+            {"leaf": show(args["leaf"]), "reason": decode_code(args["reason"]), "anchorer": args["anchorer"], **where}
+        )
 
 
-def compare_with_views(reader: ChainReader, history: History,
-                       progress: Callable[[int], None] | None = None) -> list[Discrepancy]:
+def compare_with_views(
+    reader: ChainReader, history: History, progress: Callable[[int], None] | None = None
+) -> list[Discrepancy]:
     """Ask ``consentOf``, ``guardianUntil`` and ``anchorOf`` for everything replayed; list differences."""
     found: list[Discrepancy] = []
     consents = reader.consents.contract.functions
@@ -148,17 +170,29 @@ def compare_with_views(reader: ChainReader, history: History,
         stored = tuple(reader.call(consents.consentOf(patient, grantee, scope, purpose)))
         replayed = (fact.valid_from, fact.valid_until, fact.updated_at, fact.status)
         if stored != replayed:
-            found.append(Discrepancy("consent_state_mismatch",
-                                     f"{patient} -> {grantee} {decode_code(scope)}/{decode_code(purpose)}",
-                                     "consentOf (validFrom, validUntil, updatedAt, status) differs from the events",
-                                     str(replayed), str(stored)))
+            found.append(
+                Discrepancy(
+                    "consent_state_mismatch",
+                    f"{patient} -> {grantee} {decode_code(scope)}/{decode_code(purpose)}",
+                    "consentOf (validFrom, validUntil, updatedAt, status) differs from the events",
+                    str(replayed),
+                    str(stored),
+                )
+            )
         if progress:
             progress(1)
     for (patient, guardian), until in history.guardians.items():
         stored_until = int(reader.call(consents.guardianUntil(patient, guardian)))
         if stored_until != until:
-            found.append(Discrepancy("guardian_mismatch", f"{patient} guardian {guardian}",
-                                     "guardianUntil differs from the events", str(until), str(stored_until)))
+            found.append(
+                Discrepancy(
+                    "guardian_mismatch",
+                    f"{patient} guardian {guardian}",
+                    "guardianUntil differs from the events",
+                    str(until),
+                    str(stored_until),
+                )
+            )
         if progress:
             progress(1)
     for root, anchor in history.anchors.items():
@@ -166,11 +200,25 @@ def compare_with_views(reader: ChainReader, history: History,
         actual = None if info is None else f"{info.anchorer} at block {info.block_number}"
         expected = f"{anchor.anchorer} at block {anchor.block_number}"
         if actual != expected:
-            found.append(Discrepancy("anchor_mismatch", show(root) or "", "anchorOf differs from the RootAnchored "
-                                     "event", expected, actual))
+            found.append(
+                Discrepancy(
+                    "anchor_mismatch",
+                    show(root) or "",
+                    "anchorOf differs from the RootAnchored event",
+                    expected,
+                    actual,
+                )
+            )
         if not history.roles.held_at(anchor.anchorer, anchor.block_number):
-            found.append(Discrepancy("anchorer_without_role", show(root) or "", "the root was anchored by an "
-                                     "account not holding ANCHORER_ROLE then", anchor.anchorer, "not held"))
+            found.append(
+                Discrepancy(
+                    "anchorer_without_role",
+                    show(root) or "",
+                    "the root was anchored by an account not holding ANCHORER_ROLE then",
+                    anchor.anchorer,
+                    "not held",
+                )
+            )
         if progress:
             progress(1)
     return found

@@ -55,8 +55,10 @@ class AuditReport:
 
     def consent_states(self) -> dict[str, int]:
         """How many replayed consents are active, pending, expired or revoked at the head's time."""
-        states = Counter(consent_state(fact.status, fact.valid_from, fact.valid_until, self.head_time).value
-                         for fact in self.history.consents.values())
+        states = Counter(
+            consent_state(fact.status, fact.valid_from, fact.valid_until, self.head_time).value
+            for fact in self.history.consents.values()
+        )
         return dict(sorted(states.items()))
 
     def activity(self, buckets: int = DEFAULT_BUCKETS) -> list[ActivityBucket]:
@@ -81,9 +83,14 @@ class AuditReport:
             "type": "careledger-audit-report",
             "version": 1,
             "generatedAt": round(self.generated_at, 3),
-            "chain": {"chainId": self.chain_id, "head": self.head, "headTime": self.head_time,
-                      "recordAnchor": self.target.record_anchor, "consentRegistry": self.target.consent_registry,
-                      "fromBlock": self.target.from_block},
+            "chain": {
+                "chainId": self.chain_id,
+                "head": self.head,
+                "headTime": self.head_time,
+                "recordAnchor": self.target.record_anchor,
+                "consentRegistry": self.target.consent_registry,
+                "fromBlock": self.target.from_block,
+            },
             "verdict": "clean" if self.clean else "discrepancies",
             "discrepancyCounts": self.discrepancy_counts(),
             "discrepancies": [d.to_json() for d in self.discrepancies],
@@ -92,13 +99,19 @@ class AuditReport:
                 "roots": len(history.anchors),
                 "records": sum(a.leaf_count for a in history.anchors.values()),
                 "recordsByAnchorer": history.leaves_by_anchorer(),
-                "activity": [{"start": b.start, "end": b.end, "records": b.records, "roots": b.roots}
-                             for b in self.activity()],
+                "activity": [
+                    {"start": b.start, "end": b.end, "records": b.records, "roots": b.roots} for b in self.activity()
+                ],
             },
-            "anchorerRole": [{"account": c.account, "granted": c.granted, "block": c.block_number, "by": c.sender}
-                             for c in history.roles.changes()],
-            "consents": {"keys": len(history.consents), "states": self.consent_states(),
-                         "guardians": len(history.guardians)},
+            "anchorerRole": [
+                {"account": c.account, "granted": c.granted, "block": c.block_number, "by": c.sender}
+                for c in history.roles.changes()
+            ],
+            "consents": {
+                "keys": len(history.consents),
+                "states": self.consent_states(),
+                "guardians": len(history.guardians),
+            },
             "breakGlass": history.break_glass,
             "amendments": history.amendments,
             "retractions": history.retractions,
@@ -111,8 +124,15 @@ def consent_rows(report: AuditReport, limit: int) -> list[dict[str, Any]]:
     """The first ``limit`` replayed consents, readable (for the HTML report)."""
     rows = []
     for (patient, grantee, scope, purpose), fact in list(report.history.consents.items())[:limit]:
-        rows.append({"patient": patient, "grantee": grantee, "scope": decode_code(scope),
-                     "purpose": decode_code(purpose),
-                     "state": consent_state(fact.status, fact.valid_from, fact.valid_until, report.head_time).value,
-                     "validFrom": fact.valid_from, "validUntil": fact.valid_until})
+        rows.append(
+            {
+                "patient": patient,
+                "grantee": grantee,
+                "scope": decode_code(scope),
+                "purpose": decode_code(purpose),
+                "state": consent_state(fact.status, fact.valid_from, fact.valid_until, report.head_time).value,
+                "validFrom": fact.valid_from,
+                "validUntil": fact.valid_until,
+            }
+        )
     return rows

@@ -43,8 +43,13 @@ class RoleTimeline:
         for event in sorted(events, key=lambda e: e.position):
             if event.name not in ROLE_EVENTS or event.args["role"] != role:
                 continue
-            change = RoleChange(event.args["account"], event.name == "RoleGranted", event.block_number,
-                                event.log_index, event.args["sender"])
+            change = RoleChange(
+                event.args["account"],
+                event.name == "RoleGranted",
+                event.block_number,
+                event.log_index,
+                event.args["sender"],
+            )
             self._changes[change.account].append(change)
 
     def changes(self) -> list[RoleChange]:

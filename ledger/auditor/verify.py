@@ -37,8 +37,17 @@ from ledger.hashing import leaf_hash
 from ledger.merkle import process_proof
 from ledger.receipts import Check, Verification
 
-CHAIN_STEPS = ("chain", "contract", "anchored", "anchorer_role", "block", "anchorer", "time", "transaction",
-               "leaf_count")
+CHAIN_STEPS = (
+    "chain",
+    "contract",
+    "anchored",
+    "anchorer_role",
+    "block",
+    "anchorer",
+    "time",
+    "transaction",
+    "leaf_count",
+)
 """Steps that need the chain, in order."""
 
 
@@ -72,12 +81,22 @@ class ChainFacts:
         info = self.reader.anchors.anchor_of(root, self.reader.head)
         facts = None
         if info is not None:
-            events = [e for e in self.reader.events(anchor_events=("RootAnchored",), first=info.block_number,
-                                                    last=info.block_number) if e.args["root"] == root]
+            events = [
+                e
+                for e in self.reader.events(
+                    anchor_events=("RootAnchored",), first=info.block_number, last=info.block_number
+                )
+                if e.args["root"] == root
+            ]
             event = events[0] if events else None
-            facts = AnchorFacts(root, info.anchorer, info.block_number, info.anchored_at,
-                                event.tx_hash if event else None,
-                                int(event.args["leafCount"]) if event else None)
+            facts = AnchorFacts(
+                root,
+                info.anchorer,
+                info.block_number,
+                info.anchored_at,
+                event.tx_hash if event else None,
+                int(event.args["leafCount"]) if event else None,
+            )
         self._anchors[root] = facts
         return facts
 
@@ -104,33 +123,85 @@ class ChainFacts:
     def _check(self, claim: ReceiptClaim) -> list[Check]:
         checks = _Checks()
         chain_id = self.reader.chain_id
-        if not checks.add("chain", chain_id == claim.chain_id, "the node is on the receipt's chain",
-                          "the node is on another chain than the receipt's", claim.chain_id, chain_id):
+        if not checks.add(
+            "chain",
+            chain_id == claim.chain_id,
+            "the node is on the receipt's chain",
+            "the node is on another chain than the receipt's",
+            claim.chain_id,
+            chain_id,
+        ):
             return checks.items
         contract = self.reader.target.record_anchor
-        if not checks.add("contract", contract == claim.contract, "the receipt names the audited RecordAnchor",
-                          "the receipt names another contract", claim.contract, contract):
+        if not checks.add(
+            "contract",
+            contract == claim.contract,
+            "the receipt names the audited RecordAnchor",
+            "the receipt names another contract",
+            claim.contract,
+            contract,
+        ):
             return checks.items
         anchor = self.anchor(claim.root)
-        if not checks.add("anchored", anchor is not None, "the root is anchored on chain",
-                          "the root was never anchored on chain", claim.root, None):
+        if not checks.add(
+            "anchored",
+            anchor is not None,
+            "the root is anchored on chain",
+            "the root was never anchored on chain",
+            claim.root,
+            None,
+        ):
             return checks.items
         assert anchor is not None
         held = self.roles().held_at(claim.anchorer, claim.block_number)
-        checks.add("anchorer_role", held, "the receipt's anchorer held ANCHORER_ROLE in the receipt's block",
-                   "the receipt's anchorer did not hold ANCHORER_ROLE in the receipt's block",
-                   f"{claim.anchorer} holding ANCHORER_ROLE at block {claim.block_number}",
-                   "held" if held else "not held")
-        checks.add("block", anchor.block_number == claim.block_number, "anchored in the receipt's block",
-                   "anchored in another block than the receipt says", claim.block_number, anchor.block_number)
-        checks.add("anchorer", anchor.anchorer == claim.anchorer, "anchored by the receipt's account",
-                   "anchored by another account than the receipt says", claim.anchorer, anchor.anchorer)
-        checks.add("time", anchor.anchored_at == claim.anchored_at, "anchored at the receipt's time",
-                   "anchored at another time than the receipt says", claim.anchored_at, anchor.anchored_at)
-        checks.add("transaction", anchor.tx_hash == claim.transaction_hash, "anchored in the receipt's transaction",
-                   "the RootAnchored event is in another transaction", claim.transaction_hash, anchor.tx_hash)
-        checks.add("leaf_count", anchor.leaf_count == claim.leaf_count, "the anchored batch has the receipt's leaf "
-                   "count", "the RootAnchored event states another leaf count", claim.leaf_count, anchor.leaf_count)
+        checks.add(
+            "anchorer_role",
+            held,
+            "the receipt's anchorer held ANCHORER_ROLE in the receipt's block",
+            "the receipt's anchorer did not hold ANCHORER_ROLE in the receipt's block",
+            f"{claim.anchorer} holding ANCHORER_ROLE at block {claim.block_number}",
+            "held" if held else "not held",
+        )
+        checks.add(
+            "block",
+            anchor.block_number == claim.block_number,
+            "anchored in the receipt's block",
+            "anchored in another block than the receipt says",
+            claim.block_number,
+            anchor.block_number,
+        )
+        checks.add(
+            "anchorer",
+            anchor.anchorer == claim.anchorer,
+            "anchored by the receipt's account",
+            "anchored by another account than the receipt says",
+            claim.anchorer,
+            anchor.anchorer,
+        )
+        checks.add(
+            "time",
+            anchor.anchored_at == claim.anchored_at,
+            "anchored at the receipt's time",
+            "anchored at another time than the receipt says",
+            claim.anchored_at,
+            anchor.anchored_at,
+        )
+        checks.add(
+            "transaction",
+            anchor.tx_hash == claim.transaction_hash,
+            "anchored in the receipt's transaction",
+            "the RootAnchored event is in another transaction",
+            claim.transaction_hash,
+            anchor.tx_hash,
+        )
+        checks.add(
+            "leaf_count",
+            anchor.leaf_count == claim.leaf_count,
+            "the anchored batch has the receipt's leaf count",
+            "the RootAnchored event states another leaf count",
+            claim.leaf_count,
+            anchor.leaf_count,
+        )
         return checks.items
 
 
@@ -143,8 +214,9 @@ class _Checks:
         return ok
 
 
-def verify_one(receipt_text: bytes | str, *, document_digest: bytes | None = None,
-               facts: ChainFacts | None = None) -> Verification:
+def verify_one(
+    receipt_text: bytes | str, *, document_digest: bytes | None = None, facts: ChainFacts | None = None
+) -> Verification:
     """Verify one receipt (JSON text): locally, then against the chain when ``facts`` is given.
 
     A malformed receipt yields a single failed ``parse`` step. Amendments and retractions are
@@ -161,14 +233,32 @@ def verify_one(receipt_text: bytes | str, *, document_digest: bytes | None = Non
         return Verification(checks.items)
     checks.add("parse", True, "the receipt is well-formed", "")
     if document_digest is not None:
-        checks.add("digest", document_digest == receipt.digest, "the document's SHA-256 digest matches the receipt",
-                   "the document does not match the receipt's digest", receipt.digest, document_digest)
+        checks.add(
+            "digest",
+            document_digest == receipt.digest,
+            "the document's SHA-256 digest matches the receipt",
+            "the document does not match the receipt's digest",
+            receipt.digest,
+            document_digest,
+        )
     leaf = leaf_hash(receipt.salt, receipt.digest)
-    checks.add("leaf", leaf == receipt.leaf, "leaf = keccak256(keccak256(salt || digest)) matches",
-               "the salt and digest do not give the receipt's leaf", receipt.leaf, leaf)
+    checks.add(
+        "leaf",
+        leaf == receipt.leaf,
+        "leaf = keccak256(keccak256(salt || digest)) matches",
+        "the salt and digest do not give the receipt's leaf",
+        receipt.leaf,
+        leaf,
+    )
     root = process_proof(leaf, receipt.proof)
-    checks.add("proof", root == receipt.claim.root, "the proof leads from the leaf to the root",
-               "the proof does not lead from the leaf to the receipt's root", receipt.claim.root, root)
+    checks.add(
+        "proof",
+        root == receipt.claim.root,
+        "the proof leads from the leaf to the root",
+        "the proof does not lead from the leaf to the receipt's root",
+        receipt.claim.root,
+        root,
+    )
     outcome = Verification(checks.items)
     if facts is not None:
         chain_checks = facts.check(receipt.claim)

@@ -70,8 +70,13 @@ class ZipMembers:
         span: list[zipfile.ZipInfo] = []
         start = end = 0
         for info in infos:
-            member_end = info.header_offset + _LOCAL_HEADER.size + len(info.filename.encode()) + len(info.extra) \
+            member_end = (
+                info.header_offset
+                + _LOCAL_HEADER.size
+                + len(info.filename.encode())
+                + len(info.extra)
                 + info.compress_size
+            )
             if span and (info.header_offset - end > GAP_LIMIT or member_end - start > SPAN_LIMIT):
                 self._load_span(span, start, end)
                 span = []
@@ -129,7 +134,7 @@ def _member(data: bytes, offset: int, info: zipfile.ZipInfo) -> bytes | None:
     stop = start + info.compress_size
     if signature != _LOCAL_SIGNATURE or stop > len(data):
         return None
-    raw_name = data[header_end:header_end + name_length]
+    raw_name = data[header_end : header_end + name_length]
     try:
         name = raw_name.decode("utf-8") if flags & _UTF8_NAME else raw_name.decode("cp437")
     except UnicodeDecodeError:

@@ -76,8 +76,9 @@ def hash_api_key(api_key: str) -> bytes:
     return hashlib.sha256(api_key.encode("utf-8")).digest()
 
 
-def create_organisation(conn: Connection, name: str, key_name: str, address: str,
-                        emergency: bool = False) -> Organisation:
+def create_organisation(
+    conn: Connection, name: str, key_name: str, address: str, emergency: bool = False
+) -> Organisation:
     def insert() -> int:
         try:
             cursor = conn.execute(
@@ -93,8 +94,10 @@ def create_organisation(conn: Connection, name: str, key_name: str, address: str
 
 
 def set_emergency(conn: Connection, organisation_id: int, emergency: bool) -> None:
-    with_tx(conn, lambda: conn.execute("UPDATE organisations SET emergency = ? WHERE id = ?",
-                                       (int(emergency), organisation_id)))
+    with_tx(
+        conn,
+        lambda: conn.execute("UPDATE organisations SET emergency = ? WHERE id = ?", (int(emergency), organisation_id)),
+    )
 
 
 def get_organisation(conn: Connection, organisation_id: int) -> Organisation:
@@ -129,8 +132,14 @@ def create_app(conn: Connection, organisation_id: int, name: str, roles: set[Rol
         cursor = conn.execute(
             "INSERT INTO apps (organisation_id, name, key_hash, key_prefix, roles, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (organisation_id, name, hash_api_key(api_key), api_key[:10],
-             ",".join(sorted(r.value for r in roles)), int(time.time())),
+            (
+                organisation_id,
+                name,
+                hash_api_key(api_key),
+                api_key[:10],
+                ",".join(sorted(r.value for r in roles)),
+                int(time.time()),
+            ),
         )
         return int(cursor.fetchone()[0])
 
@@ -148,15 +157,20 @@ def list_apps(conn: Connection, organisation_id: int | None = None) -> list[App]
     if organisation_id is None:
         rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps ORDER BY id")
     else:
-        rows = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE organisation_id = ? ORDER BY id",
-                            (organisation_id,))
+        rows = conn.execute(
+            f"SELECT {_APP_COLUMNS} FROM apps WHERE organisation_id = ? ORDER BY id", (organisation_id,)
+        )
     return [_app(r) for r in rows]
 
 
 def revoke_app(conn: Connection, app_id: int) -> App:
     get_app(conn, app_id)
-    with_tx(conn, lambda: conn.execute("UPDATE apps SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                                       (int(time.time()), app_id)))
+    with_tx(
+        conn,
+        lambda: conn.execute(
+            "UPDATE apps SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (int(time.time()), app_id)
+        ),
+    )
     return get_app(conn, app_id)
 
 
@@ -178,8 +192,9 @@ class AppKeyCache:
         cached = self._entries.get(key_hash)
         if cached is not None and cached[1] > now:
             return cached[0]
-        row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE key_hash = ? AND revoked_at IS NULL",
-                           (key_hash,)).fetchone()
+        row = conn.execute(
+            f"SELECT {_APP_COLUMNS} FROM apps WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        ).fetchone()
         app = _app(row) if row else None
         if len(self._entries) >= self.size:
             self._entries.clear()

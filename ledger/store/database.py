@@ -109,8 +109,7 @@ def _statements(sql: str) -> list[str]:
         if sqlite3.complete_statement(pending):
             statements.append(pending.strip())
             pending = ""
-    if pending.strip() and not all(part.strip().startswith("--") or not part.strip()
-                                   for part in pending.splitlines()):
+    if pending.strip() and not all(part.strip().startswith("--") or not part.strip() for part in pending.splitlines()):
         raise IntegrityError("migration ends with an incomplete statement")
     return statements
 
@@ -124,8 +123,9 @@ class Database:
         read_only: Open SQLite read-only (auditors reading a copy).
     """
 
-    def __init__(self, path: Path, *, url: str | None = None, read_only: bool = False,
-                 lock_fd: int | None = None) -> None:
+    def __init__(
+        self, path: Path, *, url: str | None = None, read_only: bool = False, lock_fd: int | None = None
+    ) -> None:
         self.path = Path(path)
         self.url = url
         self.read_only = read_only
@@ -184,9 +184,12 @@ def open_database(data_dir: Path, *, url: str | None = None, read_only: bool = F
     lock_path = Path(data_dir) / STORE_LOCK_FILE
     lock_fd = file_lock.acquire(
         lock_path,
-        lambda holder: StoreLockedError(f"store {path} is open for writing by another process"
-                                        + (f" (pid {holder})" if holder else ""), holder_pid=holder),
-        lambda err: StoreLockedError(f"cannot open lock file {lock_path}: {err}"))
+        lambda holder: StoreLockedError(
+            f"store {path} is open for writing by another process" + (f" (pid {holder})" if holder else ""),
+            holder_pid=holder,
+        ),
+        lambda err: StoreLockedError(f"cannot open lock file {lock_path}: {err}"),
+    )
     try:
         conn = connect(path)
         conn.isolation_level = None

@@ -15,8 +15,15 @@ from pathlib import Path
 from ledger.exceptions import InputError
 from ledger.store.database import Connection, Database, migrate
 
-EXPORTED_TABLES = ("organisations", "batches", "records", "record_changes", "access_events", "chain_events",
-                   "chain_index_state")
+EXPORTED_TABLES = (
+    "organisations",
+    "batches",
+    "records",
+    "record_changes",
+    "access_events",
+    "chain_events",
+    "chain_index_state",
+)
 _REFERENCED_TABLES = ("apps",)  # access_events and records name apps: ids kept, keys left out
 _BATCH_ROWS = 10_000
 
@@ -37,10 +44,14 @@ def export_index(db: Database, target: Path) -> dict[str, int]:
         source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if db.shared else "BEGIN")
         try:
             for table in _REFERENCED_TABLES:
-                rows = source.execute(f"SELECT id, organisation_id, name, key_prefix, roles, created_at, revoked_at "
-                                      f"FROM {table}").fetchall()
-                out.executemany(f"INSERT INTO {table} (id, organisation_id, name, key_hash, key_prefix, roles, "
-                                f"created_at, revoked_at) VALUES (?, ?, ?, randomblob(32), ?, ?, ?, ?)", rows)
+                rows = source.execute(
+                    f"SELECT id, organisation_id, name, key_prefix, roles, created_at, revoked_at FROM {table}"
+                ).fetchall()
+                out.executemany(
+                    f"INSERT INTO {table} (id, organisation_id, name, key_hash, key_prefix, roles, "
+                    f"created_at, revoked_at) VALUES (?, ?, ?, randomblob(32), ?, ?, ?, ?)",
+                    rows,
+                )
                 copied[table] = len(rows)
             for table in EXPORTED_TABLES:
                 copied[table] = _copy_table(source, out, table)
@@ -61,5 +72,5 @@ def _copy_table(source: Connection, out: sqlite3.Connection, table: str) -> int:
     rows = source.execute(f"SELECT {names} FROM {table}").fetchall()
     placeholders = ", ".join("?" for _ in columns)
     for start in range(0, len(rows), _BATCH_ROWS):
-        out.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows[start:start + _BATCH_ROWS])
+        out.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows[start : start + _BATCH_ROWS])
     return len(rows)

@@ -51,9 +51,16 @@ class BatcherLock:
                 if self._conn is not None:
                     self._conn.execute("SELECT 1")  # still our session, so still our lock
                     return True
-                conn = psycopg.connect(self.db.url, autocommit=True, connect_timeout=10, keepalives=1,
-                                       keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
-                                       application_name="careledger-batcher")
+                conn = psycopg.connect(
+                    self.db.url,
+                    autocommit=True,
+                    connect_timeout=10,
+                    keepalives=1,
+                    keepalives_idle=5,
+                    keepalives_interval=2,
+                    keepalives_count=3,
+                    application_name="careledger-batcher",
+                )
                 row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
                 if row is not None and row[0]:
                     self._conn = conn

@@ -41,8 +41,20 @@ class NewRecord:
     created_at: float
 
     def as_row(self) -> tuple[Any, ...]:
-        return (self.id, self.record_id, self.kind, self.organisation_id, self.app_id, self.digest, self.salt,
-                self.leaf, self.patient, self.content_type, self.metadata, self.created_at)
+        return (
+            self.id,
+            self.record_id,
+            self.kind,
+            self.organisation_id,
+            self.app_id,
+            self.digest,
+            self.salt,
+            self.leaf,
+            self.patient,
+            self.content_type,
+            self.metadata,
+            self.created_at,
+        )
 
 
 INSERT_RECORD = """
@@ -100,7 +112,8 @@ class RecordIds:
 
     def _reserve(self, count: int) -> None:
         (end,) = self._db.conn.execute(
-            "UPDATE record_id_blocks SET next_id = next_id + ? WHERE id = 1 RETURNING next_id", (count,)).fetchone()
+            "UPDATE record_id_blocks SET next_id = next_id + ? WHERE id = 1 RETURNING next_id", (count,)
+        ).fetchone()
         self._next, self._limit = int(end) - count, int(end)
 
 
@@ -118,14 +131,25 @@ def new_records(
     built = []
     for index, (row_id, payload) in enumerate(zip(ids.take(len(payloads)), payloads, strict=True)):
         offset = 40 * index
-        salt = randomness[offset:offset + 32]
+        salt = randomness[offset : offset + 32]
         if len(payload.digest) != 32:
             raise InvalidHexError("a digest must be 32 bytes", field="digest")
-        built.append(NewRecord(
-            row_id, f"{row_id:016x}{randomness[offset + 32:offset + 40].hex()}", kind, organisation_id, app_id,
-            payload.digest, salt, keccak(keccak(salt + payload.digest).digest()).digest(), payload.patient,
-            payload.content_type, payload.metadata, now,
-        ))
+        built.append(
+            NewRecord(
+                row_id,
+                f"{row_id:016x}{randomness[offset + 32 : offset + 40].hex()}",
+                kind,
+                organisation_id,
+                app_id,
+                payload.digest,
+                salt,
+                keccak(keccak(salt + payload.digest).digest()).digest(),
+                payload.patient,
+                payload.content_type,
+                payload.metadata,
+                now,
+            )
+        )
     return built
 
 
@@ -159,13 +183,17 @@ class Batch:
         return self.state == "anchored" and bool(self.confirmed)
 
     def leaf_list(self) -> list[bytes]:
-        return [self.leaves[i:i + 32] for i in range(0, len(self.leaves), 32)]
+        return [self.leaves[i : i + 32] for i in range(0, len(self.leaves), 32)]
 
 
-_RECORD_COLUMNS = ("id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
-                   "metadata, created_at, batch_id")
-_BATCH_COLUMNS = ("id, organisation_id, root, leaf_count, leaves, sealed_at, state, tx_hash, block_number, "
-                  "anchored_at, anchorer, gas_used, block_hash, confirmed")
+_RECORD_COLUMNS = (
+    "id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
+    "metadata, created_at, batch_id"
+)
+_BATCH_COLUMNS = (
+    "id, organisation_id, root, leaf_count, leaves, sealed_at, state, tx_hash, block_number, "
+    "anchored_at, anchorer, gas_used, block_hash, confirmed"
+)
 
 
 def get_record(conn: Connection, record_id: str) -> StoredRecord | None:
@@ -174,8 +202,9 @@ def get_record(conn: Connection, record_id: str) -> StoredRecord | None:
         row_id = int(record_id[:16], 16)
     except ValueError:
         return None
-    row = conn.execute(f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ? AND record_id = ?",
-                       (row_id, record_id)).fetchone()
+    row = conn.execute(
+        f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ? AND record_id = ?", (row_id, record_id)
+    ).fetchone()
     return StoredRecord(*row) if row else None
 
 
@@ -186,7 +215,8 @@ def records_by_digest(conn: Connection, digest: bytes, limit: int = 100) -> list
     rows = conn.execute(
         f"SELECT {_RECORD_COLUMNS} FROM records WHERE digest = ? AND batch_id IS NOT NULL "
         f"UNION ALL SELECT {_RECORD_COLUMNS} FROM records WHERE batch_id IS NULL AND digest = ? ORDER BY id LIMIT ?",
-        (digest, digest, limit)).fetchall()
+        (digest, digest, limit),
+    ).fetchall()
     return [StoredRecord(*row) for row in rows]
 
 
@@ -208,13 +238,15 @@ def pending_summary(conn: Connection, cap: int) -> dict[int, tuple[int, float]]:
     for (organisation_id,) in conn.execute("SELECT id FROM organisations").fetchall():
         oldest = conn.execute(
             "SELECT created_at FROM records WHERE organisation_id = ? AND batch_id IS NULL ORDER BY id LIMIT 1",
-            (organisation_id,)).fetchone()
+            (organisation_id,),
+        ).fetchone()
         if oldest is None:
             continue
         (count,) = conn.execute(
             "SELECT COUNT(*) FROM "
             "(SELECT 1 FROM records WHERE organisation_id = ? AND batch_id IS NULL LIMIT ?) AS due",
-            (organisation_id, cap)).fetchone()
+            (organisation_id, cap),
+        ).fetchone()
         summary[organisation_id] = (count, oldest[0])
     return summary
 
@@ -246,8 +278,10 @@ def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch |
             (organisation_id, tree.root, len(leaves), b"".join(leaves), time.time()),
         )
         batch_id = int(cursor.fetchone()[0])
-        updated = conn.executemany("UPDATE records SET batch_id = ? WHERE id = ? AND batch_id IS NULL",
-                                   [(batch_id, row_id) for row_id, _ in rows]).rowcount
+        updated = conn.executemany(
+            "UPDATE records SET batch_id = ? WHERE id = ? AND batch_id IS NULL",
+            [(batch_id, row_id) for row_id, _ in rows],
+        ).rowcount
         if updated != len(rows):
             raise RuntimeError(f"sealing batch {batch_id}: {len(rows) - updated} records were sealed meanwhile")
         return batch_id
@@ -259,31 +293,48 @@ def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch |
 
 def unconfirmed_batches(conn: Connection) -> list[Batch]:
     rows = conn.execute(
-        f"SELECT {_BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND confirmed = 0 ORDER BY id").fetchall()
+        f"SELECT {_BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND confirmed = 0 ORDER BY id"
+    ).fetchall()
     return [Batch(*row) for row in rows]
 
 
 def mark_anchored(conn: Connection, batch_id: int, anchored: AnchoredBatch, *, confirmed: bool) -> None:
     """Record where the batch's root went on chain (``confirmed``: already final)."""
-    with_tx(conn, lambda: conn.execute(
-        "UPDATE batches SET state = 'anchored', tx_hash = ?, block_number = ?, anchored_at = ?, anchorer = ?, "
-        "gas_used = ?, block_hash = ?, confirmed = ? WHERE id = ?",
-        (bytes.fromhex(anchored.tx_hash.removeprefix("0x")), anchored.block_number, anchored.anchored_at,
-         anchored.anchorer, anchored.gas_used, anchored.block_hash, int(confirmed), batch_id),
-    ))
+    with_tx(
+        conn,
+        lambda: conn.execute(
+            "UPDATE batches SET state = 'anchored', tx_hash = ?, block_number = ?, anchored_at = ?, anchorer = ?, "
+            "gas_used = ?, block_hash = ?, confirmed = ? WHERE id = ?",
+            (
+                bytes.fromhex(anchored.tx_hash.removeprefix("0x")),
+                anchored.block_number,
+                anchored.anchored_at,
+                anchored.anchorer,
+                anchored.gas_used,
+                anchored.block_hash,
+                int(confirmed),
+                batch_id,
+            ),
+        ),
+    )
 
 
 def mark_confirmed(conn: Connection, batch_id: int) -> None:
-    with_tx(conn, lambda: conn.execute("UPDATE batches SET confirmed = 1 WHERE id = ? AND state = 'anchored'",
-                                       (batch_id,)))
+    with_tx(
+        conn, lambda: conn.execute("UPDATE batches SET confirmed = 1 WHERE id = ? AND state = 'anchored'", (batch_id,))
+    )
 
 
 def mark_unanchored(conn: Connection, batch_id: int) -> None:
     """A reorganisation removed the batch's anchoring transaction: back to sealed, to be anchored again."""
-    with_tx(conn, lambda: conn.execute(
-        "UPDATE batches SET state = 'sealed', tx_hash = NULL, block_number = NULL, anchored_at = NULL, "
-        "anchorer = NULL, gas_used = NULL, block_hash = NULL, confirmed = 0 WHERE id = ? AND confirmed = 0",
-        (batch_id,)))
+    with_tx(
+        conn,
+        lambda: conn.execute(
+            "UPDATE batches SET state = 'sealed', tx_hash = NULL, block_number = NULL, anchored_at = NULL, "
+            "anchorer = NULL, gas_used = NULL, block_hash = NULL, confirmed = 0 WHERE id = ? AND confirmed = 0",
+            (batch_id,),
+        ),
+    )
 
 
 def with_tx(conn: Connection, action: Any) -> Any:

@@ -49,8 +49,9 @@ def service(client: TestClient) -> Service:
 def make_app(service: Service) -> MakeApp:
     """Create an app with ``roles`` for ``organisation``; returns its auth headers and organisation."""
 
-    def make(roles: set[Role], organisation: str = "General Hospital",
-             emergency: bool = False) -> tuple[dict[str, str], Organisation]:
+    def make(
+        roles: set[Role], organisation: str = "General Hospital", emergency: bool = False
+    ) -> tuple[dict[str, str], Organisation]:
         org = service.create_organisation(organisation, emergency=emergency)
         if emergency and not org.emergency:
             org = service.set_emergency(org.id, True)

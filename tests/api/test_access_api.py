@@ -25,8 +25,9 @@ from tests.api.test_consent_api import (
 )
 
 
-def access(client: TestClient, headers: dict[str, str], patient: str, scope: str = SCOPE,
-           purpose: str = PURPOSE) -> Any:
+def access(
+    client: TestClient, headers: dict[str, str], patient: str, scope: str = SCOPE, purpose: str = PURPOSE
+) -> Any:
     return client.post("/v1/access", headers=headers, json={"patient": patient, "scope": scope, "purpose": purpose})
 
 
@@ -39,7 +40,10 @@ def receipt(client: TestClient, headers: dict[str, str], record_id: str) -> dict
 
 
 def test_consent_allows_then_revocation_denies_and_both_attempts_are_anchored(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address))
@@ -67,25 +71,41 @@ def test_consent_allows_then_revocation_denies_and_both_attempts_are_anchored(
 
 
 def test_denial_reasons_no_consent_not_yet_valid_and_expired(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
-    assert assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"] \
+    assert (
+        assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"]
         == "no_consent"
+    )
     now = chain_time(service)
-    relay(client, headers, "grants", signed_grant(service, patient, org.address, valid_from=now + 50,
-                                                  valid_until=now + 100))
-    assert assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"] \
+    relay(
+        client,
+        headers,
+        "grants",
+        signed_grant(service, patient, org.address, valid_from=now + 50, valid_until=now + 100),
+    )
+    assert (
+        assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"]
         == "not_yet_valid"
+    )
     travel_to(service, now + 60)
     assert access(client, headers, patient.address).status_code == 200
     travel_to(service, now + 200)
-    assert assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"] \
+    assert (
+        assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"]
         == "expired"
+    )
 
 
 def test_a_wildcard_consent_allows_any_scope_for_its_purpose_only(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address, "*"))
@@ -96,19 +116,30 @@ def test_a_wildcard_consent_allows_any_scope_for_its_purpose_only(
 
 
 def test_break_glass_is_allowed_recorded_on_chain_and_flagged(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.EMERGENCY, Role.READER}, organisation="Emergency Unit", emergency=True)
-    response = client.post("/v1/access/emergency", headers=headers,
-                           json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS"})
+    response = client.post(
+        "/v1/access/emergency",
+        headers=headers,
+        json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS"},
+    )
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert (answer["decision"], answer["breakGlass"], answer["reason"], answer["purpose"]) == \
-        ("break_glass", True, "UNCONSCIOUS", "ETREAT")
+    assert (answer["decision"], answer["breakGlass"], answer["reason"], answer["purpose"]) == (
+        "break_glass",
+        True,
+        "UNCONSCIOUS",
+        "ETREAT",
+    )
 
     history = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()["history"]
-    assert [(h["event"], h["transactionHash"]) for h in history] == [("EmergencyAccessRecorded",
-                                                                     answer["breakGlassTx"])]
+    assert [(h["event"], h["transactionHash"]) for h in history] == [
+        ("EmergencyAccessRecorded", answer["breakGlassTx"])
+    ]
     assert history[0]["fields"] == {"accessor": org.address, "scope": "*", "reason": "UNCONSCIOUS"}
     (entry,) = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
     assert entry["breakGlass"] is True and entry["breakGlassTx"] == answer["breakGlassTx"]
@@ -117,60 +148,94 @@ def test_break_glass_is_allowed_recorded_on_chain_and_flagged(
 
 
 def test_break_glass_without_the_emergency_role_is_refused_and_audited(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, _ = make_app({Role.READER})
     head = service.ledger.chain.block_number()
-    refused = client.post("/v1/access/emergency", headers=headers,
-                          json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS"})
+    refused = client.post(
+        "/v1/access/emergency",
+        headers=headers,
+        json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS"},
+    )
     assert_error(refused, 403, "forbidden")
     assert service.ledger.chain.block_number() == head  # nothing recorded on chain
     (entry,) = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
-    assert (entry["decision"], entry["reason"], entry["breakGlass"]) == \
-        ("denied", "not_authorised_for_break_glass", False)
+    assert (entry["decision"], entry["reason"], entry["breakGlass"]) == (
+        "denied",
+        "not_authorised_for_break_glass",
+        False,
+    )
 
 
 def test_access_errors_have_stable_codes(client: TestClient, make_app: MakeApp, patient: LocalAccount) -> None:
     admin, _ = make_app({Role.ADMIN})
     assert_error(access(client, admin, patient.address), 403, "forbidden")
-    assert_error(client.post("/v1/access", json={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}),
-                 401, "unauthenticated")
+    assert_error(
+        client.post("/v1/access", json={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}),
+        401,
+        "unauthenticated",
+    )
     reader, _ = make_app({Role.READER})
     assert_error(access(client, reader, patient.address, purpose="SHOPPING"), 400, "invalid_code")
     assert_error(access(client, reader, patient.address, scope="bad scope!"), 400, "invalid_code")
     assert_error(access(client, reader, "0x1234"), 422, "invalid_request")
     assert_error(client.post("/v1/access", headers=reader, content=b"{not json"), 422, "invalid_request")
     emergency, _ = make_app({Role.EMERGENCY}, organisation="Emergency Unit", emergency=True)
-    assert_error(client.post("/v1/access/emergency", headers=emergency,
-                             json={"patient": patient.address, "scope": "*"}), 422, "invalid_request")
-    assert_error(client.post("/v1/access/emergency", headers=emergency,
-                             json={"patient": patient.address, "scope": "*", "reason": "no spaces"}),
-                 400, "invalid_code")
+    assert_error(
+        client.post("/v1/access/emergency", headers=emergency, json={"patient": patient.address, "scope": "*"}),
+        422,
+        "invalid_request",
+    )
+    assert_error(
+        client.post(
+            "/v1/access/emergency",
+            headers=emergency,
+            json={"patient": patient.address, "scope": "*", "reason": "no spaces"},
+        ),
+        400,
+        "invalid_code",
+    )
     # nothing malformed reached the trail
     assert client.get(f"/v1/audit/patients/{patient.address}", headers=reader).json()["entries"] == []
 
 
 def test_break_glass_after_the_chain_role_was_revoked_is_refused_by_the_chain_and_audited(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.EMERGENCY, Role.READER}, organisation="Emergency Unit", emergency=True)
     contract = service.ledger.consents.contract
     service.ledger.chain.transact(contract.functions.revokeRole(EMERGENCY_ROLE, org.address), service.ledger.admin)
-    refused = client.post("/v1/access/emergency", headers=headers,
-                          json={"patient": patient.address, "scope": "Observation", "reason": "UNCONSCIOUS"})
+    refused = client.post(
+        "/v1/access/emergency",
+        headers=headers,
+        json={"patient": patient.address, "scope": "Observation", "reason": "UNCONSCIOUS"},
+    )
     assert_error(refused, 403, "missing_chain_role")
     (entry,) = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
     assert (entry["decision"], entry["breakGlassTx"]) == ("denied", None)
 
 
 def test_a_consent_that_expired_while_no_block_was_mined_is_refused(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     service.batcher.stop()  # nothing else mines: the chain's newest block time stands still
     headers, org = make_app({Role.READER})
     until = int(time.time()) + 2
-    relay(client, headers, "grants", signed_grant(service, patient, org.address, valid_from=chain_time(service) - 10,
-                                                  valid_until=until))
+    relay(
+        client,
+        headers,
+        "grants",
+        signed_grant(service, patient, org.address, valid_from=chain_time(service) - 10, valid_until=until),
+    )
     assert access(client, headers, patient.address).status_code == 200
     head = service.ledger.chain.block_number()
     time.sleep(max(0.0, until - time.time()) + 1.1)

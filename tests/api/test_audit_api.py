@@ -25,7 +25,9 @@ def trail(client: TestClient, headers: dict[str, str], path: str, **params: Any)
 
 
 def test_each_organisation_sees_its_own_entries_and_an_admin_sees_all(
-    client: TestClient, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     hospital, hospital_org = make_app({Role.READER}, organisation="General Hospital")
     clinic, clinic_org = make_app({Role.READER}, organisation="Other Clinic")
@@ -39,8 +41,7 @@ def test_each_organisation_sees_its_own_entries_and_an_admin_sees_all(
 
     assert orgs(trail(client, hospital, f"patients/{patient.address}")["entries"]) == ["General Hospital"]
     assert orgs(trail(client, clinic, f"patients/{patient.address}")["entries"]) == ["Other Clinic"]
-    assert orgs(trail(client, admin, f"patients/{patient.address}")["entries"]) == \
-        ["General Hospital", "Other Clinic"]
+    assert orgs(trail(client, admin, f"patients/{patient.address}")["entries"]) == ["General Hospital", "Other Clinic"]
     assert len(trail(client, clinic, f"organisations/{clinic_org.id}")["entries"]) == 2
     assert len(trail(client, admin, f"organisations/{clinic_org.id}")["entries"]) == 2
     assert_error(client.get(f"/v1/audit/organisations/{hospital_org.id}", headers=clinic), 403, "forbidden")
@@ -64,32 +65,47 @@ def test_pages_follow_the_after_cursor(client: TestClient, make_app: MakeApp, pa
 
 
 def test_an_entry_is_the_canonical_document_whose_digest_is_its_record(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
     access(client, headers, patient.address)
     (entry,) = trail(client, headers, f"patients/{patient.address}")["entries"]
     document = entry["document"]
     assert document["type"] == DOCUMENT_TYPE
-    assert (document["patient"], document["organisation"], document["appId"], document["decision"],
-            document["reason"], document["breakGlass"]) == (
-        patient.address, {"name": org.name, "address": org.address}, entry["appId"], "denied", "no_consent", False)
+    assert (
+        document["patient"],
+        document["organisation"],
+        document["appId"],
+        document["decision"],
+        document["reason"],
+        document["breakGlass"],
+    ) == (patient.address, {"name": org.name, "address": org.address}, entry["appId"], "denied", "no_consent", False)
     record = client.get(f"/v1/records/{entry['recordId']}", headers=headers).json()
     assert record["kind"] == "audit" and record["digest"] == "0x" + digest_json(document).hex()
-    (stored,) = service.db.conn.execute("SELECT document FROM access_events WHERE record_id = ?",
-                                        (entry["recordId"],)).fetchone()
+    (stored,) = service.db.conn.execute(
+        "SELECT document FROM access_events WHERE record_id = ?", (entry["recordId"],)
+    ).fetchone()
     assert stored.encode() == canonical_json(document)
 
 
 def test_reading_the_trail_needs_a_reading_role_and_valid_parameters(
-    client: TestClient, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     emergency_only, _ = make_app({Role.EMERGENCY}, organisation="Emergency Unit", emergency=True)
     assert_error(client.get(f"/v1/audit/patients/{patient.address}", headers=emergency_only), 403, "forbidden")
     reader, _ = make_app({Role.READER})
     assert_error(client.get("/v1/audit/patients/0xnope", headers=reader), 422, "invalid_request")
-    assert_error(client.get(f"/v1/audit/patients/{patient.address}", headers=reader, params={"limit": 0}),
-                 422, "invalid_request")
-    assert_error(client.get(f"/v1/audit/patients/{patient.address}", headers=reader, params={"after": -1}),
-                 422, "invalid_request")
+    assert_error(
+        client.get(f"/v1/audit/patients/{patient.address}", headers=reader, params={"limit": 0}), 422, "invalid_request"
+    )
+    assert_error(
+        client.get(f"/v1/audit/patients/{patient.address}", headers=reader, params={"after": -1}),
+        422,
+        "invalid_request",
+    )
     assert_error(client.get("/v1/audit/organisations/abc", headers=reader), 422, "invalid_request")

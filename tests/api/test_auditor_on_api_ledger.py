@@ -35,8 +35,16 @@ from tests.chain_under_test import ChainUnderTest
 
 runner = CliRunner()
 INDEX_CASES = load_cases("index")
-DOCUMENTS = [{"resourceType": "Observation", "status": "final", "id": str(i),
-              "code": {"text": "heart rate"}, "valueQuantity": {"value": 60 + i, "unit": "/min"}} for i in range(3)]
+DOCUMENTS = [
+    {
+        "resourceType": "Observation",
+        "status": "final",
+        "id": str(i),
+        "code": {"text": "heart rate"},
+        "valueQuantity": {"value": 60 + i, "unit": "/min"},
+    }
+    for i in range(3)
+]
 PDF = b"%PDF-1.7 referral letter"
 
 
@@ -63,18 +71,26 @@ def build_ledger(client: TestClient, service: Service, make_app: MakeApp, folder
     documents[ack.json()["recordId"]] = (headers, PDF, ".bin")
 
     relay(client, headers, "grants", signed_grant(service, patient, org.address))
-    allowed = client.post("/v1/access", headers=headers,
-                          json={"patient": patient.address, "scope": "Observation", "purpose": "TREAT"})
+    allowed = client.post(
+        "/v1/access", headers=headers, json={"patient": patient.address, "scope": "Observation", "purpose": "TREAT"}
+    )
     assert allowed.status_code == 200, allowed.text
     relay(client, headers, "revocations", signed_revocation(service, patient, org.address))
-    denied = client.post("/v1/access", headers=headers,
-                         json={"patient": patient.address, "scope": "Observation", "purpose": "TREAT"})
+    denied = client.post(
+        "/v1/access", headers=headers, json={"patient": patient.address, "scope": "Observation", "purpose": "TREAT"}
+    )
     assert denied.status_code == 403
-    glass = client.post("/v1/access/emergency", headers=er_headers,
-                        json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS"})
+    glass = client.post(
+        "/v1/access/emergency",
+        headers=er_headers,
+        json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS"},
+    )
     assert glass.status_code == 200, glass.text
-    audit_ids = [(headers, allowed.json()["auditRecordId"]), (headers, denied.json()["details"]["audit_record_id"]),
-                 (er_headers, glass.json()["auditRecordId"])]
+    audit_ids = [
+        (headers, allowed.json()["auditRecordId"]),
+        (headers, denied.json()["details"]["audit_record_id"]),
+        (er_headers, glass.json()["auditRecordId"]),
+    ]
     for record_id, (owner, content, suffix) in documents.items():
         (folder / f"{record_id}.receipt.json").write_text(json.dumps(receipt_of(client, owner, record_id)))
         (folder / f"{record_id}{suffix}").write_bytes(content)
@@ -90,9 +106,14 @@ def copy_index(service: Service, target: Path) -> Path:
     return target
 
 
-def test_auditing_an_api_built_ledger_while_it_runs(client: TestClient, service: Service, make_app: MakeApp,
-                                                    api_settings: Settings, tmp_path: Path,
-                                                    chain_under_test: ChainUnderTest) -> None:
+def test_auditing_an_api_built_ledger_while_it_runs(
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    api_settings: Settings,
+    tmp_path: Path,
+    chain_under_test: ChainUnderTest,
+) -> None:
     folder = tmp_path / "receipts"
     folder.mkdir()
     build_ledger(client, service, make_app, folder)
@@ -100,8 +121,19 @@ def test_auditing_an_api_built_ledger_while_it_runs(client: TestClient, service:
     data_dir = str(api_settings.data_dir)
     chain = ["--data-dir", data_dir, *chain_under_test.rpc_options()]
 
-    result = runner.invoke(app, ["audit", *chain, "--index", str(index),
-                                 "--json", str(tmp_path / "audit.json"), "--html", str(tmp_path / "audit.html")])
+    result = runner.invoke(
+        app,
+        [
+            "audit",
+            *chain,
+            "--index",
+            str(index),
+            "--json",
+            str(tmp_path / "audit.json"),
+            "--html",
+            str(tmp_path / "audit.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "audit.json").read_text())
     assert report["verdict"] == "clean" and report["discrepancies"] == []
@@ -112,8 +144,7 @@ def test_auditing_an_api_built_ledger_while_it_runs(client: TestClient, service:
     page = (tmp_path / "audit.html").read_text()
     assert "<svg" in page and "no discrepancies" in page and "<link" not in page and "<script" not in page
 
-    result = runner.invoke(app, ["verify-receipts", str(folder), *chain,
-                                 "--report", str(tmp_path / "receipts.json")])
+    result = runner.invoke(app, ["verify-receipts", str(folder), *chain, "--report", str(tmp_path / "receipts.json")])
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "receipts.json").read_text())["summary"]
     assert (summary["receipts"], summary["valid"], summary["withDocuments"]) == (7, 7, 4)

@@ -47,44 +47,87 @@ def travel_to(service: Service, timestamp: int) -> None:
 
 
 def signed_grant(
-    service: Service, patient: LocalAccount, grantee: str, scope: str = SCOPE, purpose: str = PURPOSE, *,
-    valid_from: int | None = None, valid_until: int | None = None, deadline: int | None = None,
-    signer: LocalAccount | None = None, signer_address: str | None = None,
+    service: Service,
+    patient: LocalAccount,
+    grantee: str,
+    scope: str = SCOPE,
+    purpose: str = PURPOSE,
+    *,
+    valid_from: int | None = None,
+    valid_until: int | None = None,
+    deadline: int | None = None,
+    signer: LocalAccount | None = None,
+    signer_address: str | None = None,
 ) -> dict[str, Any]:
     """A grant request body signed by ``signer`` (default the patient) in the name of ``signer_address``
     (default its own; a contract wallet's owner signs for the wallet), valid from an hour ago for a day."""
     now = chain_time(service)
     consents = service.ledger.consents
     signer = signer or patient
-    terms = GrantTerms(ConsentKey(patient.address, grantee, scope, purpose),
-                       now - HOUR if valid_from is None else valid_from,
-                       now + DAY if valid_until is None else valid_until)
+    terms = GrantTerms(
+        ConsentKey(patient.address, grantee, scope, purpose),
+        now - HOUR if valid_from is None else valid_from,
+        now + DAY if valid_until is None else valid_until,
+    )
     deadline = now + HOUR if deadline is None else deadline
     named = signer_address or signer.address
     typed = grant_typed_data(consents.domain, terms, named, consents.nonce(patient.address), deadline)
-    return {"patient": patient.address, "grantee": grantee, "scope": scope, "purpose": purpose,
-            "validFrom": terms.valid_from, "validUntil": terms.valid_until, "signer": named,
-            "deadline": deadline, "signature": "0x" + sign_typed_data(signer, typed).hex()}
+    return {
+        "patient": patient.address,
+        "grantee": grantee,
+        "scope": scope,
+        "purpose": purpose,
+        "validFrom": terms.valid_from,
+        "validUntil": terms.valid_until,
+        "signer": named,
+        "deadline": deadline,
+        "signature": "0x" + sign_typed_data(signer, typed).hex(),
+    }
 
 
-def signed_revocation(service: Service, patient: LocalAccount, grantee: str, scope: str = SCOPE,
-                      purpose: str = PURPOSE, *, signer: LocalAccount | None = None) -> dict[str, Any]:
+def signed_revocation(
+    service: Service,
+    patient: LocalAccount,
+    grantee: str,
+    scope: str = SCOPE,
+    purpose: str = PURPOSE,
+    *,
+    signer: LocalAccount | None = None,
+) -> dict[str, Any]:
     consents = service.ledger.consents
     signer = signer or patient
     deadline = chain_time(service) + HOUR
-    typed = revocation_typed_data(consents.domain, ConsentKey(patient.address, grantee, scope, purpose),
-                                  signer.address, consents.nonce(patient.address), deadline)
-    return {"patient": patient.address, "grantee": grantee, "scope": scope, "purpose": purpose,
-            "signer": signer.address, "deadline": deadline, "signature": "0x" + sign_typed_data(signer, typed).hex()}
+    typed = revocation_typed_data(
+        consents.domain,
+        ConsentKey(patient.address, grantee, scope, purpose),
+        signer.address,
+        consents.nonce(patient.address),
+        deadline,
+    )
+    return {
+        "patient": patient.address,
+        "grantee": grantee,
+        "scope": scope,
+        "purpose": purpose,
+        "signer": signer.address,
+        "deadline": deadline,
+        "signature": "0x" + sign_typed_data(signer, typed).hex(),
+    }
 
 
 def signed_guardian(service: Service, patient: LocalAccount, guardian: str, valid_until: int) -> dict[str, Any]:
     consents = service.ledger.consents
     deadline = chain_time(service) + HOUR
-    typed = guardian_typed_data(consents.domain, patient.address, guardian, valid_until,
-                                consents.nonce(patient.address), deadline)
-    return {"patient": patient.address, "guardian": guardian, "validUntil": valid_until, "deadline": deadline,
-            "signature": "0x" + sign_typed_data(patient, typed).hex()}
+    typed = guardian_typed_data(
+        consents.domain, patient.address, guardian, valid_until, consents.nonce(patient.address), deadline
+    )
+    return {
+        "patient": patient.address,
+        "guardian": guardian,
+        "validUntil": valid_until,
+        "deadline": deadline,
+        "signature": "0x" + sign_typed_data(patient, typed).hex(),
+    }
 
 
 def relay(client: TestClient, headers: dict[str, str], path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -101,19 +144,21 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-
 # --- domain and nonce ----------------------------------------------------------------------------
 
 
-def test_domain_and_nonce_are_what_wallets_sign_with(client: TestClient, service: Service, make_app: MakeApp,
-                                                     patient: LocalAccount) -> None:
+def test_domain_and_nonce_are_what_wallets_sign_with(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
     headers, _ = make_app({Role.REGISTRAR})
     body = client.get("/v1/consents/domain", headers=headers).json()
     assert body["domain"] == service.ledger.consents.domain
     assert set(body["primaryTypes"]) == {"ConsentGrant", "ConsentRevocation", "GuardianAppointment"}
     assert "EIP712Domain" in body["types"]
     assert client.get(f"/v1/patients/{patient.address}/nonce", headers=headers).json() == {
-        "patient": patient.address, "nonce": 0}
+        "patient": patient.address,
+        "nonce": 0,
+    }
     assert_error(client.get("/v1/consents/domain"), 401, "unauthenticated")
 
 
@@ -121,7 +166,10 @@ def test_domain_and_nonce_are_what_wallets_sign_with(client: TestClient, service
 
 
 def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
     relayed = relay(client, headers, "grants", signed_grant(service, patient, org.address))
@@ -129,14 +177,16 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     assert relayed["transactionHash"].startswith("0x") and relayed["blockNumber"] > 0
 
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()  # indexed at once
-    assert [(c["grantee"], c["granteeOrganisation"], c["scope"], c["purpose"], c["state"])
-            for c in listed["consents"]] == [(org.address, org.name, SCOPE, PURPOSE, "active")]
+    assert [
+        (c["grantee"], c["granteeOrganisation"], c["scope"], c["purpose"], c["state"]) for c in listed["consents"]
+    ] == [(org.address, org.name, SCOPE, PURPOSE, "active")]
     assert [h["event"] for h in listed["history"]] == ["ConsentGranted"]
     assert listed["history"][0]["transactionHash"] == relayed["transactionHash"]
     assert listed["indexedToBlock"] >= relayed["blockNumber"]
 
-    check = client.get("/v1/consents/check", headers=headers,
-                       params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}).json()
+    check = client.get(
+        "/v1/consents/check", headers=headers, params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
+    ).json()
     assert check["permitted"] is True and check["reason"] is None and check["grantee"] == org.address
     assert check["states"] == {SCOPE: "active", "*": "none"}
 
@@ -144,19 +194,27 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
     assert [c["state"] for c in listed["consents"]] == ["revoked"]
     assert [h["event"] for h in listed["history"]] == ["ConsentGranted", "ConsentRevoked"]
-    check = client.get("/v1/consents/check", headers=headers,
-                       params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}).json()
+    check = client.get(
+        "/v1/consents/check", headers=headers, params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
+    ).json()
     assert (check["permitted"], check["reason"]) == (False, "revoked")
 
 
 def test_check_explains_expired_not_yet_valid_and_no_consent(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
     now = chain_time(service)
     relay(client, headers, "grants", signed_grant(service, patient, org.address, valid_until=now + 100))
-    relay(client, headers, "grants", signed_grant(service, patient, org.address, "Condition",
-                                                  valid_from=now + DAY, valid_until=now + 2 * DAY))
+    relay(
+        client,
+        headers,
+        "grants",
+        signed_grant(service, patient, org.address, "Condition", valid_from=now + DAY, valid_until=now + 2 * DAY),
+    )
 
     def reason(scope: str, grantee: str | None = None) -> str | None:
         params = {"patient": patient.address, "scope": scope, "purpose": PURPOSE}
@@ -171,20 +229,29 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
     assert reason(SCOPE, grantee=Account.create().address) == "no_consent"
     travel_to(service, now + 200)
     assert reason(SCOPE) == "expired"
-    states = {c["scope"]: c["state"] for c in client.get(f"/v1/patients/{patient.address}/consents",
-                                                         headers=headers).json()["consents"]}
+    states = {
+        c["scope"]: c["state"]
+        for c in client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()["consents"]
+    }
     assert states == {SCOPE: "expired", "Condition": "pending"}
 
 
-def test_a_wildcard_grant_covers_every_scope(client: TestClient, service: Service, make_app: MakeApp,
-                                             patient: LocalAccount) -> None:
+def test_a_wildcard_grant_covers_every_scope(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
     headers, org = make_app({Role.READER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address, "*"))
-    check = client.get("/v1/consents/check", headers=headers,
-                       params={"patient": patient.address, "scope": "Immunization", "purpose": PURPOSE}).json()
+    check = client.get(
+        "/v1/consents/check",
+        headers=headers,
+        params={"patient": patient.address, "scope": "Immunization", "purpose": PURPOSE},
+    ).json()
     assert check["permitted"] is True and check["states"] == {"Immunization": "none", "*": "active"}
-    other_purpose = client.get("/v1/consents/check", headers=headers,
-                               params={"patient": patient.address, "scope": "Immunization", "purpose": "HRESCH"})
+    other_purpose = client.get(
+        "/v1/consents/check",
+        headers=headers,
+        params={"patient": patient.address, "scope": "Immunization", "purpose": "HRESCH"},
+    )
     assert other_purpose.json()["reason"] == "no_consent"
 
 
@@ -192,7 +259,10 @@ def test_a_wildcard_grant_covers_every_scope(client: TestClient, service: Servic
 
 
 def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, org = make_app({Role.READER})
     guardian: LocalAccount = Account.create()
@@ -208,8 +278,11 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
 
     removed = relay(client, headers, "guardians", signed_guardian(service, patient, guardian.address, 0))
     assert removed["action"] == "guardian_removed"
-    refused = client.post("/v1/consents/revocations", headers=headers,
-                          json=signed_revocation(service, patient, org.address, signer=guardian))
+    refused = client.post(
+        "/v1/consents/revocations",
+        headers=headers,
+        json=signed_revocation(service, patient, org.address, signer=guardian),
+    )
     assert_error(refused, 403, "not_patient_or_guardian")
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
     assert listed["guardians"] == [{"guardian": guardian.address, "validUntil": 0, "active": False}]
@@ -219,8 +292,9 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
 # --- refusals ------------------------------------------------------------------------------------
 
 
-def test_relays_refused_locally_send_nothing(client: TestClient, service: Service, make_app: MakeApp,
-                                            patient: LocalAccount) -> None:
+def test_relays_refused_locally_send_nothing(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
     headers, org = make_app({Role.REGISTRAR})
     head = service.ledger.chain.block_number()
     stranger: LocalAccount = Account.create()
@@ -244,32 +318,40 @@ def test_relays_refused_locally_send_nothing(client: TestClient, service: Servic
     assert service.ledger.consents.nonce(patient.address) == 0
 
 
-@pytest.mark.parametrize("change", [
-    {"patient": "0x1234"},
-    {"grantee": "not an address"},
-    {"signature": "0xzz"},
-    {"deadline": -1},
-    {"validUntil": 2**64},
-    {"extra": 1},
-])
-def test_malformed_relays_are_422(client: TestClient, service: Service, make_app: MakeApp,
-                                  patient: LocalAccount, change: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"patient": "0x1234"},
+        {"grantee": "not an address"},
+        {"signature": "0xzz"},
+        {"deadline": -1},
+        {"validUntil": 2**64},
+        {"extra": 1},
+    ],
+)
+def test_malformed_relays_are_422(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount, change: dict[str, Any]
+) -> None:
     headers, org = make_app({Role.READER})
     body = signed_grant(service, patient, org.address) | change
     assert_error(client.post("/v1/consents/grants", json=body, headers=headers), 422, "invalid_request")
 
 
 def test_reads_validate_and_the_check_needs_the_reader_role(
-    client: TestClient, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     headers, _ = make_app({Role.ADMIN})
     params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
     assert_error(client.get("/v1/consents/check", headers=headers, params=params), 403, "forbidden")
     reader, _ = make_app({Role.READER})
-    assert_error(client.get("/v1/consents/check", headers=reader, params=params | {"purpose": "NOPE"}),
-                 400, "invalid_code")
-    assert_error(client.get("/v1/consents/check", headers=reader, params=params | {"patient": "0x12"}),
-                 422, "invalid_request")
+    assert_error(
+        client.get("/v1/consents/check", headers=reader, params=params | {"purpose": "NOPE"}), 400, "invalid_code"
+    )
+    assert_error(
+        client.get("/v1/consents/check", headers=reader, params=params | {"patient": "0x12"}), 422, "invalid_request"
+    )
     assert_error(client.get("/v1/patients/0x12/consents", headers=reader), 422, "invalid_request")
     assert_error(client.get("/v1/patients/0x12/nonce", headers=reader), 422, "invalid_request")
     empty = client.get(f"/v1/patients/{patient.address}/consents", headers=reader).json()
@@ -277,19 +359,27 @@ def test_reads_validate_and_the_check_needs_the_reader_role(
 
 
 def test_a_contract_wallet_signature_is_checked_by_the_chain(
-    client: TestClient, service: Service, make_app: MakeApp,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
 ) -> None:
     headers, org = make_app({Role.READER})
     owner: LocalAccount = Account.create()
     service.ledger.chain.fund(owner.address, 10**18)
     data = json.loads(WALLET_ARTIFACT.read_text("utf-8"))
-    artifact = Artifact(name=data["contractName"], abi=data["abi"], bytecode=data["bytecode"],
-                        deployed_bytecode=data["deployedBytecode"], metadata=data["metadata"])
+    artifact = Artifact(
+        name=data["contractName"],
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        deployed_bytecode=data["deployedBytecode"],
+        metadata=data["metadata"],
+    )
     wallet = str(service.ledger.chain.deploy(artifact, owner, owner.address)["contractAddress"])
     as_wallet = SimpleNamespace(address=wallet)  # the patient is the wallet; its owner signs
 
-    forged = signed_grant(service, cast(LocalAccount, as_wallet), org.address, signer=Account.create(),
-                          signer_address=wallet)
+    forged = signed_grant(
+        service, cast(LocalAccount, as_wallet), org.address, signer=Account.create(), signer_address=wallet
+    )
     assert_error(client.post("/v1/consents/grants", json=forged, headers=headers), 400, "invalid_signature")
     body = signed_grant(service, cast(LocalAccount, as_wallet), org.address, signer=owner, signer_address=wallet)
     assert relay(client, headers, "grants", body)["nonce"] == 1

@@ -39,10 +39,16 @@ def fetch_receipts(base: str, headers: dict[str, str], record_ids: list[str]) ->
     return receipts
 
 
-def test_sigkill_under_load_loses_no_acknowledged_record(tmp_path: Path, chain_under_test: ChainUnderTest,
-                                                        request: pytest.FixtureRequest) -> None:
-    env = service_env(tmp_path / "data", CARELEDGER_MAX_BATCH_AGE="0.3", CARELEDGER_MAX_BATCH_SIZE="256",
-                      **chain_under_test.env(), **store_env(request))
+def test_sigkill_under_load_loses_no_acknowledged_record(
+    tmp_path: Path, chain_under_test: ChainUnderTest, request: pytest.FixtureRequest
+) -> None:
+    env = service_env(
+        tmp_path / "data",
+        CARELEDGER_MAX_BATCH_AGE="0.3",
+        CARELEDGER_MAX_BATCH_SIZE="256",
+        **chain_under_test.env(),
+        **store_env(request),
+    )
     admin_key = create_admin(env)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest,
-           request: pytest.FixtureRequest) -> Iterator[tuple[str, dict[str, str], dict[str, str], Path]]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, dict[str, str], dict[str, str], Path]]:
     data = tmp_path_factory.mktemp("fuzz") / "data"
     log = data.parent / "service.log"
     env = service_env(data, CARELEDGER_MAX_BATCH_AGE="0.2", **chain_under_test.env(), **store_env(request))
@@ -59,8 +60,9 @@ def test_no_input_makes_the_service_fail(served: tuple[str, dict[str, str], dict
 
 def fuzz(strategy: SearchStrategy[Case], base: str, headers: dict[str, str]) -> None:
     @given(case=strategy)
-    @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None,
-              derandomize=True)  # the same cases every run: CI stays reproducible; widen by hand
+    @settings(
+        max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None, derandomize=True
+    )  # the same cases every run: CI stays reproducible; widen by hand
     def call(case: Case) -> None:
         case.call_and_validate(base_url=base, headers=headers, checks=[not_a_server_error])
 

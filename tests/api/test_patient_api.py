@@ -30,13 +30,23 @@ from tests.api.test_consent_api import (
 )
 
 
-def session_body(service: Service, signer: LocalAccount, patient: str | None = None, *,
-                 issued_at: int | None = None, lasts: int = 600) -> dict[str, Any]:
+def session_body(
+    service: Service,
+    signer: LocalAccount,
+    patient: str | None = None,
+    *,
+    issued_at: int | None = None,
+    lasts: int = 600,
+) -> dict[str, Any]:
     issued = int(time.time()) if issued_at is None else issued_at
     session = PatientSession(patient or signer.address, issued, issued + lasts)
     typed = session_typed_data(service.ledger.chain.chain_id, session)
-    return {"patient": session.patient, "issuedAt": session.issued_at, "expiresAt": session.expires_at,
-            "signature": "0x" + sign_typed_data(signer, typed).hex()}
+    return {
+        "patient": session.patient,
+        "issuedAt": session.issued_at,
+        "expiresAt": session.expires_at,
+        "signature": "0x" + sign_typed_data(signer, typed).hex(),
+    }
 
 
 def sign_in(client: TestClient, service: Service, patient: LocalAccount) -> dict[str, str]:
@@ -56,8 +66,9 @@ def relay(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]
 # --- public --------------------------------------------------------------------------------------
 
 
-def test_choices_domains_and_nonce_are_public(client: TestClient, service: Service, make_app: MakeApp,
-                                              patient: LocalAccount) -> None:
+def test_choices_domains_and_nonce_are_public(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
     _, org = make_app({Role.READER})
     organisations = client.get("/v1/patient/organisations").json()["organisations"]
     assert {"name": org.name, "address": org.address} in organisations
@@ -65,8 +76,11 @@ def test_choices_domains_and_nonce_are_public(client: TestClient, service: Servi
     assert client.get("/v1/patient/scopes").json()["codes"][0]["code"] == "*"
     signing = client.get("/v1/patient/signing").json()
     assert signing["consent"]["domain"] == service.ledger.consents.domain
-    assert signing["session"]["domain"] == {"name": "CareLedger Patient Session", "version": "1",
-                                            "chainId": service.ledger.chain.chain_id}
+    assert signing["session"]["domain"] == {
+        "name": "CareLedger Patient Session",
+        "version": "1",
+        "chainId": service.ledger.chain.chain_id,
+    }
     assert set(signing["session"]["types"]) == {"EIP712Domain", "PatientSession"}
     assert client.get(f"/v1/patient/{patient.address}/nonce").json() == {"patient": patient.address, "nonce": 0}
 
@@ -74,8 +88,9 @@ def test_choices_domains_and_nonce_are_public(client: TestClient, service: Servi
 # --- sign-in -------------------------------------------------------------------------------------
 
 
-def test_a_session_reads_only_its_own_patient(client: TestClient, service: Service, make_app: MakeApp,
-                                              patient: LocalAccount) -> None:
+def test_a_session_reads_only_its_own_patient(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
     headers, org = make_app({Role.READER})
     relay(client, "grants", signed_grant(service, patient, org.address))
     token = sign_in(client, service, patient)
@@ -83,7 +98,9 @@ def test_a_session_reads_only_its_own_patient(client: TestClient, service: Servi
     listed = client.get(f"/v1/patient/{patient.address}/consents", headers=token).json()
     assert [(c["granteeOrganisation"], c["state"]) for c in listed["consents"]] == [(org.name, "active")]
     assert client.get(f"/v1/patient/{patient.address.lower()}/accesses", headers=token).json() == {
-        "entries": [], "nextAfter": None}
+        "entries": [],
+        "nextAfter": None,
+    }
 
     other: LocalAccount = Account.create()
     assert_error(client.get(f"/v1/patient/{other.address}/consents", headers=token), 403, "forbidden")
@@ -91,8 +108,9 @@ def test_a_session_reads_only_its_own_patient(client: TestClient, service: Servi
     assert_error(client.get(f"/v1/patient/{patient.address}/consents"), 401, "unauthenticated")
     assert_error(client.get(f"/v1/patient/{patient.address}/consents", headers=headers), 401, "unauthenticated")
     forged = token["Authorization"][:-2] + ("AA" if not token["Authorization"].endswith("AA") else "BB")
-    assert_error(client.get(f"/v1/patient/{patient.address}/consents", headers={"Authorization": forged}),
-                 401, "unauthenticated")
+    assert_error(
+        client.get(f"/v1/patient/{patient.address}/consents", headers={"Authorization": forged}), 401, "unauthenticated"
+    )
 
 
 def test_an_expired_token_is_refused(client: TestClient, service: Service, patient: LocalAccount) -> None:
@@ -126,7 +144,10 @@ def test_sign_in_is_refused_for_bad_sessions(client: TestClient, service: Servic
 
 
 def test_relays_need_no_api_key_and_the_patient_sees_every_organisations_accesses(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     hospital, org = make_app({Role.READER})
     clinic, _ = make_app({Role.READER}, organisation="Clinic")
@@ -137,8 +158,9 @@ def test_relays_need_no_api_key_and_the_patient_sees_every_organisations_accesse
     assert client.post("/v1/access", json=access, headers=clinic).status_code == 403
     relay(client, "revocations", signed_revocation(service, patient, org.address))
     guardian = Account.create().address
-    assert relay(client, "guardians", signed_guardian(service, patient, guardian, 2**40))["action"] == \
-        "guardian_appointed"
+    assert (
+        relay(client, "guardians", signed_guardian(service, patient, guardian, 2**40))["action"] == "guardian_appointed"
+    )
 
     token = sign_in(client, service, patient)
     listed = client.get(f"/v1/patient/{patient.address}/consents", headers=token).json()
@@ -146,18 +168,24 @@ def test_relays_need_no_api_key_and_the_patient_sees_every_organisations_accesse
     assert [g["guardian"] for g in listed["guardians"]] == [guardian]
     entries = client.get(f"/v1/patient/{patient.address}/accesses", headers=token).json()["entries"]
     assert [(e["organisation"]["name"], e["decision"]) for e in entries] == [
-        ("General Hospital", "allowed"), ("Clinic", "denied")]
+        ("General Hospital", "allowed"),
+        ("Clinic", "denied"),
+    ]
 
     stranger = signed_grant(service, patient, org.address, signer=Account.create())  # signs as itself
     assert_error(client.post("/v1/patient/grants", json=stranger), 403, "not_patient_or_guardian")
 
 
 def test_relays_are_rate_limited_per_patient_and_per_client(
-    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount,
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
 ) -> None:
     _, org = make_app({Role.READER})
     client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
-        RateLimiter(4, 600, "client"), RateLimiter(1, 600, "patient"))
+        RateLimiter(4, 600, "client"), RateLimiter(1, 600, "patient")
+    )
     forged = signed_grant(service, patient, org.address, signer=Account.create()) | {"signer": patient.address}
     assert_error(client.post("/v1/patient/grants", json=forged), 400, "invalid_signature")  # costs no patient budget
     relay(client, "grants", signed_grant(service, patient, org.address))
@@ -170,8 +198,7 @@ def test_relays_are_rate_limited_per_patient_and_per_client(
 
     other: LocalAccount = Account.create()
     relay(client, "grants", signed_grant(service, other, org.address))  # the 4th from this client
-    assert_error(client.post("/v1/patient/grants", json=signed_grant(service, other, org.address)), 429,
-                 "rate_limited")
+    assert_error(client.post("/v1/patient/grants", json=signed_grant(service, other, org.address)), 429, "rate_limited")
 
 
 def test_a_rate_limiter_refills_over_its_window() -> None:
@@ -189,8 +216,9 @@ def test_a_rate_limiter_refills_over_its_window() -> None:
     small.take("w", now=0)  # over max_keys: the stalest are forgotten, the call succeeds
 
 
-def test_an_unreachable_chain_is_a_503(client: TestClient, service: Service, patient: LocalAccount,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_chain_is_a_503(
+    client: TestClient, service: Service, patient: LocalAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def down(_: str) -> int:
         raise ChainUnavailableError("the chain node cannot be reached")
 

@@ -132,11 +132,20 @@ def test_fhir_documents_are_validated(client: TestClient, registrar: dict[str, s
     assert as_plain_json.status_code == 202
 
 
-@pytest.mark.parametrize("body", [b"", b"{not json", b"[]", b'{"records": {}}', b'{"records": []}',
-                                  b'{"records": [1]}', b'{"records": [{"patient": 1, "digest": 2}]}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not json",
+        b"[]",
+        b'{"records": {}}',
+        b'{"records": []}',
+        b'{"records": [1]}',
+        b'{"records": [{"patient": 1, "digest": 2}]}',
+    ],
+)
 def test_malformed_bulk_bodies_are_422(client: TestClient, registrar: dict[str, str], body: bytes) -> None:
-    response = client.post("/v1/records/bulk", content=body,
-                           headers={**registrar, "content-type": "application/json"})
+    response = client.post("/v1/records/bulk", content=body, headers={**registrar, "content-type": "application/json"})
     assert response.status_code == 422 and response.json()["code"] == "invalid_request", response.text
 
 

@@ -24,8 +24,13 @@ CONFIRMATIONS = 3
 def node_and_service(tmp_path: Path) -> Iterator[tuple[str, Service]]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    settings = ledger_settings(tmp_path / "data", rpc_url=url, faucet_key=ANVIL_DEV_KEY, keystore_passphrase="reorg",
-                               confirmations=CONFIRMATIONS)
+    settings = ledger_settings(
+        tmp_path / "data",
+        rpc_url=url,
+        faucet_key=ANVIL_DEV_KEY,
+        keystore_passphrase="reorg",
+        confirmations=CONFIRMATIONS,
+    )
     with running_anvil(port, None):
         service = Service.open(settings)  # the batcher is driven step by step below, not started
         try:
@@ -36,8 +41,13 @@ def node_and_service(tmp_path: Path) -> Iterator[tuple[str, Service]]:
 
 def register(service: Service, count: int) -> list[str]:
     organisation = service.create_organisation("General Hospital")
-    records = new_records([RecordPayload(os.urandom(32), None) for _ in range(count)], service.record_ids,
-                          kind="record", organisation_id=organisation.id, app_id=None)
+    records = new_records(
+        [RecordPayload(os.urandom(32), None) for _ in range(count)],
+        service.record_ids,
+        kind="record",
+        organisation_id=organisation.id,
+        app_id=None,
+    )
     conn = service.db.conn
     with_tx(conn, lambda: conn.executemany(INSERT_RECORD, [r.as_row() for r in records]))
     return [r.record_id for r in records]
@@ -106,9 +116,14 @@ def test_a_retraction_removed_by_a_reorganisation_is_sent_again(node_and_service
     mine(url, CONFIRMATIONS)
     service.batcher.run_once()
     conn = service.db.conn
-    with_tx(conn, lambda: conn.execute(
-        "INSERT INTO record_changes (kind, record_id, reason, requested_at, state) "
-        "VALUES ('retract', ?, 'ENTERED_IN_ERROR', 0, 'pending')", (record_id,)))
+    with_tx(
+        conn,
+        lambda: conn.execute(
+            "INSERT INTO record_changes (kind, record_id, reason, requested_at, state) "
+            "VALUES ('retract', ?, 'ENTERED_IN_ERROR', 0, 'pending')",
+            (record_id,),
+        ),
+    )
     before_sending = rpc(url, "evm_snapshot")
     service.batcher.run_once()
     (first_tx,) = conn.execute("SELECT tx_hash FROM record_changes").fetchone()

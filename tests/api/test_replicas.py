@@ -166,15 +166,17 @@ def assert_anchored_exactly_once(cluster: Cluster, record_ids: list[str], receip
 
 def register(base: str, headers: dict[str, str]) -> tuple[str, str]:
     digest = "0x" + os.urandom(32).hex()
-    response = httpx.post(f"{base}/v1/records", json={"patient": PATIENT, "digest": digest}, headers=headers,
-                          timeout=30)
+    response = httpx.post(
+        f"{base}/v1/records", json={"patient": PATIENT, "digest": digest}, headers=headers, timeout=30
+    )
     assert response.status_code == 202, response.text
     return response.json()["recordId"], digest
 
 
 def fetch_receipt(base: str, headers: dict[str, str], record_id: str) -> Receipt:
-    response = httpx.get(f"{base}/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 30},
-                         headers=headers, timeout=60)
+    response = httpx.get(
+        f"{base}/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 30}, headers=headers, timeout=60
+    )
     assert response.status_code == 200, (record_id, response.text)
     return Receipt.parse(response.json())
 
@@ -211,8 +213,10 @@ def test_database_connections_dropped_under_load_lose_nothing(cluster: Cluster) 
             seen = len(acknowledged)
             wait_until(lambda s=seen: len(acknowledged) >= s + 100, 60, "acknowledgements")
             with psycopg.connect(cluster.database_url, autocommit=True) as admin:
-                killed = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                       "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+                killed = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                ).fetchone()
                 assert killed is not None and killed[0] >= 1
         seen = len(acknowledged)
         wait_until(lambda: len(acknowledged) >= seen + 100, 60, "acknowledgements after the last drop")

@@ -67,9 +67,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUn
         records = [(new_salt(), digest_bytes(document)) for document in DOCUMENTS]
         receipts = anchor_batch(ledger.anchors, records, anchorer)
         ledger.anchors.revoke_anchorer(ledger.admin, anchorer.address)  # after anchoring: receipts stay valid
-        yield Scenario(data_dir, ledger, receipts, {"revoked_anchorer": revoked.address,
-                                                    "block_before_grant": block_before_grant},
-                       chain_under_test.rpc_url)
+        yield Scenario(
+            data_dir,
+            ledger,
+            receipts,
+            {"revoked_anchorer": revoked.address, "block_before_grant": block_before_grant},
+            chain_under_test.rpc_url,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +108,9 @@ def tampered(case: dict[str, Any], scenario: Scenario, index: int = 2) -> tuple[
         elif kind == "fresh_unanchored_tree":
             salt, digest = new_salt(), digest_bytes(b"never anchored")
             leaf = "0x" + leaf_hash(salt, digest).hex()
-            receipt.update(salt="0x" + salt.hex(), digest="0x" + digest.hex(), leaf=leaf, root=leaf, proof=[],
-                           leafCount=1)
+            receipt.update(
+                salt="0x" + salt.hex(), digest="0x" + digest.hex(), leaf=leaf, root=leaf, proof=[], leafCount=1
+            )
         else:
             raise AssertionError(f"unknown tamper op {kind!r} in case {case['id']}")
     document_spec = case.get("document")

@@ -51,11 +51,11 @@ def _corrupt_member(path: Path, name: str, new_name: bytes | None = None) -> Non
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo(name)
     raw = bytearray(path.read_bytes())
-    name_length = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little")
-    extra_length = int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    name_length = int.from_bytes(raw[info.header_offset + 26 : info.header_offset + 28], "little")
+    extra_length = int.from_bytes(raw[info.header_offset + 28 : info.header_offset + 30], "little")
     if new_name is not None:
         assert len(new_name) == name_length
-        raw[info.header_offset + 30:info.header_offset + 30 + name_length] = new_name
+        raw[info.header_offset + 30 : info.header_offset + 30 + name_length] = new_name
     else:
         raw[info.header_offset + 30 + name_length + extra_length + 5] ^= 1
     path.write_bytes(bytes(raw))
@@ -78,9 +78,9 @@ def test_zip_members_come_out_as_zipfile_reads_them(scenario: Scenario, tmp_path
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_damaged_zip_members_are_unreadable_and_the_others_checked(scenario: Scenario, reader: ChainReader,
-                                                                   tmp_path: Path, workers: int,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_damaged_zip_members_are_unreadable_and_the_others_checked(
+    scenario: Scenario, reader: ChainReader, tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("ledger.auditor.bulk.IN_PROCESS_BELOW", 0)  # workers even for a handful of receipts
     path = tmp_path / "r.zip"
     _write_zip(path, _members(scenario), zipfile.ZIP_STORED)
@@ -90,8 +90,12 @@ def test_damaged_zip_members_are_unreadable_and_the_others_checked(scenario: Sce
     report = verify_receipts(path, ChainFacts(reader), workers=workers)
     failures = {name: failure for name, failure in report.failures}
     assert {name: f.step for name, f in failures.items()} == {
-        "inner/rec0.receipt.json": "leaf", "inner/rec1.receipt.json": "digest", "inner/rec2.receipt.json": "parse",
-        "inner/rec3.receipt.json": "parse", "inner/rec4.receipt.json": "parse"}
+        "inner/rec0.receipt.json": "leaf",
+        "inner/rec1.receipt.json": "digest",
+        "inner/rec2.receipt.json": "parse",
+        "inner/rec3.receipt.json": "parse",
+        "inner/rec4.receipt.json": "parse",
+    }
     for name in ("inner/rec2.receipt.json", "inner/rec3.receipt.json", "inner/rec4.receipt.json"):
         assert failures[name].detail.startswith("cannot read the file"), failures[name]
     assert report.total == 6 and report.valid == 1 and report.with_documents == 6
@@ -111,8 +115,9 @@ def test_folders_are_walked_without_following_links(scenario: Scenario, reader: 
     assert (report.total, report.valid, report.with_documents, report.failures) == (2, 2, 1, [])
 
 
-@pytest.mark.parametrize(("field", "value"), [("chainId", True), ("blockNumber", 7.0), ("leafCount", 6.0),
-                                              ("anchoredAt", False)])
+@pytest.mark.parametrize(
+    ("field", "value"), [("chainId", True), ("blockNumber", 7.0), ("leafCount", 6.0), ("anchoredAt", False)]
+)
 def test_a_remembered_claim_does_not_admit_lookalike_numbers(scenario: Scenario, field: str, value: object) -> None:
     data = {**scenario.receipts[0].to_dict(), "chainId": 1, "blockNumber": 7, "leafCount": 6, "anchoredAt": 0}
     parse_receipt(json.dumps(data))  # valid: its claim is now remembered
@@ -149,8 +154,10 @@ def test_the_embedded_reader_names_its_caller_once(scenario: Scenario, reader: C
     assert w3.eth.default_account == w3.eth.accounts[0]
 
 
-@pytest.mark.parametrize(("field", "value"), [("root", ["0x" + "11" * 32]), ("contract", {"address": "0x0"}),
-                                              ("chainId", [1]), ("leafCount", {"n": 6})])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("root", ["0x" + "11" * 32]), ("contract", {"address": "0x0"}), ("chainId", [1]), ("leafCount", {"n": 6})],
+)
 def test_containers_in_claim_fields_are_named_not_crashed_on(scenario: Scenario, field: str, value: object) -> None:
     data = scenario.receipts[0].to_dict()
     parse_receipt(json.dumps(data))
@@ -159,8 +166,9 @@ def test_containers_in_claim_fields_are_named_not_crashed_on(scenario: Scenario,
     assert caught.value.details["field"] == field
 
 
-def test_a_chain_error_while_workers_run_stops_the_run(scenario: Scenario, reader: ChainReader, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_chain_error_while_workers_run_stops_the_run(
+    scenario: Scenario, reader: ChainReader, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Claims are checked on chain while the workers still check receipts: a failing read ends it all."""
 
     class Unreachable(ChainFacts):

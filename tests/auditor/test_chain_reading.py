@@ -23,7 +23,8 @@ def test_embedded_and_json_rpc_sources_agree(scenario: Scenario, reader: ChainRe
     web3 = list(read_logs(Web3LogSource(reader.chain), 0, reader.head, addresses, chunk_blocks=5))
     assert embedded == web3 and len(embedded) >= 6
     assert {reader.source.block_time(n) for n in range(reader.head + 1)} == {
-        Web3LogSource(reader.chain).block_time(n) for n in range(reader.head + 1)}
+        Web3LogSource(reader.chain).block_time(n) for n in range(reader.head + 1)
+    }
 
 
 def test_replay_reads_role_and_anchor_history(scenario: Scenario, reader: ChainReader) -> None:
@@ -39,8 +40,15 @@ def _role(name: str, account: str, block: int, index: int = 0) -> Event:
 
 
 def test_held_at_means_at_the_start_of_the_block_or_granted_within_it() -> None:
-    timeline = RoleTimeline([_role("RoleGranted", A, 5), _role("RoleRevoked", A, 9, 1), _role("RoleGranted", A, 9, 3),
-                             _role("RoleRevoked", A, 12)], role=ROLE)
+    timeline = RoleTimeline(
+        [
+            _role("RoleGranted", A, 5),
+            _role("RoleRevoked", A, 9, 1),
+            _role("RoleGranted", A, 9, 3),
+            _role("RoleRevoked", A, 12),
+        ],
+        role=ROLE,
+    )
     assert [timeline.held_at(A, n) for n in (4, 5, 6, 9, 10, 12, 13)] == [False, True, True, True, True, True, False]
     assert not timeline.held_at(B, 6)
     assert timeline.holders() == []

@@ -28,29 +28,46 @@ def write_receipts(scenario: Scenario, folder: Path, *, tamper_first: bool = Fal
 def test_verify_exit_codes(scenario: Scenario, tmp_path: Path) -> None:
     write_receipts(scenario, tmp_path / "r", tamper_first=True)
     chain = scenario.chain_options
-    ok = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"),
-                             "--file", str(tmp_path / "r/rec1.bin"), *chain])
+    ok = runner.invoke(
+        app,
+        ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), "--file", str(tmp_path / "r/rec1.bin"), *chain],
+    )
     assert ok.exit_code == 0 and "VALID" in ok.output, ok.output
     digest = scenario.receipts[1].digest.hex()
-    assert runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), "--digest",
-                               "0x" + digest, *chain]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), "--digest", "0x" + digest, *chain]
+        ).exit_code
+        == 0
+    )
     bad = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec0.receipt.json"), *chain])
     assert bad.exit_code == 1 and "step leaf failed" in bad.output, bad.output
 
     missing = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "nope.json"), *chain])
     assert missing.exit_code == 2 and "could not check" in missing.output
-    no_chain = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"),
-                                   "--data-dir", str(tmp_path / "empty")])
+    no_chain = runner.invoke(
+        app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), "--data-dir", str(tmp_path / "empty")]
+    )
     assert no_chain.exit_code == 2 and "deployment.json" in no_chain.output
     contract = scenario.receipts[0].contract
     rpc = ["--rpc-url", "http://127.0.0.1:9", "--record-anchor", contract, "--consent-registry", contract]
     unreachable = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), *rpc])
     assert unreachable.exit_code == 2 and "chain_unavailable" in unreachable.output, unreachable.output
-    half = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), *chain,
-                               "--record-anchor", scenario.receipts[0].contract])
+    half = runner.invoke(
+        app,
+        [
+            "verify",
+            "--receipt",
+            str(tmp_path / "r/rec1.receipt.json"),
+            *chain,
+            "--record-anchor",
+            scenario.receipts[0].contract,
+        ],
+    )
     assert half.exit_code == 2
-    bad_digest = runner.invoke(app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), *chain,
-                                     "--digest", "0x12"])
+    bad_digest = runner.invoke(
+        app, ["verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), *chain, "--digest", "0x12"]
+    )
     assert bad_digest.exit_code == 2
 
 
@@ -64,8 +81,9 @@ def test_verify_receipts_reads_folders_zip_and_tarballs(scenario: Scenario, tmp_
         archive.add(folder, "inner")
     for source in (folder, tmp_path / "r.zip", tmp_path / "r.tar.gz"):
         report_path = tmp_path / f"{source.name}.report.json"
-        result = runner.invoke(app, ["verify-receipts", str(source), *scenario.chain_options,
-                                     "--report", str(report_path)])
+        result = runner.invoke(
+            app, ["verify-receipts", str(source), *scenario.chain_options, "--report", str(report_path)]
+        )
         assert result.exit_code == 1, result.output
         report = json.loads(report_path.read_text())
         assert report["summary"]["receipts"] == 6 and report["summary"]["valid"] == 5
@@ -89,6 +107,16 @@ def test_audit_of_the_scenario_is_clean(scenario: Scenario, tmp_path: Path) -> N
     roles = [(c["granted"], c["account"]) for c in report["anchorerRole"]]
     assert [granted for granted, _ in roles] == [True, False, True, False]  # revoked account, then the anchorer
     assert report["anchoring"]["records"] == len(DOCUMENTS) and report["anchoring"]["roots"] == 1
-    explicit = runner.invoke(app, ["audit", "--rpc-url", "http://127.0.0.1:9", "--record-anchor",
-                                   scenario.receipts[0].contract, "--consent-registry", scenario.receipts[0].contract])
+    explicit = runner.invoke(
+        app,
+        [
+            "audit",
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--record-anchor",
+            scenario.receipts[0].contract,
+            "--consent-registry",
+            scenario.receipts[0].contract,
+        ],
+    )
     assert explicit.exit_code == 2

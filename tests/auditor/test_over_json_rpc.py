@@ -19,8 +19,9 @@ from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 
 
 def test_verify_and_audit_over_anvil(tmp_path: Path, anvil_url: str) -> None:
-    settings = ledger_settings(tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY,
-                               keystore_passphrase="test passphrase")
+    settings = ledger_settings(
+        tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY, keystore_passphrase="test passphrase"
+    )
     with open_ledger(settings) as ledger:
         anchorer = ledger.anchorer()
         receipts = anchor_batch(ledger.anchors, [(new_salt(), digest_bytes(b"%d" % i)) for i in range(5)], anchorer)

@@ -37,8 +37,9 @@ MALFORMED: list[tuple[str, Any, str]] = [
 
 
 @pytest.mark.parametrize(("field", "value", "named"), MALFORMED, ids=[f"{f}={v!r}"[:40] for f, v, _ in MALFORMED])
-def test_malformed_receipts_are_refused_like_the_model_does(scenario: Scenario, field: str, value: Any,
-                                                            named: str) -> None:
+def test_malformed_receipts_are_refused_like_the_model_does(
+    scenario: Scenario, field: str, value: Any, named: str
+) -> None:
     data = {**scenario.receipts[0].to_dict(), field: value}
     text = json.dumps(data)
     with pytest.raises(InvalidProofError):
@@ -64,20 +65,32 @@ def test_not_a_receipt_at_all(text: bytes) -> None:
 
 def test_valid_receipts_parse_to_the_models_values(scenario: Scenario) -> None:
     for receipt in scenario.receipts:
-        for text in (receipt.to_json(), json.dumps({k: v for k, v in receipt.to_dict().items()
-                                                     if k not in ("type", "version", "treeFormat")})):
+        for text in (
+            receipt.to_json(),
+            json.dumps({k: v for k, v in receipt.to_dict().items() if k not in ("type", "version", "treeFormat")}),
+        ):
             parsed = parse_receipt(text)
             model = Receipt.parse(text)
             assert (parsed.claim.root, parsed.leaf, parsed.proof, parsed.digest, parsed.salt) == (
-                model.root, model.leaf, tuple(model.proof), model.digest, model.salt)
+                model.root,
+                model.leaf,
+                tuple(model.proof),
+                model.digest,
+                model.salt,
+            )
             assert (parsed.claim.anchorer, parsed.claim.contract, parsed.claim.block_number) == (
-                model.anchorer, model.contract, model.block_number)
+                model.anchorer,
+                model.contract,
+                model.block_number,
+            )
 
 
 def test_memoised_walk_equals_process_proof() -> None:
     rng = random.Random(7)
-    trees = [MerkleTree.from_records([(new_salt(), digest_bytes(b"%d-%d" % (t, i))) for i in range(n)])
-             for t, n in enumerate((1, 2, 3, 100, 257))]
+    trees = [
+        MerkleTree.from_records([(new_salt(), digest_bytes(b"%d-%d" % (t, i))) for i in range(n)])
+        for t, n in enumerate((1, 2, 3, 100, 257))
+    ]
     verifier = LocalVerifier(memo_limit=500)  # small: the memo empties itself along the way
     cases = []
     for tree in trees:

@@ -27,18 +27,26 @@ runner = CliRunner()
 
 def test_the_cases_cover_the_named_tampers() -> None:
     names = {case["id"] for case in CASES}
-    assert {"changed_document_byte", "changed_salt", "wrong_proof_sibling", "truncated_proof", "root_never_anchored",
-            "anchorer_role_revoked_before", "block_before_role_granted", "other_chain_id"} <= names
+    assert {
+        "changed_document_byte",
+        "changed_salt",
+        "wrong_proof_sibling",
+        "truncated_proof",
+        "root_never_anchored",
+        "anchorer_role_revoked_before",
+        "block_before_role_granted",
+        "other_chain_id",
+    } <= names
     steps = {case["expect"]["step"] for case in CASES} - {None}
     assert steps <= {"parse", "digest", "leaf", "proof", *CHAIN_STEPS}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_case_fails_at_its_step(case: dict[str, Any], scenario: Scenario, reader: ChainReader,
-                                tmp_path: Path) -> None:
+def test_case_fails_at_its_step(case: dict[str, Any], scenario: Scenario, reader: ChainReader, tmp_path: Path) -> None:
     receipt, document = tampered(case, scenario)
-    outcome = verify_one(json.dumps(receipt), document_digest=digest_bytes(document) if document else None,
-                         facts=ChainFacts(reader))
+    outcome = verify_one(
+        json.dumps(receipt), document_digest=digest_bytes(document) if document else None, facts=ChainFacts(reader)
+    )
     assert outcome.failing_step == case["expect"]["step"], [c for c in outcome.checks if not c.ok]
 
     receipt_path = tmp_path / "r.receipt.json"

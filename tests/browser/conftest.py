@@ -18,8 +18,16 @@ from tests.chain_under_test import ChainUnderTest
 from tests.postgres import store_env
 
 CHROMIUM = Path(os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = ROOT / "test-artifacts"
 
 try:
@@ -35,11 +43,16 @@ class RunningService:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest,
-           request: pytest.FixtureRequest) -> Iterator[RunningService]:
+def served(
+    tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest, request: pytest.FixtureRequest
+) -> Iterator[RunningService]:
     """`careledger serve` on a free loopback port over a fresh data directory (and deployment), with an admin key."""
-    env = service_env(tmp_path_factory.mktemp("patient-page") / "data", CARELEDGER_MAX_BATCH_AGE="0.5",
-                      **chain_under_test.env(), **store_env(request))
+    env = service_env(
+        tmp_path_factory.mktemp("patient-page") / "data",
+        CARELEDGER_MAX_BATCH_AGE="0.5",
+        **chain_under_test.env(),
+        **store_env(request),
+    )
     port = free_port()
     with chain_under_test.isolated():
         admin_key = create_admin(env)

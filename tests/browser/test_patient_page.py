@@ -30,8 +30,9 @@ TIMEOUT_MS = 20_000
 
 
 def admin_post(served: RunningService, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    response = httpx.post(f"{served.base}/v1/admin/{path}", json=body, timeout=60,
-                          headers={"Authorization": f"Bearer {served.admin_key}"})
+    response = httpx.post(
+        f"{served.base}/v1/admin/{path}", json=body, timeout=60, headers={"Authorization": f"Bearer {served.admin_key}"}
+    )
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -44,8 +45,12 @@ def make_app(served: RunningService, organisation: str, roles: list[str], emerge
 
 
 def access(served: RunningService, key: str, patient: str, path: str = "", **body: str) -> httpx.Response:
-    return httpx.post(f"{served.base}/v1/access{path}", headers={"Authorization": f"Bearer {key}"}, timeout=60,
-                      json={"patient": patient, **body})
+    return httpx.post(
+        f"{served.base}/v1/access{path}",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+        json={"patient": patient, **body},
+    )
 
 
 def status_says(page: Page, pattern: str) -> None:
@@ -53,7 +58,10 @@ def status_says(page: Page, pattern: str) -> None:
 
 
 def test_a_patient_grants_watches_and_revokes_access_in_the_page(
-    served: RunningService, browser: Browser, artifacts: Path, tmp_path: Path,
+    served: RunningService,
+    browser: Browser,
+    artifacts: Path,
+    tmp_path: Path,
 ) -> None:
     reader_key = make_app(served, "General Hospital", ["reader"])
     emergency_key = make_app(served, "City Ambulance", ["reader", "emergency"], emergency=True)
@@ -145,7 +153,8 @@ def test_a_patient_grants_watches_and_revokes_access_in_the_page(
 
 
 def test_a_browser_wallet_signs_in_and_grants_with_eth_sign_typed_data_v4(
-    served: RunningService, browser: Browser,
+    served: RunningService,
+    browser: Browser,
 ) -> None:
     """An EIP-1193 provider stands in for a wallet extension; Python signs what the page asks it to."""
     make_app(served, "Wallet Clinic", ["reader"])
@@ -162,8 +171,10 @@ def test_a_browser_wallet_signs_in_and_grants_with_eth_sign_typed_data_v4(
 
     context = browser.new_context()
     context.expose_function("careledgerTestWallet", wallet)
-    context.add_init_script("window.ethereum = { request: ({ method, params }) => "
-                            "window.careledgerTestWallet(method, JSON.stringify(params || [])) };")
+    context.add_init_script(
+        "window.ethereum = { request: ({ method, params }) => "
+        "window.careledgerTestWallet(method, JSON.stringify(params || [])) };"
+    )
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(f"{served.base}/patient/")
@@ -175,8 +186,9 @@ def test_a_browser_wallet_signs_in_and_grants_with_eth_sign_typed_data_v4(
 
     # The chain is down (as the API says it): a plain message, nothing else.
     unreachable = {"code": "chain_unavailable", "message": "the chain node cannot be reached", "details": {}}
-    page.route("**/v1/patient/grants", lambda route: route.fulfill(status=503, json=unreachable,
-                                                                   headers={"Retry-After": "5"}))
+    page.route(
+        "**/v1/patient/grants", lambda route: route.fulfill(status=503, json=unreachable, headers={"Retry-After": "5"})
+    )
     page.get_by_role("button", name="Sign and give consent").click()
     expect(page.locator("#error")).to_have_text(re.compile("blockchain cannot be reached right now"))
     page.unroute("**/v1/patient/grants")

@@ -28,22 +28,23 @@ def main(data_dir: str) -> None:
         n = 0
         while True:
             n += 1
-            records = [(new_salt(), digest_json({"resourceType": "Observation", "id": f"{n}-{i}"}))
-                       for i in range(3)]
+            records = [(new_salt(), digest_json({"resourceType": "Observation", "id": f"{n}-{i}"})) for i in range(3)]
             for receipt in anchor_batch(ledger.anchors, records, anchorer):
                 print(json.dumps({"receipt": receipt.to_dict()}), flush=True)
             patient = Account.create()
             now = int(time.time())
-            terms = GrantTerms(ConsentKey(patient.address, anchorer.address, "Observation", "TREAT"),
-                               valid_from=now - 60, valid_until=now + 86_400)
+            terms = GrantTerms(
+                ConsentKey(patient.address, anchorer.address, "Observation", "TREAT"),
+                valid_from=now - 60,
+                valid_until=now + 86_400,
+            )
             nonce = ledger.consents.nonce(patient.address)
             deadline = now + 600
             typed = grant_typed_data(ledger.consents.domain, terms, patient.address, nonce, deadline)
             ledger.consents.grant_by_signature(
                 terms, patient.address, deadline, sign_typed_data(patient, typed), ledger.relayer
             )
-            print(json.dumps({"consent": {"patient": patient.address, "grantee": anchorer.address}}),
-                  flush=True)
+            print(json.dumps({"consent": {"patient": patient.address, "grantee": anchorer.address}}), flush=True)
 
 
 if __name__ == "__main__":

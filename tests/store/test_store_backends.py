@@ -26,8 +26,20 @@ from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_re
 from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 from tests.postgres import PostgresServer
 
-COLUMNS = ("id", "record_id", "kind", "organisation_id", "app_id", "digest", "salt", "leaf", "patient",
-           "content_type", "metadata", "created_at")
+COLUMNS = (
+    "id",
+    "record_id",
+    "kind",
+    "organisation_id",
+    "app_id",
+    "digest",
+    "salt",
+    "leaf",
+    "patient",
+    "content_type",
+    "metadata",
+    "created_at",
+)
 
 
 def open_store(tmp_path: Path, url: str) -> Database:
@@ -35,8 +47,11 @@ def open_store(tmp_path: Path, url: str) -> Database:
 
 
 def add_organisation(db: Database) -> int:
-    row = db.conn.execute("INSERT INTO organisations (name, key_name, address, emergency, created_at) "
-                          "VALUES (?, ?, ?, ?, ?) RETURNING id", ("Org", "org", "0x" + "11" * 20, 0, 1)).fetchone()
+    row = db.conn.execute(
+        "INSERT INTO organisations (name, key_name, address, emergency, created_at) "
+        "VALUES (?, ?, ?, ?, ?) RETURNING id",
+        ("Org", "org", "0x" + "11" * 20, 0, 1),
+    ).fetchone()
     return int(row[0])
 
 
@@ -47,9 +62,11 @@ def payloads(count: int) -> list[RecordPayload]:
 def test_statements_are_rewritten_for_postgres() -> None:
     assert to_postgres("BEGIN IMMEDIATE") == "BEGIN"
     assert to_postgres("SELECT a FROM t WHERE b = ? AND c LIKE '10%'") == (
-        "SELECT a FROM t WHERE b = %s AND c LIKE '10%%'")
+        "SELECT a FROM t WHERE b = %s AND c LIKE '10%%'"
+    )
     assert to_postgres("INSERT OR IGNORE INTO t (a) VALUES (?)") == (
-        "INSERT INTO t (a) VALUES (%s) ON CONFLICT DO NOTHING")
+        "INSERT INTO t (a) VALUES (%s) ON CONFLICT DO NOTHING"
+    )
     assert to_postgres("coalesce(json_extract(fields, '$.leaf'), 1)") == "coalesce((fields::jsonb ->> 'leaf'), 1)"
 
 
@@ -78,7 +95,8 @@ def test_group_commit_fails_only_the_conflicting_submission(tmp_path: Path, data
             intake.submit([(INSERT_RECORD, [first.as_row()])]),
             intake.submit([(INSERT_RECORD, [clash.as_row()])]),
             intake.submit([(INSERT_RECORD, [second.as_row()])]),
-            return_exceptions=True)
+            return_exceptions=True,
+        )
         await intake.stop()
         assert intake.groups_committed == 1
         return list(results)
@@ -107,9 +125,11 @@ def test_one_batcher_lock_holder_and_takeover_when_it_dies(tmp_path: Path, datab
     assert one.hold() is True  # still ours
     # the holder's session ends as it would when its process is killed: the server frees the lock
     with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE application_name = 'careledger-batcher' AND pid <> pg_backend_pid() "
-                      "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'careledger-batcher' AND pid <> pg_backend_pid() "
+            "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
+        )
     assert two.hold() is True
     assert one.hold() is False  # noticed that its session, and so the lock, is gone
     two.release()
@@ -121,14 +141,17 @@ def test_two_sealers_never_seal_a_record_twice(tmp_path: Path, database_url: str
     lands in one batch only: the second sealer's UPDATE finds the rows taken and rolls back."""
     one, two = open_store(tmp_path, database_url), open_store(tmp_path, database_url)
     org = add_organisation(one)
-    rows = [r.as_row() for r in new_records(payloads(50), RecordIds(one), kind="record", organisation_id=org,
-                                            app_id=None)]
+    rows = [
+        r.as_row() for r in new_records(payloads(50), RecordIds(one), kind="record", organisation_id=org, app_id=None)
+    ]
     one.conn.executemany(INSERT_RECORD, rows)
     # the first sealer has written its batch but not committed when the second one starts
     one.conn.execute("BEGIN")
     (batch_id,) = one.conn.execute(
         "INSERT INTO batches (organisation_id, root, leaf_count, leaves, sealed_at, state) "
-        "VALUES (?, ?, 50, ?, 0, 'sealed') RETURNING id", (org, os.urandom(32), b"")).fetchone()
+        "VALUES (?, ?, 50, ?, 0, 'sealed') RETURNING id",
+        (org, os.urandom(32), b""),
+    ).fetchone()
     one.conn.execute("UPDATE records SET batch_id = ? WHERE batch_id IS NULL", (batch_id,))
     outcome: list[BaseException | object] = []
     second = threading.Thread(target=lambda: outcome.append(_seal(two, org)))
@@ -148,13 +171,16 @@ def _seal(db: Database, org: int) -> object:
         return err
 
 
-def test_a_dropped_connection_is_a_503_error_and_is_replaced(tmp_path: Path, postgres: PostgresServer,
-                                                            database_url: str) -> None:
+def test_a_dropped_connection_is_a_503_error_and_is_replaced(
+    tmp_path: Path, postgres: PostgresServer, database_url: str
+) -> None:
     db = open_store(tmp_path, database_url)
     add_organisation(db)
     with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     with pytest.raises(StoreUnavailableError) as raised:
         db.conn.execute("SELECT count(*) FROM organisations").fetchone()
     assert raised.value.code == "store_unavailable"
@@ -182,8 +208,11 @@ def test_text_postgres_cannot_store_is_the_callers_error_and_fails_alone(tmp_pat
     async def run() -> list[BaseException | None]:
         intake = Intake(db)
         intake.start()
-        results = await asyncio.gather(intake.submit([(INSERT_RECORD, [bad.as_row()])]),
-                                       intake.submit([(INSERT_RECORD, [good.as_row()])]), return_exceptions=True)
+        results = await asyncio.gather(
+            intake.submit([(INSERT_RECORD, [bad.as_row()])]),
+            intake.submit([(INSERT_RECORD, [good.as_row()])]),
+            return_exceptions=True,
+        )
         await intake.stop()
         return list(results)
 
@@ -208,8 +237,10 @@ def test_bulk_inserts_go_by_copy_and_fail_alone(tmp_path: Path, database_url: st
     async def run() -> list[BaseException | None]:
         intake = Intake(db)
         intake.start()
-        results = await asyncio.gather(*(intake.submit([(INSERT_RECORD, [r.as_row() for r in rows])])
-                                         for rows in (good, clashing, unstorable)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(intake.submit([(INSERT_RECORD, [r.as_row() for r in rows])]) for rows in (good, clashing, unstorable)),
+            return_exceptions=True,
+        )
         await intake.stop()
         return list(results)
 
@@ -251,8 +282,10 @@ def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_pat
     Keyring(local, "passphrase", scrypt_n=16).get_or_create("admin")
     local.create("deployment.json", '{"chain_id": 1}')
     adopt(local, shared)
-    assert Keyring(shared, "passphrase", scrypt_n=16).get("admin").address == \
-        Keyring(local, "passphrase", scrypt_n=16).get("admin").address
+    assert (
+        Keyring(shared, "passphrase", scrypt_n=16).get("admin").address
+        == Keyring(local, "passphrase", scrypt_n=16).get("admin").address
+    )
     # ... but a data directory naming other contracts than the shared record is refused
     stale = DirectoryDocuments(tmp_path / "stale")
     stale.create("deployment.json", '{"chain_id": 2}')
@@ -261,11 +294,17 @@ def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_pat
 
 
 def test_two_processes_sending_from_one_key_share_its_nonces_through_the_store(
-        tmp_path: Path, database_url: str, anvil_url: str) -> None:
+    tmp_path: Path, database_url: str, anvil_url: str
+) -> None:
     """Two replicas' chains (separate nonce counters, as in two processes) relay through the same
     key at once; the store's per-account lock makes each read the node's nonce in turn."""
-    settings = ledger_settings(tmp_path / "data", rpc_url=anvil_url, faucet_key=ANVIL_DEV_KEY,
-                               keystore_passphrase="senders", database_url=database_url)
+    settings = ledger_settings(
+        tmp_path / "data",
+        rpc_url=anvil_url,
+        faucet_key=ANVIL_DEV_KEY,
+        keystore_passphrase="senders",
+        database_url=database_url,
+    )
     with open_ledger(settings) as first, open_ledger(settings) as second:
         stores = [open_store(tmp_path, database_url), open_store(tmp_path, database_url)]
         for ledger, store in zip((first, second), stores, strict=True):
