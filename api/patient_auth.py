@@ -25,8 +25,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServiceDep
 from api.routes.consent import PatientPath
-from ledger.chain import checksum
 from ledger.exceptions import AuthenticationError, PermissionDeniedError
+from ledger.values import checksum
 
 SECRET_FILE = "patient-session.key"
 TOKEN_VERSION = "v1"

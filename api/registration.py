@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from api.schemas import RecordIn
 from ledger.exceptions import InputError, PayloadTooLargeError
-from ledger.fhir import validate_fhir
-from ledger.hashing import digest_bytes, digest_json
+from ledger.records.fhir import validate_fhir
+from ledger.records.hashing import digest_bytes, digest_json
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, NewRecord, RecordIds, RecordPayload, new_records
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from ledger.batcher import Batcher, BatcherConfig
+from ledger.chain.indexer import ChainIndexer
 from ledger.config import Settings
-from ledger.indexer import ChainIndexer
+from ledger.records.batcher import Batcher, BatcherConfig
 from ledger.runtime import DEV_FUNDING_WEI, Ledger, open_ledger
 from ledger.store import Database, open_database
 from ledger.store.apps import (

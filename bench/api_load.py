@@ -624,7 +624,7 @@ class Naive:
 def naive_baseline(count: int) -> Naive:
     """One anchoring transaction per record, no batching, no HTTP: the library on its own chain."""
     from ledger.config import Settings
-    from ledger.hashing import leaf_hash
+    from ledger.records.hashing import leaf_hash
     from ledger.runtime import open_ledger
 
     with (

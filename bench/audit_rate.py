@@ -38,11 +38,10 @@ from ledger.auditor.bulk import verify_receipts
 from ledger.auditor.chain_reader import open_reader
 from ledger.auditor.cli import run_audit
 from ledger.auditor.verify import ChainFacts
-from ledger.batching import anchor_batch
 from ledger.config import Settings
-from ledger.consent import ConsentKey, GrantTerms
-from ledger.hashing import digest_bytes, new_salt
-from ledger.receipts import Receipt, verify_receipt
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.receipts import Receipt, anchor_batch, verify_receipt
 from ledger.runtime import Ledger, open_ledger
 
 BATCH = 4096

@@ -9,7 +9,7 @@ ratio to the in-memory chain (eth-tester's own ``PyEVMBackend``).
 
 The "per batch" row commits every py-evm batch on its own (about seven SQLite transactions per
 transaction), as the store would without the send-and-mine grouping of
-:func:`ledger.embedded_chain.open_embedded_web3`.
+:func:`ledger.chain.embedded.backend.open_embedded_web3`.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from eth_tester import EthereumTester, PyEVMBackend
 from web3 import EthereumTesterProvider, Web3
 from web3.types import TxParams, Wei
 
-from ledger.embedded_chain import open_embedded_web3
-from ledger.embedded_store import Synchronous
+from ledger.chain.embedded.backend import open_embedded_web3
+from ledger.chain.embedded.kv_store import Synchronous
 
 WARMUP = 20
 

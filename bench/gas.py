@@ -21,18 +21,12 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger.anchoring import RecordAnchorClient
 from ledger.config import Settings
-from ledger.consent import (
-    ConsentKey,
-    GrantTerms,
-    grant_typed_data,
-    guardian_typed_data,
-    revocation_typed_data,
-    sign_typed_data,
-)
-from ledger.hashing import digest_bytes, new_salt
-from ledger.merkle import MerkleTree
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, revocation_typed_data, sign_typed_data
+from ledger.records.anchoring import RecordAnchorClient
+from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.merkle import MerkleTree
 from ledger.runtime import Ledger, open_ledger
 
 BATCH_SIZES = (1, 256, 4096)

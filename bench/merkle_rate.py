@@ -35,8 +35,8 @@ from pymerkle import InmemoryTree
 from rich.console import Console
 from rich.table import Table
 
-from ledger.hashing import leaf_hash
-from ledger.merkle import MerkleTree, verify_proof
+from ledger.records.hashing import leaf_hash
+from ledger.records.merkle import MerkleTree, verify_proof
 
 TARGET_LEAVES_PER_S = 300_000
 TARGET_SIZE = 100_000
@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console = Console(width=max(Console().width, 150))  # the tables are wide; do not wrap cells when piped
     build = Table(title="Building an OpenZeppelin StandardMerkleTree from (salt, digest) records")
-    for column in ("records", "runs", "ledger.merkle", "plain OZ + eth-hash", "ratio", "pymerkle 7", "ratio"):
+    for column in ("records", "runs", "ledger.records.merkle", "plain OZ + eth-hash", "ratio", "pymerkle 7", "ratio"):
         build.add_column(column, justify="right")
     build.add_column(f"target {TARGET_LEAVES_PER_S // 1000}k/s", justify="center")
     extra = Table(title="Proofs for every leaf, and memory of one build")
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours_s, tree = timed(partial(MerkleTree.from_records, records), repeats)
         plain_s, plain = timed(partial(plain_oz_tree, records), repeats)
         if plain != list(tree.nodes):
-            raise SystemExit(f"ledger.merkle and the plain build disagree at {size} records")
+            raise SystemExit(f"ledger.records.merkle and the plain build disagree at {size} records")
         if size <= PYMERKLE_MAX_SIZE:
             pym_s, _ = timed(partial(pymerkle_root, records), repeats)
             pym_cells = (rate(size, pym_s), f"{pym_s / ours_s:.1f}x")

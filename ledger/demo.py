@@ -18,17 +18,11 @@ from eth_account import Account
 from rich.console import Console
 from rich.table import Table
 
-from ledger.batching import anchor_batch
 from ledger.config import Settings
-from ledger.consent import (
-    ConsentKey,
-    GrantTerms,
-    grant_typed_data,
-    revocation_typed_data,
-    sign_typed_data,
-)
-from ledger.hashing import digest_json, new_salt
-from ledger.receipts import verify_receipt
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.typed_data import grant_typed_data, revocation_typed_data, sign_typed_data
+from ledger.records.hashing import digest_json, new_salt
+from ledger.records.receipts import anchor_batch, verify_receipt
 from ledger.runtime import open_ledger
 
 SAMPLE_RECORDS = [

@@ -14,16 +14,16 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 
-from ledger.anchoring import RecordAnchorClient
-from ledger.chain import Chain
+from ledger.chain.client import Chain
+from ledger.chain.deployment import Deployment, ensure_deployed
+from ledger.chain.embedded.backend import open_embedded_web3
+from ledger.chain.keys import Keyring, development_passphrase
 from ledger.config import Settings
-from ledger.consent import ConsentRegistryClient
-from ledger.deployment import Deployment, ensure_deployed
-from ledger.documents import DirectoryDocuments, Documents, PostgresDocuments, adopt
-from ledger.embedded_chain import open_embedded_web3
+from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import InputError
-from ledger.keys import Keyring, development_passphrase
+from ledger.records.anchoring import RecordAnchorClient
 from ledger.store import postgres
+from ledger.store.shared_files import DirectoryDocuments, Documents, PostgresDocuments, adopt
 
 DEV_FUNDING_WEI = 10**21  # 1,000 ether on development chains: enough for many thousand anchors
 ADMIN_KEY = "admin"

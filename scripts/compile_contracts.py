@@ -6,7 +6,7 @@ py-solc-x can drive it offline) over ``contracts/`` with fixed settings and writ
 artifact per contract: ABI, creation and runtime bytecode, and the compiler's metadata (which pins
 the compiler version, settings and the keccak of every source, OpenZeppelin's included).
 
-Production contracts go to ``ledger/artifacts/`` (loaded at run time: running the service needs no
+Production contracts go to ``ledger/chain/artifacts/`` (loaded at run time: running the service needs no
 compiler); test-only contracts (``contracts/test/``) go to ``tests/artifacts/``.
 
 ``--check`` compiles and exits 1 if any committed artifact differs from what the sources give.
@@ -29,7 +29,7 @@ COMPILER_VERSION = "0.8.28"
 EVM_VERSION = "cancun"
 OPTIMIZER_RUNS = 10_000
 
-PRODUCTION_OUT = ROOT / "ledger" / "artifacts"
+PRODUCTION_OUT = ROOT / "ledger" / "chain" / "artifacts"
 TEST_OUT = ROOT / "tests" / "artifacts"
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal, cast
 import httpx
 from web3 import EthereumTesterProvider
 
-from ledger.chain import Chain
+from ledger.chain.client import Chain
 from ledger.config import Settings
 
 TEST_CHAIN_VARIABLE = "CARELEDGER_TEST_CHAIN"

@@ -13,9 +13,10 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import ContractCustomError
 
-from ledger.chain import Chain, checksum, translate_error
+from ledger.chain.client import Chain, translate_error
 from ledger.exceptions import ChainUnavailableError, ContractRevertError, InvalidHexError
 from ledger.runtime import Ledger
+from ledger.values import checksum
 from tests.chain_under_test import ChainUnderTest
 
 ADDRESS = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"

@@ -1,4 +1,4 @@
-"""Tests for ledger.codes: scope, purpose and reason codes as left-aligned bytes32."""
+"""Tests for ledger.consent.codes: scope, purpose and reason codes as left-aligned bytes32."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from eth_abi.abi import encode as abi_encode
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ledger.codes import (
+from ledger.consent.codes import (
     ALL_DATA,
     PURPOSES_OF_USE,
     InvalidCodeError,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
+from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,12 +22,10 @@ from hypothesis import strategies as st
 from web3 import Web3
 from web3.types import TxReceipt
 
-from ledger.codes import ALL_DATA, PURPOSES_OF_USE, encode_code
-from ledger.consent import (
-    UINT64_MAX,
-    ConsentKey,
-    ConsentState,
-    GrantTerms,
+from ledger.chain.contracts import Artifact
+from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE, encode_code
+from ledger.consent.terms import UINT64_MAX, ConsentKey, ConsentState, GrantTerms
+from ledger.consent.typed_data import (
     grant_typed_data,
     guardian_typed_data,
     recover_signer,
@@ -35,7 +33,6 @@ from ledger.consent import (
     sign_typed_data,
     typed_data_digest,
 )
-from ledger.contracts import Artifact
 from ledger.exceptions import (
     InputError,
     InvalidSignatureError,

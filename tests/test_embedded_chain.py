@@ -23,8 +23,8 @@ from eth_tester.exceptions import TransactionFailed
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
 
-from ledger.embedded_chain import CHAIN_FILE, EmbeddedChain, open_embedded_web3
-from ledger.embedded_store import SqliteAtomicDB
+from ledger.chain.embedded.backend import CHAIN_FILE, EmbeddedChain, open_embedded_web3
+from ledger.chain.embedded.kv_store import SqliteAtomicDB
 from ledger.exceptions import ChainError, ChainLockedError, NotFoundError
 
 pytestmark = pytest.mark.embedded_only
@@ -196,7 +196,7 @@ def test_failed_send_leaves_the_chain_usable(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from ledger.embedded_chain import open_embedded_web3
+from ledger.chain.embedded.backend import open_embedded_web3
 
 chain = open_embedded_web3(Path(sys.argv[1]))
 w3 = chain.w3
@@ -278,7 +278,7 @@ def test_every_printed_transaction_survives_sigkill(tmp_path: Path) -> None:
 TRY_WRITER = """
 import sys
 from pathlib import Path
-from ledger.embedded_chain import open_embedded_web3
+from ledger.chain.embedded.backend import open_embedded_web3
 from ledger.exceptions import ChainLockedError
 
 try:

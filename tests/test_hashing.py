@@ -14,7 +14,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ledger.exceptions import InputError, InvalidDocumentError, InvalidHexError
-from ledger.hashing import (
+from ledger.records.hashing import (
     DIGEST_SIZE,
     MAX_JSON_DEPTH,
     SALT_SIZE,

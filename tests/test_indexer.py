@@ -12,8 +12,8 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from ledger.consent import ConsentKey, GrantTerms
-from ledger.indexer import ChainIndexer, all_events, indexed_to, patient_events
+from ledger.chain.indexer import ChainIndexer, all_events, indexed_to, patient_events
+from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.runtime import Ledger
 from ledger.store import Database, open_database
 from tests.chain_under_test import FAST_SCRYPT_N, ChainUnderTest

@@ -1,4 +1,4 @@
-"""Tests for ledger.merkle: OpenZeppelin StandardMerkleTree format, proofs and tampering."""
+"""Tests for ledger.records.merkle: OpenZeppelin StandardMerkleTree format, proofs and tampering."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from ledger.exceptions import InputError, InvalidProofError, NotFoundError
-from ledger.hashing import leaf_hash
-from ledger.merkle import MerkleTree, process_proof, verify_proof
+from ledger.records.hashing import leaf_hash
+from ledger.records.merkle import MerkleTree, process_proof, verify_proof
 
 REPO = Path(__file__).resolve().parents[1]
 ORACLE = Path(__file__).with_name("js") / "oz_merkle_tree.mjs"

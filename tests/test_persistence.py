@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger.batching import anchor_batch
-from ledger.hashing import digest_bytes, new_salt
-from ledger.receipts import Receipt, verify_receipt
+from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.receipts import Receipt, anchor_batch, verify_receipt
 from ledger.runtime import open_ledger
 from tests.conftest import ledger_settings
 

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 
-from ledger.anchoring import RecordInBatch
-from ledger.batching import anchor_batch
 from ledger.exceptions import InputError, InvalidProofError
-from ledger.hashing import commitment, digest_json, leaf_hash, new_salt
-from ledger.receipts import Receipt, verify_receipt
+from ledger.records.anchoring import RecordInBatch
+from ledger.records.hashing import commitment, digest_json, leaf_hash, new_salt
+from ledger.records.receipts import Receipt, anchor_batch, verify_receipt
 from ledger.runtime import Ledger
 
 DOCUMENTS = [{"resourceType": "Observation", "id": str(i), "valueQuantity": {"value": i}} for i in range(6)]

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ledger.batching import anchor_batch
-from ledger.consent import ConsentKey, GrantTerms, grant_typed_data, sign_typed_data
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.typed_data import grant_typed_data, sign_typed_data
 from ledger.exceptions import ContractRevertError
-from ledger.hashing import digest_bytes, new_salt
-from ledger.receipts import verify_receipt
+from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.receipts import anchor_batch, verify_receipt
 from ledger.runtime import open_ledger
 from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 

@@ -15,7 +15,7 @@ import pytest
 from api.routes.records import receipt_for
 from api.service import Service
 from ledger.exceptions import TransactionDroppedError
-from ledger.receipts import verify_receipt
+from ledger.records.receipts import verify_receipt
 from ledger.runtime import Ledger, open_ledger
 from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records, with_tx
 from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil

@@ -21,10 +21,10 @@ from api.routes.audit import AccessAttempt, log_access
 from api.routes.consent import EXAMPLE_TX, Code, consent_decision, index_now
 from api.schemas import EXAMPLE_PATIENT, Address, Schema
 from api.service import Service
-from ledger.chain import checksum
-from ledger.codes import encode_code, encode_purpose
+from ledger.consent.codes import encode_code, encode_purpose
 from ledger.exceptions import ConsentDeniedError, ContractRevertError, PermissionDeniedError
 from ledger.store.apps import Role
+from ledger.values import checksum
 
 router = APIRouter(prefix="/v1/access", tags=["access"], route_class=LedgerRoute)
 

@@ -25,12 +25,12 @@ from api.routes.consent import PatientPath
 from api.routes.records import record_out
 from api.schemas import EXAMPLE_PATIENT, MAX_ROW_ID, Schema
 from api.service import Service
-from ledger.chain import checksum
 from ledger.exceptions import PermissionDeniedError
-from ledger.hashing import canonical_json, digest_json
+from ledger.records.hashing import canonical_json, digest_json
 from ledger.store.apps import Role
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records
+from ledger.values import checksum
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=LedgerRoute)
 

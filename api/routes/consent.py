@@ -25,24 +25,20 @@ from api.deps import AnyCaller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.schemas import ADDRESS, EXAMPLE_PATIENT, Address, Schema
 from api.service import Service
-from ledger.chain import checksum
-from ledger.codes import ALL_DATA, encode_code
-from ledger.consent import (
+from ledger.chain.indexer import IndexedEvent, indexed_to, patient_events
+from ledger.consent.codes import ALL_DATA, encode_code
+from ledger.consent.terms import UINT64_MAX, ConsentKey, ConsentState, GrantTerms, consent_state
+from ledger.consent.typed_data import (
     CONSENT_TYPES,
     EIP712_DOMAIN_TYPE,
-    UINT64_MAX,
-    ConsentKey,
-    ConsentState,
-    GrantTerms,
-    consent_state,
     grant_typed_data,
     guardian_typed_data,
     recover_signer,
     revocation_typed_data,
 )
 from ledger.exceptions import InputError, InvalidSignatureError, LedgerError, SignatureExpiredError
-from ledger.indexer import IndexedEvent, indexed_to, patient_events
 from ledger.store.apps import organisation_by_address
+from ledger.values import checksum
 
 log = logging.getLogger("careledger.api.consent")
 router = APIRouter(prefix="/v1", tags=["consent"], route_class=LedgerRoute)
@@ -53,7 +49,7 @@ EXAMPLE_SIGNATURE = "0x" + "1b" * 65
 EXAMPLE_TX = "0x" + "5e" * 32
 MAX_SIGNATURE_BYTES = 2048  # EOA signatures are 65 bytes; contract wallets may need more
 
-Code = Annotated[str, Field(min_length=1, max_length=66, description="a scope or purpose code (ledger.codes)")]
+Code = Annotated[str, Field(min_length=1, max_length=66, description="a scope or purpose code (ledger.consent.codes)")]
 Signature = Annotated[
     str,
     Field(

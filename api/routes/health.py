@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServiceDep
-from ledger.indexer import indexed_to
+from ledger.chain.indexer import indexed_to
 from ledger.store.records import pending_count
 
 router = APIRouter(tags=["health"])

@@ -38,10 +38,8 @@ from api.routes.consent import (
     relay_signed_revocation,
 )
 from api.schemas import Address, Schema
-from ledger.chain import checksum
-from ledger.codes import ALL_DATA, PURPOSES_OF_USE
-from ledger.consent import CONSENT_TYPES, EIP712_DOMAIN_TYPE
-from ledger.patient_session import (
+from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE
+from ledger.consent.patient_session import (
     MAX_SESSION_SECONDS,
     SESSION_DOMAIN_TYPE,
     SESSION_TYPES,
@@ -49,7 +47,9 @@ from ledger.patient_session import (
     session_domain,
     verify_session,
 )
+from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
 from ledger.store.apps import list_organisations
+from ledger.values import checksum
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 

@@ -15,9 +15,9 @@ from api.limits import LedgerRoute, json_body
 from api.registration import ack, build_records, bulk_payloads, insert_statement
 from api.schemas import PendingOut, RecordAck, RecordIn, RecordOut, RecordsAck, RecordsIn, RetractIn
 from api.service import Service
-from ledger.anchoring import AnchoredBatch
 from ledger.exceptions import ConflictError, InputError, NotFoundError
-from ledger.receipts import Receipt, issue_receipts
+from ledger.records.anchoring import AnchoredBatch
+from ledger.records.receipts import Receipt, issue_receipts
 from ledger.store.database import INTEGRITY_ERRORS
 from ledger.store.intake import Statement
 from ledger.store.records import NewRecord, StoredRecord, get_batch, get_record, new_records, records_by_digest

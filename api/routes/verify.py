@@ -15,10 +15,10 @@ from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.schemas import VerifyIn
 from api.service import Service
+from ledger.chain.indexer import indexed_record_status
 from ledger.exceptions import InputError
-from ledger.hashing import digest_bytes, digest_json
-from ledger.indexer import indexed_record_status
-from ledger.receipts import Receipt, verify_receipt
+from ledger.records.hashing import digest_bytes, digest_json
+from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import organisation_by_address
 from ledger.store.records import get_batch, records_by_digest
 

@@ -45,7 +45,7 @@ from ledger.auditor.receipt_format import Failure, LocalVerifier, ParsedReceipt,
 from ledger.auditor.verify import ChainFacts
 from ledger.auditor.zip_members import ZipMembers
 from ledger.exceptions import InputError, InvalidProofError, LedgerError, NotFoundError
-from ledger.hashing import digest_bytes, digest_json
+from ledger.records.hashing import digest_bytes, digest_json
 
 RECEIPT_SUFFIX = ".receipt.json"
 JSON_DOCUMENT_SUFFIX = ".json"

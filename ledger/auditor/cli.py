@@ -30,8 +30,8 @@ from ledger.auditor.replay import compare_with_views, replay, view_checks
 from ledger.auditor.report import AuditReport
 from ledger.auditor.verify import ChainFacts, verify_one
 from ledger.exceptions import InputError, LedgerError
-from ledger.hashing import digest_bytes, digest_json
-from ledger.receipts import Verification
+from ledger.records.hashing import digest_bytes, digest_json
+from ledger.records.receipts import Verification
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNCHECKED = 0, 1, 2
 

@@ -17,7 +17,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_signature_to_log_topic
 from eth_utils.address import to_checksum_address
 
-from ledger.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
+from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
 
 
 @dataclass(frozen=True, slots=True)

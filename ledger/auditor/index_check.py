@@ -36,9 +36,9 @@ from typing import Any
 from ledger.auditor.events import Event
 from ledger.auditor.receipt_format import leaf_of, show
 from ledger.auditor.replay import Discrepancy, History
+from ledger.chain.indexer import ANCHOR_EVENTS, CONSENT_EVENTS, readable
 from ledger.exceptions import InputError, NotFoundError
-from ledger.indexer import ANCHOR_EVENTS, CONSENT_EVENTS, readable
-from ledger.merkle import MerkleTree
+from ledger.records.merkle import MerkleTree
 
 
 @dataclass
@@ -202,7 +202,7 @@ def _check_records(
 
 
 def _render(event: Event) -> tuple[str | None, dict[str, Any]]:
-    """An event's patient and fields exactly as :mod:`ledger.indexer` stores them."""
+    """An event's patient and fields exactly as :mod:`ledger.chain.indexer` stores them."""
     args = dict(event.args)
     patient = args.pop("patient", None)
     fields = {name: readable(name, value) for name, value in args.items()}

@@ -25,8 +25,9 @@ from hexbytes import HexBytes
 from web3.types import FilterParams
 
 from ledger.auditor.events import RawLog
-from ledger.chain import Chain, checksum
-from ledger.embedded_chain import EmbeddedChain
+from ledger.chain.client import Chain
+from ledger.chain.embedded.backend import EmbeddedChain
+from ledger.values import checksum
 
 DEFAULT_CHUNK_BLOCKS = 2_000
 """Blocks per ``eth_getLogs`` call (public providers cap ranges; a local node takes any)."""

@@ -1,6 +1,6 @@
 """Fast receipt parsing and the local checks: digest, leaf and Merkle path, no chain involved.
 
-:class:`ledger.receipts.Receipt` (pydantic) is the reference format. Parsing hundreds of thousands
+:class:`ledger.records.receipts.Receipt` (pydantic) is the reference format. Parsing hundreds of thousands
 of receipts through it costs more than verifying them, so :func:`parse_receipt` reads the same JSON
 with orjson and validates it by hand, accepting what the model accepts (camelCase keys, no extras,
 ``0x`` + 64 hex digits, checksummed or single-case addresses, proofs of at most 64 nodes) and
@@ -11,7 +11,7 @@ receipts are machine-written, so such a receipt was altered.
 :class:`LocalVerifier` then recomputes the leaf from the salt and digest and walks the proof to a
 root. Receipts of one batch share their upper proof nodes, so each ``(node, sibling)`` pair is
 hashed once and remembered: a pure function memoised, so the result is exactly
-:func:`ledger.merkle.process_proof`'s, with about two hashes per receipt instead of twelve.
+:func:`ledger.records.merkle.process_proof`'s, with about two hashes per receipt instead of twelve.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, Final, NamedTuple
 import orjson
 import sha3
 
-from ledger.chain import checksum
 from ledger.exceptions import InputError, InvalidProofError
-from ledger.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT, Receipt
+from ledger.records.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT, Receipt
+from ledger.values import checksum
 
 LOCAL_STEPS: Final = ("parse", "digest", "leaf", "proof")
 """Steps checked without the chain, in order."""
@@ -57,7 +57,7 @@ _CONSTANTS: Final[dict[str, Any]] = {
 }
 _ALLOWED: Final = _REQUIRED | frozenset(_CONSTANTS)
 _WRITTEN_ORDER: Final = sorted(_ALLOWED, key=[f.alias or name for name, f in Receipt.model_fields.items()].index)
-"""The allowed keys in the order :meth:`ledger.receipts.Receipt.to_json` writes them (orjson keeps a
+"""The allowed keys in the order :meth:`ledger.records.receipts.Receipt.to_json` writes them (orjson keeps a
 document's order, and comparing two lists is quicker than comparing the key set)."""
 _constant_values: Final = itemgetter(*_CONSTANTS)
 _CONSTANT_VALUES: Final = tuple(_CONSTANTS.values())
@@ -179,7 +179,7 @@ def _address(data: dict[str, Any], field: str) -> str:
 
 
 def parse_receipt(raw: bytes | str) -> ParsedReceipt:
-    """Parse and validate receipt JSON as :meth:`ledger.receipts.Receipt.parse` would, only faster.
+    """Parse and validate receipt JSON as :meth:`ledger.records.receipts.Receipt.parse` would, only faster.
 
     The hex fields (five hashes and the proof) are checked and decoded together: each must be a
     66-character string starting ``0x``; their bodies joined must decode to exactly 32 bytes each
@@ -303,14 +303,14 @@ def _name_bad_node(data: dict[str, Any]) -> None:
 
 
 def leaf_of(salt: bytes, digest: bytes) -> bytes:
-    """``keccak256(keccak256(salt || digest))``, as :func:`ledger.hashing.leaf_hash`."""
+    """``keccak256(keccak256(salt || digest))``, as :func:`ledger.records.hashing.leaf_hash`."""
     return bytes(_keccak(_keccak(salt + digest).digest()).digest())
 
 
 class LocalVerifier:
     """The off-chain steps (digest, leaf, proof), memoised across receipts of the same trees.
 
-    Two memos, both of pure functions, so results equal :func:`ledger.merkle.process_proof`'s:
+    Two memos, both of pure functions, so results equal :func:`ledger.records.merkle.process_proof`'s:
 
     * ``(node, sibling) -> parent``: each pair of a tree is hashed once (a leaf's pair is shared
       with its sibling leaf);

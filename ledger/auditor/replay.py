@@ -25,7 +25,7 @@ from ledger.auditor.events import Event
 from ledger.auditor.logs import Progress
 from ledger.auditor.receipt_format import show
 from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
-from ledger.codes import decode_code
+from ledger.consent.codes import decode_code
 
 ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted", *ROLE_EVENTS)
 CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")

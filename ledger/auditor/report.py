@@ -15,8 +15,8 @@ from typing import Any
 from ledger.auditor.chain_reader import AuditTarget
 from ledger.auditor.index_check import IndexSummary
 from ledger.auditor.replay import Discrepancy, History
-from ledger.codes import decode_code
-from ledger.consent import consent_state
+from ledger.consent.codes import decode_code
+from ledger.consent.terms import consent_state
 
 DEFAULT_BUCKETS = 24
 

@@ -17,8 +17,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger.anchoring import ANCHORER_ROLE
 from ledger.auditor.events import Event
+from ledger.records.anchoring import ANCHORER_ROLE
 
 ROLE_EVENTS = ("RoleGranted", "RoleRevoked")
 

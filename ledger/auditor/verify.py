@@ -33,9 +33,9 @@ from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.receipt_format import Failure, ReceiptClaim, parse_receipt, show
 from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.exceptions import InvalidProofError
-from ledger.hashing import leaf_hash
-from ledger.merkle import process_proof
-from ledger.receipts import Check, Verification
+from ledger.records.hashing import leaf_hash
+from ledger.records.merkle import process_proof
+from ledger.records.receipts import Check, Verification
 
 CHAIN_STEPS = (
     "chain",

@@ -17,9 +17,9 @@ from typing import Any
 
 import sha3
 
-from ledger.anchoring import AnchoredBatch
 from ledger.exceptions import InvalidHexError, StoreUnavailableError
-from ledger.merkle import MerkleTree
+from ledger.records.anchoring import AnchoredBatch
+from ledger.records.merkle import MerkleTree
 from ledger.store.database import Connection, Database
 
 
@@ -122,7 +122,7 @@ def new_records(
 ) -> list[NewRecord]:
     """Salt and identify records (one system call for all the randomness of a request).
 
-    The hot path of bulk registration: the leaf is hashed inline (it is :func:`ledger.hashing.leaf_hash`,
+    The hot path of bulk registration: the leaf is hashed inline (it is :func:`ledger.records.hashing.leaf_hash`,
     without its argument checks: digests here are 32 bytes by construction).
     """
     randomness = os.urandom(40 * len(payloads))

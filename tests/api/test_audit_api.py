@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.routes.audit import DOCUMENT_TYPE
 from api.service import Service
-from ledger.hashing import canonical_json, digest_json
+from ledger.records.hashing import canonical_json, digest_json
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
 from tests.api.test_access_api import access

@@ -25,7 +25,7 @@ from ledger.auditor.cli import app
 from ledger.auditor.index_check import reconcile
 from ledger.auditor.replay import replay
 from ledger.config import Settings
-from ledger.hashing import canonical_json
+from ledger.records.hashing import canonical_json
 from ledger.store.apps import Role
 from ledger.store.export import export_index
 from tests.api.conftest import MakeApp

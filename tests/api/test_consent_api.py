@@ -14,15 +14,9 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from api.service import Service
-from ledger.consent import (
-    ConsentKey,
-    GrantTerms,
-    grant_typed_data,
-    guardian_typed_data,
-    revocation_typed_data,
-    sign_typed_data,
-)
-from ledger.contracts import Artifact
+from ledger.chain.contracts import Artifact
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, revocation_typed_data, sign_typed_data
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
 from tests.chain_under_test import travel_to as travel_chain_to

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ledger.receipts import Receipt, verify_receipt
+from ledger.records.receipts import Receipt, verify_receipt
 from tests.api.conftest import PATIENT
 from tests.api.processes import (
     ANVIL_DEV_KEY,

@@ -15,9 +15,9 @@ from api.patient_auth import SessionTokens
 from api.rate_limit import RateLimiter
 from api.routes.patient import RelayLimits
 from api.service import Service
-from ledger.consent import sign_typed_data
+from ledger.consent.patient_session import PatientSession, session_typed_data
+from ledger.consent.typed_data import sign_typed_data
 from ledger.exceptions import ChainUnavailableError, RateLimitedError
-from ledger.patient_session import PatientSession, session_typed_data
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
 from tests.api.test_consent_api import (

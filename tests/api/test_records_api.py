@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.service import Service
-from ledger.hashing import digest_bytes, digest_json
-from ledger.receipts import Receipt, verify_receipt
+from ledger.records.hashing import digest_bytes, digest_json
+from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
 from tests.api.conftest import PATIENT, MakeApp
 

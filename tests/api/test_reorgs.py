@@ -11,7 +11,7 @@ import pytest
 
 from api.routes.records import receipt_for, record_out
 from api.service import Service
-from ledger.receipts import verify_receipt
+from ledger.records.receipts import verify_receipt
 from ledger.store.records import INSERT_RECORD, RecordPayload, get_batch, get_record, new_records, with_tx
 from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
 from tests.chain_under_test import ledger_settings, rpc

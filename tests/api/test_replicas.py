@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from web3 import HTTPProvider, Web3
 
-from ledger.anchoring import RecordAnchorClient
-from ledger.chain import Chain
-from ledger.contracts import load_artifact
-from ledger.deployment import Deployment
-from ledger.receipts import Receipt, verify_receipt
+from ledger.chain.client import Chain
+from ledger.chain.contracts import load_artifact
+from ledger.chain.deployment import Deployment
+from ledger.records.anchoring import RecordAnchorClient
+from ledger.records.receipts import Receipt, verify_receipt
 from tests.api.conftest import PATIENT
 from tests.api.processes import (
     ANVIL_DEV_KEY,

@@ -19,9 +19,8 @@ import pytest
 from eth_account import Account
 
 from ledger.auditor.chain_reader import ChainReader, open_reader
-from ledger.batching import anchor_batch
-from ledger.hashing import digest_bytes, leaf_hash, new_salt
-from ledger.receipts import Receipt
+from ledger.records.hashing import digest_bytes, leaf_hash, new_salt
+from ledger.records.receipts import Receipt, anchor_batch
 from ledger.runtime import Ledger, open_ledger
 from tests.chain_under_test import ChainUnderTest
 

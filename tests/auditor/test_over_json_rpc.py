@@ -11,9 +11,9 @@ from ledger.auditor.chain_reader import open_reader
 from ledger.auditor.cli import run_audit
 from ledger.auditor.logs import Web3LogSource
 from ledger.auditor.verify import ChainFacts, verify_one
-from ledger.batching import anchor_batch
-from ledger.consent import ConsentKey, GrantTerms
-from ledger.hashing import digest_bytes, new_salt
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.receipts import anchor_batch
 from ledger.runtime import open_ledger
 from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 

@@ -1,5 +1,5 @@
 """The fast receipt parser accepts exactly what the pydantic model accepts, and the memoised proof
-walk gives exactly ``ledger.merkle.process_proof``'s root."""
+walk gives exactly ``ledger.records.merkle.process_proof``'s root."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from ledger.auditor.receipt_format import LocalVerifier, parse_receipt
 from ledger.exceptions import InvalidProofError
-from ledger.hashing import digest_bytes, new_salt
-from ledger.merkle import MerkleTree, process_proof
-from ledger.receipts import Receipt
+from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.merkle import MerkleTree, process_proof
+from ledger.records.receipts import Receipt
 from tests.auditor.conftest import Scenario
 
 MALFORMED: list[tuple[str, Any, str]] = [

@@ -1,7 +1,7 @@
 """Named tamper cases, kept as data in ``tests/testdata/auditor/receipts/``, each failing at its step.
 
 Every case is checked three ways, which must agree: :func:`verify_one` (the single-receipt path,
-with ``ledger.merkle.process_proof``), the ``careledger-audit verify`` command (exit code), and
+with ``ledger.records.merkle.process_proof``), the ``careledger-audit verify`` command (exit code), and
 ``verify-receipts`` over a folder holding all of them (the fast parser and memoised verifier).
 """
 
@@ -18,7 +18,7 @@ from ledger.auditor.bulk import verify_receipts
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.cli import app
 from ledger.auditor.verify import CHAIN_STEPS, ChainFacts, verify_one
-from ledger.hashing import digest_bytes
+from ledger.records.hashing import digest_bytes
 from tests.auditor.conftest import Scenario, load_cases, tampered
 
 CASES = load_cases("receipts")

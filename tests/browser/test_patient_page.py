@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, Page, expect
 
-from ledger.consent import sign_typed_data
+from ledger.consent.typed_data import sign_typed_data
 from tests.api.processes import ROOT
 from tests.browser.conftest import RunningService
 

@@ -15,9 +15,10 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ledger.batching import anchor_batch
-from ledger.consent import ConsentKey, GrantTerms, grant_typed_data, sign_typed_data
-from ledger.hashing import digest_json, new_salt
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.typed_data import grant_typed_data, sign_typed_data
+from ledger.records.hashing import digest_json, new_salt
+from ledger.records.receipts import anchor_batch
 from ledger.runtime import open_ledger
 from tests.conftest import ledger_settings
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ledger.documents import DirectoryDocuments, PostgresDocuments, adopt
+from ledger.chain.keys import Keyring
 from ledger.exceptions import DeploymentError, InputError, IntegrityError, StoreLockedError, StoreUnavailableError
-from ledger.keys import Keyring
 from ledger.runtime import open_ledger
 from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
 from ledger.store.intake import Intake, Statement, _merged, _Submission
 from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.postgres import migrations, to_postgres
 from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
+from ledger.store.shared_files import DirectoryDocuments, PostgresDocuments, adopt
 from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 from tests.postgres import PostgresServer
 

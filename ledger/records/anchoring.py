@@ -8,9 +8,10 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import BlockIdentifier
 
-from ledger.chain import Chain, checksum
-from ledger.codes import decode_code, encode_code
-from ledger.contracts import RECORD_ANCHOR, load_artifact
+from ledger.chain.client import Chain
+from ledger.chain.contracts import RECORD_ANCHOR, load_artifact
+from ledger.consent.codes import decode_code, encode_code
+from ledger.values import checksum
 
 ANCHORER_ROLE = Web3.keccak(text="ANCHORER_ROLE")
 

@@ -13,7 +13,7 @@ loss or kernel crash, because every commit fsyncs the WAL. CareLedger hands out 
 as proof that something was anchored, so an acknowledged block must not vanish; ``NORMAL`` (about
 1.5x faster here) is available where the chain can be rebuilt. See ``bench/embedded_chain_rate.py``.
 
-The store is not safe for two writer processes: :mod:`ledger.embedded_chain` guards the data
+The store is not safe for two writer processes: :mod:`ledger.chain.embedded.backend` guards the data
 directory with a lock. Readers may open it concurrently with ``read_only=True``.
 """
 

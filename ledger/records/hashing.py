@@ -14,7 +14,7 @@ Pure functions, no I/O. The chain of values for one record is fixed by the desig
    keeps a 64-byte internal node from ever being accepted as a leaf (second-preimage defence).
 
 Keccak comes from safe-pysha3's C implementation (about 1.4 M hashes/s here, 7x eth-hash's default
-pycryptodome backend); ``ledger.merkle`` builds whole trees with the same constructor.
+pycryptodome backend); ``ledger.records.merkle`` builds whole trees with the same constructor.
 """
 
 from __future__ import annotations

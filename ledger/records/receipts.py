@@ -15,43 +15,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
-from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordStatus
-from ledger.chain import checksum
-from ledger.exceptions import InvalidProofError
-from ledger.hashing import leaf_hash
-from ledger.merkle import LEAF_ENCODING, MerkleTree, process_proof
+from ledger.exceptions import InputError, InvalidProofError
+from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordStatus
+from ledger.records.hashing import leaf_hash
+from ledger.records.merkle import LEAF_ENCODING, MerkleTree, process_proof
+from ledger.values import Address, Bytes32
 
 RECEIPT_TYPE = "careledger-receipt"
 RECEIPT_VERSION = 1
 TREE_FORMAT = "openzeppelin-standard-merkle-tree"
 DIGEST_ALGORITHM = "sha-256"
-
-
-def _bytes32(value: Any) -> bytes:
-    if isinstance(value, bytes) and len(value) == 32:
-        return value
-    if isinstance(value, str) and len(value) == 66 and value[:2] == "0x":
-        try:
-            decoded = bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-        else:
-            if len(decoded) == 32:  # fromhex skips whitespace: "11" * 31 + "  " is 31 bytes
-                return decoded
-    raise ValueError("expected 0x followed by 64 hex digits")
-
-
-def _address(value: Any) -> str:
-    return checksum(value)
-
-
-Bytes32 = Annotated[bytes, BeforeValidator(_bytes32), PlainSerializer(lambda b: "0x" + b.hex(), return_type=str)]
-Address = Annotated[str, BeforeValidator(_address)]
 
 
 class Receipt(BaseModel):
@@ -128,6 +107,20 @@ def issue_receipts(
         leaf = leaf_hash(salt, digest)
         receipts.append(Receipt(leaf=leaf, proof=tree.proof(leaf), digest=digest, salt=salt, **common))
     return receipts
+
+
+def anchor_batch(
+    anchors: RecordAnchorClient, records: Sequence[tuple[bytes, bytes]], sender: LocalAccount
+) -> list[Receipt]:
+    """Seal ``(salt, digest)`` records into one tree, anchor its root, and return their receipts.
+
+    A single record is a batch of one: its root is its leaf and its proof is empty.
+    """
+    if not records:
+        raise InputError("a batch needs at least one record", field="records")
+    tree = MerkleTree.from_records(records)
+    batch = anchors.anchor(tree.root, tree.leaf_count, sender)
+    return issue_receipts(tree, records, batch, chain_id=anchors.chain.chain_id, contract=anchors.address)
 
 
 # --- verification ----------------------------------------------------------------------------

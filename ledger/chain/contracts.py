@@ -38,7 +38,7 @@ class Artifact:
 def load_artifact(name: str) -> Artifact:
     """Load a shipped artifact by contract name (``RecordAnchor`` or ``ConsentRegistry``)."""
     try:
-        text = resources.files("ledger.artifacts").joinpath(f"{name}.json").read_text("utf-8")
+        text = resources.files("ledger.chain.artifacts").joinpath(f"{name}.json").read_text("utf-8")
     except FileNotFoundError as err:
         raise ArtifactError(f"no compiled artifact for contract {name!r}", contract=name) from err
     data = json.loads(text)

@@ -17,10 +17,10 @@ from pathlib import Path
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from ledger.chain import Chain
-from ledger.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
-from ledger.documents import DirectoryDocuments, Documents, write_private_file
+from ledger.chain.client import Chain
+from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
 from ledger.exceptions import DeploymentError, NotFoundError
+from ledger.store.shared_files import DirectoryDocuments, Documents, write_private_file
 
 DEPLOYMENT_FILE = "deployment.json"
 

@@ -16,15 +16,15 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ledger.documents import Documents, write_private_file
 from ledger.exceptions import InputError, IntegrityError, NotFoundError
+from ledger.store.shared_files import Documents, write_private_file
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class Keyring:
     """Named keys, each an encrypted keystore document ``keys/<name>.json``: files in the data
-    directory, or (several replicas) rows in the shared store (see :mod:`ledger.documents`).
+    directory, or (several replicas) rows in the shared store (see :mod:`ledger.store.shared_files`).
 
     Args:
         documents: Where the keystore documents live.

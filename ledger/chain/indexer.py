@@ -26,10 +26,10 @@ from typing import Any
 from hexbytes import HexBytes
 from web3.contract.contract import ContractEvent
 
-from ledger.anchoring import RecordAnchorClient, RecordStatus
-from ledger.codes import decode_code
-from ledger.consent import ConsentRegistryClient
+from ledger.consent.codes import decode_code
+from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
+from ledger.records.anchoring import RecordAnchorClient, RecordStatus
 from ledger.store.database import Connection, Database
 from ledger.store.records import with_tx
 

@@ -1,7 +1,7 @@
 """The one place that talks to an EVM chain through web3, and translates its errors.
 
 A :class:`Chain` wraps a :class:`web3.Web3` connected either to the embedded eth-tester chain
-(persisted in a data directory, see :mod:`ledger.embedded_chain`) or to any JSON-RPC node. It signs
+(persisted in a data directory, see :mod:`ledger.chain.embedded.backend`) or to any JSON-RPC node. It signs
 transactions locally with the caller's key (the same path for both kinds of chain), keeps one
 nonce counter per sending account so concurrent senders do not collide, and turns every web3,
 eth-tester and transport error into a :mod:`ledger.exceptions` error, decoding custom errors by
@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 import requests
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
@@ -34,12 +33,11 @@ from web3.exceptions import (
 )
 from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
 
-from ledger.contracts import Artifact, decode_custom_error
+from ledger.chain.contracts import Artifact, decode_custom_error
 from ledger.exceptions import (
     ChainError,
     ChainUnavailableError,
     ContractRevertError,
-    InvalidHexError,
     LedgerError,
     TransactionDroppedError,
     TransactionFailedError,
@@ -381,17 +379,3 @@ class Chain:
         except TransactionNotFound:
             return False
         return True
-
-
-def checksum(address: str) -> ChecksumAddress:
-    """A checksummed address, or :class:`~ledger.exceptions.InvalidHexError` if it is not one.
-
-    All-lowercase and all-uppercase hex are accepted; mixed case must carry a valid EIP-55 checksum,
-    so that a mistyped address is refused rather than granted consent.
-    """
-    if not isinstance(address, str) or not Web3.is_address(address):
-        raise InvalidHexError(f"not an address: {address!r}", field="address")
-    digits = address[2:] if address[:2] in ("0x", "0X") else address
-    if digits != digits.lower() and digits != digits.upper() and not Web3.is_checksum_address(address):
-        raise InvalidHexError(f"address {address!r} has a wrong EIP-55 checksum (a typo?)", field="address")
-    return Web3.to_checksum_address(address)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.chain import checksum
-from ledger.consent import recover_signer
+from ledger.consent.typed_data import recover_signer
 from ledger.exceptions import InputError, InvalidSignatureError, SignatureExpiredError
+from ledger.values import checksum
 
 SESSION_DOMAIN_NAME = "CareLedger Patient Session"
 SESSION_DOMAIN_VERSION = "1"

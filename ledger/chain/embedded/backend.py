@@ -65,7 +65,7 @@ from eth_utils.hexadecimal import encode_hex
 from web3 import EthereumTesterProvider, Web3
 
 from ledger import file_lock
-from ledger.embedded_store import SqliteAtomicDB, Synchronous
+from ledger.chain.embedded.kv_store import SqliteAtomicDB, Synchronous
 from ledger.exceptions import (
     ChainError,
     ChainLockedError,
@@ -490,7 +490,7 @@ def open_embedded_web3(data_dir: Path, *, read_only: bool = False, synchronous: 
     Args:
         data_dir: Directory for the store; created for a writer.
         read_only: Open a read-only view of an existing chain.
-        synchronous: SQLite durability for the writer (see :mod:`ledger.embedded_store`).
+        synchronous: SQLite durability for the writer (see :mod:`ledger.chain.embedded.kv_store`).
 
     Returns:
         The open chain; close it when done.

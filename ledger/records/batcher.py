@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from ledger.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
 from ledger.exceptions import (
     ChainUnavailableError,
     ContractRevertError,
@@ -36,7 +35,8 @@ from ledger.exceptions import (
     TransactionFailedError,
     TransactionTimeoutError,
 )
-from ledger.hashing import commitment, keccak256
+from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
+from ledger.records.hashing import commitment, keccak256
 from ledger.store.database import Database
 from ledger.store.locks import BatcherLock
 from ledger.store.records import (

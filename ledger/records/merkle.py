@@ -4,7 +4,7 @@ Pure functions and an immutable tree, no I/O. The format is that of the npm pack
 ``@openzeppelin/merkle-tree`` (1.0.x), so roots, proofs and dumps interchange with it and proofs
 verify on chain with ``MerkleProof.verify``:
 
-* leaves (32-byte hashes; for records, :func:`ledger.hashing.leaf_hash`) are sorted ascending;
+* leaves (32-byte hashes; for records, :func:`ledger.records.hashing.leaf_hash`) are sorted ascending;
 * the tree is a complete binary tree stored as an array of ``2n - 1`` nodes, children of node ``i``
   at ``2i + 1`` and ``2i + 2``, the sorted leaves at the end in *reverse* order (the smallest leaf
   is the last node);
@@ -75,7 +75,7 @@ class MerkleTree:
         Args:
             leaves: 32-byte leaf hashes in any order (they are sorted here). Never pass raw
                 64-byte data or an unhashed digest: leaves must be hashes of a different shape from
-                internal nodes, see :func:`ledger.hashing.leaf_hash`.
+                internal nodes, see :func:`ledger.records.hashing.leaf_hash`.
 
         Raises:
             InputError: No leaves, a leaf that is not bytes-like, or not 32 bytes long.
@@ -87,7 +87,7 @@ class MerkleTree:
     def from_records(cls, records: Iterable[tuple[bytes, bytes]]) -> MerkleTree:
         """Build the tree of ``(salt, digest)`` records; each leaf is ``keccak256(commitment)``.
 
-        The leaf is ``keccak256(keccak256(salt || digest))``, as :func:`ledger.hashing.leaf_hash`.
+        The leaf is ``keccak256(keccak256(salt || digest))``, as :func:`ledger.records.hashing.leaf_hash`.
         Gives the same tree as OpenZeppelin
         ``StandardMerkleTree.of(records, ["bytes32", "bytes32"])``.
 
@@ -282,7 +282,7 @@ def verify_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
     Preconditions (the verifier cannot check them; the caller must):
 
     * ``leaf`` is a *leaf hash* computed by the caller from the record it holds (for records,
-      :func:`ledger.hashing.leaf_hash` of its salt and digest), never a value taken from the proof
+      :func:`ledger.records.hashing.leaf_hash` of its salt and digest), never a value taken from the proof
       or from the party being checked. Leaves are double-hashed so that no 64-byte internal node
       can pass for one; a single-hashed leaf loses that defence.
     * ``root`` comes from a trusted source (the anchor on chain), not from the same message as

@@ -1,0 +1,155 @@
+"""The ConsentRegistry client: relay and send consent changes, read consents, guardians and history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
+
+from ledger.chain.client import Chain
+from ledger.chain.contracts import CONSENT_REGISTRY, load_artifact
+from ledger.consent.codes import decode_code, encode_code, encode_purpose
+from ledger.consent.terms import ConsentKey, ConsentRecord, GrantTerms, consent_state
+from ledger.consent.typed_data import eip712_domain
+from ledger.values import checksum
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    """One entry of a patient's consent history as the chain recorded it."""
+
+    kind: str
+    patient: str
+    block_number: int
+    tx_hash: str
+    log_index: int
+    fields: dict[str, Any]
+
+
+class ConsentRegistryClient:
+    """Reads and writes one ConsentRegistry deployment.
+
+    Args:
+        chain: The chain it is deployed on.
+        address: The registry's address.
+        deploy_block: The block it was deployed in (history is read from there).
+    """
+
+    def __init__(self, chain: Chain, address: str, deploy_block: int = 0) -> None:
+        self.chain = chain
+        self.address = checksum(address)
+        self.deploy_block = deploy_block
+        self.contract = chain.contract(load_artifact(CONSENT_REGISTRY), self.address)
+
+    @property
+    def domain(self) -> dict[str, Any]:
+        """This deployment's EIP-712 domain."""
+        return eip712_domain(self.chain.chain_id, self.address)
+
+    def nonce(self, patient: str) -> int:
+        """The patient's next signature nonce."""
+        return int(self.chain.call(self.contract.functions.nonces(checksum(patient))))
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def grant(self, terms: GrantTerms, sender: LocalAccount) -> TxReceipt:
+        """Grant, sent by the patient or a guardian."""
+        return self.chain.transact(self.contract.functions.grant(terms.as_grant_request()), sender)
+
+    def revoke(self, key: ConsentKey, sender: LocalAccount) -> TxReceipt:
+        """Revoke, sent by the patient or a guardian."""
+        return self.chain.transact(self.contract.functions.revoke(key.as_revoke_request()), sender)
+
+    def grant_by_signature(
+        self, terms: GrantTerms, signer: str, deadline: int, signature: bytes, relayer: LocalAccount
+    ) -> TxReceipt:
+        """Relay a signed grant; the relayer pays the gas. Nothing is sent if it would revert."""
+        fn = self.contract.functions.grantBySig(terms.as_grant_request(), checksum(signer), deadline, signature)
+        return self.chain.transact(fn, relayer)
+
+    def revoke_by_signature(
+        self, key: ConsentKey, signer: str, deadline: int, signature: bytes, relayer: LocalAccount
+    ) -> TxReceipt:
+        """Relay a signed revocation; the relayer pays the gas."""
+        fn = self.contract.functions.revokeBySig(key.as_revoke_request(), checksum(signer), deadline, signature)
+        return self.chain.transact(fn, relayer)
+
+    def appoint_guardian(self, patient: LocalAccount, guardian: str, valid_until: int) -> TxReceipt:
+        """The patient appoints a guardian directly."""
+        return self.chain.transact(self.contract.functions.appointGuardian(checksum(guardian), valid_until), patient)
+
+    def remove_guardian(self, patient: LocalAccount, guardian: str) -> TxReceipt:
+        """The patient removes a guardian directly."""
+        return self.chain.transact(self.contract.functions.removeGuardian(checksum(guardian)), patient)
+
+    def set_guardian_by_signature(
+        self,
+        patient: str,
+        guardian: str,
+        valid_until: int,
+        deadline: int,
+        signature: bytes,
+        relayer: LocalAccount,
+    ) -> TxReceipt:
+        """Relay a patient-signed guardian appointment (``valid_until`` 0 removes)."""
+        fn = self.contract.functions.setGuardianBySig(
+            checksum(patient), checksum(guardian), valid_until, deadline, signature
+        )
+        return self.chain.transact(fn, relayer)
+
+    def record_emergency_access(self, accessor: LocalAccount, patient: str, scope: str, reason: str) -> TxReceipt:
+        """Record a break-glass access (the accessor holds ``EMERGENCY_ROLE``)."""
+        fn = self.contract.functions.recordEmergencyAccess(checksum(patient), encode_code(scope), encode_code(reason))
+        return self.chain.transact(fn, accessor)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def is_permitted(self, patient: str, grantee: str, scope: str, purpose: str) -> bool:
+        """The contract's own answer: may ``grantee`` access ``scope`` data for ``purpose`` now?"""
+        fn = self.contract.functions.isPermitted(
+            checksum(patient), checksum(grantee), encode_code(scope), encode_purpose(purpose)
+        )
+        return bool(self.chain.call(fn))
+
+    def consent_of(self, key: ConsentKey, as_of: int | None = None) -> ConsentRecord:
+        """The stored state of a consent and what it means at ``as_of`` (default: now)."""
+        fn = self.contract.functions.consentOf(*key.as_revoke_request())
+        valid_from, valid_until, updated_at, status = self.chain.call(fn)
+        now = self.chain.block_timestamp("latest") if as_of is None else as_of
+        return ConsentRecord(
+            key, valid_from, valid_until, updated_at, consent_state(status, valid_from, valid_until, now)
+        )
+
+    def guardian_until(self, patient: str, guardian: str) -> int:
+        """When the guardian's appointment ends (0 if not appointed)."""
+        return int(self.chain.call(self.contract.functions.guardianUntil(checksum(patient), checksum(guardian))))
+
+    def history(self, patient: str) -> list[ConsentEvent]:
+        """Every consent, guardian and break-glass event about a patient, in chain order."""
+        patient = checksum(patient)
+        events: list[ConsentEvent] = []
+        kinds = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
+        with self.chain.io():
+            for kind in kinds:
+                event = getattr(self.contract.events, kind)
+                for log in event.get_logs(from_block=self.deploy_block, argument_filters={"patient": patient}):
+                    events.append(
+                        ConsentEvent(
+                            kind=kind,
+                            patient=patient,
+                            block_number=log["blockNumber"],
+                            tx_hash=log["transactionHash"].to_0x_hex(),
+                            log_index=log["logIndex"],
+                            fields={k: _readable(k, v) for k, v in log["args"].items() if k != "patient"},
+                        )
+                    )
+        events.sort(key=lambda e: (e.block_number, e.log_index))
+        return events
+
+
+def _readable(name: str, value: Any) -> Any:
+    if name in ("scope", "purpose", "reason") and isinstance(value, bytes):
+        return decode_code(value)
+    return value

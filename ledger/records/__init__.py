@@ -1,0 +1,14 @@
+"""Record integrity: digests and salts, Merkle batches, anchoring, receipts and their verification.
+
+The path of a record, in the order of these modules:
+
+* :mod:`~ledger.records.hashing`: digest (RFC 8785 / SHA-256), salt, commitment and leaf. Hot path
+  (``bench/merkle_rate.py``).
+* :mod:`~ledger.records.fhir`: FHIR validation of documents before they are registered.
+* :mod:`~ledger.records.merkle`: OpenZeppelin StandardMerkleTree roots and proofs. Hot path
+  (``bench/merkle_rate.py``).
+* :mod:`~ledger.records.batcher`: the durable worker that seals pending records into batches and
+  anchors each root once.
+* :mod:`~ledger.records.anchoring`: the RecordAnchor client (anchor, amend, retract, read).
+* :mod:`~ledger.records.receipts`: the portable receipt, issuing it, and verifying it.
+"""
