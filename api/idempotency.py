@@ -8,21 +8,17 @@ both are durable or neither is. A key reused for a different request (other path
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import orjson
 from fastapi.responses import Response
 
 from ledger.exceptions import ConflictError, InputError
-from ledger.store.database import INTEGRITY_ERRORS, Database
+from ledger.store.database import Database
+from ledger.store.idempotency import answer_statement, stored_answer
 from ledger.store.intake import Statement
 
 MAX_KEY_LENGTH = 255
-INSERT = (
-    "INSERT INTO idempotency_keys (app_id, key, request_hash, status_code, response, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
 
 
 def request_hash(method: str, path: str, body: bytes) -> bytes:
@@ -39,25 +35,20 @@ def check_key(key: str | None) -> str | None:
 
 def replay(db: Database, app_id: int, key: str, fingerprint: bytes) -> Response | None:
     """The stored answer for this key, or None if the key is new. Raises if the key was used otherwise."""
-    row = db.conn.execute(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE app_id = ? AND key = ?",
-        (app_id, key),
-    ).fetchone()
-    if row is None:
+    stored = stored_answer(db.conn, app_id, key)
+    if stored is None:
         return None
-    stored_hash, status_code, body = row
-    if stored_hash != fingerprint:
+    if stored.request_hash != fingerprint:
         raise ConflictError("this Idempotency-Key was used for a different request", idempotency_key=key)
     return Response(
-        content=body, status_code=status_code, media_type="application/json", headers={"Idempotent-Replayed": "true"}
+        content=stored.body,
+        status_code=stored.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
     )
 
 
 def remember(app_id: int, key: str, fingerprint: bytes, status_code: int, body: Any) -> tuple[Statement, bytes]:
     """The statement that stores the answer, and the answer's bytes."""
     encoded = orjson.dumps(body)
-    return (INSERT, [(app_id, key, fingerprint, status_code, encoded, time.time())]), encoded
-
-
-def is_key_conflict(err: BaseException) -> bool:
-    return isinstance(err, INTEGRITY_ERRORS) and "idempotency_keys" in str(err)
+    return answer_statement(app_id, key, fingerprint, status_code, encoded), encoded

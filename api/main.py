@@ -1,4 +1,5 @@
-"""The FastAPI application: ``create_app(settings)``; ``uvicorn api.main:app`` runs it from the environment."""
+"""The FastAPI application: ``create_app(settings)``; ``uvicorn --factory api.main:app`` serves it from the
+environment (``careledger serve`` does that with its options)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import routes
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
-from api.routes import access, admin, audit, consent, health, patient, patient_page, records, verify
 from api.service import Service
 from ledger.config import Settings
-from ledger.store.intake import Intake
 
 DESCRIPTION = """
 CareLedger anchors salted commitments to clinical records on an EVM chain and relays patients'
@@ -31,12 +31,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service.open(settings)
-        service.batcher.on_anchored = lambda batch: metrics.batch_size.observe(batch.leaf_count)
-        service.intake = Intake(service.db, on_committed=service.batcher.records_arrived)
-        service.intake.start()
-        service.batcher.start()
-        service.indexer.start()
+        service = Service.open(settings, on_anchored=lambda batch: metrics.batch_size.observe(batch.leaf_count))
+        service.start()
         metrics.watch(service)
         app.state.service = service
         # web3 and py-evm leave a large heap of long-lived objects: move it out of the collector's way,
@@ -46,15 +42,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await service.intake.stop()
-            service.close()
+            await service.stop()
 
     app = FastAPI(title="CareLedger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (health, records, verify, admin, consent, access, audit, patient, patient_page):
-        app.include_router(module.router)
-    app.include_router(records.receipts_router)
+    for router in routes.ROUTERS:
+        app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app

@@ -11,6 +11,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger.store.records import oldest_pending_at, pending_count
+
 if TYPE_CHECKING:
     from api.service import Service
 
@@ -80,9 +82,7 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         stats = self.service.batcher.stats
         conn = self.service.db.conn
-        pending, oldest = conn.execute(
-            "SELECT COUNT(*), MIN(created_at) FROM records WHERE batch_id IS NULL"
-        ).fetchone()
+        pending, oldest = pending_count(conn), oldest_pending_at(conn)
         yield GaugeMetricFamily("careledger_pending_records", "Acknowledged records not yet in a batch", value=pending)
         yield GaugeMetricFamily(
             "careledger_oldest_pending_seconds",

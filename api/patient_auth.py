@@ -24,7 +24,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServiceDep
-from api.routes.consent import PatientPath
+from api.schemas.common import PatientPath
 from ledger.exceptions import AuthenticationError, PermissionDeniedError
 from ledger.values import checksum
 
@@ -113,9 +113,8 @@ def signed_in_patient(
     if bearer is None:
         raise AuthenticationError("sign in first: a patient session token is required (Authorization: Bearer)")
     holder = tokens.verify(bearer.credentials, int(time.time()))
-    asked = checksum(patient)
-    if holder != asked:
-        raise PermissionDeniedError("this session belongs to another patient", patient=asked)
+    if holder != patient:
+        raise PermissionDeniedError("this session belongs to another patient", patient=patient)
     return holder
 
 

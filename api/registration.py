@@ -11,7 +11,7 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from api.schemas import RecordIn
+from api.schemas.records import RecordIn
 from ledger.exceptions import InputError, PayloadTooLargeError
 from ledger.records.fhir import validate_fhir
 from ledger.records.hashing import digest_bytes, digest_json
@@ -94,7 +94,8 @@ def bulk_payloads(body: Any, limit: int) -> list[RecordPayload]:
                 and type(digest) is str
                 and _ADDRESS.fullmatch(patient)
                 and _HEX32.fullmatch(digest)
-            ):
+                and (patient[2:].islower() or patient[2:].isupper() or patient[2:].isdigit())
+            ):  # a mixed-case address goes through the model, which checks its EIP-55 checksum
                 payloads.append(RecordPayload(bytes.fromhex(digest[2:]), patient.lower()))
                 continue
         try:

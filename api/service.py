@@ -1,19 +1,29 @@
-"""The running service: the ledger, the off-chain store, the intake and the batcher, opened together."""
+"""The running service: the ledger, the off-chain store, the intake, the batcher and the indexer.
+
+:meth:`Service.open` builds all of it in one place (nothing is started); :meth:`Service.start`
+starts the intake's writer, the batcher and the indexer, and :meth:`Service.stop` stops them and
+releases the store and the chain. Tests drive an opened, unstarted service step by step.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from ledger.chain.indexer import ChainIndexer
 from ledger.config import Settings
+from ledger.consent.relay import Relayer
+from ledger.exceptions import LedgerError
 from ledger.records.batcher import Batcher, BatcherConfig
+from ledger.records.lifecycle import receipt_of
+from ledger.records.receipts import Receipt
 from ledger.runtime import DEV_FUNDING_WEI, Ledger, open_ledger
 from ledger.store import Database, open_database
 from ledger.store.apps import (
@@ -26,9 +36,9 @@ from ledger.store.apps import (
 )
 from ledger.store.intake import Intake
 from ledger.store.locks import BatcherLock, sending_as
-from ledger.store.records import RecordIds, TreeCache
+from ledger.store.records import Batch, RecordIds, StoredRecord, TreeCache
 
-EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
+log = logging.getLogger("careledger.service")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -39,22 +49,25 @@ class Service:
     settings: Settings
     ledger: Ledger
     db: Database
+    on_anchored: Callable[[Batch], None] | None = None
     trees: TreeCache = field(default_factory=TreeCache)
-    intake: Intake | None = None
-    batcher: Batcher = field(init=False)
-    record_ids: RecordIds = field(init=False)
     app_keys: AppKeyCache = field(default_factory=AppKeyCache)
+    batcher: Batcher = field(init=False)
+    intake: Intake = field(init=False)
     indexer: ChainIndexer = field(init=False)
+    relayer: Relayer = field(init=False)
+    record_ids: RecordIds = field(init=False)
     _organisations: dict[int, Organisation] = field(default_factory=dict)
     _org_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def open(cls, settings: Settings) -> Service:
-        """Open the ledger (deploying on first start) and the store; the batcher is not started yet."""
+    def open(cls, settings: Settings, *, on_anchored: Callable[[Batch], None] | None = None) -> Service:
+        """Open the ledger (deploying on first start) and the store, and build the workers (not started)."""
         ledger = open_ledger(settings)
         try:
             url = settings.database_url.get_secret_value() if settings.database_url else None
-            return cls(settings=settings, ledger=ledger, db=open_database(Path(settings.data_dir), url=url))
+            db = open_database(Path(settings.data_dir), url=url)
+            return cls(settings=settings, ledger=ledger, db=db, on_anchored=on_anchored)
         except BaseException:
             ledger.close()
             raise
@@ -75,10 +88,24 @@ class Service:
             trees=self.trees,
             lock=BatcherLock(self.db),
         )
+        self.batcher.on_anchored = self.on_anchored
+        self.intake = Intake(self.db, on_committed=self.batcher.records_arrived)
         self.indexer = ChainIndexer(
             self.db, self.ledger.consents, self.ledger.anchors, confirmations=self.settings.confirmations
         )
         self.batcher.on_changed = self.indexer.sync  # verification reads amendments from the index
+        self.relayer = Relayer(self.ledger.consents, self.ledger.chain, self.ledger.relayer, after_send=self.index_now)
+
+    def start(self) -> None:
+        """Start the intake's writer (on the running event loop), the batcher and the indexer."""
+        self.intake.start()
+        self.batcher.start()
+        self.indexer.start()
+
+    async def stop(self) -> None:
+        """Drain the intake, then stop the batcher and the indexer and release the store and the chain."""
+        await self.intake.stop()
+        self.close()
 
     def close(self) -> None:
         """Stop the batcher and the indexer, and release the store and the chain."""
@@ -86,6 +113,20 @@ class Service:
         self.indexer.stop()
         self.db.close()
         self.ledger.close()
+
+    def index_now(self) -> None:
+        """Index up to the head after sending something, so the caller's next read shows it."""
+        try:
+            self.indexer.sync()
+        except LedgerError as err:  # the change is on chain; the background indexer will catch up
+            log.warning("indexing after a transaction failed: %s", err.message)
+
+    def receipt_of(self, record: StoredRecord) -> Receipt | None:
+        """The record's receipt, or None until its batch is anchored and final."""
+        deployment = self.ledger.deployment
+        return receipt_of(
+            self.db.conn, self.trees, record, chain_id=deployment.chain_id, contract=deployment.record_anchor
+        )
 
     # --- organisations ---------------------------------------------------------------------
 
@@ -119,25 +160,17 @@ class Service:
         self.ledger.chain.fund(account.address, DEV_FUNDING_WEI)
         self.ledger.anchors.grant_anchorer(self.ledger.admin, account.address)
         if emergency:
-            self._grant_emergency(account.address)
+            self.ledger.consents.grant_emergency(self.ledger.admin, account.address)
         return create_organisation(self.db.conn, name, key_name, account.address, emergency)
 
     def set_emergency(self, organisation_id: int, emergency: bool) -> Organisation:
         """Give or take an organisation's break-glass right, on chain and in the store."""
         organisation = self.organisation(organisation_id)
-        contract = self.ledger.consents.contract
         if emergency:
-            self._grant_emergency(organisation.address)
+            self.ledger.consents.grant_emergency(self.ledger.admin, organisation.address)
         else:
-            self.ledger.chain.transact(
-                contract.functions.revokeRole(EMERGENCY_ROLE, organisation.address), self.ledger.admin
-            )
+            self.ledger.consents.revoke_emergency(self.ledger.admin, organisation.address)
         set_emergency(self.db.conn, organisation_id, emergency)
         with self._org_lock:
             self._organisations.pop(organisation_id, None)
         return self.organisation(organisation_id)
-
-    def _grant_emergency(self, address: str) -> None:
-        contract = self.ledger.consents.contract
-        if not self.ledger.chain.call(contract.functions.hasRole(EMERGENCY_ROLE, address)):
-            self.ledger.chain.transact(contract.functions.grantRole(EMERGENCY_ROLE, address), self.ledger.admin)

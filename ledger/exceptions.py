@@ -46,6 +46,24 @@ class InvalidDocumentError(InputError):
     code = "invalid_document"
 
 
+class InvalidFhirError(InvalidDocumentError):
+    """The document names a FHIR resource type but is not a valid resource of that type."""
+
+    code = "invalid_fhir"
+
+
+class InvalidCodeError(InputError):
+    """A scope, purpose or reason code is empty, too long or has characters outside the code alphabet."""
+
+    code = "invalid_code"
+
+
+class DuplicateError(InputError):
+    """Something with that name already exists."""
+
+    code = "already_exists"
+
+
 class InvalidProofError(InputError):
     """A Merkle proof or receipt is structurally malformed (not merely failing to verify)."""
 
@@ -131,14 +149,23 @@ class DeploymentError(ChainError):
     code = "deployment_mismatch"
 
 
-class StoreLockedError(LedgerError):
+# --- the off-chain store ---------------------------------------------------------------------
+
+
+class StoreError(LedgerError):
+    """The off-chain store cannot serve the request (locked by another process, or unreachable)."""
+
+    code = "store_error"
+
+
+class StoreLockedError(StoreError):
     """Another process has the SQLite store open for writing (one API process per SQLite store;
     several replicas need PostgreSQL)."""
 
     code = "store_locked"
 
 
-class StoreUnavailableError(LedgerError, ConnectionError):
+class StoreUnavailableError(StoreError, ConnectionError):
     """The off-chain database cannot be reached (PostgreSQL down or the connection dropped); retry later.
 
     Nothing of the failed request was committed."""

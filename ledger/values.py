@@ -7,13 +7,14 @@ always EIP-55 checksummed (a mixed-case address with a wrong checksum is refused
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from eth_typing import ChecksumAddress
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 from web3 import Web3
 
-from ledger.exceptions import InvalidHexError
+from ledger.exceptions import InvalidCodeError, InvalidHexError
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
 HEX32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
@@ -60,8 +61,37 @@ def _checksummed(value: Any) -> str:
         raise ValueError(err.message) from err
 
 
-Address = Annotated[str, BeforeValidator(_checksummed)]
-"""An account or contract address, checksummed (EIP-55) when parsed."""
+Address = Annotated[str, Field(pattern=ADDRESS_PATTERN), AfterValidator(_checksummed)]
+"""An account or contract address: ``0x`` and 40 hex digits, checksummed (EIP-55) when parsed; a
+mixed-case address with a wrong checksum is refused."""
+
+Hex32 = Annotated[str, Field(pattern=HEX32_PATTERN)]
+"""32 bytes as text: ``0x`` and 64 hex digits (a digest, a root, a transaction hash)."""
 
 Bytes32 = Annotated[bytes, BeforeValidator(bytes32), PlainSerializer(hex0x, return_type=str)]
 """32 bytes, read from and written as ``0x`` + 64 hex digits."""
+
+
+# --- codes: short ASCII identifiers stored on chain as left-aligned bytes32 --------------------
+
+_CODE_PATTERN = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31})$")
+
+
+def encode_code(code: str) -> bytes:
+    """``"TREAT"`` -> 32 bytes, ASCII left-aligned and zero-padded (Solidity's ``bytes32("TREAT")``)."""
+    if not isinstance(code, str) or not _CODE_PATTERN.fullmatch(code):
+        raise InvalidCodeError(
+            f"invalid code {code!r}: 1-32 characters of letters, digits and _.:/- (or '*')",
+            field="code",
+        )
+    return code.encode("ascii").ljust(32, b"\0")
+
+
+def decode_code(raw: bytes) -> str:
+    """The inverse of :func:`encode_code`; codes that are not ASCII come back as 0x-hex."""
+    text = bytes(raw).rstrip(b"\0")
+    try:
+        decoded = text.decode("ascii")
+    except UnicodeDecodeError:
+        return "0x" + bytes(raw).hex()
+    return decoded if _CODE_PATTERN.fullmatch(decoded) else "0x" + bytes(raw).hex()

@@ -7,15 +7,9 @@ from eth_abi.abi import encode as abi_encode
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ledger.consent.codes import (
-    ALL_DATA,
-    PURPOSES_OF_USE,
-    InvalidCodeError,
-    decode_code,
-    encode_code,
-    encode_purpose,
-)
-from ledger.exceptions import InputError
+from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE, encode_purpose
+from ledger.exceptions import InputError, InvalidCodeError
+from ledger.values import decode_code, encode_code
 
 codes = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}", fullmatch=True) | st.just(ALL_DATA)
 

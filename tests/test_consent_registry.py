@@ -23,7 +23,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from ledger.chain.contracts import Artifact
-from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE, encode_code
+from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE
 from ledger.consent.terms import UINT64_MAX, ConsentKey, ConsentState, GrantTerms
 from ledger.consent.typed_data import (
     grant_typed_data,
@@ -39,6 +39,7 @@ from ledger.exceptions import (
     TransactionFailedError,
 )
 from ledger.runtime import Ledger
+from ledger.values import encode_code
 from tests.chain_events import address_topic, reverts, single_event, topics_of
 from tests.chain_under_test import travel_to as travel_chain_to
 

@@ -16,12 +16,12 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import TxReceipt
 
-from ledger.consent.codes import InvalidCodeError, encode_code
-from ledger.exceptions import TransactionFailedError
+from ledger.exceptions import InvalidCodeError, TransactionFailedError
 from ledger.records.anchoring import ANCHORER_ROLE, AnchorInfo, RecordInBatch, RecordStatus
 from ledger.records.hashing import commitment, digest_bytes, keccak256, leaf_hash
 from ledger.records.merkle import MerkleTree, verify_proof
 from ledger.runtime import Ledger
+from ledger.values import encode_code
 from tests.chain_events import address_topic, reverts, single_event, topics_of
 
 Record = tuple[bytes, bytes]

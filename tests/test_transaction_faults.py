@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from api.routes.records import receipt_for
 from api.service import Service
 from ledger.exceptions import TransactionDroppedError
 from ledger.records.receipts import verify_receipt
 from ledger.runtime import Ledger, open_ledger
-from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records, with_tx
+from ledger.store.database import with_tx
+from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records
 from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
 from tests.chain_under_test import ledger_settings, rpc
 
@@ -153,7 +153,7 @@ def test_the_batcher_anchors_again_after_its_transaction_was_dropped(tmp_path: P
             for record in records:
                 stored = get_record(conn, record.record_id)
                 assert stored is not None
-                receipt = receipt_for(service, stored)
+                receipt = service.receipt_of(stored)
                 assert receipt is not None and verify_receipt(receipt, anchors=anchors).valid
         finally:
             service.close()

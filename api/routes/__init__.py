@@ -1,1 +1,20 @@
-"""One router per feature."""
+"""One router per feature; a route parses, calls :mod:`ledger`, and shapes the answer.
+
+Route modules never import each other: what two of them share lives in :mod:`api.schemas`
+(bodies and their JSON), :mod:`api.deps` (who is calling) or the library.
+"""
+
+from . import access, admin, audit, consent, health, patient, patient_page, records, verify
+
+ROUTERS = (
+    health.router,
+    records.router,
+    verify.router,
+    admin.router,
+    consent.router,
+    access.router,
+    audit.router,
+    patient.router,
+    patient_page.router,
+    records.receipts_router,
+)

@@ -5,51 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
-from pydantic import Field
 
 from api.deps import Admin, ServiceDep
 from api.limits import LedgerRoute
-from api.schemas import MAX_ROW_ID, RowId, Schema
+from api.schemas.admin import AppIn, OrganisationIn, app_out, organisation_out
+from api.schemas.common import MAX_ROW_ID
 from ledger.exceptions import InputError
-from ledger.store.apps import App, Organisation, Role, create_app, list_apps, list_organisations, revoke_app
+from ledger.store.apps import Role, create_app, list_apps, list_organisations, revoke_app
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=LedgerRoute)
-
-
-NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in names shown to people
-
-
-class OrganisationIn(Schema):
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["St Mary's Hospital"])
-    emergency: bool = Field(default=False, description="may record break-glass access (EMERGENCY_ROLE on chain)")
-
-
-class AppIn(Schema):
-    organisation_id: RowId
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["ward-7-monitor"])
-    roles: list[Role] = Field(min_length=1, examples=[["registrar", "reader"]])
-
-
-def organisation_out(organisation: Organisation) -> dict[str, Any]:
-    return {
-        "id": organisation.id,
-        "name": organisation.name,
-        "address": organisation.address,
-        "emergency": organisation.emergency,
-        "createdAt": organisation.created_at,
-    }
-
-
-def app_out(app: App) -> dict[str, Any]:
-    return {
-        "id": app.id,
-        "organisationId": app.organisation_id,
-        "name": app.name,
-        "keyPrefix": app.key_prefix,
-        "roles": sorted(r.value for r in app.roles),
-        "createdAt": app.created_at,
-        "revokedAt": app.revoked_at,
-    }
 
 
 @router.post("/organisations", status_code=201, summary="Create an organisation with its own chain account")

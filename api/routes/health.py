@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api.deps import ServiceDep
 from ledger.chain.indexer import indexed_to
-from ledger.store.records import pending_count
+from ledger.store.records import oldest_pending_at, pending_count
 
 router = APIRouter(tags=["health"])
 
@@ -31,7 +31,7 @@ def readyz(service: ServiceDep) -> Response:
     chain_ok = service.ledger.chain.is_reachable()
     batcher_ok = service.batcher.alive and stats.chain_available
     indexer_ok = service.indexer.alive
-    oldest = service.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id IS NULL").fetchone()[0]
+    oldest = oldest_pending_at(service.db.conn)
     body: dict[str, Any] = {
         "status": "ready" if chain_ok and batcher_ok and indexer_ok else "not_ready",
         "chain": {"reachable": chain_ok, "chainId": service.ledger.deployment.chain_id},

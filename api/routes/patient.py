@@ -16,29 +16,27 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import Field
 
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.patient_auth import SignedInPatient, TokensDep
 from api.rate_limit import RateLimiter
-from api.routes.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, audit_page
-from api.routes.consent import (
+from api.schemas.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, page_json
+from api.schemas.common import PatientPath
+from api.schemas.consent import (
     ConsentListOut,
     NonceOut,
-    PatientPath,
     RelayOut,
-    Signature,
     SignedGrantIn,
     SignedGuardianIn,
     SignedRevocationIn,
-    consent_list,
-    relay_signed_grant,
-    relay_signed_guardian,
-    relay_signed_revocation,
+    overview_json,
+    relay_json,
 )
-from api.schemas import Address, Schema
+from api.schemas.patient import CodesOut, OrganisationsOut, SessionIn, SessionOut, SigningOut
+from ledger.consent.access_trail import trail_page
 from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE
+from ledger.consent.overview import consent_overview
 from ledger.consent.patient_session import (
     MAX_SESSION_SECONDS,
     SESSION_DOMAIN_TYPE,
@@ -49,7 +47,6 @@ from ledger.consent.patient_session import (
 )
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
 from ledger.store.apps import list_organisations
-from ledger.values import checksum
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 
@@ -70,7 +67,6 @@ SCOPES: dict[str, str] = {
 RELAYS_PER_IP = 30
 RELAYS_PER_PATIENT = 12
 RELAY_WINDOW_SECONDS = 600.0
-Timestamp = Annotated[int, Field(ge=0, le=2**256 - 1, description="unix seconds")]
 
 
 @dataclass(frozen=True)
@@ -103,51 +99,6 @@ def _client_limited(request: Request, limits: Annotated[RelayLimits, Depends(rel
 
 
 ClientLimited = Annotated[RelayLimits, Depends(_client_limited)]
-
-
-# --- schemas -------------------------------------------------------------------------------------
-
-
-class CodeOut(Schema):
-    code: str
-    label: str
-
-
-class CodesOut(Schema):
-    codes: list[CodeOut]
-
-
-class OrganisationOut(Schema):
-    name: str
-    address: str
-
-
-class OrganisationsOut(Schema):
-    organisations: list[OrganisationOut]
-
-
-class SigningOut(Schema):
-    """What the page signs: the consent registry's domain and types, and the sign-in domain and types."""
-
-    consent: dict[str, Any]
-    session: dict[str, Any]
-    max_session_seconds: int
-
-
-class SessionIn(Schema):
-    """A signed ``PatientSession``: ``issuedAt`` within 5 minutes of now, lasting at most an hour."""
-
-    patient: Address
-    issued_at: Timestamp
-    expires_at: Timestamp
-    signature: Signature
-
-
-class SessionOut(Schema):
-    token: str = Field(description="send as `Authorization: Bearer <token>` to this patient's read endpoints")
-    token_type: str = "Bearer"
-    patient: str
-    expires_at: int
 
 
 # --- public --------------------------------------------------------------------------------------
@@ -186,8 +137,7 @@ def scopes() -> dict[str, Any]:
 
 @router.get("/{patient}/nonce", response_model=NonceOut, summary="The patient's next signature nonce")
 def nonce(patient: PatientPath, service: ServiceDep) -> dict[str, Any]:
-    address = checksum(patient)
-    return {"patient": address, "nonce": service.ledger.consents.nonce(address)}
+    return {"patient": patient, "nonce": service.ledger.consents.nonce(patient)}
 
 
 # --- sign-in and reads ---------------------------------------------------------------------------
@@ -210,7 +160,7 @@ def sign_in(body: SessionIn, service: ServiceDep, tokens: TokensDep) -> dict[str
 
 @router.get("/{patient}/consents", response_model=ConsentListOut, summary="My consents, guardians and history")
 def my_consents(patient: SignedInPatient, service: ServiceDep) -> dict[str, Any]:
-    return consent_list(service, patient)
+    return overview_json(consent_overview(service.ledger.consents, service.ledger.chain, service.db.conn, patient))
 
 
 @router.get(
@@ -221,7 +171,7 @@ def my_consents(patient: SignedInPatient, service: ServiceDep) -> dict[str, Any]
 def my_accesses(
     patient: SignedInPatient, service: ServiceDep, after: After = 0, limit: Limit = DEFAULT_PAGE
 ) -> dict[str, Any]:
-    return audit_page(service, "patient = ?", (patient.lower(),), after, limit)
+    return page_json(trail_page(service.db.conn, patient=patient, after=after, limit=limit), service.organisation)
 
 
 # --- relayed writes ------------------------------------------------------------------------------
@@ -246,14 +196,14 @@ _RATE_LIMITED: dict[int | str, dict[str, Any]] = {
     "/grants", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed consent grant (no API key)"
 )
 def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
-    return relay_signed_grant(service, body, admit=limits.per_patient.take)
+    return relay_json(service.relayer.grant(body.terms(), body.signed(), admit=limits.per_patient.take))
 
 
 @router.post(
     "/revocations", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed revocation (no API key)"
 )
 def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
-    return relay_signed_revocation(service, body, admit=limits.per_patient.take)
+    return relay_json(service.relayer.revoke(body.key(), body.signed(), admit=limits.per_patient.take))
 
 
 @router.post(
@@ -263,4 +213,7 @@ def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited)
     summary="Relay my signed guardian appointment; validUntil 0 removes (no API key)",
 )
 def guardian(body: SignedGuardianIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
-    return relay_signed_guardian(service, body, admit=limits.per_patient.take)
+    relayed = service.relayer.set_guardian(
+        body.patient, body.guardian, body.valid_until, body.signed(), admit=limits.per_patient.take
+    )
+    return relay_json(relayed)

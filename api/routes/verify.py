@@ -13,7 +13,7 @@ from fastapi import APIRouter
 
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
-from api.schemas import VerifyIn
+from api.schemas.verify import VerifyIn
 from api.service import Service
 from ledger.chain.indexer import indexed_record_status
 from ledger.exceptions import InputError

@@ -25,11 +25,12 @@ from ledger.auditor.events import Event
 from ledger.auditor.logs import Progress
 from ledger.auditor.receipt_format import show
 from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
-from ledger.consent.codes import decode_code
+from ledger.chain import contracts
+from ledger.chain.contracts import CONSENT_EVENTS
+from ledger.consent.terms import ConsentStatus
+from ledger.values import decode_code
 
-ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted", *ROLE_EVENTS)
-CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
-GRANTED, REVOKED = 1, 2
+ANCHOR_EVENTS = (*contracts.ANCHOR_EVENTS, *ROLE_EVENTS)
 
 ConsentKey = tuple[str, str, bytes, bytes]
 """``(patient, grantee, scope, purpose)`` as the contract keys a consent."""
@@ -118,11 +119,11 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
     where: dict[str, Any] = {"block": event.block_number, "transaction": show(event.tx_hash), "time": when}
     if event.name == "ConsentGranted":
         key = (args["patient"], args["grantee"], args["scope"], args["purpose"])
-        history.consents[key] = ConsentFact(args["validFrom"], args["validUntil"], when, GRANTED)
+        history.consents[key] = ConsentFact(args["validFrom"], args["validUntil"], when, ConsentStatus.GRANTED)
     elif event.name == "ConsentRevoked":
         key = (args["patient"], args["grantee"], args["scope"], args["purpose"])
         fact = history.consents.setdefault(key, ConsentFact(0, 0, 0, 0))
-        fact.status, fact.updated_at = REVOKED, when
+        fact.status, fact.updated_at = ConsentStatus.REVOKED, when
     elif event.name == "GuardianAppointed":
         history.guardians[(args["patient"], args["guardian"])] = args["validUntil"]
     elif event.name == "GuardianRemoved":

@@ -15,8 +15,8 @@ from typing import Any
 from ledger.auditor.chain_reader import AuditTarget
 from ledger.auditor.index_check import IndexSummary
 from ledger.auditor.replay import Discrepancy, History
-from ledger.consent.codes import decode_code
 from ledger.consent.terms import consent_state
+from ledger.values import decode_code
 
 DEFAULT_BUCKETS = 24
 

@@ -22,6 +22,15 @@ from ledger.exceptions import ArtifactError
 RECORD_ANCHOR = "RecordAnchor"
 CONSENT_REGISTRY = "ConsentRegistry"
 
+CONSENT_CHANGE_EVENTS = ("ConsentGranted", "ConsentRevoked")
+"""ConsentRegistry events that change one consent key."""
+GUARDIAN_EVENTS = ("GuardianAppointed", "GuardianRemoved")
+"""ConsentRegistry events that change one guardian appointment."""
+CONSENT_EVENTS = (*CONSENT_CHANGE_EVENTS, *GUARDIAN_EVENTS, "EmergencyAccessRecorded")
+"""Every ConsentRegistry event about a patient (all carry an indexed ``patient``)."""
+ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted")
+"""Every RecordAnchor event about roots and records (role events aside)."""
+
 
 @dataclass(frozen=True)
 class Artifact:

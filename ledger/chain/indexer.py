@@ -26,17 +26,15 @@ from typing import Any
 from hexbytes import HexBytes
 from web3.contract.contract import ContractEvent
 
-from ledger.consent.codes import decode_code
+from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
 from ledger.records.anchoring import RecordAnchorClient, RecordStatus
-from ledger.store.database import Connection, Database
-from ledger.store.records import with_tx
+from ledger.store.database import Connection, Database, with_tx
+from ledger.values import decode_code
 
 log = logging.getLogger("careledger.indexer")
 
-CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
-ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted")
 CODE_FIELDS = frozenset({"scope", "purpose", "reason"})
 DEFAULT_CHUNK_BLOCKS = 2_000
 DEFAULT_INTERVAL = 0.5
@@ -305,8 +303,6 @@ def indexed_to(conn: Connection) -> int | None:
 
 
 __all__ = [
-    "ANCHOR_EVENTS",
-    "CONSENT_EVENTS",
     "ChainIndexer",
     "IndexedEvent",
     "all_events",

@@ -6,14 +6,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from web3 import Web3
 from web3.types import TxReceipt
 
 from ledger.chain.client import Chain
-from ledger.chain.contracts import CONSENT_REGISTRY, load_artifact
-from ledger.consent.codes import decode_code, encode_code, encode_purpose
+from ledger.chain.contracts import CONSENT_EVENTS, CONSENT_REGISTRY, load_artifact
+from ledger.consent.codes import encode_purpose
 from ledger.consent.terms import ConsentKey, ConsentRecord, GrantTerms, consent_state
 from ledger.consent.typed_data import eip712_domain
-from ledger.values import checksum
+from ledger.values import checksum, decode_code, encode_code
+
+EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
+"""The role that may record break-glass access (``ConsentRegistry.EMERGENCY_ROLE``)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,19 @@ class ConsentRegistryClient:
         )
         return self.chain.transact(fn, relayer)
 
+    def has_emergency_role(self, account: str) -> bool:
+        """Whether ``account`` may record break-glass access (holds ``EMERGENCY_ROLE``)."""
+        return bool(self.chain.call(self.contract.functions.hasRole(EMERGENCY_ROLE, checksum(account))))
+
+    def grant_emergency(self, admin: LocalAccount, account: str) -> None:
+        """Give an organisation's account the break-glass right (the admin holds the admin role)."""
+        if not self.has_emergency_role(account):
+            self.chain.transact(self.contract.functions.grantRole(EMERGENCY_ROLE, checksum(account)), admin)
+
+    def revoke_emergency(self, admin: LocalAccount, account: str) -> None:
+        """Take an organisation's break-glass right away."""
+        self.chain.transact(self.contract.functions.revokeRole(EMERGENCY_ROLE, checksum(account)), admin)
+
     def record_emergency_access(self, accessor: LocalAccount, patient: str, scope: str, reason: str) -> TxReceipt:
         """Record a break-glass access (the accessor holds ``EMERGENCY_ROLE``)."""
         fn = self.contract.functions.recordEmergencyAccess(checksum(patient), encode_code(scope), encode_code(reason))
@@ -122,6 +139,13 @@ class ConsentRegistryClient:
             key, valid_from, valid_until, updated_at, consent_state(status, valid_from, valid_until, now)
         )
 
+    def stored_consent(self, patient: str, grantee: str, scope: bytes, purpose: bytes) -> tuple[int, int, int, int]:
+        """``consentOf`` as stored, for codes given as raw bytes32 (any code, even one the library
+        would refuse to encode): ``(valid_from, valid_until, updated_at, status)``."""
+        fn = self.contract.functions.consentOf(checksum(patient), checksum(grantee), scope, purpose)
+        valid_from, valid_until, updated_at, status = self.chain.call(fn)
+        return int(valid_from), int(valid_until), int(updated_at), int(status)
+
     def guardian_until(self, patient: str, guardian: str) -> int:
         """When the guardian's appointment ends (0 if not appointed)."""
         return int(self.chain.call(self.contract.functions.guardianUntil(checksum(patient), checksum(guardian))))
@@ -130,9 +154,8 @@ class ConsentRegistryClient:
         """Every consent, guardian and break-glass event about a patient, in chain order."""
         patient = checksum(patient)
         events: list[ConsentEvent] = []
-        kinds = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")
         with self.chain.io():
-            for kind in kinds:
+            for kind in CONSENT_EVENTS:
                 event = getattr(self.contract.events, kind)
                 for log in event.get_logs(from_block=self.deploy_block, argument_filters={"patient": patient}):
                     events.append(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ledger.consent.codes import encode_code, encode_purpose
+from ledger.consent.codes import encode_purpose
 from ledger.exceptions import InputError
-from ledger.values import checksum
+from ledger.values import checksum, encode_code
 
 
 class ConsentStatus(enum.IntEnum):

@@ -15,10 +15,9 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
 
-from ledger.consent.codes import encode_code
 from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.exceptions import InvalidSignatureError
-from ledger.values import checksum
+from ledger.values import checksum, encode_code
 
 DOMAIN_NAME = "CareLedger ConsentRegistry"
 DOMAIN_VERSION = "1"

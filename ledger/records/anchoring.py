@@ -10,8 +10,7 @@ from web3.types import BlockIdentifier
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import RECORD_ANCHOR, load_artifact
-from ledger.consent.codes import decode_code, encode_code
-from ledger.values import checksum
+from ledger.values import checksum, decode_code, encode_code
 
 ANCHORER_ROLE = Web3.keccak(text="ANCHORER_ROLE")
 
@@ -33,7 +32,7 @@ class AnchoredBatch:
     root: bytes
     leaf_count: int
     anchorer: str
-    tx_hash: str
+    tx_hash: bytes
     block_number: int
     anchored_at: int
     gas_used: int
@@ -76,7 +75,7 @@ class RecordAnchorClient:
             root=root,
             leaf_count=leaf_count,
             anchorer=sender.address,
-            tx_hash=receipt["transactionHash"].to_0x_hex(),
+            tx_hash=bytes(receipt["transactionHash"]),
             block_number=block,
             anchored_at=self.chain.block_timestamp(block),
             gas_used=receipt["gasUsed"],
@@ -101,6 +100,30 @@ class RecordAnchorClient:
             self._anchored[root] = info
         return info
 
+    def anchoring_of(self, root: bytes, leaf_count: int) -> AnchoredBatch | None:
+        """The anchoring of a root already on chain, rebuilt from its ``RootAnchored`` event and
+        transaction (for a process that died after sending, or a root that moved block)."""
+        info = self.anchor_of(root)
+        if info is None:
+            return None
+        with self.chain.io():
+            logs = self.contract.events.RootAnchored.get_logs(
+                from_block=info.block_number, to_block=info.block_number, argument_filters={"root": root}
+            )
+            if not logs:
+                return None
+            receipt = self.chain.w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
+        return AnchoredBatch(
+            root=root,
+            leaf_count=leaf_count,
+            anchorer=info.anchorer,
+            tx_hash=bytes(logs[0]["transactionHash"]),
+            block_number=info.block_number,
+            anchored_at=info.anchored_at,
+            gas_used=int(receipt["gasUsed"]),
+            block_hash=bytes(receipt["blockHash"]),
+        )
+
     def forget(self, root: bytes) -> None:
         """Drop a remembered anchor (a reorganisation may have undone it)."""
         self._anchored.pop(root, None)
@@ -113,7 +136,7 @@ class RecordAnchorClient:
         """The contract's own verdict on a record's salt and digest (a call: the salt is not published)."""
         return bool(self.chain.call(self.contract.functions.verifyRecord(root, salt, digest, proof)))
 
-    def amend(self, original: RecordInBatch, amended: RecordInBatch, sender: LocalAccount) -> str:
+    def amend(self, original: RecordInBatch, amended: RecordInBatch, sender: LocalAccount) -> bytes:
         """Record that ``original`` was superseded by ``amended``; returns the transaction hash."""
         fn = self.contract.functions.amend(
             original.root,
@@ -123,12 +146,12 @@ class RecordAnchorClient:
             amended.commitment,
             list(amended.proof),
         )
-        return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
+        return bytes(self.chain.transact(fn, sender)["transactionHash"])
 
-    def retract(self, record: RecordInBatch, reason: str, sender: LocalAccount) -> str:
+    def retract(self, record: RecordInBatch, reason: str, sender: LocalAccount) -> bytes:
         """Record that a record was entered in error, with a reason code; returns the transaction hash."""
         fn = self.contract.functions.retract(record.root, record.commitment, list(record.proof), encode_code(reason))
-        return str(self.chain.transact(fn, sender)["transactionHash"].to_0x_hex())
+        return bytes(self.chain.transact(fn, sender)["transactionHash"])
 
     def record_status(self, leaf: bytes) -> RecordStatus:
         """Whether a record was amended or retracted."""

@@ -18,6 +18,7 @@ looks for pending records on a short timer rather than only when its own request
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -37,7 +38,14 @@ from ledger.exceptions import (
 )
 from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
 from ledger.records.hashing import commitment, keccak256
-from ledger.store.database import Database
+from ledger.store.changes import (
+    mark_change_confirmed,
+    mark_sent,
+    mark_unsent,
+    pending_changes,
+    unconfirmed_changes,
+)
+from ledger.store.database import Database, with_tx
 from ledger.store.locks import BatcherLock
 from ledger.store.records import (
     Batch,
@@ -47,11 +55,11 @@ from ledger.store.records import (
     mark_anchored,
     mark_confirmed,
     mark_unanchored,
+    oldest_in_batch,
     pending_summary,
     seal_batch,
     unanchored_batches,
     unconfirmed_batches,
-    with_tx,
 )
 
 log = logging.getLogger("careledger.batcher")
@@ -249,9 +257,7 @@ class Batcher:
         else:  # sent by a process that died before recording it
             result = self._recover_anchor(batch)
         mark_anchored(self.db.conn, batch.id, result, confirmed=self.config.confirmations == 0)
-        oldest = self.db.conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id = ?", (batch.id,)).fetchone()[
-            0
-        ]
+        oldest = oldest_in_batch(self.db.conn, batch.id)
         lag = time.time() - (oldest or batch.sealed_at)
         stats = self.stats
         stats.batches_anchored += 1
@@ -271,36 +277,24 @@ class Batcher:
         """Finalise amendments and retractions deep enough in the chain; send again those whose
         transaction a reorganisation removed (the contract's own state is checked before sending)."""
         conn = self.db.conn
-        waiting = conn.execute(
-            "SELECT c.id, c.tx_hash, r.organisation_id FROM record_changes c "
-            "JOIN records r ON r.record_id = c.record_id "
-            "WHERE c.state = 'done' AND c.confirmed = 0 AND c.tx_hash IS NOT NULL ORDER BY c.id"
-        ).fetchall()
+        waiting = unconfirmed_changes(conn)
         if not waiting:
             return
         chain = self.anchors.chain
         head = chain.block_number()
         for change_id, tx_hash, organisation_id in waiting:
-            receipt = chain.receipt_or_none(bytes(tx_hash))
+            receipt = chain.receipt_or_none(tx_hash)
             if receipt is None:
                 self.stats.reorgs += 1
                 chain.forget_nonce(self.signer_for(organisation_id).address)  # gone from every pool, perhaps
                 log.warning(
                     "record change %s: transaction 0x%s left the canonical chain; sending again",
                     change_id,
-                    bytes(tx_hash).hex(),
+                    tx_hash.hex(),
                 )
-                with_tx(
-                    conn,
-                    lambda c=change_id: conn.execute(
-                        "UPDATE record_changes SET state = 'pending', tx_hash = NULL WHERE id = ? AND confirmed = 0",
-                        (c,),
-                    ),
-                )
+                with_tx(conn, functools.partial(mark_unsent, conn, change_id))
             elif head - int(receipt["blockNumber"]) >= self.config.confirmations:
-                with_tx(
-                    conn, lambda c=change_id: conn.execute("UPDATE record_changes SET confirmed = 1 WHERE id = ?", (c,))
-                )
+                with_tx(conn, functools.partial(mark_change_confirmed, conn, change_id))
 
     def _confirm_anchored(self) -> None:
         """Finalise anchored batches deep enough in the chain; send back to sealed those whose
@@ -336,29 +330,11 @@ class Batcher:
             )
 
     def _recover_anchor(self, batch: Batch) -> AnchoredBatch:
-        """Rebuild the anchoring facts of a root already on chain from its RootAnchored event."""
-        info = self.anchors.anchor_of(batch.root)
-        if info is None:
-            raise LedgerError(f"batch {batch.id}: root reported anchored but not found")
-        with self.anchors.chain.io():
-            logs = self.anchors.contract.events.RootAnchored.get_logs(
-                from_block=info.block_number, to_block=info.block_number, argument_filters={"root": batch.root}
-            )
-        if not logs:
-            raise LedgerError(f"batch {batch.id}: no RootAnchored event in block {info.block_number}")
-        log_entry = logs[0]
-        with self.anchors.chain.io():
-            receipt = self.anchors.chain.w3.eth.get_transaction_receipt(log_entry["transactionHash"])
-        return AnchoredBatch(
-            root=batch.root,
-            leaf_count=batch.leaf_count,
-            anchorer=info.anchorer,
-            tx_hash=log_entry["transactionHash"].to_0x_hex(),
-            block_number=info.block_number,
-            anchored_at=info.anchored_at,
-            gas_used=int(receipt["gasUsed"]),
-            block_hash=bytes(receipt["blockHash"]),
-        )
+        """The anchoring facts of a root already on chain, from its RootAnchored event."""
+        anchored = self.anchors.anchoring_of(batch.root, batch.leaf_count)
+        if anchored is None:
+            raise LedgerError(f"batch {batch.id}: root reported anchored but its RootAnchored event was not found")
+        return anchored
 
     # --- amendments and retractions ----------------------------------------------------------
 
@@ -382,41 +358,32 @@ class Batcher:
 
     def _apply_changes(self) -> None:
         conn = self.db.conn
-        pending = conn.execute(
-            "SELECT id, kind, record_id, replacement_id, reason FROM record_changes WHERE state = 'pending' ORDER BY id"
-        ).fetchall()
         sent = False
-        for change_id, kind, record_id, replacement_id, reason in pending:
-            original = self._in_batch(record_id)
-            replacement = self._in_batch(replacement_id) if replacement_id else None
-            if original is None or (kind == "amend" and replacement is None):
+        for change in pending_changes(conn):
+            original = self._in_batch(change.record_id)
+            replacement = self._in_batch(change.replacement_id) if change.replacement_id else None
+            if original is None or (change.kind == "amend" and replacement is None):
                 continue
             record, organisation_id = original
             target = keccak256(replacement[0].commitment) if replacement else None
-            tx_hash: str | None = None
+            tx_hash: bytes | None = None
             error: str | None = None
-            if not self._change_on_chain(record, kind, target):
+            if not self._change_on_chain(record, change.kind, target):
                 try:
-                    if kind == "amend":
+                    if change.kind == "amend":
                         assert replacement is not None
                         tx_hash = self.anchors.amend(record, replacement[0], self.signer_for(organisation_id))
                     else:
-                        tx_hash = self.anchors.retract(record, reason, self.signer_for(organisation_id))
+                        assert change.reason is not None
+                        tx_hash = self.anchors.retract(record, change.reason, self.signer_for(organisation_id))
                 except (TransactionDroppedError, TransactionTimeoutError):
                     continue  # not (yet) on chain: still pending; the contract is asked again next step
                 except (ContractRevertError, TransactionFailedError) as err:
                     # another process may have sent the same change meanwhile: then it is done
-                    if not self._change_on_chain(record, kind, target):
+                    if not self._change_on_chain(record, change.kind, target):
                         error = err.error if isinstance(err, ContractRevertError) else err.code
-            state = "failed" if error else "done"
-            final = int(self.config.confirmations == 0 or tx_hash is None or error is not None)
-            with_tx(
-                conn,
-                lambda s=state, t=tx_hash, e=error, c=change_id, f=final: conn.execute(
-                    "UPDATE record_changes SET state = ?, tx_hash = ?, error = ?, confirmed = ? WHERE id = ?",
-                    (s, bytes.fromhex(t[2:]) if t else None, e, f, c),
-                ),
-            )
+            final = self.config.confirmations == 0 or tx_hash is None or error is not None
+            with_tx(conn, functools.partial(mark_sent, conn, change.id, tx_hash=tx_hash, error=error, final=final))
             sent = sent or tx_hash is not None
         if sent and self.on_changed is not None:
             self.on_changed()

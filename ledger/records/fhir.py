@@ -12,13 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ledger.exceptions import InvalidDocumentError
-
-
-class InvalidFhirError(InvalidDocumentError):
-    """The document names a FHIR resource type but is not a valid resource of that type."""
-
-    code = "invalid_fhir"
+from ledger.exceptions import InvalidFhirError
 
 
 @cache

@@ -14,9 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ledger.exceptions import InputError, NotFoundError
-from ledger.store.database import INTEGRITY_ERRORS, Connection
-from ledger.store.records import with_tx
+from ledger.exceptions import DuplicateError, InputError, NotFoundError
+from ledger.store.database import INTEGRITY_ERRORS, Connection, with_tx
 
 API_KEY_PREFIX = "clk_"
 
@@ -29,12 +28,6 @@ class Role(enum.StrEnum):
     READER = "reader"
     ADMIN = "admin"
     EMERGENCY = "emergency"
-
-
-class DuplicateError(InputError):
-    """Something with that name already exists."""
-
-    code = "already_exists"
 
 
 @dataclass(frozen=True)

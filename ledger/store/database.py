@@ -14,19 +14,22 @@ uses; the store's SQL is written once, in SQLite's dialect, and rewritten for Po
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import psycopg
 
 from ledger import file_lock
-from ledger.exceptions import IntegrityError, StoreLockedError
+from ledger.exceptions import IntegrityError, StoreLockedError, StoreUnavailableError
 from ledger.store import postgres
 from ledger.store.migration_files import SQLITE, migration_files
+
+T = TypeVar("T")
 
 STORE_FILE = "ledger.sqlite3"
 STORE_LOCK_FILE = "ledger.sqlite3.lock"
@@ -201,3 +204,22 @@ def open_database(data_dir: Path, *, url: str | None = None, read_only: bool = F
         file_lock.release(lock_fd)
         raise
     return Database(path, lock_fd=lock_fd)
+
+
+def with_tx(conn: Connection, action: Callable[[], T]) -> T:
+    """Run ``action()`` inside one IMMEDIATE transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = action()
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return result
+
+
+def rollback(conn: Connection) -> None:
+    """Roll back the open transaction, if any (a PostgreSQL connection that is gone has none left)."""
+    if conn.in_transaction:
+        with contextlib.suppress(StoreUnavailableError):
+            conn.execute("ROLLBACK")

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.exceptions import InputError
-from ledger.store.database import STATEMENT_ERRORS, Connection, Database
-from ledger.store.records import rollback
+from ledger.store.database import STATEMENT_ERRORS, Connection, Database, rollback
 
 Statement = tuple[str, Sequence[Sequence[Any]]]
 SUBMISSION_ERRORS: tuple[type[Exception], ...] = (*STATEMENT_ERRORS, InputError)

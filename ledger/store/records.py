@@ -7,7 +7,6 @@ chain, with where and when. Receipts are derived from the two.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections import OrderedDict
@@ -17,10 +16,11 @@ from typing import Any
 
 import sha3
 
-from ledger.exceptions import InvalidHexError, StoreUnavailableError
+from ledger.exceptions import InvalidHexError
 from ledger.records.anchoring import AnchoredBatch
 from ledger.records.merkle import MerkleTree
-from ledger.store.database import Connection, Database
+from ledger.store.database import Connection, Database, with_tx
+from ledger.store.intake import Statement
 
 
 @dataclass(slots=True)
@@ -182,6 +182,21 @@ class Batch:
         """Anchored and as deep in the chain as the configured confirmations require."""
         return self.state == "anchored" and bool(self.confirmed)
 
+    def as_anchored(self) -> AnchoredBatch:
+        """Where the batch's root went on chain (the batch must be anchored)."""
+        if self.tx_hash is None or self.block_number is None or self.anchored_at is None or self.anchorer is None:
+            raise ValueError(f"batch {self.id} is not anchored")
+        return AnchoredBatch(
+            root=self.root,
+            leaf_count=self.leaf_count,
+            anchorer=self.anchorer,
+            tx_hash=self.tx_hash,
+            block_number=self.block_number,
+            anchored_at=self.anchored_at,
+            gas_used=self.gas_used or 0,
+            block_hash=self.block_hash,
+        )
+
     def leaf_list(self) -> list[bytes]:
         return [self.leaves[i : i + 32] for i in range(0, len(self.leaves), 32)]
 
@@ -255,6 +270,23 @@ def pending_count(conn: Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM records WHERE batch_id IS NULL").fetchone()[0])
 
 
+def oldest_pending_at(conn: Connection) -> float | None:
+    """When the oldest record still waiting for a batch arrived (None if none waits)."""
+    oldest = conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id IS NULL").fetchone()[0]
+    return float(oldest) if oldest is not None else None
+
+
+def oldest_in_batch(conn: Connection, batch_id: int) -> float | None:
+    """When the oldest record of a batch arrived."""
+    oldest = conn.execute("SELECT MIN(created_at) FROM records WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+    return float(oldest) if oldest is not None else None
+
+
+def insert_records_statement(records: list[NewRecord]) -> Statement:
+    """The intake statement inserting new records."""
+    return INSERT_RECORD, [r.as_row() for r in records]
+
+
 def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch | None:
     """Seal up to ``max_size`` of an organisation's oldest pending records into one batch.
 
@@ -306,7 +338,7 @@ def mark_anchored(conn: Connection, batch_id: int, anchored: AnchoredBatch, *, c
             "UPDATE batches SET state = 'anchored', tx_hash = ?, block_number = ?, anchored_at = ?, anchorer = ?, "
             "gas_used = ?, block_hash = ?, confirmed = ? WHERE id = ?",
             (
-                bytes.fromhex(anchored.tx_hash.removeprefix("0x")),
+                anchored.tx_hash,
                 anchored.block_number,
                 anchored.anchored_at,
                 anchored.anchorer,
@@ -335,25 +367,6 @@ def mark_unanchored(conn: Connection, batch_id: int) -> None:
             (batch_id,),
         ),
     )
-
-
-def with_tx(conn: Connection, action: Any) -> Any:
-    """Run ``action()`` inside one IMMEDIATE transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = action()
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
-    return result
-
-
-def rollback(conn: Connection) -> None:
-    """Roll back the open transaction, if any (a PostgreSQL connection that is gone has none left)."""
-    if conn.in_transaction:
-        with contextlib.suppress(StoreUnavailableError):
-            conn.execute("ROLLBACK")
 
 
 class TreeCache:

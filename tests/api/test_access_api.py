@@ -9,7 +9,8 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
-from api.service import EMERGENCY_ROLE, Service
+from api.service import Service
+from ledger.consent.registry import EMERGENCY_ROLE
 from ledger.store.apps import Role
 from ledger.store.records import get_record
 from tests.api.conftest import MakeApp

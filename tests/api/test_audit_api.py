@@ -8,8 +8,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
-from api.routes.audit import DOCUMENT_TYPE
 from api.service import Service
+from ledger.consent.access_trail import DOCUMENT_TYPE
 from ledger.records.hashing import canonical_json, digest_json
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from api.routes.records import receipt_for, record_out
 from api.service import Service
+from ledger.records.lifecycle import standing_of
 from ledger.records.receipts import verify_receipt
-from ledger.store.records import INSERT_RECORD, RecordPayload, get_batch, get_record, new_records, with_tx
+from ledger.store.database import with_tx
+from ledger.store.records import INSERT_RECORD, RecordPayload, get_batch, get_record, new_records
 from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
 from tests.chain_under_test import ledger_settings, rpc
 
@@ -64,15 +65,15 @@ def test_receipts_wait_for_confirmations(node_and_service: tuple[str, Service]) 
     service.batcher.run_once(force=True)
     record = get_record(service.db.conn, record_id)
     assert record is not None
-    assert record_out(service, record)["status"] == "confirming"
-    assert receipt_for(service, record) is None  # anchored, but not final yet
+    assert standing_of(service.db.conn, record).stage == "confirming"
+    assert service.receipt_of(record) is None  # anchored, but not final yet
     mine(url, CONFIRMATIONS - 1)
     service.batcher.run_once()
-    assert receipt_for(service, record) is None
+    assert service.receipt_of(record) is None
     mine(url, 1)
     service.batcher.run_once()
-    receipt = receipt_for(service, record)
-    assert receipt is not None and record_out(service, record)["status"] == "anchored"
+    receipt = service.receipt_of(record)
+    assert receipt is not None and standing_of(service.db.conn, record).stage == "anchored"
     assert verify_receipt(receipt, anchors=service.ledger.anchors).valid
 
 
@@ -103,7 +104,7 @@ def test_an_anchor_removed_by_a_reorganisation_is_anchored_again(node_and_servic
     for record_id in record_ids:  # every receipt reissued against the new anchoring, and valid
         stored = get_record(service.db.conn, record_id)
         assert stored is not None
-        receipt = receipt_for(service, stored)
+        receipt = service.receipt_of(stored)
         assert receipt is not None and receipt.block_number == again.block_number
         assert verify_receipt(receipt, anchors=service.ledger.anchors).valid
     assert service.batcher.stats.reorgs == 1
@@ -140,7 +141,7 @@ def test_a_retraction_removed_by_a_reorganisation_is_sent_again(node_and_service
     mine(url, CONFIRMATIONS)
     service.batcher.run_once()
     assert conn.execute("SELECT confirmed FROM record_changes").fetchone()[0] == 1
-    receipt = receipt_for(service, record)
+    receipt = service.receipt_of(record)
     assert receipt is not None
     leaf_status = service.ledger.anchors.record_status(receipt.leaf)
     assert leaf_status.retraction_reason == "ENTERED_IN_ERROR"

@@ -1,0 +1,114 @@
+"""The audit trail of access attempts: each attempt a small JSON document, anchored as a record.
+
+Each attempt (allowed, denied or break-glass) is stored in its RFC 8785 canonical form in the
+access trail (:mod:`ledger.store.access_trail`) and registered, in the same intake submission, as
+a record of kind ``audit`` of the caller's organisation (digest of the document, salted leaf). The
+batcher anchors it with the organisation's other records, so the trail itself gets receipts: an
+auditor can prove an entry existed, unaltered, by the time its batch was anchored.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.records.hashing import canonical_json, digest_json
+from ledger.records.lifecycle import RecordStanding, standing_of
+from ledger.store.access_trail import AccessEvent, access_event_statement, access_events
+from ledger.store.apps import Organisation
+from ledger.store.database import Connection
+from ledger.store.intake import Statement
+from ledger.store.records import RecordIds, RecordPayload, get_record, insert_records_statement, new_records
+from ledger.values import checksum
+
+DOCUMENT_TYPE = "careledger/access-event"
+
+
+@dataclass(frozen=True)
+class AccessAttempt:
+    """What an app asked for and what it was answered. ``reason``: why it was denied, or the
+    break-glass reason code; ``break_glass_tx``: the transaction recording a break-glass access."""
+
+    patient: str
+    scope: str
+    purpose: str
+    decision: str
+    reason: str | None = None
+    break_glass_tx: bytes | None = None
+
+
+def audit_document(organisation: Organisation, app_id: int, attempt: AccessAttempt, at: float) -> dict[str, Any]:
+    """The anchored document of one attempt: who, about whom, what, for what, the answer, and when."""
+    return {
+        "type": DOCUMENT_TYPE,
+        "version": 1,
+        "patient": checksum(attempt.patient),
+        "organisation": {"name": organisation.name, "address": organisation.address},
+        "appId": app_id,
+        "scope": attempt.scope,
+        "purpose": attempt.purpose,
+        "decision": attempt.decision,
+        "reason": attempt.reason,
+        "breakGlass": attempt.decision == "break_glass",
+        "breakGlassTx": "0x" + attempt.break_glass_tx.hex() if attempt.break_glass_tx else None,
+        "time": datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
+
+
+def audit_statements(
+    ids: RecordIds, organisation: Organisation, app_id: int, attempt: AccessAttempt
+) -> tuple[str, list[Statement]]:
+    """The audit record's id and the statements writing it (record and access event together)."""
+    document = audit_document(organisation, app_id, attempt, time.time())
+    (record,) = new_records(
+        [RecordPayload(digest_json(document), attempt.patient.lower(), "application/json")],
+        ids,
+        kind="audit",
+        organisation_id=organisation.id,
+        app_id=app_id,
+    )
+    event = access_event_statement(
+        record_id=record.record_id,
+        organisation_id=organisation.id,
+        app_id=app_id,
+        patient=attempt.patient,
+        scope=attempt.scope,
+        purpose=attempt.purpose,
+        decision=attempt.decision,
+        reason=attempt.reason,
+        document=canonical_json(document).decode("utf-8"),
+        created_at=record.created_at,
+        chain_tx=attempt.break_glass_tx,
+    )
+    return record.record_id, [insert_records_statement([record]), event]
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """One attempt of the trail and where its audit record stands."""
+
+    event: AccessEvent
+    standing: RecordStanding
+
+
+@dataclass(frozen=True)
+class TrailPage:
+    """Entries of the trail in order, and the ``after`` for the next page (None on the last)."""
+
+    entries: list[TrailEntry]
+    next_after: int | None
+
+
+def trail_page(
+    conn: Connection, *, patient: str | None = None, organisation_id: int | None = None, after: int, limit: int
+) -> TrailPage:
+    """One page of attempts about ``patient`` and/or by ``organisation_id``, after the id ``after``."""
+    events = access_events(conn, patient=patient, organisation_id=organisation_id, after=after, limit=limit)
+    entries = []
+    for event in events:
+        record = get_record(conn, event.record_id)
+        assert record is not None  # access_events.record_id references records
+        entries.append(TrailEntry(event, standing_of(conn, record)))
+    return TrailPage(entries, events[-1].id if len(events) == limit else None)

@@ -1,0 +1,133 @@
+"""Relaying patient-signed consent changes: checked locally first, then sent by the relayer.
+
+The relayer pays the gas and holds no role: the patient's (or guardian's) EIP-712 signature is
+what authorises the change on chain. What can be refused without a transaction is refused here:
+malformed codes and windows, a passed deadline, and an EOA signature that does not recover to the
+signer. A contract signer (ERC-1271) can only be checked by the chain, whose revert is raised as
+usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3.types import TxReceipt
+
+from ledger.chain.client import Chain
+from ledger.consent.registry import ConsentRegistryClient
+from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, recover_signer, revocation_typed_data
+from ledger.exceptions import InvalidSignatureError, SignatureExpiredError
+from ledger.values import checksum
+
+Admit = Callable[[str], None]
+"""Called with the patient once a relay passed its local checks, just before sending; may raise to refuse."""
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """A relayed change, mined: what it did, for whom, where, and the patient's next nonce."""
+
+    action: str
+    patient: str
+    tx_hash: bytes
+    block_number: int
+    nonce: int
+
+
+@dataclass(frozen=True)
+class Signed:
+    """Who signed a change, until when the signature holds, and the signature."""
+
+    signer: str
+    deadline: int
+    signature: bytes
+
+
+class Relayer:
+    """Checks and sends patient-signed changes from the relayer account.
+
+    Args:
+        consents: The registry.
+        chain: Its chain (for the deadline check and code lookups).
+        account: The relayer's key (pays the gas, holds no role).
+        after_send: Called after each mined change (the service indexes the new block, so the
+            caller's next read shows it).
+    """
+
+    def __init__(
+        self,
+        consents: ConsentRegistryClient,
+        chain: Chain,
+        account: LocalAccount,
+        after_send: Callable[[], None] | None = None,
+    ) -> None:
+        self.consents = consents
+        self.chain = chain
+        self.account = account
+        self.after_send = after_send
+
+    def grant(self, terms: GrantTerms, signed: Signed, admit: Admit | None = None) -> Relayed:
+        """Relay a signed ``ConsentGrant``."""
+        nonce = self.consents.nonce(terms.key.patient)
+        typed = grant_typed_data(self.consents.domain, terms, signed.signer, nonce, signed.deadline)
+        self._check(typed, signed, terms.key.patient, admit)
+        receipt = self.consents.grant_by_signature(
+            terms, signed.signer, signed.deadline, signed.signature, self.account
+        )
+        return self._relayed("granted", terms.key.patient, receipt)
+
+    def revoke(self, key: ConsentKey, signed: Signed, admit: Admit | None = None) -> Relayed:
+        """Relay a signed ``ConsentRevocation``."""
+        nonce = self.consents.nonce(key.patient)
+        typed = revocation_typed_data(self.consents.domain, key, signed.signer, nonce, signed.deadline)
+        self._check(typed, signed, key.patient, admit)
+        receipt = self.consents.revoke_by_signature(key, signed.signer, signed.deadline, signed.signature, self.account)
+        return self._relayed("revoked", key.patient, receipt)
+
+    def set_guardian(
+        self, patient: str, guardian: str, valid_until: int, signed: Signed, admit: Admit | None = None
+    ) -> Relayed:
+        """Relay a patient-signed ``GuardianAppointment`` (``valid_until`` 0 removes the guardian)."""
+        patient, guardian = checksum(patient), checksum(guardian)
+        nonce = self.consents.nonce(patient)
+        typed = guardian_typed_data(self.consents.domain, patient, guardian, valid_until, nonce, signed.deadline)
+        self._check(typed, Signed(patient, signed.deadline, signed.signature), patient, admit)
+        receipt = self.consents.set_guardian_by_signature(
+            patient, guardian, valid_until, signed.deadline, signed.signature, self.account
+        )
+        return self._relayed("guardian_removed" if valid_until == 0 else "guardian_appointed", patient, receipt)
+
+    def _check(self, typed_data: dict[str, Any], signed: Signed, patient: str, admit: Admit | None) -> None:
+        check_before_relay(self.chain, typed_data, signed)
+        if admit is not None:
+            admit(patient)
+
+    def _relayed(self, action: str, patient: str, receipt: TxReceipt) -> Relayed:
+        if self.after_send is not None:
+            self.after_send()
+        return Relayed(
+            action,
+            patient,
+            bytes(receipt["transactionHash"]),
+            int(receipt["blockNumber"]),
+            self.consents.nonce(patient),
+        )
+
+
+def check_before_relay(chain: Chain, typed_data: dict[str, Any], signed: Signed) -> None:
+    """Refuse locally what the chain would refuse: a passed deadline, an EOA signature by someone else."""
+    now = chain.block_timestamp("latest")
+    if signed.deadline < now:
+        raise SignatureExpiredError(
+            "the signature's deadline has passed; sign again", deadline=signed.deadline, now=now
+        )
+    if chain.code_at(signed.signer):
+        return  # a contract wallet (ERC-1271): only the chain can check its signature
+    if recover_signer(typed_data, signed.signature) != checksum(signed.signer):
+        raise InvalidSignatureError(
+            "the signature was not made by the signer (or over other terms or nonce)", signer=checksum(signed.signer)
+        )

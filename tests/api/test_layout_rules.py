@@ -1,0 +1,70 @@
+"""The API's layout rules, checked on the source: routes only parse, call the library and answer.
+
+No module under ``api/routes/`` imports another route module (what two routes share lives in
+``api/schemas``, ``api/deps`` or ``ledger``), and no SQL is run anywhere in ``api/`` (the store
+owns every statement).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+API = Path(__file__).resolve().parents[2] / "api"
+ROUTES = API / "routes"
+
+
+def _imported_modules(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the file's own package upwards
+                package = list(path.parent.relative_to(API.parent).parts)
+                base = ".".join([*package[: len(package) - node.level + 1], *([base] if base else [])])
+            found.extend(f"{base}.{alias.name}" for alias in node.names)
+            found.append(base)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return found
+
+
+@pytest.mark.parametrize("route", sorted(p for p in ROUTES.glob("*.py") if p.name != "__init__.py"), ids=str)
+def test_route_modules_do_not_import_each_other(route: Path) -> None:
+    others = {f"api.routes.{p.stem}" for p in ROUTES.glob("*.py") if p.name != "__init__.py"}
+    imported = {m for m in _imported_modules(route) if m in others or m == "api.routes"}
+    assert not imported, f"{route.name} imports route modules {sorted(imported)}"
+
+
+@pytest.mark.parametrize("module", sorted(p for p in API.rglob("*.py") if ROUTES not in p.parents), ids=str)
+def test_only_the_app_uses_the_routes(module: Path) -> None:
+    """Dependencies, schemas and helpers never reach into a route module (the app takes ``ROUTERS``)."""
+    routes = {f"api.routes.{p.stem}" for p in ROUTES.glob("*.py") if p.name != "__init__.py"}
+    imported = sorted(m for m in _imported_modules(module) if m in routes)
+    assert not imported, f"{module.relative_to(API.parent)} imports route modules {imported}"
+
+
+@pytest.mark.parametrize("module", sorted(API.rglob("*.py")), ids=str)
+def test_no_sql_in_the_api(module: Path) -> None:
+    calls = [
+        node.lineno
+        for node in ast.walk(ast.parse(module.read_text()))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "executemany", "executescript")
+    ]
+    assert not calls, f"{module.relative_to(API.parent)} runs SQL at lines {calls}: put it in ledger/store"
+
+
+def test_the_rules_see_a_violation(tmp_path: Path) -> None:
+    """The checks above would fail on a route importing a route, or on SQL in a route."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from api.routes.consent import x\nconn.execute('SELECT 1')\n")
+    assert "api.routes.consent" in _imported_modules(bad)
+    assert any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "execute"
+        for n in ast.walk(ast.parse(bad.read_text()))
+    )
