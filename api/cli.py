@@ -9,11 +9,12 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from api.main import create_app
 from api.service import Service
 from ledger.config import Settings
-from ledger.exceptions import ChainLockedError, LedgerError, StoreLockedError
+from ledger.exceptions import ChainLockedError, InputError, LedgerError, StoreLockedError
 from ledger.runtime import ADMIN_KEY, RELAYER_KEY, open_keyring
 from ledger.store import open_database
 from ledger.store.apps import Role, list_apps
@@ -27,10 +28,15 @@ DataDir = Annotated[Path | None, typer.Option(help="data directory (default: CAR
 
 
 def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    """The settings, with the command's options on top; settings refused end the command with their message."""
     values = {k: v for k, v in overrides.items() if v is not None}
     if data_dir is not None:
         values["data_dir"] = data_dir
-    return Settings(**values)  # type: ignore[arg-type]
+    try:
+        return Settings(**values)
+    except InputError as err:
+        console.print(f"[red]{err.code}[/]: {escape(err.message)}")
+        raise typer.Exit(1) from err
 
 
 @app.command()

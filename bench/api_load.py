@@ -694,6 +694,17 @@ def profiled(server: Server, out_dir: Path | None, name: str, fmt: str) -> Itera
 # --- report -----------------------------------------------------------------------------------
 
 
+def batching_settings() -> tuple[str, str]:
+    """The servers' max batch size and age: from the environment, else the service's defaults."""
+    from ledger.records.batcher import BatcherConfig
+
+    defaults = BatcherConfig()
+    return (
+        os.environ.get("CARELEDGER_MAX_BATCH_SIZE", f"{defaults.max_batch_size} (default)"),
+        os.environ.get("CARELEDGER_MAX_BATCH_AGE", f"{defaults.max_batch_age} (default)"),
+    )
+
+
 def verdict(ok: bool) -> str:
     return "[green]PASS[/]" if ok else "[red]FAIL[/]"
 
@@ -715,6 +726,7 @@ def report(
     bulk_s = max(bulk.finished - bulk.started, 1e-9)
     bulk_per_s = bulk.accepted_records / bulk_s
     single_ratio, bulk_ratio = single.per_s / naive.per_s, bulk_per_s / naive.per_s
+    batch_size, batch_age = batching_settings()
     table = Table(title="CareLedger API under load (acknowledged = durable in SQLite before the 202)")
     for column in ("measure", "rate", "p50", "p99", "server CPU", "target", "result"):
         table.add_column(column, justify="left" if column in ("measure", "target") else "right")
@@ -822,8 +834,7 @@ def report(
         "its anchoring; drain: from the end of the load until every acknowledged record was anchored; anchored/s: "
         f"over the load and the drain. Under bulk load the batcher anchored "
         f"{drain2.anchored_per_s / naive.per_s:,.0f}x the naive rate end to end.\n"
-        f"Batching: max batch size {os.environ.get('CARELEDGER_MAX_BATCH_SIZE', '4096 (default)')}, max age "
-        f"{os.environ.get('CARELEDGER_MAX_BATCH_AGE', '2.0 (default)')} s. Machine: {os.cpu_count()} cores shared "
+        f"Batching: max batch size {batch_size}, max age {batch_age} s. Machine: {os.cpu_count()} cores shared "
         "by the server (one uvicorn worker plus its batcher thread), the load generators and whatever else runs "
         "there: rates vary between runs and are lower bounds for a dedicated server."
     )

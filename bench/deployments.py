@@ -320,6 +320,8 @@ def cell(value: float, base: float, fmt: str) -> str:
 
 
 def report(args: argparse.Namespace, results: Sequence[Figures], skipped: Sequence[str]) -> None:
+    from ledger.records.batcher import BatcherConfig
+
     base = results[0]
     table = Table(
         title=f"CareLedger deployments side by side (ratios to {base.configuration.number}. "
@@ -359,7 +361,8 @@ def report(args: argparse.Namespace, results: Sequence[Figures], skipped: Sequen
         f"({base.single.generator}; with replicas, one generator per replica at once); p99 is the worst replica's. "
         f"b: {args.bulk_clients} client processes x {args.bulk_requests} bodies of {args.bulk_size:,} records "
         "(clients take the replicas in turn). c: from the end of the loads until nothing was pending, with "
-        f"CARELEDGER_MAX_BATCH_SIZE={MAX_BATCH_SIZE} (max batch age 2 s, the default): one transaction per batch. "
+        f"CARELEDGER_MAX_BATCH_SIZE={MAX_BATCH_SIZE} (max batch age {BatcherConfig().max_batch_age:g} s, the default): "
+        "one transaction per batch. "
         "Server CPU (user + system, all replicas, from /proc) per request, record or transaction is the figure least "
         "disturbed by other load.\n"
         f"All of it (server processes, anvil, PostgreSQL and the load generators) shares this machine's "

@@ -1,27 +1,85 @@
-"""Settings: keyword arguments, then environment variables (``CARELEDGER_*``), then a TOML settings file.
+"""Settings: keyword arguments, then environment variables (``CARELEDGER_*``), then secret files, then
+a TOML settings file, then the defaults.
 
 The file is named by ``CARELEDGER_SETTINGS_FILE`` (for example ``/etc/careledger/settings.toml``) and
 holds the same names in lower case (``rpc_url = "http://node:8545"``); secrets such as the keystore
-passphrase are better left to the environment.
+passphrase are better left to the environment or to secret files: with ``CARELEDGER_SECRETS_DIR``
+naming a directory (a container's ``/run/secrets``), a file there named like the variable
+(``careledger_keystore_passphrase``, in any case) holds that setting's value.
+
+Settings check themselves when loaded: a value out of bounds or a combination that cannot work (an
+RPC chain without a keystore passphrase, a PostgreSQL store on the embedded chain) raises
+:class:`~ledger.exceptions.InputError` naming the setting, from pydantic's ``ValidationError``.
+Defaults are stated by the code that uses them (the chain client, the batcher, the keyring) and
+imported here.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
 
+from ledger.chain.client import (
+    DEFAULT_CONFIRMATIONS,
+    DEFAULT_FEE_MODEL,
+    DEFAULT_PRIORITY_FEE_WEI,
+    DEFAULT_RECEIPT_TIMEOUT,
+    FeeModel,
+)
+from ledger.chain.keys import DEFAULT_SCRYPT_N
 from ledger.exceptions import InputError
+from ledger.records.batcher import BatcherConfig
 
+ENV_PREFIX = "CARELEDGER_"
 SETTINGS_FILE_VARIABLE = "CARELEDGER_SETTINGS_FILE"
+SECRETS_DIR_VARIABLE = "CARELEDGER_SECRETS_DIR"
+
+BATCHER_DEFAULTS = BatcherConfig()
+MAX_BATCH_SIZE_LIMIT = 2**20
+"""Most records in one batch: its Merkle tree is built in memory and sealed in one store
+transaction; its proofs (20 nodes) stay far inside the 64 a receipt may carry."""
+MAX_BATCH_AGE_LIMIT = 3600.0
+"""Longest a record may wait to be sealed (seconds): its receipt waits as long."""
+MAX_RECEIPT_TIMEOUT = 3600.0
+MIN_BODY_BYTES = 1024
+MAX_BODY_BYTES_LIMIT = 2**30
+"""Request bodies are read into memory before parsing."""
+MAX_RECORDS_PER_REQUEST_LIMIT = 1_000_000
+MAX_CONFIRMATIONS = 10_000
+MIN_SCRYPT_N, MAX_SCRYPT_N = 2**4, 2**20
+"""scrypt cost bounds: 2**4 only for throwaway test keys; 2**20 already needs 1 GiB per key."""
+
+
+def _setting_conflict(field: str, message: str) -> PydanticCustomError:
+    """An error about a combination of settings, naming the setting to change."""
+    return PydanticCustomError("settings_conflict", message, {"field": field})
+
+
+def _variable(field: str) -> str:
+    return f"{field} ({ENV_PREFIX}{field.upper()})"
+
+
+def settings_error(err: ValidationError) -> InputError:
+    """The :class:`InputError` for settings pydantic refused: each problem with the setting it names
+    and that setting's variable, never the value given (it may be a secret)."""
+    problems: list[dict[str, str]] = []
+    for error in err.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in error["loc"]) or str((error.get("ctx") or {}).get("field", ""))
+        problems.append({"field": field, "message": error["msg"]})
+    described = "; ".join(f"{_variable(p['field'])}: {p['message']}" if p["field"] else p["message"] for p in problems)
+    return InputError(f"invalid settings: {described}", field=problems[0]["field"], errors=problems)
 
 
 class Settings(BaseSettings):
@@ -32,7 +90,7 @@ class Settings(BaseSettings):
         rpc_url: JSON-RPC URL of an EVM node; unset means the embedded chain in ``data_dir``.
         database_url: PostgreSQL URL (``postgresql://user:password@host/db``) of a store shared by
             several API replicas; unset means SQLite in ``data_dir`` (one API process). Replicas
-            need an RPC chain; the keystore and the deployment record then live in the database.
+            need an RPC chain (``rpc_url``); the keystore and the deployment record then live in the database.
         fee_model: ``auto`` (EIP-1559 when the chain has a base fee, else legacy gas price),
             ``eip1559`` or ``legacy`` (type-0 transactions priced by the node's ``eth_gasPrice``).
         priority_fee_wei: EIP-1559 tip per gas; 0 suits a free-gas consortium network.
@@ -41,8 +99,8 @@ class Settings(BaseSettings):
         keystore_passphrase: Passphrase of the encrypted keystore. Required with ``rpc_url``; on
             the embedded chain a random one is generated into ``data_dir/keys/passphrase`` (mode
             0600) when unset, which protects nothing beyond file permissions: development only.
-        keystore_scrypt_n: scrypt cost of newly written keystore files (2**18 is the Web3 Secret
-            Storage default; tests lower it to stay fast).
+        keystore_scrypt_n: scrypt cost of newly written keystore files, a power of two (2**18 is the
+            Web3 Secret Storage default; tests lower it to stay fast).
         faucet_key: A funded key of a development node (anvil) used only to fund the ledger's
             own accounts. Never set on a real network: accounts are funded by their operators.
         chain_sync: SQLite durability of the embedded chain (``FULL``: a block survives power
@@ -55,25 +113,54 @@ class Settings(BaseSettings):
         max_records_per_request: Most records in one bulk registration.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CARELEDGER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Path("data")
     rpc_url: str | None = None
     database_url: SecretStr | None = None
-    confirmations: int = Field(default=0, ge=0, le=10_000)
-    fee_model: Literal["auto", "eip1559", "legacy"] = "auto"
-    priority_fee_wei: int = Field(default=10**9, ge=0)
+    confirmations: int = Field(default=DEFAULT_CONFIRMATIONS, ge=0, le=MAX_CONFIRMATIONS)
+    fee_model: FeeModel = DEFAULT_FEE_MODEL
+    priority_fee_wei: int = Field(default=DEFAULT_PRIORITY_FEE_WEI, ge=0)
     keystore_passphrase: SecretStr | None = None
-    keystore_scrypt_n: int = 2**18
+    keystore_scrypt_n: int = Field(default=DEFAULT_SCRYPT_N, ge=MIN_SCRYPT_N, le=MAX_SCRYPT_N)
     faucet_key: SecretStr | None = None
     chain_sync: Literal["FULL", "NORMAL"] = "FULL"
-    receipt_timeout: float = 120.0
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_batch_size: int = 4096
-    max_batch_age: float = 2.0
-    max_body_bytes: int = 32 * 1024 * 1024
-    max_records_per_request: int = 100_000
+    receipt_timeout: float = Field(default=DEFAULT_RECEIPT_TIMEOUT, gt=0, le=MAX_RECEIPT_TIMEOUT, allow_inf_nan=False)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8000, ge=1, le=65_535)
+    max_batch_size: int = Field(default=BATCHER_DEFAULTS.max_batch_size, ge=1, le=MAX_BATCH_SIZE_LIMIT)
+    max_batch_age: float = Field(
+        default=BATCHER_DEFAULTS.max_batch_age, gt=0, le=MAX_BATCH_AGE_LIMIT, allow_inf_nan=False
+    )
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
+    max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
+
+    def __init__(self, **values: Any) -> None:
+        """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            raise settings_error(err) from err
+
+    @field_validator("keystore_scrypt_n")
+    @classmethod
+    def _scrypt_n_is_a_power_of_two(cls, n: int) -> int:
+        if n & (n - 1):
+            raise PydanticCustomError("power_of_two", "must be a power of two")
+        return n
+
+    @model_validator(mode="after")
+    def _chain_store_and_keys_fit(self) -> Settings:
+        """An RPC chain needs a keystore passphrase; a PostgreSQL store needs an RPC chain (replicas
+        cannot share the embedded chain, which one process holds)."""
+        passphrase = self.keystore_passphrase.get_secret_value() if self.keystore_passphrase else ""
+        if self.rpc_url and not passphrase:
+            raise _setting_conflict("keystore_passphrase", "is required with an RPC chain (rpc_url is set)")
+        if self.database_url is not None and not self.rpc_url:
+            raise _setting_conflict(
+                "database_url", "needs an RPC chain (rpc_url): the embedded chain serves one process only"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -84,10 +171,22 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Arguments win over the environment, which wins over the settings file."""
+        """Arguments win over the environment, which wins over secret files, which win over the settings file."""
+        secrets = file_secret_settings
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise InputError(
+                    f"{SECRETS_DIR_VARIABLE} names no directory: {secrets_dir}", field=SECRETS_DIR_VARIABLE
+                )
+            secrets = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
         settings_file = os.environ.get(SETTINGS_FILE_VARIABLE)
         if not settings_file:
-            return init_settings, env_settings
+            return init_settings, env_settings, secrets
         if not Path(settings_file).is_file():
             raise InputError(f"{SETTINGS_FILE_VARIABLE} names no file: {settings_file}", field=SETTINGS_FILE_VARIABLE)
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file))
+        try:
+            settings_toml = TomlConfigSettingsSource(settings_cls, toml_file=Path(settings_file))
+        except tomllib.TOMLDecodeError as err:
+            raise InputError(f"{settings_file} is not TOML: {err}", field=SETTINGS_FILE_VARIABLE) from err
+        return init_settings, env_settings, secrets, settings_toml

@@ -20,7 +20,6 @@ from ledger.chain.embedded.backend import open_embedded_web3
 from ledger.chain.keys import Keyring, development_passphrase
 from ledger.config import Settings
 from ledger.consent.registry import ConsentRegistryClient
-from ledger.exceptions import InputError
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.store import postgres
 from ledger.store.shared_files import DirectoryDocuments, Documents, PostgresDocuments, adopt
@@ -112,13 +111,12 @@ def open_documents(settings: Settings) -> Documents:
 
 
 def open_keyring(settings: Settings, documents: Documents | None = None) -> Keyring:
-    """The keystore (``keys/`` documents), unlocked with the configured passphrase."""
+    """The keystore (``keys/`` documents), unlocked with the configured passphrase (which
+    :class:`Settings` requires with an RPC chain) or the embedded chain's development one."""
     directory = Path(settings.data_dir) / "keys"
     documents = documents or open_documents(settings)
     if settings.keystore_passphrase is not None:
         passphrase = settings.keystore_passphrase.get_secret_value()
-    elif settings.rpc_url:
-        raise InputError("CARELEDGER_KEYSTORE_PASSPHRASE is required with an RPC chain", field="keystore_passphrase")
     else:
         passphrase = development_passphrase(directory)
     return Keyring(documents, passphrase, scrypt_n=settings.keystore_scrypt_n)

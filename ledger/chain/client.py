@@ -54,6 +54,13 @@ counts as dropped (a node may briefly answer "not found" while a transaction mov
 _NONCE_CONFLICTS = ("nonce too low", "already known", "known transaction", "replacement transaction underpriced")
 
 FeeModel = Literal["auto", "eip1559", "legacy"]
+"""How transactions are priced: ``auto`` (EIP-1559 when the chain has a base fee, else legacy),
+``eip1559``, or ``legacy`` (type-0 transactions at the node's ``eth_gasPrice``)."""
+DEFAULT_FEE_MODEL: FeeModel = "auto"
+DEFAULT_RECEIPT_TIMEOUT = 120.0
+"""Seconds to wait for a sent transaction to be mined."""
+DEFAULT_CONFIRMATIONS = 0
+"""Blocks on top of a transaction's block before it counts as final (0: final once mined)."""
 
 SenderGuard = Callable[[str], AbstractContextManager[None]]
 """Given a sending address, a context held while its nonce is chosen and its transaction sent."""
@@ -133,9 +140,9 @@ class Chain:
         *,
         close: Callable[[], None] | None = None,
         faucet: LocalAccount | None = None,
-        receipt_timeout: float = 120.0,
+        receipt_timeout: float = DEFAULT_RECEIPT_TIMEOUT,
         serialize: bool = False,
-        fee_model: FeeModel = "auto",
+        fee_model: FeeModel = DEFAULT_FEE_MODEL,
         priority_fee_wei: int = DEFAULT_PRIORITY_FEE_WEI,
     ) -> None:
         self.w3 = w3

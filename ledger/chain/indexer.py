@@ -26,6 +26,7 @@ from typing import Any
 from hexbytes import HexBytes
 from web3.contract.contract import ContractEvent
 
+from ledger.chain.client import DEFAULT_CONFIRMATIONS
 from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
@@ -98,7 +99,7 @@ class ChainIndexer:
         *,
         chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
         interval: float = DEFAULT_INTERVAL,
-        confirmations: int = 0,
+        confirmations: int = DEFAULT_CONFIRMATIONS,
     ) -> None:
         if chunk_blocks < 1:
             raise ValueError("chunk_blocks must be at least 1")

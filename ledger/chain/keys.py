@@ -19,6 +19,8 @@ from eth_account.signers.local import LocalAccount
 from ledger.exceptions import InputError, IntegrityError, NotFoundError
 from ledger.store.shared_files import Documents, write_private_file
 
+DEFAULT_SCRYPT_N = 2**18
+"""scrypt cost of new keystore files: the Web3 Secret Storage default."""
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -32,7 +34,7 @@ class Keyring:
         scrypt_n: scrypt cost parameter for keys this keyring writes.
     """
 
-    def __init__(self, documents: Documents, passphrase: str, *, scrypt_n: int = 2**18) -> None:
+    def __init__(self, documents: Documents, passphrase: str, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
         self.documents = documents
         self._passphrase = passphrase
         self._scrypt_n = scrypt_n

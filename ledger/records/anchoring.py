@@ -8,7 +8,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.types import BlockIdentifier
 
-from ledger.chain.client import Chain
+from ledger.chain.client import DEFAULT_CONFIRMATIONS, Chain
 from ledger.chain.contracts import RECORD_ANCHOR, load_artifact
 from ledger.values import checksum, decode_code, encode_code
 
@@ -59,7 +59,9 @@ class RecordStatus:
 class RecordAnchorClient:
     """Reads and writes one RecordAnchor deployment."""
 
-    def __init__(self, chain: Chain, address: str, deploy_block: int = 0, *, confirmations: int = 0) -> None:
+    def __init__(
+        self, chain: Chain, address: str, deploy_block: int = 0, *, confirmations: int = DEFAULT_CONFIRMATIONS
+    ) -> None:
         self.chain = chain
         self.confirmations = confirmations
         self.address = checksum(address)

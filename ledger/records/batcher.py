@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
+from ledger.chain.client import DEFAULT_CONFIRMATIONS
 from ledger.exceptions import (
     ChainUnavailableError,
     ContractRevertError,
@@ -73,7 +74,7 @@ class BatcherConfig:
     max_batch_age: float = 2.0
     max_backoff: float = 30.0
     standby_poll: float = 1.0
-    confirmations: int = 0
+    confirmations: int = DEFAULT_CONFIRMATIONS
     """Blocks on top of an anchoring transaction's block before its batch's receipts are final. Until
     then each step re-checks the transaction; one that a reorganisation removed is anchored again."""
     """Seconds between a standby replica's attempts to take the batcher lock, and the longest a
