@@ -1,4 +1,4 @@
-"""A walk through the library on the embedded chain (what ``make run`` runs until the API lands).
+"""A walk through the library on the embedded chain, without the API (``make demo``).
 
 Opens (or creates and deploys) the ledger in ``--data-dir``, registers a few FHIR records as one
 Merkle batch and writes their receipts, then a patient who holds their own key grants an

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from ledger.exceptions import InputError, InvalidDocumentError, InvalidHexError
 from ledger.records.hashing import (
-    DIGEST_SIZE,
     MAX_JSON_DEPTH,
     SALT_SIZE,
     canonical_json,
@@ -92,7 +91,7 @@ def test_keccak256_rejects_str() -> None:
 @given(st.binary(max_size=300))
 def test_digest_bytes_is_sha256(data: bytes) -> None:
     assert digest_bytes(data) == hashlib.sha256(data).digest()
-    assert len(digest_bytes(data)) == DIGEST_SIZE
+    assert len(digest_bytes(data)) == 32
 
 
 def test_digest_bytes_rejects_non_bytes() -> None:

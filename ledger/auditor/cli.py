@@ -51,10 +51,6 @@ ConsentRegistry = Annotated[str | None, typer.Option("--consent-registry", help=
 FromBlock = Annotated[int, typer.Option("--from-block", min=0, help="The deploy block (history starts there).")]
 
 
-class _Unchecked(Exception):
-    """Raised inside a command to leave with exit code 2 after printing why."""
-
-
 def _target(record_anchor: str | None, consent_registry: str | None, from_block: int) -> AuditTarget | None:
     if record_anchor is None and consent_registry is None:
         return None

@@ -84,8 +84,7 @@ class Web3LogSource:
         params: FilterParams = {"fromBlock": first, "toBlock": last, "address": [checksum(a) for a in addresses]}
         if topics is not None:
             params["topics"] = [[HexBytes(t).to_0x_hex() for t in sorted(topics)]]
-        with self.chain.io():
-            entries = self.chain.w3.eth.get_logs(params)
+        entries = self.chain.get_logs(params)
         logs = [
             RawLog(
                 address=to_checksum_address(entry["address"]),

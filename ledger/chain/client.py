@@ -1,4 +1,4 @@
-"""The one place that talks to an EVM chain through web3, and translates its errors.
+"""The boundary to an EVM chain: every web3 call goes through a :class:`Chain`, which translates its errors.
 
 A :class:`Chain` wraps a :class:`web3.Web3` connected either to the embedded eth-tester chain
 (persisted in a data directory, see :mod:`ledger.chain.embedded.backend`) or to any JSON-RPC node. It signs
@@ -6,6 +6,12 @@ transactions locally with the caller's key (the same path for both kinds of chai
 nonce counter per sending account so concurrent senders do not collide, and turns every web3,
 eth-tester and transport error into a :mod:`ledger.exceptions` error, decoding custom errors by
 name.
+
+The contract clients (:mod:`ledger.records.anchoring`, :mod:`ledger.consent.registry`) encode calls
+and decode events with the web3 ``Contract`` objects :meth:`Chain.contract` makes, and send or read
+them through :meth:`Chain.call`, :meth:`Chain.transact` and :meth:`Chain.get_logs` (or inside
+:meth:`Chain.io`), so no web3 error escapes untranslated. Only this package and the auditor's chain
+reader, which opens chains itself, touch ``Chain.w3`` directly.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
-from web3.types import BlockIdentifier, Nonce, TxParams, TxReceipt, Wei
+from web3.types import BlockIdentifier, FilterParams, LogReceipt, Nonce, TxParams, TxReceipt, Wei
 
 from ledger.chain.contracts import Artifact, decode_custom_error
 from ledger.exceptions import (
@@ -176,6 +182,16 @@ class Chain:
             return
         with self._serial, translated_errors():
             yield
+
+    def get_logs(self, params: FilterParams) -> list[LogReceipt]:
+        """``eth_getLogs`` (errors translated)."""
+        with self.io():
+            return list(self.w3.eth.get_logs(params))
+
+    def transaction_receipt(self, tx_hash: bytes) -> TxReceipt:
+        """The receipt of a mined transaction (errors translated; a missing one is a ChainError)."""
+        with self.io():
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
 
     def close(self) -> None:
         """Release the connection (and the embedded chain's data directory)."""

@@ -10,8 +10,8 @@ drops it and reads everything again from the deploy block.
 
 The service runs :meth:`ChainIndexer.sync` in a daemon thread every ``interval`` seconds, and
 synchronously after it relays a transaction itself, so a client sees its own change at once.
-Reorganisations are not handled: the embedded chain never reorganises; on a public chain, run the
-indexer behind a node that only serves finalised blocks.
+With ``confirmations`` set, it reads only blocks that many deep (a reorganisation shallower than
+that cannot undo what it indexed); the embedded chain never reorganises.
 """
 
 from __future__ import annotations
@@ -224,8 +224,7 @@ class ChainIndexer:
         return inserted
 
     def _read(self, first: int, last: int) -> list[IndexedEvent]:
-        with self.chain.io():
-            logs = self.chain.w3.eth.get_logs({"fromBlock": first, "toBlock": last, "address": self.addresses})
+        logs = self.chain.get_logs({"fromBlock": first, "toBlock": last, "address": self.addresses})
         events: list[IndexedEvent] = []
         times: dict[int, int] = {}
         for entry in logs:

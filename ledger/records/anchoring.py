@@ -112,9 +112,9 @@ class RecordAnchorClient:
             logs = self.contract.events.RootAnchored.get_logs(
                 from_block=info.block_number, to_block=info.block_number, argument_filters={"root": root}
             )
-            if not logs:
-                return None
-            receipt = self.chain.w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
+        if not logs:
+            return None
+        receipt = self.chain.transaction_receipt(bytes(logs[0]["transactionHash"]))
         return AnchoredBatch(
             root=root,
             leaf_count=leaf_count,

@@ -2,7 +2,7 @@
 
 Records are acknowledged to clients as soon as they are committed to the store. This worker, in its
 own thread, seals each organisation's pending records into a batch when there are ``max_batch_size``
-of them or the oldest has waited ``max_batch_age`` seconds (the seal is one SQLite transaction), then
+of them or the oldest has waited ``max_batch_age`` seconds (the seal is one store transaction), then
 anchors the batch's root with that organisation's key. Every step is recorded before the next, so a
 restart resumes where the last process stopped: a sealed batch whose root is already on chain (the
 process died after sending) is marked anchored from the chain, never anchored twice. When the chain

@@ -33,7 +33,6 @@ import sha3
 
 from ledger.exceptions import InputError, InvalidDocumentError, InvalidHexError
 
-DIGEST_SIZE: Final = 32
 """Bytes in a record digest (SHA-256)."""
 
 SALT_SIZE: Final = 32

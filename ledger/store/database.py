@@ -15,7 +15,6 @@ uses; the store's SQL is written once, in SQLite's dialect, and rewritten for Po
 from __future__ import annotations
 
 import contextlib
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +32,6 @@ T = TypeVar("T")
 
 STORE_FILE = "ledger.sqlite3"
 STORE_LOCK_FILE = "ledger.sqlite3.lock"
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 """A statement broke a constraint (a unique key taken): the caller's conflict, not an outage."""
