@@ -63,7 +63,7 @@ from api_load import (
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from tests.postgres import PostgresServer
+    from tests.support.postgres import PostgresServer
 
 MAX_BATCH_SIZE = 1024
 LOCK_TIMEOUT = 30.0
@@ -126,8 +126,8 @@ def service_env() -> dict[str, str]:
 
 def unavailable(configuration: Configuration) -> str | None:
     """Why ``configuration`` cannot run on this machine (None when it can)."""
-    from tests.api.processes import ANVIL
-    from tests.postgres import postgres_bin
+    from tests.support.postgres import postgres_bin
+    from tests.support.processes import ANVIL
 
     if configuration.anvil and not ANVIL.exists():
         return "anvil is not installed (make setup)"
@@ -139,7 +139,7 @@ def unavailable(configuration: Configuration) -> str | None:
 @contextmanager
 def deployed(configuration: Configuration, tmp: Path, postgres: PostgresServer | None) -> Iterator[list[Server]]:
     """The node (if any), a fresh database (if any), the admin and the replicas, all ready."""
-    from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
+    from tests.support.processes import ANVIL_DEV_KEY, free_port, running_anvil
 
     env = service_env()
     data_dir = tmp / "data"
@@ -404,7 +404,7 @@ def main() -> None:
     with ExitStack() as stack:
         postgres = None
         if any(c.postgres for c in runnable):
-            from tests.postgres import postgres_server
+            from tests.support.postgres import postgres_server
 
             postgres = stack.enter_context(postgres_server())
         for configuration in runnable:

@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite: a fresh ledger per test on the chain under test.
 
 That chain is the real embedded chain, or with ``CARELEDGER_TEST_CHAIN=anvil`` one anvil node per
-session (see :mod:`tests.chain_under_test`).
+session (see :mod:`tests.support.chain_under_test`).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.runtime import Ledger, open_ledger
-from tests.api.processes import free_port, running_anvil
-from tests.chain_under_test import FAST_SCRYPT_N as FAST_SCRYPT_N
-from tests.chain_under_test import ChainUnderTest, selected_chain
-from tests.chain_under_test import ledger_settings as ledger_settings
+from tests.support.chain_under_test import FAST_SCRYPT_N as FAST_SCRYPT_N
+from tests.support.chain_under_test import ChainUnderTest, selected_chain
+from tests.support.chain_under_test import ledger_settings as ledger_settings
+from tests.support.processes import free_port, running_anvil
 
-pytest_plugins = ("tests.postgres",)  # the session's PostgreSQL server and a database per test
+pytest_plugins = ("tests.support.postgres",)  # the session's PostgreSQL server and a database per test
 
 ANVIL_BALANCE_ETHER = 10**9  # every dev account: processes and module fixtures fund many ledgers on one node
 
@@ -32,7 +32,9 @@ def pytest_configure() -> None:
 
 
 def pytest_report_header() -> str:
-    from tests.postgres import selected_store  # imported here: pytest_plugins must load it first (assert rewriting)
+    from tests.support.postgres import (
+        selected_store,  # imported here: pytest_plugins must load it first (assert rewriting)
+    )
 
     return (
         f"chain under test: {selected_chain()} (CARELEDGER_TEST_CHAIN); "

@@ -15,7 +15,7 @@ from api.service import Service
 from ledger.config import Settings
 from ledger.store.apps import Organisation, Role
 from ledger.store.apps import create_app as create_api_app
-from tests.chain_under_test import ChainUnderTest
+from tests.support.chain_under_test import ChainUnderTest
 
 PATIENT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
 MakeApp = Callable[..., tuple[dict[str, str], Organisation]]

@@ -30,8 +30,8 @@ from ledger.store.apps import Role
 from ledger.store.export import export_index
 from tests.api.conftest import MakeApp
 from tests.api.test_consent_api import relay, signed_grant, signed_revocation
-from tests.auditor.conftest import load_cases
-from tests.chain_under_test import ChainUnderTest
+from tests.ledger.auditor.conftest import load_cases
+from tests.support.chain_under_test import ChainUnderTest
 
 runner = CliRunner()
 INDEX_CASES = load_cases("index")

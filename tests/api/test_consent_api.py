@@ -4,7 +4,6 @@ appointments, the consent list and the consent check, and every way a relay is r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -19,13 +18,14 @@ from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, revocation_typed_data, sign_typed_data
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
-from tests.chain_under_test import travel_to as travel_chain_to
+from tests.support import paths
+from tests.support.chain_under_test import travel_to as travel_chain_to
 
 SCOPE = "Observation"
 PURPOSE = "TREAT"
 HOUR = 3600
 DAY = 24 * HOUR
-WALLET_ARTIFACT = Path(__file__).parent.parent / "artifacts" / "MockERC1271Wallet.json"
+WALLET_ARTIFACT = paths.TEST_ARTIFACTS / "MockERC1271Wallet.json"
 
 
 # --- helpers (also used by the access and audit tests) ------------------------------------------

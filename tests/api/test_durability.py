@@ -13,7 +13,9 @@ import pytest
 
 from ledger.records.receipts import Receipt, verify_receipt
 from tests.api.conftest import PATIENT
-from tests.api.processes import (
+from tests.support.chain_under_test import ChainUnderTest
+from tests.support.postgres import store_env
+from tests.support.processes import (
     ANVIL_DEV_KEY,
     create_admin,
     free_port,
@@ -23,8 +25,6 @@ from tests.api.processes import (
     setup_app,
     wait_until,
 )
-from tests.chain_under_test import ChainUnderTest
-from tests.postgres import store_env
 
 pytestmark = pytest.mark.slow
 

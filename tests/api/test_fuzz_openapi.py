@@ -22,9 +22,9 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.case import Case
 
-from tests.api.processes import create_admin, free_port, running_service, service_env, setup_app
-from tests.chain_under_test import ChainUnderTest
-from tests.postgres import store_env
+from tests.support.chain_under_test import ChainUnderTest
+from tests.support.postgres import store_env
+from tests.support.processes import create_admin, free_port, running_service, service_env, setup_app
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-API = Path(__file__).resolve().parents[2] / "api"
+from tests.support import paths
+
+API = paths.REPO / "api"
 ROUTES = API / "routes"
 
 

@@ -24,7 +24,7 @@ from ledger.chain.deployment import Deployment
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.records.receipts import Receipt, verify_receipt
 from tests.api.conftest import PATIENT
-from tests.api.processes import (
+from tests.support.processes import (
     ANVIL_DEV_KEY,
     create_admin,
     free_port,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.processes import ROOT, create_admin, free_port, running_service, service_env
-from tests.chain_under_test import ChainUnderTest
-from tests.postgres import store_env
+from tests.support.chain_under_test import ChainUnderTest
+from tests.support.postgres import store_env
+from tests.support.processes import ROOT, create_admin, free_port, running_service, service_env
 
 CHROMIUM = Path(os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [

@@ -18,8 +18,8 @@ from eth_account.signers.local import LocalAccount
 from playwright.sync_api import Browser, Page, expect
 
 from ledger.consent.typed_data import sign_typed_data
-from tests.api.processes import ROOT
 from tests.browser.conftest import RunningService
+from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.slow
 

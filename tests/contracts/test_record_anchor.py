@@ -22,7 +22,7 @@ from ledger.records.hashing import commitment, digest_bytes, keccak256, leaf_has
 from ledger.records.merkle import MerkleTree, verify_proof
 from ledger.runtime import Ledger
 from ledger.values import encode_code
-from tests.chain_events import address_topic, reverts, single_event, topics_of
+from tests.support.chain_events import address_topic, reverts, single_event, topics_of
 
 Record = tuple[bytes, bytes]
 NewAccount = Callable[[], LocalAccount]

@@ -6,7 +6,6 @@ import json
 import os
 import random
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,10 @@ from hypothesis import strategies as st
 from ledger.exceptions import InputError, InvalidProofError, NotFoundError
 from ledger.records.hashing import leaf_hash
 from ledger.records.merkle import MerkleTree, process_proof, verify_proof
+from tests.support import paths
 
-REPO = Path(__file__).resolve().parents[1]
-ORACLE = Path(__file__).with_name("js") / "oz_merkle_tree.mjs"
+REPO = paths.REPO
+ORACLE = paths.TESTS / "js" / "oz_merkle_tree.mjs"
 CROSS_CHECK_SIZES = (1, 2, 3, 5, 8, 100, 1000)
 
 

@@ -10,7 +10,7 @@ from ledger.auditor.logs import EmbeddedLogSource, Web3LogSource, read_logs
 from ledger.auditor.replay import ANCHOR_EVENTS, replay
 from ledger.auditor.roles import RoleTimeline
 from ledger.chain.contracts import CONSENT_EVENTS
-from tests.auditor.conftest import Scenario
+from tests.ledger.auditor.conftest import Scenario
 
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
 ROLE = b"\x01" * 32

@@ -23,8 +23,8 @@ from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.postgres import migrations, to_postgres
 from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
 from ledger.store.shared_files import DirectoryDocuments, PostgresDocuments, adopt
-from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
-from tests.postgres import PostgresServer
+from tests.support.chain_under_test import ANVIL_DEV_KEY, ledger_settings
+from tests.support.postgres import PostgresServer
 
 COLUMNS = (
     "id",

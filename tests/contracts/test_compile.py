@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
+from tests.support import paths
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = paths.REPO
 
 
 def test_committed_artifacts_match_a_fresh_compile() -> None:

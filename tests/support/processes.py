@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.chain_under_test import ANVIL_DEV_KEY as ANVIL_DEV_KEY
+from tests.support import paths
+from tests.support.chain_under_test import ANVIL_DEV_KEY as ANVIL_DEV_KEY
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = paths.REPO
 ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
 
 

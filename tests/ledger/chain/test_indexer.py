@@ -16,7 +16,7 @@ from ledger.chain.indexer import ChainIndexer, all_events, indexed_to, patient_e
 from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.runtime import Ledger
 from ledger.store import Database, open_database
-from tests.chain_under_test import FAST_SCRYPT_N, ChainUnderTest
+from tests.support.chain_under_test import FAST_SCRYPT_N, ChainUnderTest
 
 NewAccount = Callable[[], LocalAccount]
 HOUR = 3600

@@ -18,8 +18,8 @@ from ledger.records.receipts import verify_receipt
 from ledger.runtime import Ledger, open_ledger
 from ledger.store.database import with_tx
 from ledger.store.records import INSERT_RECORD, RecordPayload, get_record, new_records
-from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
-from tests.chain_under_test import ledger_settings, rpc
+from tests.support.chain_under_test import ledger_settings, rpc
+from tests.support.processes import ANVIL_DEV_KEY, free_port, running_anvil
 
 pytestmark = pytest.mark.slow
 

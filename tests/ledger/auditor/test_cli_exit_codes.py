@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ledger.auditor.cli import app
-from tests.auditor.conftest import DOCUMENTS, Scenario
+from tests.ledger.auditor.conftest import DOCUMENTS, Scenario
 
 runner = CliRunner()
 

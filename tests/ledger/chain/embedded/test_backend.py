@@ -26,10 +26,11 @@ from web3 import EthereumTesterProvider, Web3
 from ledger.chain.embedded.backend import CHAIN_FILE, EmbeddedChain, open_embedded_web3
 from ledger.chain.embedded.kv_store import SqliteAtomicDB
 from ledger.exceptions import ChainError, ChainLockedError, NotFoundError
+from tests.support import paths
 
 pytestmark = pytest.mark.embedded_only
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = paths.REPO
 
 # Init code of a tiny contract, hand-assembled: the constructor stores 0x2a in slot 0
 # (PUSH1 2a PUSH1 00 SSTORE), then returns the 11-byte runtime at offset 0x11, which returns

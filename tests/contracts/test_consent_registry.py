@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,8 +39,9 @@ from ledger.exceptions import (
 )
 from ledger.runtime import Ledger
 from ledger.values import encode_code
-from tests.chain_events import address_topic, reverts, single_event, topics_of
-from tests.chain_under_test import travel_to as travel_chain_to
+from tests.support import paths
+from tests.support.chain_events import address_topic, reverts, single_event, topics_of
+from tests.support.chain_under_test import travel_to as travel_chain_to
 
 NewAccount = Callable[[], LocalAccount]
 
@@ -55,7 +55,7 @@ ZERO_ADDRESS = "0x" + "00" * 20
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 GRANTED, REVOKED = 1, 2
 EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
-WALLET_ARTIFACT = Path(__file__).parent / "artifacts" / "MockERC1271Wallet.json"
+WALLET_ARTIFACT = paths.TEST_ARTIFACTS / "MockERC1271Wallet.json"
 
 
 # --- helpers ---------------------------------------------------------------------------------

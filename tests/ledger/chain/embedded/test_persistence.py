@@ -16,11 +16,12 @@ from ledger.records.hashing import digest_bytes, new_salt
 from ledger.records.receipts import Receipt, anchor_batch, verify_receipt
 from ledger.runtime import open_ledger
 from tests.conftest import ledger_settings
+from tests.support import paths
 
 pytestmark = pytest.mark.embedded_only
 
-CHILD = Path(__file__).parent / "processes" / "anchor_and_consent.py"
-ROOT = Path(__file__).resolve().parents[1]
+CHILD = paths.TESTS / "processes" / "anchor_and_consent.py"
+ROOT = paths.REPO
 
 
 def test_restart_sees_deployment_receipts_and_history(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.records.hashing import digest_bytes, new_salt
 from ledger.records.receipts import anchor_batch
 from ledger.runtime import open_ledger
-from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
+from tests.support.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 
 
 def test_verify_and_audit_over_anvil(tmp_path: Path, anvil_url: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.api.processes import free_port
+from tests.support.processes import free_port
 
 USER = "careledger"
 TEST_STORE_VARIABLE = "CARELEDGER_TEST_STORE"

@@ -21,7 +21,7 @@ from ledger.auditor.receipt_format import Failure, ReceiptClaim, parse_receipt
 from ledger.auditor.verify import ChainFacts
 from ledger.auditor.zip_members import ZipMembers
 from ledger.exceptions import ChainUnavailableError, InvalidProofError
-from tests.auditor.conftest import DOCUMENTS, Scenario
+from tests.ledger.auditor.conftest import DOCUMENTS, Scenario
 
 
 def _members(scenario: Scenario) -> dict[str, bytes]:

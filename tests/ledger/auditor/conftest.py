@@ -22,9 +22,10 @@ from ledger.auditor.chain_reader import ChainReader, open_reader
 from ledger.records.hashing import digest_bytes, leaf_hash, new_salt
 from ledger.records.receipts import Receipt, anchor_batch
 from ledger.runtime import Ledger, open_ledger
-from tests.chain_under_test import ChainUnderTest
+from tests.support import paths
+from tests.support.chain_under_test import ChainUnderTest
 
-TESTDATA = Path(__file__).resolve().parents[1] / "testdata" / "auditor"
+TESTDATA = paths.TESTDATA / "auditor"
 DOCUMENTS = [b"%%PDF-1.7 discharge letter %d" % i for i in range(6)]
 
 

@@ -17,7 +17,7 @@ from ledger.chain.client import Chain, translate_error
 from ledger.exceptions import ChainUnavailableError, ContractRevertError, InvalidHexError
 from ledger.runtime import Ledger
 from ledger.values import checksum
-from tests.chain_under_test import ChainUnderTest
+from tests.support.chain_under_test import ChainUnderTest
 
 ADDRESS = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"
 EMBEDDED_CHAIN_ID, ANVIL_CHAIN_ID = 131277322940537, 31337

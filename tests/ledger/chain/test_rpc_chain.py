@@ -13,7 +13,7 @@ from ledger.exceptions import ContractRevertError
 from ledger.records.hashing import digest_bytes, new_salt
 from ledger.records.receipts import anchor_batch, verify_receipt
 from ledger.runtime import open_ledger
-from tests.chain_under_test import ANVIL_DEV_KEY, ledger_settings
+from tests.support.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 
 
 def test_deploy_anchor_and_relay_consent_over_rpc(tmp_path: Path, anvil_url: str) -> None:

@@ -14,7 +14,7 @@ from ledger.exceptions import InvalidProofError
 from ledger.records.hashing import digest_bytes, new_salt
 from ledger.records.merkle import MerkleTree, process_proof
 from ledger.records.receipts import Receipt
-from tests.auditor.conftest import Scenario
+from tests.ledger.auditor.conftest import Scenario
 
 MALFORMED: list[tuple[str, Any, str]] = [
     ("root", "0x12", "root"),

@@ -19,7 +19,7 @@ from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.cli import app
 from ledger.auditor.verify import CHAIN_STEPS, ChainFacts, verify_one
 from ledger.records.hashing import digest_bytes
-from tests.auditor.conftest import Scenario, load_cases, tampered
+from tests.ledger.auditor.conftest import Scenario, load_cases, tampered
 
 CASES = load_cases("receipts")
 runner = CliRunner()

@@ -46,7 +46,7 @@ from ledger.config import (
 from ledger.exceptions import InputError
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.records.batcher import BatcherConfig
-from tests.api.processes import ANVIL_DEV_KEY, ROOT, free_port, running_anvil, service_env
+from tests.support.processes import ANVIL_DEV_KEY, ROOT, free_port, running_anvil, service_env
 
 RPC = "http://node.example:8545"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ledger.runtime import open_ledger
-from tests.api.processes import ANVIL_DEV_KEY, free_port, running_anvil
-from tests.chain_under_test import ledger_settings
+from tests.support.chain_under_test import ledger_settings
+from tests.support.processes import ANVIL_DEV_KEY, free_port, running_anvil
 
 pytestmark = pytest.mark.slow
 

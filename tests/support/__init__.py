@@ -1,0 +1,1 @@
+"""Helpers shared by the suite: the chain under test, PostgreSQL, processes, event helpers, paths."""
