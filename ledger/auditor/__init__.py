@@ -6,7 +6,6 @@ documents held by the auditor, and optionally a copy of the API's SQLite index t
 
 Modules, one idea each:
 
-* :mod:`~ledger.auditor.events`: decode raw logs of both contracts from their ABIs.
 * :mod:`~ledger.auditor.logs`: read logs by block range (``eth_getLogs`` in chunks, or straight
   from the embedded chain's receipts).
 * :mod:`~ledger.auditor.chain_reader`: open a chain and a deployment, pinned at one head block.

@@ -17,12 +17,12 @@ from typing import Any
 
 from web3 import HTTPProvider, Web3
 
-from ledger.auditor.events import Event, decode_log, topics_of
 from ledger.auditor.logs import DEFAULT_CHUNK_BLOCKS, EmbeddedLogSource, LogSource, Progress, Web3LogSource, read_logs
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR
 from ledger.chain.deployment import DEPLOYMENT_FILE
 from ledger.chain.embedded.backend import open_embedded_web3
+from ledger.chain.events import Event, decode_log, topics_of
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import DeploymentError, InputError, NotFoundError
 from ledger.records.anchoring import RecordAnchorClient

@@ -1,6 +1,6 @@
 """Read contract logs by block range, from any node or straight from the embedded chain.
 
-Two sources give the same :class:`~ledger.auditor.events.RawLog` values:
+Two sources give the same :class:`~ledger.chain.events.RawLog` values:
 
 * :class:`Web3LogSource`: ``eth_getLogs`` in chunks of blocks with address and topic filters.
   Works against any node (anvil, geth) and against eth-tester through web3.
@@ -20,13 +20,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from eth_bloom.bloom import BloomFilter
-from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3.types import FilterParams
 
-from ledger.auditor.events import RawLog
 from ledger.chain.client import Chain
 from ledger.chain.embedded.backend import EmbeddedChain
+from ledger.chain.events import RawLog, raw_log
 from ledger.values import checksum
 
 DEFAULT_CHUNK_BLOCKS = 2_000
@@ -85,17 +84,7 @@ class Web3LogSource:
         if topics is not None:
             params["topics"] = [[HexBytes(t).to_0x_hex() for t in sorted(topics)]]
         entries = self.chain.get_logs(params)
-        logs = [
-            RawLog(
-                address=to_checksum_address(entry["address"]),
-                topics=tuple(bytes(t) for t in entry["topics"]),
-                data=bytes(entry["data"]),
-                block_number=int(entry["blockNumber"]),
-                log_index=int(entry["logIndex"]),
-                tx_hash=bytes(entry["transactionHash"]),
-            )
-            for entry in entries
-        ]
+        logs = [raw_log(entry) for entry in entries]
         logs.sort(key=lambda log: (log.block_number, log.log_index))
         return logs
 

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.auditor.chain_reader import ChainReader
-from ledger.auditor.events import Event
 from ledger.auditor.logs import Progress
 from ledger.auditor.receipt_format import show
 from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.chain import contracts
 from ledger.chain.contracts import CONSENT_EVENTS
+from ledger.chain.events import Event
 from ledger.consent.terms import ConsentStatus
 from ledger.values import decode_code
 

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger.auditor.events import Event
+from ledger.chain.events import Event
 from ledger.records.anchoring import ANCHORER_ROLE
 
 ROLE_EVENTS = ("RoleGranted", "RoleRevoked")

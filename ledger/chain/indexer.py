@@ -23,11 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from hexbytes import HexBytes
-from web3.contract.contract import ContractEvent
-
 from ledger.chain.client import DEFAULT_CONFIRMATIONS
-from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
+from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS, CONSENT_REGISTRY, RECORD_ANCHOR
+from ledger.chain.events import decode_log, raw_log
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
 from ledger.records.anchoring import RecordAnchorClient, RecordStatus
@@ -110,14 +108,8 @@ class ChainIndexer:
         self.confirmations = confirmations
         self.start_block = min(consents.deploy_block, anchors.deploy_block)
         self.addresses = [consents.address, anchors.address]
-        self._events: dict[tuple[str, bytes], tuple[str, ContractEvent]] = {}
-        for client, contract_name, names in (
-            (consents, "ConsentRegistry", CONSENT_EVENTS),
-            (anchors, "RecordAnchor", ANCHOR_EVENTS),
-        ):
-            for name in names:
-                event: ContractEvent = getattr(client.contract.events, name)
-                self._events[(client.address.lower(), bytes(HexBytes(event.topic)))] = (contract_name, event)
+        self._contracts: dict[str, str] = {consents.address: CONSENT_REGISTRY, anchors.address: RECORD_ANCHOR}
+        self._indexed = {CONSENT_REGISTRY: frozenset(CONSENT_EVENTS), RECORD_ANCHOR: frozenset(ANCHOR_EVENTS)}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -224,32 +216,29 @@ class ChainIndexer:
         return inserted
 
     def _read(self, first: int, last: int) -> list[IndexedEvent]:
-        logs = self.chain.get_logs({"fromBlock": first, "toBlock": last, "address": self.addresses})
+        entries = self.chain.get_logs({"fromBlock": first, "toBlock": last, "address": self.addresses})
         events: list[IndexedEvent] = []
         times: dict[int, int] = {}
-        for entry in logs:
-            topics = entry.get("topics") or []
-            known = self._events.get((str(entry["address"]).lower(), bytes(topics[0]))) if topics else None
-            if known is None:  # role changes and other events nobody reads from the index
-                continue
-            contract_name, event = known
-            with self.chain.io():
-                decoded = event.process_log(entry)
-            block = int(entry["blockNumber"])
-            if block not in times:
-                times[block] = self.chain.block_timestamp(block)
-            args = dict(decoded["args"])
+        for entry in entries:
+            log = raw_log(entry)
+            contract_name = self._contracts.get(log.address)
+            decoded = decode_log(log, contract_name) if contract_name is not None else None
+            if decoded is None or decoded.name not in self._indexed[decoded.contract]:
+                continue  # role changes and other events nobody reads from the index
+            if log.block_number not in times:
+                times[log.block_number] = self.chain.block_timestamp(log.block_number)
+            args = dict(decoded.args)
             patient = args.pop("patient", None)
             events.append(
                 IndexedEvent(
-                    block_number=block,
-                    log_index=int(entry["logIndex"]),
-                    tx_hash=HexBytes(entry["transactionHash"]).to_0x_hex(),
-                    contract=contract_name,
-                    event=event.event_name,
+                    block_number=log.block_number,
+                    log_index=log.log_index,
+                    tx_hash="0x" + log.tx_hash.hex(),
+                    contract=decoded.contract,
+                    event=decoded.name,
                     patient=str(patient).lower() if patient is not None else None,
                     fields={name: readable(name, value) for name, value in args.items()},
-                    block_time=times[block],
+                    block_time=times[log.block_number],
                 )
             )
         return events

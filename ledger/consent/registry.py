@@ -11,6 +11,7 @@ from web3.types import TxReceipt
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_EVENTS, CONSENT_REGISTRY, load_artifact
+from ledger.chain.events import decode_log, raw_log, topics_of
 from ledger.consent.codes import encode_purpose
 from ledger.consent.terms import ConsentKey, ConsentRecord, GrantTerms, consent_state
 from ledger.consent.typed_data import eip712_domain
@@ -151,23 +152,34 @@ class ConsentRegistryClient:
         return int(self.chain.call(self.contract.functions.guardianUntil(checksum(patient), checksum(guardian))))
 
     def history(self, patient: str) -> list[ConsentEvent]:
-        """Every consent, guardian and break-glass event about a patient, in chain order."""
+        """Every consent, guardian and break-glass event about a patient, in chain order (a chain scan
+        from the deploy block: the service reads the chain index instead)."""
         patient = checksum(patient)
-        events: list[ConsentEvent] = []
-        with self.chain.io():
-            for kind in CONSENT_EVENTS:
-                event = getattr(self.contract.events, kind)
-                for log in event.get_logs(from_block=self.deploy_block, argument_filters={"patient": patient}):
-                    events.append(
-                        ConsentEvent(
-                            kind=kind,
-                            patient=patient,
-                            block_number=log["blockNumber"],
-                            tx_hash=log["transactionHash"].to_0x_hex(),
-                            log_index=log["logIndex"],
-                            fields={k: _readable(k, v) for k, v in log["args"].items() if k != "patient"},
-                        )
-                    )
+        patient_topic = "0x" + bytes(12).hex() + patient[2:].lower()
+        entries = self.chain.get_logs(
+            {
+                "fromBlock": self.deploy_block,
+                "toBlock": "latest",
+                "address": self.address,
+                "topics": [["0x" + t.hex() for t in sorted(topics_of(*CONSENT_EVENTS))], patient_topic],
+            }
+        )
+        events = []
+        for entry in entries:
+            log = raw_log(entry)
+            decoded = decode_log(log, CONSENT_REGISTRY)
+            if decoded is None:
+                continue
+            events.append(
+                ConsentEvent(
+                    kind=decoded.name,
+                    patient=patient,
+                    block_number=log.block_number,
+                    tx_hash="0x" + log.tx_hash.hex(),
+                    log_index=log.log_index,
+                    fields={k: _readable(k, v) for k, v in decoded.args.items() if k != "patient"},
+                )
+            )
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger.auditor.chain_reader import ChainReader
-from ledger.auditor.events import Event
+from ledger.chain.events import Event
 from ledger.auditor.logs import EmbeddedLogSource, Web3LogSource, read_logs
 from ledger.auditor.replay import ANCHOR_EVENTS, replay
 from ledger.auditor.roles import RoleTimeline

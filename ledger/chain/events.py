@@ -1,9 +1,10 @@
-"""Decode raw event logs of the RecordAnchor and the ConsentRegistry from their ABIs.
+"""The one event reader: decode raw logs of the RecordAnchor and the ConsentRegistry from their ABIs.
 
-The auditor reads logs in bulk (tens of thousands), so it decodes them itself instead of through
+The chain index, the consent client's history and the auditor all decode logs here, not through
 web3's per-event objects: one table from ``topic0`` to the event's name and argument layout, built
-once from the shipped artifacts, and ``eth_abi`` for the non-indexed data. Both log sources
-(JSON-RPC and the embedded chain) produce the same :class:`RawLog`, so everything above them is
+once from the shipped artifacts, and ``eth_abi`` for the non-indexed data (the auditor reads tens
+of thousands of logs: ``bench/audit_rate.py``). Every log source (``eth_getLogs`` on any node, or
+the embedded chain's own receipts) produces the same :class:`RawLog`, so everything above them is
 the same code.
 """
 
@@ -34,6 +35,18 @@ class RawLog:
     block_number: int
     log_index: int
     tx_hash: bytes
+
+
+def raw_log(entry: Any) -> RawLog:
+    """A log as ``eth_getLogs`` (web3's ``LogReceipt``) gives it."""
+    return RawLog(
+        address=to_checksum_address(entry["address"]),
+        topics=tuple(bytes(t) for t in entry["topics"]),
+        data=bytes(entry["data"]),
+        block_number=int(entry["blockNumber"]),
+        log_index=int(entry["logIndex"]),
+        tx_hash=bytes(entry["transactionHash"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
