@@ -14,7 +14,6 @@ uses; the store's SQL is written once, in SQLite's dialect, and rewritten for Po
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -30,7 +29,6 @@ from ledger.store.migration_files import SQLITE, migration_files
 
 STORE_FILE = "ledger.sqlite3"
 STORE_LOCK_FILE = "ledger.sqlite3.lock"
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
 """A statement broke a constraint (a unique key taken): the caller's conflict, not an outage."""

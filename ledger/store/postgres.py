@@ -28,7 +28,6 @@ from ledger.exceptions import InputError, IntegrityError, StoreUnavailableError
 from ledger.store.migration_files import POSTGRES, migration_files
 
 MIGRATION_LOCK = 0x6361_7265_6C65_6467  # "careledg": one replica migrates at a time
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.(\w+)'\)")
 _INSERT_OR_IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.IGNORECASE)
 _PLAIN_INSERT = re.compile(r"^\s*INSERT INTO (\w+) \(([\w\s,]+)\)\s*VALUES\s*\(\s*\?(?:\s*,\s*\?)*\s*\)\s*$")
