@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 
@@ -36,22 +36,15 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # the test suite's helpers; the checkout is never the service's code
 
 from api.routes.patient_page import ETHERS_SHA256, ETHERS_URL, ETHERS_VERSION  # noqa: E402
+from api.schemas import RecordIn  # noqa: E402
 from tests.api.processes import ANVIL, ANVIL_DEV_KEY, free_port, running_anvil, setup_app  # noqa: E402
 from tests.postgres import postgres_bin, postgres_server  # noqa: E402
 
 STEP_TIMEOUT = 600  # seconds for a build or an install (a cold pip cache downloads everything)
 READY_TIMEOUT = 120
+SERVE_LOG = "serve.log"
 PIP_QUIETLY = ("--quiet", "--disable-pip-version-check")
-PATIENT = "0x8ba1f109551bD432803012645Ac136ddd64DBA72"  # any address: records name their patient
-RECORD = {
-    "patient": PATIENT,
-    "document": {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "valueQuantity": {"value": 72, "unit": "beats/minute"},
-    },
-}
+RECORD: dict[str, Any] = RecordIn.model_json_schema()["examples"][0]  # the documented FHIR example
 _UNSET_FOR_THE_SERVICE = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH")
 
 
@@ -128,7 +121,7 @@ def service_env(venv: Path, data_dir: Path, **settings: str) -> dict[str, str]:
 def check_installed_code(venv: Path, env: dict[str, str], cwd: Path) -> None:
     """The installed interpreter imports ``api`` and ``ledger`` from the virtualenv, not the checkout."""
     probe = "import api, ledger; print(api.__file__); print(ledger.__file__)"
-    for location in run([venv / "bin" / "python", "-c", probe], "importing the package", cwd=cwd, env=env).split():
+    for location in run([venv / "bin" / "python", "-c", probe], "importing the package", cwd=cwd, env=env).splitlines():
         if not Path(location).resolve().is_relative_to(venv.resolve()):
             raise SmokeFailure(f"the installed interpreter imported {location}, outside the virtualenv {venv}")
 
@@ -145,9 +138,9 @@ def serving(careledger: Path, env: dict[str, str], port: int, cwd: Path, log: Pa
             deadline = time.monotonic() + READY_TIMEOUT
             while not _ready(base):
                 if process.poll() is not None:
-                    raise SmokeFailure(f"careledger serve exited {process.returncode}:\n{_log_tail(log)}")
+                    raise SmokeFailure(f"careledger serve exited {process.returncode}")
                 if time.monotonic() > deadline:
-                    raise SmokeFailure(f"/readyz did not answer 200 within {READY_TIMEOUT} s:\n{_log_tail(log)}")
+                    raise SmokeFailure(f"/readyz did not answer 200 within {READY_TIMEOUT} s")
                 time.sleep(0.2)
             yield base
         finally:
@@ -165,10 +158,6 @@ def _ready(base: str) -> bool:
         return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _log_tail(log: Path) -> str:
-    return _tail(log.read_text("utf-8", errors="replace"))
 
 
 def expect(response: httpx.Response, status: int, what: str) -> Any:
@@ -201,7 +190,7 @@ def exercise(base: str, admin_key: str) -> str:
     return f"record {record_id} anchored and verified; /patient/ and ethers {ETHERS_VERSION} (pinned SHA-256) served"
 
 
-def smoke(work: Path, stack: ExitStack, progress: IO[str]) -> str:
+def smoke(work: Path, stack: ExitStack) -> str:
     """All the steps, in ``work``; the summary of the run."""
     if postgres_bin() is None:
         raise SmokeFailure("PostgreSQL's server programs are not installed: run `make postgres`")
@@ -209,9 +198,7 @@ def smoke(work: Path, stack: ExitStack, progress: IO[str]) -> str:
         raise SmokeFailure(f"anvil is not installed at {ANVIL}: run `make setup` (npm ci)")
     run_dir, venv = work / "run", work / "venv"
     run_dir.mkdir()
-    print("wheel smoke: building the wheel", file=progress, flush=True)
     wheel = build_wheel(work)
-    print(f"wheel smoke: installing {wheel.name} into a fresh virtualenv", file=progress, flush=True)
     install(wheel, venv, run_dir)
 
     database = stack.enter_context(postgres_server())
@@ -229,9 +216,8 @@ def smoke(work: Path, stack: ExitStack, progress: IO[str]) -> str:
     )
     check_installed_code(venv, env, run_dir)
     careledger = venv / "bin" / "careledger"
-    print("wheel smoke: careledger create-admin, then serve", file=progress, flush=True)
     admin_key = run([careledger, "create-admin"], "careledger create-admin", cwd=run_dir, env=env).splitlines()[-1]
-    base = stack.enter_context(serving(careledger, env, free_port(), run_dir, work / "serve.log"))
+    base = stack.enter_context(serving(careledger, env, free_port(), run_dir, work / SERVE_LOG))
     return exercise(base, admin_key)
 
 
@@ -240,9 +226,12 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="careledger-wheel-smoke-"))
     try:
         with ExitStack() as stack:
-            summary = smoke(work, stack, sys.stderr)
+            summary = smoke(work, stack)
     except (SmokeFailure, AssertionError, OSError, httpx.HTTPError, subprocess.SubprocessError) as err:
         print(f"wheel smoke test FAILED: {err}", file=sys.stderr)
+        if (work / SERVE_LOG).is_file():
+            log = (work / SERVE_LOG).read_text("utf-8", errors="replace")
+            print(f"the last lines of careledger serve's output:\n{_tail(log)}", file=sys.stderr)
         return 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
