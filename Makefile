@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup browser postgres run demo test lint bench compile clean
+.PHONY: setup browser postgres run demo test wheel-smoke lint bench compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -43,6 +43,12 @@ test: setup browser postgres
 	$(PY) -m mypy
 	CARELEDGER_TEST_CHAIN=embedded CARELEDGER_TEST_STORE=sqlite $(PY) -m pytest
 	CARELEDGER_TEST_CHAIN=anvil CARELEDGER_TEST_STORE=postgres $(PY) -m pytest
+	$(MAKE) --no-print-directory wheel-smoke
+
+# The built wheel, installed (not editable) into a fresh virtualenv outside the checkout, serving one
+# record on anvil and PostgreSQL and the patient page: proves the package ships its data files.
+wheel-smoke: setup postgres
+	$(PY) scripts/wheel_smoke.py
 
 bench: setup
 	$(PY) bench/gas.py

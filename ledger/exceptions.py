@@ -188,6 +188,13 @@ class ArtifactError(IntegrityError):
     code = "artifact_error"
 
 
+class PackageDataError(IntegrityError):
+    """A file the package ships is missing or not the pinned one (no schema migrations in a
+    migrations package, a vendored script whose hash differs from its pin): a broken install."""
+
+    code = "package_data_error"
+
+
 # --- callers of the service ------------------------------------------------------------------
 
 

@@ -1,25 +1,32 @@
-"""The patient page at ``/patient``: static files from ``api/static/patient`` and ethers from node_modules.
+"""The patient page at ``/patient``: static files from ``api/static/patient``, a vendored ethers among them.
 
 Every file is served with a Content-Security-Policy that allows scripts, styles and connections to
 this origin only: the page loads nothing from outside the machine, and an injected remote script
-would not run. ethers (pinned in package.json) is served straight from ``node_modules``, with no
-build step; the page names it ``vendor/ethers.js``.
+would not run. ethers is vendored, with no build step: ``vendor/ethers.min.js`` is the
+``dist/ethers.min.js`` of the release pinned in package-lock.json (:data:`ETHERS_VERSION`), shipped
+in the package and pinned by :data:`ETHERS_SHA256`; the page names it ``vendor/ethers.js``. The copy
+is checked against the pin when this module is imported, so a service whose copy differs refuses
+to start instead of serving it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from ledger.exceptions import NotFoundError
+from ledger.exceptions import NotFoundError, PackageDataError
 
 router = APIRouter(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "patient"
-ETHERS_FILE = Path("ethers") / "dist" / "ethers.min.js"
+ETHERS_FILE = STATIC_DIR / "vendor" / "ethers.min.js"
+ETHERS_VERSION = "6.17.0"
+ETHERS_SHA256 = "b016b0c3898c78fd8156466eb1ff1f42c9df951c2f0d64c9bdf799fe745b0a6c"
+ETHERS_URL = "/patient/vendor/ethers.js"
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'none'",
@@ -48,9 +55,24 @@ MEDIA_TYPES = {
 _FILE_NAME = re.compile(r"^[a-z][a-z0-9-]*\.(?:html|js|css|png|svg)$")
 
 
-def _node_modules() -> list[Path]:
-    """Where ``npm ci`` put node_modules: the repository root, or the working directory."""
-    return [Path(__file__).resolve().parents[2] / "node_modules", Path.cwd() / "node_modules"]
+def pinned_ethers(path: Path = ETHERS_FILE, sha256: str = ETHERS_SHA256) -> bytes:
+    """The vendored ethers at ``path``, if its SHA-256 is ``sha256``; else :class:`PackageDataError`."""
+    try:
+        body = path.read_bytes()
+    except OSError as err:
+        raise PackageDataError(f"the vendored ethers {ETHERS_VERSION} is missing: {path}", path=str(path)) from err
+    found = hashlib.sha256(body).hexdigest()
+    if found != sha256:
+        raise PackageDataError(
+            f"{path} is not the pinned ethers {ETHERS_VERSION}: its SHA-256 is {found}, the pin {sha256}",
+            path=str(path),
+            expected=sha256,
+            found=found,
+        )
+    return body
+
+
+_ETHERS = pinned_ethers()
 
 
 def _file(path: Path) -> Response:
@@ -67,12 +89,9 @@ def patient_index() -> Response:
     return _file(STATIC_DIR / "index.html")
 
 
-@router.get("/patient/vendor/ethers.js")
+@router.get(ETHERS_URL)
 def ethers_module() -> Response:
-    for base in _node_modules():
-        if (base / ETHERS_FILE).is_file():
-            return _file(base / ETHERS_FILE)
-    raise NotFoundError("ethers is not installed; run `make setup` (npm ci)")
+    return Response(_ETHERS, media_type=MEDIA_TYPES[".js"], headers=SECURITY_HEADERS)
 
 
 @router.get("/patient/{name}")

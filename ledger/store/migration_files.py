@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from ledger.exceptions import IntegrityError
+from ledger.exceptions import IntegrityError, PackageDataError
 
 SQLITE = "ledger.store.migrations"
 POSTGRES = "ledger.store.migrations_postgres"
@@ -20,6 +20,8 @@ def migration_files(package: str) -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), entry.name, entry.read_text("utf-8")))
     found.sort()
+    if not found:
+        raise PackageDataError(f"no migrations in {package}: the install lacks its SQL files", package=package)
     if [v for v, _, _ in found] != list(range(1, len(found) + 1)):
         raise IntegrityError(f"migration numbers in {package} must run 1, 2, 3, ... without gaps")
     return found

@@ -242,7 +242,7 @@ def test_the_page_is_served_with_a_policy_against_remote_scripts(client: TestCli
         served = client.get(f"/patient/{name}")
         assert served.status_code == 200, name
         assert served.headers["content-security-policy"] == policy
-    assert served.text.count("export{") >= 1  # ethers' ES module, straight from node_modules
+    assert served.text.count("export{") >= 1  # ethers' ES module, the vendored copy
     assert_error(client.get("/patient/nothing.js"), 404, "not_found")
     assert_error(client.get("/patient/..%2Fmain.py"), 404, "not_found")
     assert_error(client.get("/patient/%2E%2E%2Fstatic%2Fpatient%2Findex.html"), 404, "not_found")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from ledger.auditor.chain_reader import ChainReader
-from ledger.chain.events import Event
 from ledger.auditor.logs import EmbeddedLogSource, Web3LogSource, read_logs
 from ledger.auditor.replay import ANCHOR_EVENTS, replay
 from ledger.auditor.roles import RoleTimeline
 from ledger.chain.contracts import CONSENT_EVENTS
+from ledger.chain.events import Event
 from tests.ledger.auditor.conftest import Scenario
 
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20
