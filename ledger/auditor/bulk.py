@@ -16,7 +16,7 @@ A tarball is unpacked into a temporary directory first (``tarfile``'s ``data`` f
 out, no absolute paths); a zip's directory is read once, and each worker reads its chunk's members
 in a few large reads (:mod:`ledger.auditor.zip_members`).
 
-What keeps a run fast (each measured on 2 cores): the workers are forked with this process's
+What keeps a run fast (``bench/audit_rate.py`` measures it): the workers are forked with this process's
 objects frozen out of the garbage collector's sight (else each worker's first full collection
 copies the whole inherited heap); the task list is two plain containers, not a tuple per receipt;
 the chain claims are checked in this process while the workers go on with the local steps.

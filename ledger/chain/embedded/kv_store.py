@@ -10,8 +10,8 @@ the block and its transaction index leaves a head whose lookups fail.
 Durability: the store runs in WAL mode with ``synchronous=FULL`` by default. Any setting survives
 ``kill -9`` (committed pages are in the OS cache); FULL also keeps the last commits across a power
 loss or kernel crash, because every commit fsyncs the WAL. CareLedger hands out transaction hashes
-as proof that something was anchored, so an acknowledged block must not vanish; ``NORMAL`` (about
-1.5x faster here) is available where the chain can be rebuilt. See ``bench/embedded_chain_rate.py``.
+as proof that something was anchored, so an acknowledged block must not vanish; ``NORMAL`` (faster:
+``bench/embedded_chain_rate.py`` measures both) is available where the chain can be rebuilt.
 
 The store is not safe for two writer processes: :mod:`ledger.chain.embedded.backend` guards the data
 directory with a lock. Readers may open it concurrently with ``read_only=True``.
@@ -56,7 +56,7 @@ _DELETE: Final = "DELETE FROM kv WHERE key = ?"
 _SYNCHRONOUS_LEVELS: Final = frozenset({"OFF", "NORMAL", "FULL", "EXTRA"})
 
 DEFAULT_CACHE_ENTRIES: Final = 50_000
-"""Values kept in the writer's read cache (~25 MB of trie nodes); see :class:`SqliteAtomicDB`."""
+"""Values kept in the writer's read cache (trie nodes, mostly); see :class:`SqliteAtomicDB`."""
 
 
 class SqliteAtomicDB(BaseAtomicDB):
