@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from ledger.auditor.events import Event
-from ledger.auditor.receipt_format import leaf_of, show
+from ledger.auditor.receipt_format import leaf_of
 from ledger.auditor.replay import Discrepancy, History
 from ledger.chain.indexer import ANCHOR_EVENTS, CONSENT_EVENTS, readable
 from ledger.exceptions import InputError, NotFoundError
 from ledger.records.merkle import MerkleTree
+from ledger.records.verification import show
 
 
 @dataclass

@@ -23,9 +23,9 @@ from typing import Any
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.events import Event
 from ledger.auditor.logs import Progress
-from ledger.auditor.receipt_format import show
 from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.consent.codes import decode_code
+from ledger.records.verification import show
 
 ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted", *ROLE_EVENTS)
 CONSENT_EVENTS = ("ConsentGranted", "ConsentRevoked", "GuardianAppointed", "GuardianRemoved", "EmergencyAccessRecorded")

@@ -10,5 +10,8 @@ The path of a record, in the order of these modules:
 * :mod:`~ledger.records.batcher`: the durable worker that seals pending records into batches and
   anchors each root once.
 * :mod:`~ledger.records.anchoring`: the RecordAnchor client (anchor, amend, retract, read).
-* :mod:`~ledger.records.receipts`: the portable receipt, issuing it, and verifying it.
+* :mod:`~ledger.records.receipts`: the portable receipt, issuing it, and verifying it (the API's
+  way: :func:`~ledger.records.receipts.verify_receipt`).
+* :mod:`~ledger.records.verification`: the one verifier: every step's name and texts, in order,
+  ``Check`` and ``Verification``, and the step checks both the API and the auditor run.
 """
