@@ -117,25 +117,25 @@ BLOCK: Final = Step(
 )
 ANCHORER: Final = Step(
     "anchorer",
-    checks="... by the receipt's account",
+    checks="the root was anchored by the receipt's account",
     holds="anchored by the receipt's account",
     fails="anchored by another account than the receipt says",
 )
 TIME: Final = Step(
     "time",
-    checks="... at the receipt's time",
+    checks="the root was anchored at the receipt's time",
     holds="anchored at the receipt's time",
     fails="anchored at another time than the receipt says",
 )
 TRANSACTION: Final = Step(
     "transaction",
-    checks="... in the receipt's transaction (the ``RootAnchored`` event's)",
+    checks="the root was anchored in the receipt's transaction (the ``RootAnchored`` event's)",
     holds="anchored in the receipt's transaction",
     fails="the RootAnchored event is in another transaction",
 )
 LEAF_COUNT: Final = Step(
     "leaf_count",
-    checks="... with the receipt's leaf count (the ``RootAnchored`` event's)",
+    checks="the root was anchored with the receipt's leaf count (the ``RootAnchored`` event's)",
     holds="the anchored batch has the receipt's leaf count",
     fails="the RootAnchored event states another leaf count",
 )
