@@ -14,11 +14,14 @@ Which steps each caller runs:
 * the API (:func:`ledger.records.receipts.verify_receipt`: ``POST /v1/verify``, the demo):
   :data:`API_STEPS`. Its anchor comes from ``RecordAnchorClient.anchor_of`` (remembered once deep
   enough), which gives no transaction, leaf count or role history: it does not run ``transaction``,
-  ``leaf_count`` or ``anchorer_role`` (yet).
+  ``leaf_count`` or ``anchorer_role`` (yet). A malformed receipt is refused by
+  :meth:`~ledger.records.receipts.Receipt.parse` (an error worded as ``parse`` fails), not reported
+  as a step. It walks the proof from the receipt's leaf.
 * the auditor (:func:`ledger.auditor.verify.verify_one`, ``careledger-audit verify`` and
   ``verify-receipts``): :data:`AUDITOR_STEPS`. Its anchor facts come from
   :class:`ledger.auditor.verify.ChainFacts` (``anchorOf``, the ``RootAnchored`` event and the role
-  timeline, each read once).
+  timeline, each read once). It walks the proof from the leaf it computed (so after a failed
+  ``leaf`` the two may disagree on ``proof``; both call the receipt invalid).
 
 The comparisons with the anchor a caller runs are its ``*_ANCHOR_STEPS``: adding a step to the API
 is adding it to :data:`API_ANCHOR_STEPS`, once the API's :class:`AnchorFacts` carry the fact it
