@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any
 
@@ -14,7 +12,7 @@ from pydantic import ValidationError
 from api.schemas.records import RecordIn
 from ledger.exceptions import InputError, PayloadTooLargeError
 from ledger.records.fhir import validate_fhir
-from ledger.records.hashing import digest_bytes, digest_json
+from ledger.records.payloads import payload_digest
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, NewRecord, RecordIds, RecordPayload, new_records
 
@@ -22,18 +20,13 @@ MAX_METADATA_BYTES = 4096
 
 
 def _payload_digest(record: RecordIn) -> bytes:
-    if record.document is not None:
-        if "resourceType" in record.document and record.content_type != "application/json":
-            validate_fhir(record.document)
-        return digest_json(record.document)
-    if record.content is not None:
-        try:
-            raw = base64.b64decode(record.content, validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise InputError("content is not valid base64", field="content") from err
-        return digest_bytes(raw)
-    assert record.digest is not None
-    return bytes.fromhex(record.digest[2:])
+    """The record's digest; a document with a ``resourceType`` must be valid FHIR first (unless sent as
+    plain ``application/json``)."""
+    if record.document is not None and "resourceType" in record.document and record.content_type != "application/json":
+        validate_fhir(record.document)
+    digest = payload_digest(record.document, record.content, record.digest)
+    assert digest is not None  # the schema requires exactly one payload
+    return digest
 
 
 def _metadata(record: RecordIn) -> str | None:

@@ -11,7 +11,8 @@ Modules, one idea each:
 * :mod:`~ledger.auditor.chain_reader`: open a chain and a deployment, pinned at one head block.
 * :mod:`~ledger.auditor.roles`: who held ``ANCHORER_ROLE`` when, replayed from role events.
 * :mod:`~ledger.auditor.receipt_format`: fast receipt parsing and the local (off-chain) checks.
-* :mod:`~ledger.auditor.verify`: the named steps of verifying one receipt, chain facts cached.
+* :mod:`~ledger.auditor.verify`: verifying one receipt (the steps are
+  :mod:`ledger.records.verification`'s), chain facts cached.
 * :mod:`~ledger.auditor.bulk`: verify folders and archives of receipts in parallel.
 * :mod:`~ledger.auditor.replay`: rebuild consent, guardian and anchoring history from events and
   compare it with the contracts' own view functions.

@@ -46,6 +46,7 @@ from ledger.auditor.verify import ChainFacts
 from ledger.auditor.zip_members import ZipMembers
 from ledger.exceptions import InputError, InvalidProofError, LedgerError, NotFoundError
 from ledger.records.hashing import digest_bytes, digest_json
+from ledger.records.verification import DIGEST, PARSE
 
 RECEIPT_SUFFIX = ".receipt.json"
 JSON_DOCUMENT_SUFFIX = ".json"
@@ -327,11 +328,11 @@ def _check_tasks(
             receipt = parse_receipt(read(name))
             failure = check(receipt, None if document is None else _document_digest(document, read(document)))
         except InvalidProofError as err:
-            failure = Failure("parse", err.message, None, err.details.get("field"))
+            failure = Failure(PARSE.name, err.message, None, err.details.get("field"))
         except LedgerError as err:  # a document that cannot be canonicalised
-            failure = Failure("digest", f"the document cannot be hashed: {err.message}")
+            failure = Failure(DIGEST.name, f"the document cannot be hashed: {err.message}")
         except (OSError, KeyError) as err:
-            failure = Failure("parse", f"cannot read the file: {err}")
+            failure = Failure(PARSE.name, f"cannot read the file: {err}")
         if failure is not None:
             failures.append((name, failure))
             continue

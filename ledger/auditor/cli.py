@@ -31,7 +31,7 @@ from ledger.auditor.report import AuditReport
 from ledger.auditor.verify import ChainFacts, verify_one
 from ledger.exceptions import InputError, LedgerError
 from ledger.records.hashing import digest_bytes, digest_json
-from ledger.records.receipts import Verification
+from ledger.records.verification import Verification
 
 EXIT_VALID, EXIT_INVALID, EXIT_UNCHECKED = 0, 1, 2
 

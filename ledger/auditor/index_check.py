@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.auditor.receipt_format import leaf_of, show
+from ledger.auditor.receipt_format import leaf_of
 from ledger.auditor.replay import Discrepancy, History
 from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
 from ledger.chain.events import Event
 from ledger.chain.indexer import readable
 from ledger.exceptions import InputError, NotFoundError
 from ledger.records.merkle import MerkleTree
+from ledger.records.verification import show
 
 
 @dataclass

@@ -26,9 +26,10 @@ import sha3
 
 from ledger.exceptions import InputError, InvalidProofError
 from ledger.records.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT, Receipt
+from ledger.records.verification import DIGEST, LEAF, PARSE, PROOF, Check, digest_check, leaf_check
 from ledger.values import checksum
 
-LOCAL_STEPS: Final = ("parse", "digest", "leaf", "proof")
+LOCAL_STEPS: Final = tuple(step.name for step in (PARSE, DIGEST, LEAF, PROOF))
 """Steps checked without the chain, in order."""
 
 MAX_PROOF_LENGTH: Final = 64
@@ -134,22 +135,14 @@ class Failure:
     expected: str | None = None
     actual: str | None = None
 
-
-def show(value: object) -> str | None:
-    """A value as the report prints it: bytes as 0x-hex, None kept."""
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return str(value)
+    @classmethod
+    def of(cls, check: Check) -> Failure:
+        """A failed step's outcome as a report entry."""
+        return cls(check.name, check.detail, check.expected, check.actual)
 
 
 def _malformed(field: str, problem: str) -> InvalidProofError:
-    return InvalidProofError(
-        f"malformed receipt: {field}: {problem}" if field else f"malformed receipt: {problem}",
-        field=field,
-        problem=problem,
-    )
+    return InvalidProofError(PARSE.because(f"{field}: {problem}" if field else problem), field=field, problem=problem)
 
 
 def _node(value: Any, field: str) -> bytes:
@@ -360,23 +353,13 @@ class LocalVerifier:
     def check(self, receipt: ParsedReceipt, document_digest: bytes | None = None) -> Failure | None:
         """The first local step that fails, or None if all hold."""
         if document_digest is not None and document_digest != receipt.digest:
-            return Failure(
-                "digest",
-                "the document does not match the receipt's digest",
-                show(receipt.digest),
-                show(document_digest),
-            )
+            return Failure.of(digest_check(receipt.digest, document_digest))
         leaf = _keccak(_keccak(receipt.salt + receipt.digest).digest()).digest()
         if leaf != receipt.leaf:
-            return Failure("leaf", "the salt and digest do not give the receipt's leaf", show(receipt.leaf), show(leaf))
+            return Failure.of(leaf_check(receipt.leaf, leaf))
         root = self.root_of(leaf, receipt.proof_blob)
         if root != receipt.claim.root:
-            return Failure(
-                "proof",
-                "the proof does not lead from the leaf to the receipt's root",
-                show(receipt.claim.root),
-                show(root),
-            )
+            return Failure.of(PROOF.check(False, receipt.claim.root, root))
         return None
 
 
@@ -388,5 +371,4 @@ __all__ = [
     "ReceiptClaim",
     "leaf_of",
     "parse_receipt",
-    "show",
 ]

@@ -22,12 +22,12 @@ from typing import Any
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.logs import Progress
-from ledger.auditor.receipt_format import show
 from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.chain import contracts
 from ledger.chain.contracts import CONSENT_EVENTS
 from ledger.chain.events import Event
 from ledger.consent.terms import ConsentStatus
+from ledger.records.verification import show
 from ledger.values import decode_code
 
 ANCHOR_EVENTS = (*contracts.ANCHOR_EVENTS, *ROLE_EVENTS)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eth_account.signers.local import LocalAccount
@@ -24,7 +23,19 @@ from pydantic.alias_generators import to_camel
 from ledger.exceptions import InputError, InvalidProofError
 from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordStatus
 from ledger.records.hashing import leaf_hash
-from ledger.records.merkle import LEAF_ENCODING, MerkleTree, process_proof
+from ledger.records.merkle import LEAF_ENCODING, MerkleTree
+from ledger.records.verification import (
+    API_ANCHOR_STEPS,
+    CONTRACT_VERDICT,
+    PARSE,
+    AnchorFacts,
+    Verification,
+    chain_checks,
+    digest_check,
+    leaf_check,
+    proof_check,
+    show,
+)
 from ledger.values import Address, Bytes32
 
 RECEIPT_TYPE = "careledger-receipt"
@@ -72,7 +83,7 @@ class Receipt(BaseModel):
                 return cls.model_validate(data)
             return cls.model_validate(json.loads(data))
         except (ValidationError, ValueError) as err:
-            raise InvalidProofError(f"malformed receipt: {err}", errors=_errors(err)) from err
+            raise InvalidProofError(PARSE.because(str(err)), errors=_errors(err)) from err
 
 
 def _errors(err: Exception) -> list[dict[str, Any]]:
@@ -126,53 +137,6 @@ def anchor_batch(
 # --- verification ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Check:
-    """One verification step: what was compared, and whether it held."""
-
-    name: str
-    ok: bool
-    detail: str
-    expected: str | None = None
-    actual: str | None = None
-
-
-@dataclass
-class Verification:
-    """The outcome of verifying a receipt: every step, in order."""
-
-    checks: list[Check] = field(default_factory=list)
-    amended_by: str | None = None
-    retraction_reason: str | None = None
-
-    @property
-    def valid(self) -> bool:
-        """All steps held (amendment or retraction does not make a receipt invalid)."""
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        """The steps that did not hold."""
-        return [c for c in self.checks if not c.ok]
-
-    @property
-    def failing_step(self) -> str | None:
-        """The first step that failed (the one to report), or None."""
-        return next((c.name for c in self.checks if not c.ok), None)
-
-    def add(self, name: str, ok: bool, detail: str, expected: Any = None, actual: Any = None) -> bool:
-        self.checks.append(Check(name, ok, detail, _show(expected), _show(actual)))
-        return ok
-
-
-def _show(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return str(value)
-
-
 def verify_receipt(
     receipt: Receipt,
     *,
@@ -181,14 +145,15 @@ def verify_receipt(
     contract_verdict: bool = True,
     status_of: Callable[[bytes], RecordStatus] | None = None,
 ) -> Verification:
-    """Check a receipt step by step, locally and (given ``anchors``) against the chain.
+    """Check a receipt step by step, locally and (given ``anchors``) against the chain: the API's
+    steps, :data:`ledger.records.verification.API_STEPS`.
 
     Local steps: the document's digest (when given) is the receipt's; ``leaf_hash(salt, digest)``
-    is the receipt's leaf; the proof leads from the leaf to the receipt's root. Chain steps: the
+    is the receipt's leaf; the proof leads from the receipt's leaf to its root. Chain steps: the
     node's chain id is the receipt's; the root is anchored in the receipt's contract, in the
-    receipt's block, by the receipt's anchorer; the contract's own ``verifyRecord`` agrees (a call:
-    the salt is sent to the node but never published on chain). Later
-    amendments and retractions are reported, not counted as failures.
+    receipt's block, by the receipt's anchorer, at the receipt's time; the contract's own
+    ``verifyRecord`` agrees (a call: the salt is sent to the node but never published on chain).
+    Later amendments and retractions are reported, not counted as failures.
 
     ``contract_verdict=False`` skips the ``verifyRecord`` call: the local proof against a root the
     chain says is anchored already decides; the call is a second opinion from the contract's own
@@ -200,39 +165,9 @@ def verify_receipt(
     """
     result = Verification()
     if document_digest is not None:
-        result.add(
-            "digest",
-            document_digest == receipt.digest,
-            "the document's SHA-256 digest matches the receipt"
-            if document_digest == receipt.digest
-            else "the document does not match the receipt's digest",
-            receipt.digest,
-            document_digest,
-        )
-    leaf = leaf_hash(receipt.salt, receipt.digest)
-    result.add(
-        "leaf",
-        leaf == receipt.leaf,
-        "leaf = keccak256(keccak256(salt || digest)) matches"
-        if leaf == receipt.leaf
-        else "the salt and digest do not give the receipt's leaf",
-        receipt.leaf,
-        leaf,
-    )
-    try:
-        computed_root = process_proof(receipt.leaf, receipt.proof)
-    except InvalidProofError as err:
-        result.add("proof", False, f"malformed proof: {err.message}")
-    else:
-        result.add(
-            "proof",
-            computed_root == receipt.root,
-            "the proof leads from the leaf to the root"
-            if computed_root == receipt.root
-            else "the proof does not lead from the leaf to the receipt's root",
-            receipt.root,
-            computed_root,
-        )
+        result.checks.append(digest_check(receipt.digest, document_digest))
+    result.checks.append(leaf_check(receipt.leaf, leaf_hash(receipt.salt, receipt.digest)))
+    result.checks.append(proof_check(receipt.leaf, receipt.proof, receipt.root))
     if anchors is not None:
         _verify_on_chain(receipt, anchors, result, contract_verdict, status_of or anchors.record_status)
     return result
@@ -245,73 +180,24 @@ def _verify_on_chain(
     contract_verdict: bool,
     status_of: Callable[[bytes], RecordStatus],
 ) -> None:
-    chain_id = anchors.chain.chain_id
-    if not result.add(
-        "chain",
-        chain_id == receipt.chain_id,
-        "the node is on the receipt's chain"
-        if chain_id == receipt.chain_id
-        else "the node is on another chain than the receipt's",
-        receipt.chain_id,
-        chain_id,
-    ):
-        return
-    if not result.add(
-        "contract",
-        anchors.address == receipt.contract,
-        "the receipt names this deployment's RecordAnchor"
-        if anchors.address == receipt.contract
-        else "the receipt names another contract",
-        receipt.contract,
-        anchors.address,
-    ):
-        return
-    anchor = anchors.anchor_of(receipt.root)  # a ChainError means "could not check", not "invalid"
-    if not result.add(
-        "anchored",
-        anchor is not None,
-        "the root is anchored on chain" if anchor else "the root was never anchored on chain",
-        receipt.root,
-        None,
-    ):
-        return
-    assert anchor is not None
-    result.add(
-        "block",
-        anchor.block_number == receipt.block_number,
-        "anchored in the receipt's block"
-        if anchor.block_number == receipt.block_number
-        else "anchored in another block than the receipt says",
-        receipt.block_number,
-        anchor.block_number,
+    def read_anchor() -> AnchorFacts | None:
+        info = anchors.anchor_of(receipt.root)  # a ChainError means "could not check", not "invalid"
+        return None if info is None else AnchorFacts(info.anchorer, info.block_number, info.anchored_at)
+
+    result.checks.extend(
+        chain_checks(
+            receipt,
+            chain_id=anchors.chain.chain_id,
+            contract=anchors.address,
+            read_anchor=read_anchor,
+            compare=API_ANCHOR_STEPS,
+        )
     )
-    result.add(
-        "anchorer",
-        anchor.anchorer == receipt.anchorer,
-        "anchored by the receipt's account"
-        if anchor.anchorer == receipt.anchorer
-        else "anchored by another account than the receipt says",
-        receipt.anchorer,
-        anchor.anchorer,
-    )
-    result.add(
-        "time",
-        anchor.anchored_at == receipt.anchored_at,
-        "anchored at the receipt's time"
-        if anchor.anchored_at == receipt.anchored_at
-        else "anchored at another time than the receipt says",
-        receipt.anchored_at,
-        anchor.anchored_at,
-    )
+    if not result.anchored:
+        return
     if contract_verdict:
         on_chain = anchors.verify_record(receipt.root, receipt.salt, receipt.digest, receipt.proof)
-        result.add(
-            "contract_verdict",
-            on_chain,
-            "the contract's verifyRecord accepts the salt, digest and proof"
-            if on_chain
-            else "the contract's verifyRecord rejects the salt, digest and proof",
-        )
+        result.checks.append(CONTRACT_VERDICT.check(on_chain))
     status = status_of(receipt.leaf)
-    result.amended_by = _show(status.amended_by)
+    result.amended_by = show(status.amended_by)
     result.retraction_reason = status.retraction_reason

@@ -283,6 +283,74 @@ def test_public_verification(client: TestClient, registrar: dict[str, str]) -> N
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_proof"
 
 
+def test_verify_answers_in_full(client: TestClient, registrar: dict[str, str], service: Service) -> None:
+    """The whole answer of ``POST /v1/verify``: by raw content (anchored), with a receipt, for a
+    record still pending, and for content that is not base64."""
+    pdf = b"%PDF-1.7 verify me"
+    content = base64.b64encode(pdf).decode()
+    record = {"patient": PATIENT, "content": content, "contentType": "application/pdf"}
+    receipt = receipt_of(
+        client, registrar, client.post("/v1/records", json=record, headers=registrar).json()["recordId"]
+    )
+    anchoring = {
+        "anchored": True,
+        "organisation": "General Hospital",
+        "anchorer": receipt["anchorer"],
+        "anchoredAt": receipt["anchoredAt"],
+        "blockNumber": receipt["blockNumber"],
+        "transactionHash": receipt["transactionHash"],
+        "root": receipt["root"],
+        "amendedBy": None,
+        "retracted": False,
+        "retractionReason": None,
+    }
+    assert client.post("/v1/verify", json={"content": content}).json() == {
+        "match": True,
+        "digest": receipt["digest"],
+        "anchored": True,
+        "anchorings": [anchoring],
+        "message": "anchored",
+    }
+    full = client.post("/v1/verify", json={"receipt": receipt, "content": content}).json()
+    checks = {c["step"]: (c["ok"], c["expected"], c["actual"]) for c in full.pop("checks")}
+    assert full == {
+        "match": True,
+        "digest": receipt["digest"],
+        "anchored": True,
+        "mismatches": [],
+        "anchoredAt": receipt["anchoredAt"],
+        "organisation": "General Hospital",
+        "amendedBy": None,
+        "retracted": False,
+        "retractionReason": None,
+    }
+    chain_id = service.ledger.chain.chain_id
+    assert checks == {
+        "digest": (True, receipt["digest"], receipt["digest"]),
+        "leaf": (True, receipt["leaf"], receipt["leaf"]),
+        "proof": (True, receipt["root"], receipt["root"]),
+        "chain": (True, str(chain_id), str(chain_id)),
+        "contract": (True, receipt["contract"], receipt["contract"]),
+        "anchored": (True, receipt["root"], None),
+        "block": (True, str(receipt["blockNumber"]), str(receipt["blockNumber"])),
+        "anchorer": (True, receipt["anchorer"], receipt["anchorer"]),
+        "time": (True, str(receipt["anchoredAt"]), str(receipt["anchoredAt"])),
+    }
+    service.batcher.stop()
+    digest = "0x" + "66" * 32
+    client.post("/v1/records", json={"patient": PATIENT, "digest": digest}, headers=registrar)
+    assert client.post("/v1/verify", json={"digest": digest}).json() == {
+        "match": False,
+        "digest": digest,
+        "anchored": False,
+        "anchorings": [{"anchored": False, "status": "pending"}],
+        "message": "registered, not anchored yet",
+    }
+    not_base64 = client.post("/v1/verify", json={"content": "%%%"})
+    assert (not_base64.status_code, not_base64.json()["code"]) == (400, "invalid_input")
+    assert not_base64.json()["details"]["field"] == "content"
+
+
 def test_receipt_is_pending_until_anchored(
     api_settings: Any, make_app: MakeApp, client: TestClient, service: Service
 ) -> None:

@@ -2,7 +2,9 @@
 
 Every case is checked three ways, which must agree: :func:`verify_one` (the single-receipt path,
 with ``ledger.records.merkle.process_proof``), the ``careledger-audit verify`` command (exit code), and
-``verify-receipts`` over a folder holding all of them (the fast parser and memoised verifier).
+``verify-receipts`` over a folder holding all of them (the fast parser and memoised verifier). The
+API's verifier (``verify_receipt``, as ``POST /v1/verify`` runs it) then words every step it fails
+exactly as the auditor does.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from ledger.auditor.bulk import verify_receipts
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.cli import app
 from ledger.auditor.verify import CHAIN_STEPS, ChainFacts, verify_one
+from ledger.exceptions import InvalidProofError
 from ledger.records.hashing import digest_bytes
+from ledger.records.receipts import Receipt, verify_receipt
+from ledger.records.verification import API_STEPS, LEAF, PARSE, PROOF
 from tests.ledger.auditor.conftest import Scenario, load_cases, tampered
 
 CASES = load_cases("receipts")
@@ -77,3 +82,38 @@ def test_bulk_verification_names_the_same_steps(scenario: Scenario, reader: Chai
     assert failed == expected
     assert report.total == len(CASES) + len(scenario.receipts) and report.valid == report.total - len(expected)
     assert report.with_documents == sum(1 for c in CASES if "document" in c)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_api_and_auditor_word_failing_steps_alike(
+    case: dict[str, Any], scenario: Scenario, reader: ChainReader
+) -> None:
+    """Each step both run comes out the same (verdict, text, values compared); the API fails at the
+    case's step whenever it runs that step (it does not run ``anchorer_role``, ``transaction`` or
+    ``leaf_count``: on those cases it fails at a later step, or not at all).
+
+    One difference is by design: after a failed ``leaf``, the API walks the proof from the receipt's
+    leaf, the auditor from the leaf it computed, so their ``proof`` steps may differ then."""
+    receipt, document = tampered(case, scenario)
+    digest = digest_bytes(document) if document else None
+    auditor = verify_one(json.dumps(receipt), document_digest=digest, facts=ChainFacts(reader))
+    try:
+        parsed = Receipt.parse(receipt)
+    except InvalidProofError as err:  # the API answers 400 invalid_proof: the same step, the same words
+        assert auditor.failing_step == PARSE.name
+        assert err.message.startswith(PARSE.because("")) and auditor.checks[0].detail.startswith(PARSE.because(""))
+        return
+    api = verify_receipt(parsed, document_digest=digest, anchors=scenario.ledger.anchors, contract_verdict=False)
+    auditor_checks = {check.name: check for check in auditor.checks}
+    walked_apart = not auditor_checks[LEAF.name].ok
+    differing = [
+        (check, auditor_checks[check.name])
+        for check in api.checks
+        if check.name in auditor_checks
+        and check != auditor_checks[check.name]
+        and not (walked_apart and check.name == PROOF.name)
+    ]
+    assert differing == []
+    assert {check.name for check in api.failures} <= {check.name for check in auditor.failures}
+    if case["expect"]["step"] in {step.name for step in API_STEPS} or case["expect"]["step"] is None:
+        assert api.failing_step == case["expect"]["step"], api.failures

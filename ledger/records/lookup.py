@@ -1,0 +1,77 @@
+"""Where records with a digest stand, from this service's store: for verifying without a receipt.
+
+The store says which registered records have the digest and which batch each went into; the chain
+event index adds later amendments and retractions. Only final batches (anchored and confirmed deep
+enough) count as anchored; the others are still on their way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from ledger.chain.indexer import indexed_record_status
+from ledger.store.apps import organisation_by_address
+from ledger.store.database import Connection
+from ledger.store.records import get_batch, records_by_digest
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A record with the digest not anchored for good yet: ``pending`` (not sent) or ``confirming``
+    (sent, not yet as deep as the configured confirmations require)."""
+
+    status: Literal["pending", "confirming"]
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """A record with the digest in a final batch: where its root went, and what happened since."""
+
+    organisation: str
+    anchorer: str
+    anchored_at: int
+    block_number: int
+    transaction_hash: bytes
+    root: bytes
+    amended_by: bytes | None
+    retraction_reason: str | None
+
+
+def anchorings(conn: Connection, digest: bytes, organisation_name: Callable[[int], str]) -> list[Anchored | Waiting]:
+    """Each record registered with ``digest``, oldest first: where it was anchored, or how far it got.
+
+    Args:
+        conn: The store.
+        digest: The SHA-256 digest looked up.
+        organisation_name: The name of an organisation by id (a caller may keep them cached).
+    """
+    found: list[Anchored | Waiting] = []
+    for record in records_by_digest(conn, digest):
+        batch = get_batch(conn, record.batch_id) if record.batch_id is not None else None
+        if batch is None or not batch.final:
+            found.append(Waiting("confirming" if batch is not None and batch.anchored else "pending"))
+            continue
+        assert batch.anchorer is not None and batch.anchored_at is not None
+        assert batch.block_number is not None and batch.tx_hash is not None
+        status = indexed_record_status(conn, record.leaf)
+        found.append(
+            Anchored(
+                organisation=organisation_name(record.organisation_id),
+                anchorer=batch.anchorer,
+                anchored_at=batch.anchored_at,
+                block_number=batch.block_number,
+                transaction_hash=batch.tx_hash,
+                root=batch.root,
+                amended_by=status.amended_by,
+                retraction_reason=status.retraction_reason,
+            )
+        )
+    return found
+
+
+def anchorer_organisation(conn: Connection, anchorer: str) -> str | None:
+    """The name of the organisation whose chain account is ``anchorer``, if it is one of this service's."""
+    organisation = organisation_by_address(conn, anchorer)
+    return organisation.name if organisation else None
