@@ -11,25 +11,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import AnyCaller, Reader, ServiceDep
+from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.schemas.common import EXAMPLE_PATIENT, Address, PatientPath
 from api.schemas.consent import (
     ConsentCheckOut,
-    ConsentListOut,
     DomainOut,
+    GranteeConsentsOut,
     NonceOut,
     RelayOut,
     SignedGrantIn,
     SignedGuardianIn,
     SignedRevocationIn,
     check_json,
-    overview_json,
+    consent_json,
     relay_json,
 )
 from ledger.consent.access import decide
-from ledger.consent.overview import consent_overview
+from ledger.consent.overview import consents_granted_to
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
+from ledger.exceptions import PermissionDeniedError
+from ledger.store.apps import Role
 from ledger.values import ADDRESS_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["consent"], route_class=LedgerRoute)
@@ -72,15 +74,36 @@ def relay_guardian(body: SignedGuardianIn, _: AnyCaller, service: ServiceDep) ->
     return relay_json(service.relayer.set_guardian(body.patient, body.guardian, body.valid_until, body.signed()))
 
 
+def _grantee(caller: Caller, grantee: str | None) -> str:
+    """The organisation asked about: the caller's own; another only for an app with the admin role."""
+    if grantee is None or grantee == caller.organisation.address:
+        return caller.organisation.address
+    if Role.ADMIN not in caller.app.roles:
+        raise PermissionDeniedError(
+            "an organisation sees only consents given to itself", grantee=grantee, needed=[Role.ADMIN.value]
+        )
+    return grantee
+
+
+GranteeQuery = Annotated[
+    Address | None, Query(pattern=ADDRESS_PATTERN, description="default: the caller's organisation (others: admins)")
+]
+
+
 @router.get(
     "/patients/{patient}/consents",
-    response_model=ConsentListOut,
-    summary="The patient's consents with their state, guardians and history",
+    response_model=GranteeConsentsOut,
+    summary="The patient's consents to my organisation, with their state",
 )
-def list_consents(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+def list_consents(
+    patient: PatientPath, caller: Reader, service: ServiceDep, grantee: GranteeQuery = None
+) -> dict[str, Any]:
     """Keys come from the indexed history (never a chain scan); each key's state is read from the
-    contract's ``consentOf`` now. The history is as recent as ``indexedToBlock``."""
-    return overview_json(consent_overview(service.ledger.consents, service.ledger.chain, service.db.conn, patient))
+    contract's ``consentOf`` now. Consents to other organisations, guardians and the history are
+    the patient's own (the patient page reads them with a patient session)."""
+    grantee = _grantee(caller, grantee)
+    found = consents_granted_to(service.ledger.consents, service.ledger.chain, service.db.conn, patient, grantee)
+    return {"patient": patient, "grantee": grantee, "consents": [consent_json(c) for c in found]}
 
 
 @router.get(
@@ -94,11 +117,9 @@ def check_consent(
     patient: Annotated[Address, Query(pattern=ADDRESS_PATTERN, examples=[EXAMPLE_PATIENT])],
     scope: Annotated[str, Query(min_length=1, max_length=66, examples=["Observation"])],
     purpose: Annotated[str, Query(min_length=1, max_length=66, examples=["TREAT"])],
-    grantee: Annotated[
-        Address | None, Query(pattern=ADDRESS_PATTERN, description="default: the caller's organisation")
-    ] = None,
+    grantee: GranteeQuery = None,
 ) -> dict[str, Any]:
     """A consent for the '*' scope covers every scope. Nothing is logged: see ``POST /v1/access``."""
-    grantee = grantee or caller.organisation.address
+    grantee = _grantee(caller, grantee)
     decision = decide(service.ledger.consents, service.ledger.chain, patient, grantee, scope, purpose)
     return check_json(patient, grantee, scope, purpose, decision)

@@ -24,6 +24,7 @@ from tests.api.test_consent_api import (
     signed_revocation,
     travel_to,
 )
+from tests.support.patient_sessions import own_consents
 
 
 def access(
@@ -137,7 +138,7 @@ def test_break_glass_is_allowed_recorded_on_chain_and_flagged(
         "ETREAT",
     )
 
-    history = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()["history"]
+    history = own_consents(client, service, patient)["history"]
     assert [(h["event"], h["transactionHash"]) for h in history] == [
         ("EmergencyAccessRecorded", answer["breakGlassTx"])
     ]

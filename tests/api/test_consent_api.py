@@ -20,6 +20,7 @@ from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
 from tests.support import paths
 from tests.support.chain_under_test import travel_to as travel_chain_to
+from tests.support.patient_sessions import own_consents
 
 SCOPE = "Observation"
 PURPOSE = "TREAT"
@@ -174,9 +175,10 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     assert [
         (c["grantee"], c["granteeOrganisation"], c["scope"], c["purpose"], c["state"]) for c in listed["consents"]
     ] == [(org.address, org.name, SCOPE, PURPOSE, "active")]
-    assert [h["event"] for h in listed["history"]] == ["ConsentGranted"]
-    assert listed["history"][0]["transactionHash"] == relayed["transactionHash"]
-    assert listed["indexedToBlock"] >= relayed["blockNumber"]
+    own = own_consents(client, service, patient)  # the history is the patient's own
+    assert [h["event"] for h in own["history"]] == ["ConsentGranted"]
+    assert own["history"][0]["transactionHash"] == relayed["transactionHash"]
+    assert own["indexedToBlock"] >= relayed["blockNumber"]
 
     check = client.get(
         "/v1/consents/check", headers=headers, params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
@@ -187,7 +189,10 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     relay(client, headers, "revocations", signed_revocation(service, patient, org.address))
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
     assert [c["state"] for c in listed["consents"]] == ["revoked"]
-    assert [h["event"] for h in listed["history"]] == ["ConsentGranted", "ConsentRevoked"]
+    assert [h["event"] for h in own_consents(client, service, patient)["history"]] == [
+        "ConsentGranted",
+        "ConsentRevoked",
+    ]
     check = client.get(
         "/v1/consents/check", headers=headers, params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
     ).json()
@@ -220,7 +225,9 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
     assert reason(SCOPE) is None
     assert reason("Condition") == "not_yet_valid"
     assert reason("Procedure") == "no_consent"
-    assert reason(SCOPE, grantee=Account.create().address) == "no_consent"
+    admin, _ = make_app({Role.READER, Role.ADMIN}, organisation="Operator")
+    params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE, "grantee": Account.create().address}
+    assert client.get("/v1/consents/check", headers=admin, params=params).json()["reason"] == "no_consent"
     travel_to(service, now + 200)
     assert reason(SCOPE) == "expired"
     states = {
@@ -265,7 +272,7 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
     assert appointed["action"] == "guardian_appointed"
     relay(client, headers, "grants", signed_grant(service, patient, org.address, signer=guardian))
 
-    listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
+    listed = own_consents(client, service, patient)
     assert listed["guardians"] == [{"guardian": guardian.address, "validUntil": until, "active": True}]
     assert listed["history"][-1]["fields"]["actor"] == guardian.address
     assert listed["consents"][0]["state"] == "active"
@@ -278,7 +285,7 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
         json=signed_revocation(service, patient, org.address, signer=guardian),
     )
     assert_error(refused, 403, "not_patient_or_guardian")
-    listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
+    listed = own_consents(client, service, patient)
     assert listed["guardians"] == [{"guardian": guardian.address, "validUntil": 0, "active": False}]
     assert [h["event"] for h in listed["history"]] == ["GuardianAppointed", "ConsentGranted", "GuardianRemoved"]
 
@@ -349,7 +356,31 @@ def test_reads_validate_and_the_check_needs_the_reader_role(
     assert_error(client.get("/v1/patients/0x12/consents", headers=reader), 422, "invalid_request")
     assert_error(client.get("/v1/patients/0x12/nonce", headers=reader), 422, "invalid_request")
     empty = client.get(f"/v1/patients/{patient.address}/consents", headers=reader).json()
-    assert empty["consents"] == [] and empty["history"] == [] and empty["guardians"] == []
+    assert empty == {"patient": patient.address, "grantee": empty["grantee"], "consents": []}
+
+
+def test_an_organisation_reads_only_consents_given_to_itself(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """Consent BOLA: another organisation's key (even an emergency-only one) neither lists the
+    consents a patient gave to someone else nor asks about them; guardians and history are the
+    patient's own."""
+    hospital, org = make_app({Role.READER})
+    relay(client, hospital, "grants", signed_grant(service, patient, org.address))
+    other, _ = make_app({Role.READER}, organisation="Other Clinic")
+    listed = client.get(f"/v1/patients/{patient.address}/consents", headers=other).json()
+    assert listed["consents"] == [] and "history" not in listed and "guardians" not in listed
+    params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE, "grantee": org.address}
+    assert_error(client.get("/v1/consents/check", headers=other, params=params), 403, "forbidden")
+    assert_error(
+        client.get(f"/v1/patients/{patient.address}/consents", headers=other, params={"grantee": org.address}),
+        403,
+        "forbidden",
+    )
+    emergency_only, _ = make_app({Role.EMERGENCY}, organisation="Ambulance", emergency=True)
+    assert_error(client.get(f"/v1/patients/{patient.address}/consents", headers=emergency_only), 403, "forbidden")
+    own = client.get(f"/v1/patients/{patient.address}/consents", headers=hospital).json()
+    assert [(c["grantee"], c["state"]) for c in own["consents"]] == [(org.address, "active")]
 
 
 def test_a_contract_wallet_signature_is_checked_by_the_chain(

@@ -15,8 +15,6 @@ from api.patient_auth import SessionTokens
 from api.rate_limit import RateLimiter
 from api.routes.patient import RelayLimits
 from api.service import Service
-from ledger.consent.patient_session import PatientSession, session_typed_data
-from ledger.consent.typed_data import sign_typed_data
 from ledger.exceptions import ChainUnavailableError, RateLimitedError
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
@@ -28,32 +26,7 @@ from tests.api.test_consent_api import (
     signed_guardian,
     signed_revocation,
 )
-
-
-def session_body(
-    service: Service,
-    signer: LocalAccount,
-    patient: str | None = None,
-    *,
-    issued_at: int | None = None,
-    lasts: int = 600,
-) -> dict[str, Any]:
-    issued = int(time.time()) if issued_at is None else issued_at
-    session = PatientSession(patient or signer.address, issued, issued + lasts)
-    typed = session_typed_data(service.ledger.chain.chain_id, session)
-    return {
-        "patient": session.patient,
-        "issuedAt": session.issued_at,
-        "expiresAt": session.expires_at,
-        "signature": "0x" + sign_typed_data(signer, typed).hex(),
-    }
-
-
-def sign_in(client: TestClient, service: Service, patient: LocalAccount) -> dict[str, str]:
-    response = client.post("/v1/patient/sessions", json=session_body(service, patient))
-    assert response.status_code == 200, response.text
-    assert response.json()["patient"] == patient.address
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+from tests.support.patient_sessions import session_body, sign_in
 
 
 def relay(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:

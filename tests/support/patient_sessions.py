@@ -1,0 +1,47 @@
+"""Signing a patient in to the API (a signed ``PatientSession`` for a session token), as the page does."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+
+from api.service import Service
+from ledger.consent.patient_session import PatientSession, session_typed_data
+from ledger.consent.typed_data import sign_typed_data
+
+
+def session_body(
+    service: Service,
+    signer: LocalAccount,
+    patient: str | None = None,
+    *,
+    issued_at: int | None = None,
+    lasts: int = 600,
+) -> dict[str, Any]:
+    issued = int(time.time()) if issued_at is None else issued_at
+    session = PatientSession(patient or signer.address, issued, issued + lasts)
+    typed = session_typed_data(service.ledger.chain.chain_id, session)
+    return {
+        "patient": session.patient,
+        "issuedAt": session.issued_at,
+        "expiresAt": session.expires_at,
+        "signature": "0x" + sign_typed_data(signer, typed).hex(),
+    }
+
+
+def sign_in(client: TestClient, service: Service, patient: LocalAccount) -> dict[str, str]:
+    response = client.post("/v1/patient/sessions", json=session_body(service, patient))
+    assert response.status_code == 200, response.text
+    assert response.json()["patient"] == patient.address
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def own_consents(client: TestClient, service: Service, patient: LocalAccount) -> dict[str, Any]:
+    """The patient's own view of their consents, guardians and history (through a patient session)."""
+    response = client.get(f"/v1/patient/{patient.address}/consents", headers=sign_in(client, service, patient))
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
