@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         max_body_bytes: Largest request body accepted.
         max_records_per_request: Most records in one bulk registration.
         public_verify_per_minute: Receipts one client may verify per minute without an API key.
+        trusted_proxies: Comma-separated addresses (or networks) of reverse proxies whose
+            ``X-Forwarded-For`` names the client; empty (the default) trusts no header, so every
+            per-client limit counts the peer's address.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -136,6 +139,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
     max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
     public_verify_per_minute: int = Field(default=600, ge=1, le=10_000_000)
+    trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
 
     def __init__(self, **values: Any) -> None:
         """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""

@@ -210,6 +210,12 @@ class PermissionDeniedError(LedgerError):
     code = "forbidden"
 
 
+class NotPatientOrGuardianError(PermissionDeniedError):
+    """A consent change is signed by someone who is neither the patient nor a current guardian."""
+
+    code = "not_patient_or_guardian"
+
+
 class ConsentDeniedError(PermissionDeniedError):
     """The patient's consent does not permit this access; ``details['reason']`` says why."""
 

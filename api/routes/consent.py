@@ -7,12 +7,14 @@ routes are plain ``def`` routes (FastAPI runs them in its thread pool).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import AnyCaller, Caller, Reader, ServiceDep
+from api.deps import AnyCaller, Caller, Reader, RelayingApp, ServiceDep
 from api.limits import LedgerRoute
+from api.rate_limit import RateLimiter
 from api.schemas.common import EXAMPLE_PATIENT, Address, PatientPath
 from api.schemas.consent import (
     ConsentCheckOut,
@@ -36,6 +38,10 @@ from ledger.values import ADDRESS_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["consent"], route_class=LedgerRoute)
 
+ORGANISATION_RELAYS_PER_APP = 120
+ORGANISATION_RELAYS_OVERALL = 1_000
+ORGANISATION_RELAY_WINDOW_SECONDS = 600.0
+
 
 @router.get("/consents/domain", response_model=DomainOut, summary="The EIP-712 domain and types patients sign")
 def domain(_: AnyCaller, service: ServiceDep) -> dict[str, Any]:
@@ -53,23 +59,73 @@ def nonce(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, 
     return {"patient": patient, "nonce": service.ledger.consents.nonce(patient)}
 
 
-@router.post("/consents/grants", response_model=RelayOut, summary="Relay a patient-signed consent grant")
-def relay_grant(body: SignedGrantIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OrganisationRelayLimits:
+    """The gas an organisation's apps may spend through the relayer: a budget per app, and one for all."""
+
+    per_app: RateLimiter
+    overall: RateLimiter
+
+    @classmethod
+    def default(cls) -> OrganisationRelayLimits:
+        return cls(
+            RateLimiter(ORGANISATION_RELAYS_PER_APP, ORGANISATION_RELAY_WINDOW_SECONDS, "app"),
+            RateLimiter(ORGANISATION_RELAYS_OVERALL, ORGANISATION_RELAY_WINDOW_SECONDS, "relayer"),
+        )
+
+
+async def organisation_relay_limits(request: Request) -> OrganisationRelayLimits:
+    """The app's budgets (made on first use; tests may set ``app.state.organisation_relay_limits``)."""
+    limits: OrganisationRelayLimits | None = getattr(request.app.state, "organisation_relay_limits", None)
+    if limits is None:
+        limits = request.app.state.organisation_relay_limits = OrganisationRelayLimits.default()
+    return limits
+
+
+def _budgeted(
+    caller: RelayingApp, limits: Annotated[OrganisationRelayLimits, Depends(organisation_relay_limits)]
+) -> Caller:
+    """An app with the relayer role, charged one relay of its own budget and of the overall one."""
+    limits.per_app.take(str(caller.app.id))
+    limits.overall.take("all")
+    return caller
+
+
+Budgeted = Annotated[Caller, Depends(_budgeted)]
+_RELAY_LIMITED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "forbidden: the app lacks the relayer role"},
+    429: {"description": "rate_limited: this app's (or every app's) relays are spent for now; see Retry-After"},
+}
+
+
+@router.post(
+    "/consents/grants",
+    response_model=RelayOut,
+    responses=_RELAY_LIMITED,
+    summary="Relay a patient-signed consent grant (role relayer)",
+)
+def relay_grant(body: SignedGrantIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     """Checked locally first (codes, window, deadline, EOA signature), then sent by the relayer."""
     return relay_json(service.relayer.grant(body.terms(), body.signed()))
 
 
-@router.post("/consents/revocations", response_model=RelayOut, summary="Relay a patient-signed revocation")
-def relay_revocation(body: SignedRevocationIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/consents/revocations",
+    response_model=RelayOut,
+    responses=_RELAY_LIMITED,
+    summary="Relay a patient-signed revocation (role relayer)",
+)
+def relay_revocation(body: SignedRevocationIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     return relay_json(service.relayer.revoke(body.key(), body.signed()))
 
 
 @router.post(
     "/consents/guardians",
     response_model=RelayOut,
-    summary="Relay a patient-signed guardian appointment (validUntil 0 removes)",
+    responses=_RELAY_LIMITED,
+    summary="Relay a patient-signed guardian appointment; validUntil 0 removes (role relayer)",
 )
-def relay_guardian(body: SignedGuardianIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+def relay_guardian(body: SignedGuardianIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     """A guardian may then sign grants and revocations for the patient until ``validUntil``."""
     return relay_json(service.relayer.set_guardian(body.patient, body.guardian, body.valid_until, body.signed()))
 

@@ -66,21 +66,26 @@ SCOPES: dict[str, str] = {
 }
 RELAYS_PER_IP = 30
 RELAYS_PER_PATIENT = 12
+REVOCATIONS_PER_PATIENT = 12
 RELAY_WINDOW_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
 class RelayLimits:
-    """The relayer's budgets: one per client IP, one per patient."""
+    """The relayer's budgets: one per client IP (every attempt), and per patient one for grants and
+    guardians and one for revocations (charged only once the signature held: nobody but the patient
+    or a guardian spends them, and giving consent never uses up the budget for withdrawing it)."""
 
     per_ip: RateLimiter
     per_patient: RateLimiter
+    revocations_per_patient: RateLimiter
 
     @classmethod
     def default(cls) -> RelayLimits:
         return cls(
             RateLimiter(RELAYS_PER_IP, RELAY_WINDOW_SECONDS, "client"),
             RateLimiter(RELAYS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient"),
+            RateLimiter(REVOCATIONS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient's revocations"),
         )
 
 
@@ -93,7 +98,8 @@ async def relay_limits(request: Request) -> RelayLimits:
 
 
 def _client_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> RelayLimits:
-    """Spend one of the client's relays (behind a proxy this is the proxy's address)."""
+    """Spend one of the client's relays (the peer's address; behind a proxy listed in
+    ``trusted_proxies``, the client's address the proxy forwarded)."""
     limits.per_ip.take(request.client.host if request.client else "unknown")
     return limits
 
@@ -203,7 +209,7 @@ def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> di
     "/revocations", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed revocation (no API key)"
 )
 def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
-    return relay_json(service.relayer.revoke(body.key(), body.signed(), admit=limits.per_patient.take))
+    return relay_json(service.relayer.revoke(body.key(), body.signed(), admit=limits.revocations_per_patient.take))
 
 
 @router.post(

@@ -22,12 +22,14 @@ API_KEY_PREFIX = "clk_"
 
 class Role(enum.StrEnum):
     """What an app may do. ``emergency`` allows break-glass access (its organisation must hold
-    ``EMERGENCY_ROLE`` on chain)."""
+    ``EMERGENCY_ROLE`` on chain); ``relayer`` relays patient-signed consent changes through the
+    organisation routes (the service's relayer pays their gas, so they are budgeted)."""
 
     REGISTRAR = "registrar"
     READER = "reader"
     ADMIN = "admin"
     EMERGENCY = "emergency"
+    RELAYER = "relayer"
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
+from api.rate_limit import RateLimiter
+from api.routes.consent import OrganisationRelayLimits
 from api.service import Service
 from ledger.chain.contracts import Artifact
 from ledger.consent.terms import ConsentKey, GrantTerms
@@ -110,6 +112,21 @@ def signed_revocation(
     }
 
 
+def contract_wallet(service: Service) -> tuple[LocalAccount, str]:
+    """An ERC-1271 wallet on chain (the test contract) and the key of its owner, who signs for it."""
+    owner: LocalAccount = Account.create()
+    service.ledger.chain.fund(owner.address, 10**18)
+    data = json.loads(WALLET_ARTIFACT.read_text("utf-8"))
+    artifact = Artifact(
+        name=data["contractName"],
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        deployed_bytecode=data["deployedBytecode"],
+        metadata=data["metadata"],
+    )
+    return owner, str(service.ledger.chain.deploy(artifact, owner, owner.address)["contractAddress"])
+
+
 def signed_guardian(service: Service, patient: LocalAccount, guardian: str, valid_until: int) -> dict[str, Any]:
     consents = service.ledger.consents
     deadline = chain_time(service) + HOUR
@@ -166,7 +183,7 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     relayed = relay(client, headers, "grants", signed_grant(service, patient, org.address))
     assert relayed["action"] == "granted" and relayed["nonce"] == 1
     assert relayed["transactionHash"].startswith("0x") and relayed["blockNumber"] > 0
@@ -205,7 +222,7 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     now = chain_time(service)
     relay(client, headers, "grants", signed_grant(service, patient, org.address, valid_until=now + 100))
     relay(
@@ -240,7 +257,7 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
 def test_a_wildcard_grant_covers_every_scope(
     client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address, "*"))
     check = client.get(
         "/v1/consents/check",
@@ -265,7 +282,7 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     guardian: LocalAccount = Account.create()
     until = chain_time(service) + DAY
     appointed = relay(client, headers, "guardians", signed_guardian(service, patient, guardian.address, until))
@@ -296,7 +313,7 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
 def test_relays_refused_locally_send_nothing(
     client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
 ) -> None:
-    headers, org = make_app({Role.REGISTRAR})
+    headers, org = make_app({Role.REGISTRAR, Role.RELAYER})
     head = service.ledger.chain.block_number()
     stranger: LocalAccount = Account.create()
 
@@ -333,7 +350,7 @@ def test_relays_refused_locally_send_nothing(
 def test_malformed_relays_are_422(
     client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount, change: dict[str, Any]
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     body = signed_grant(service, patient, org.address) | change
     assert_error(client.post("/v1/consents/grants", json=body, headers=headers), 422, "invalid_request")
 
@@ -346,7 +363,7 @@ def test_reads_validate_and_the_check_needs_the_reader_role(
     headers, _ = make_app({Role.ADMIN})
     params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
     assert_error(client.get("/v1/consents/check", headers=headers, params=params), 403, "forbidden")
-    reader, _ = make_app({Role.READER})
+    reader, _ = make_app({Role.READER, Role.RELAYER})
     assert_error(
         client.get("/v1/consents/check", headers=reader, params=params | {"purpose": "NOPE"}), 400, "invalid_code"
     )
@@ -365,7 +382,7 @@ def test_an_organisation_reads_only_consents_given_to_itself(
     """Consent BOLA: another organisation's key (even an emergency-only one) neither lists the
     consents a patient gave to someone else nor asks about them; guardians and history are the
     patient's own."""
-    hospital, org = make_app({Role.READER})
+    hospital, org = make_app({Role.READER, Role.RELAYER})
     relay(client, hospital, "grants", signed_grant(service, patient, org.address))
     other, _ = make_app({Role.READER}, organisation="Other Clinic")
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=other).json()
@@ -388,18 +405,8 @@ def test_a_contract_wallet_signature_is_checked_by_the_chain(
     service: Service,
     make_app: MakeApp,
 ) -> None:
-    headers, org = make_app({Role.READER})
-    owner: LocalAccount = Account.create()
-    service.ledger.chain.fund(owner.address, 10**18)
-    data = json.loads(WALLET_ARTIFACT.read_text("utf-8"))
-    artifact = Artifact(
-        name=data["contractName"],
-        abi=data["abi"],
-        bytecode=data["bytecode"],
-        deployed_bytecode=data["deployedBytecode"],
-        metadata=data["metadata"],
-    )
-    wallet = str(service.ledger.chain.deploy(artifact, owner, owner.address)["contractAddress"])
+    headers, org = make_app({Role.READER, Role.RELAYER})
+    owner, wallet = contract_wallet(service)
     as_wallet = SimpleNamespace(address=wallet)  # the patient is the wallet; its owner signs
 
     forged = signed_grant(
@@ -408,3 +415,35 @@ def test_a_contract_wallet_signature_is_checked_by_the_chain(
     assert_error(client.post("/v1/consents/grants", json=forged, headers=headers), 400, "invalid_signature")
     body = signed_grant(service, cast(LocalAccount, as_wallet), org.address, signer=owner, signer_address=wallet)
     assert relay(client, headers, "grants", body)["nonce"] == 1
+
+
+def test_organisation_relays_need_the_relayer_role_and_are_budgeted(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """The relayer pays for every relayed change: an app without the relayer role relays nothing,
+    and each app (and all of them together) has a budget, so self-made patient keys cannot drain
+    the relayer's gas."""
+    reader, org = make_app({Role.READER})
+    assert_error(
+        client.post("/v1/consents/grants", json=signed_grant(service, patient, org.address), headers=reader),
+        403,
+        "forbidden",
+    )
+    client.app.state.organisation_relay_limits = OrganisationRelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(2, 600, "app"), RateLimiter(3, 600, "relayer")
+    )
+    first, _ = make_app({Role.RELAYER}, organisation="First Clinic")
+    second, _ = make_app({Role.RELAYER}, organisation="Second Clinic")
+    for _ in range(2):
+        relay(client, first, "grants", signed_grant(service, Account.create(), org.address))
+    assert_error(
+        client.post("/v1/consents/grants", json=signed_grant(service, Account.create(), org.address), headers=first),
+        429,
+        "rate_limited",
+    )
+    relay(client, second, "grants", signed_grant(service, Account.create(), org.address))  # the 3rd overall
+    assert_error(
+        client.post("/v1/consents/grants", json=signed_grant(service, Account.create(), org.address), headers=second),
+        429,
+        "rate_limited",
+    )

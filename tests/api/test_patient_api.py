@@ -4,7 +4,8 @@ signed-in patient, relays without an API key, and the relayer's rate limits."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from eth_account import Account
@@ -22,6 +23,7 @@ from tests.api.test_consent_api import (
     PURPOSE,
     SCOPE,
     assert_error,
+    contract_wallet,
     signed_grant,
     signed_guardian,
     signed_revocation,
@@ -157,21 +159,62 @@ def test_relays_are_rate_limited_per_patient_and_per_client(
 ) -> None:
     _, org = make_app({Role.READER})
     client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
-        RateLimiter(4, 600, "client"), RateLimiter(1, 600, "patient")
+        RateLimiter(5, 600, "client"), RateLimiter(1, 600, "patient"), RateLimiter(1, 600, "patient's revocations")
     )
     forged = signed_grant(service, patient, org.address, signer=Account.create()) | {"signer": patient.address}
     assert_error(client.post("/v1/patient/grants", json=forged), 400, "invalid_signature")  # costs no patient budget
     relay(client, "grants", signed_grant(service, patient, org.address))
     head = service.ledger.chain.block_number()
-
-    limited = client.post("/v1/patient/revocations", json=signed_revocation(service, patient, org.address))
+    limited = client.post("/v1/patient/grants", json=signed_grant(service, patient, org.address, "Condition"))
     body = assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) == body["details"]["retry_after"] > 0
     assert service.ledger.chain.block_number() == head  # nothing was sent
 
+    relay(client, "revocations", signed_revocation(service, patient, org.address))  # its own budget: still open
+    again = signed_revocation(service, patient, org.address, "Condition")
+    assert_error(client.post("/v1/patient/revocations", json=again), 429, "rate_limited")
+
     other: LocalAccount = Account.create()
-    relay(client, "grants", signed_grant(service, other, org.address))  # the 4th from this client
     assert_error(client.post("/v1/patient/grants", json=signed_grant(service, other, org.address)), 429, "rate_limited")
+
+
+def test_nobody_else_spends_a_patients_budget_and_withdrawal_stays_open(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """Junk signed as if by a contract wallet (any contract named as ``signer``), or by a stranger
+    named as ``signer``, is refused before it is charged to the patient: the patient's own
+    revocation still goes through when the attacker has tried many times."""
+    _, org = make_app({Role.READER})
+    client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(100, 600, "client"), RateLimiter(2, 600, "patient"), RateLimiter(2, 600, "patient's revocations")
+    )
+    relay(client, "grants", signed_grant(service, patient, org.address))
+    contract = service.ledger.consents.address  # has code: a "contract wallet" signer
+    stranger: LocalAccount = Account.create()
+    for _ in range(5):
+        as_contract = signed_revocation(service, patient, org.address, signer=stranger) | {"signer": contract}
+        assert_error(client.post("/v1/patient/revocations", json=as_contract), 403, "not_patient_or_guardian")
+        as_stranger = signed_revocation(service, patient, org.address, signer=stranger)
+        assert_error(client.post("/v1/patient/revocations", json=as_stranger), 403, "not_patient_or_guardian")
+    assert relay(client, "revocations", signed_revocation(service, patient, org.address))["action"] == "revoked"
+
+
+def test_a_contract_wallets_junk_signature_is_refused_before_its_budget_is_charged(
+    client: TestClient, service: Service, make_app: MakeApp
+) -> None:
+    """ERC-1271 signatures are checked through ``eth_call`` before the relay is admitted: junk in a
+    wallet's name costs the wallet's budget nothing."""
+    _, org = make_app({Role.READER})
+    client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(100, 600, "client"), RateLimiter(1, 600, "patient"), RateLimiter(1, 600, "patient's revocations")
+    )
+    owner, wallet = contract_wallet(service)
+    as_wallet = cast(LocalAccount, SimpleNamespace(address=wallet))
+    for _ in range(3):
+        junk = signed_grant(service, as_wallet, org.address, signer=Account.create(), signer_address=wallet)
+        assert_error(client.post("/v1/patient/grants", json=junk), 400, "invalid_signature")
+    real = signed_grant(service, as_wallet, org.address, signer=owner, signer_address=wallet)
+    assert relay(client, "grants", real)["action"] == "granted"
 
 
 def test_a_rate_limiter_refills_over_its_window() -> None:
