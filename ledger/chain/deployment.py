@@ -20,7 +20,7 @@ from web3 import Web3
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
 from ledger.exceptions import DeploymentError, NotFoundError
-from ledger.store.shared_files import DirectoryDocuments, Documents, write_private_file
+from ledger.store.shared_files import DirectoryFiles, SharedFiles, write_private_file
 
 DEPLOYMENT_FILE = "deployment.json"
 
@@ -76,7 +76,7 @@ class Deployment:
 
 
 def ensure_deployed(
-    chain: Chain, data_dir: Path, admin: LocalAccount, documents: Documents | None = None
+    chain: Chain, data_dir: Path, admin: LocalAccount, documents: SharedFiles | None = None
 ) -> Deployment:
     """Return the recorded deployment (checked against the chain), deploying first if there is none.
 
@@ -84,7 +84,7 @@ def ensure_deployed(
     start deploys again. Deployment costs two transactions and happens once per data directory, or
     once for all replicas sharing ``documents``.
     """
-    documents = documents or DirectoryDocuments(Path(data_dir))
+    documents = documents or DirectoryFiles(Path(data_dir))
     with documents.exclusive(DEPLOYMENT_FILE):
         stored = documents.read(DEPLOYMENT_FILE)
         if stored is not None:
@@ -93,7 +93,7 @@ def ensure_deployed(
         else:
             deployment = _deploy(chain, admin)
             documents.create(DEPLOYMENT_FILE, deployment.to_json())
-    if not isinstance(documents, DirectoryDocuments):
+    if not isinstance(documents, DirectoryFiles):
         deployment.save(data_dir)  # the local copy auditors read
     return deployment
 

@@ -16,6 +16,8 @@ from api.patient_auth import SessionTokens
 from api.rate_limit import RateLimiter
 from api.routes.patient import RelayLimits
 from api.service import Service
+from ledger.consent.patient_session import PatientSession, session_domain, session_typed_data
+from ledger.consent.typed_data import sign_typed_data
 from ledger.exceptions import ChainUnavailableError, RateLimitedError
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
@@ -53,8 +55,9 @@ def test_choices_domains_and_nonce_are_public(
     assert signing["consent"]["domain"] == service.ledger.consents.domain
     assert signing["session"]["domain"] == {
         "name": "CareLedger Patient Session",
-        "version": "1",
+        "version": "2",
         "chainId": service.ledger.chain.chain_id,
+        "verifyingContract": service.ledger.consents.address,  # this deployment, not just this chain
     }
     assert set(signing["session"]["types"]) == {"EIP712Domain", "PatientSession"}
     assert client.get(f"/v1/patient/{patient.address}/nonce").json() == {"patient": patient.address, "nonce": 0}
@@ -101,18 +104,60 @@ def test_sign_in_is_refused_for_bad_sessions(client: TestClient, service: Servic
     stranger: LocalAccount = Account.create()
     now = int(time.time())
     cases = [
-        (session_body(service, stranger, patient.address), 400, "invalid_signature"),
-        (session_body(service, patient, issued_at=now - 600), 400, "signature_expired"),
-        (session_body(service, patient, issued_at=now + 600), 400, "signature_expired"),
-        (session_body(service, patient, lasts=3601), 400, "invalid_input"),
-        (session_body(service, patient, lasts=0), 400, "invalid_input"),
-        (session_body(service, patient, issued_at=now - 290, lasts=280), 400, "signature_expired"),
-        (session_body(service, patient) | {"expiresAt": now + 900}, 400, "invalid_signature"),
-        (session_body(service, patient) | {"signature": "0x1234"}, 400, "invalid_signature"),
-        (session_body(service, patient) | {"patient": "0x12"}, 422, "invalid_request"),
+        (session_body(client, service, stranger, patient.address), 400, "invalid_signature"),
+        (session_body(client, service, patient, issued_at=now - 600), 400, "signature_expired"),
+        (session_body(client, service, patient, issued_at=now + 600), 400, "signature_expired"),
+        (session_body(client, service, patient, lasts=3601), 400, "invalid_input"),
+        (session_body(client, service, patient, lasts=0), 400, "invalid_input"),
+        (session_body(client, service, patient, issued_at=now - 290, lasts=280), 400, "signature_expired"),
+        (session_body(client, service, patient) | {"expiresAt": now + 900}, 400, "invalid_signature"),
+        (session_body(client, service, patient) | {"signature": "0x1234"}, 400, "invalid_signature"),
+        (session_body(client, service, patient) | {"patient": "0x12"}, 422, "invalid_request"),
     ]
     for body, status, code in cases:
         assert_error(client.post("/v1/patient/sessions", json=body), status, code)
+
+
+def test_a_sign_in_cannot_be_replayed_here_or_elsewhere(
+    client: TestClient, service: Service, patient: LocalAccount
+) -> None:
+    """A signed sign-in is good once, at this service, for this deployment: replaying it (by a
+    phishing page or another instance on the same chain) gets nothing."""
+    body = session_body(client, service, patient)
+    assert client.post("/v1/patient/sessions", json=body).status_code == 200
+    assert_error(client.post("/v1/patient/sessions", json=body), 400, "invalid_challenge")  # used up
+
+    elsewhere = session_body(client, service, patient, origin="https://phishing.example")
+    assert_error(client.post("/v1/patient/sessions", json=elsewhere), 400, "wrong_origin")
+
+    other_deployment = session_body(client, service, patient)
+    challenge = PatientSession(
+        patient.address,
+        other_deployment["origin"],
+        bytes.fromhex(other_deployment["challenge"][2:]),
+        other_deployment["issuedAt"],
+        other_deployment["expiresAt"],
+    )
+    foreign_domain = session_domain(service.ledger.chain.chain_id, Account.create().address)
+    signed_elsewhere = "0x" + sign_typed_data(patient, session_typed_data(foreign_domain, challenge)).hex()
+    assert_error(
+        client.post("/v1/patient/sessions", json=other_deployment | {"signature": signed_elsewhere}),
+        400,
+        "invalid_signature",
+    )
+
+    stranger: LocalAccount = Account.create()
+    theirs = session_body(client, service, stranger)  # a challenge issued to someone else
+    mine = session_body(client, service, patient)
+    swapped = PatientSession(
+        patient.address, mine["origin"], bytes.fromhex(theirs["challenge"][2:]), mine["issuedAt"], mine["expiresAt"]
+    )
+    domain = session_domain(service.ledger.chain.chain_id, service.ledger.consents.address)
+    body = mine | {
+        "challenge": theirs["challenge"],
+        "signature": "0x" + sign_typed_data(patient, session_typed_data(domain, swapped)).hex(),
+    }
+    assert_error(client.post("/v1/patient/sessions", json=body), 400, "invalid_challenge")
 
 
 # --- relays --------------------------------------------------------------------------------------
