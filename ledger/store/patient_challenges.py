@@ -29,7 +29,8 @@ def consume_challenge(conn: Connection, challenge: bytes, patient: str, now: flo
     row = with_tx(
         conn,
         lambda: conn.execute(
-            "DELETE FROM patient_challenges WHERE challenge = ? AND patient = ? AND expires_at >= ? RETURNING challenge",
+            "DELETE FROM patient_challenges WHERE challenge = ? AND patient = ? AND expires_at >= ? "
+            "RETURNING challenge",
             (challenge, patient.lower(), now),
         ).fetchone(),
     )
