@@ -265,3 +265,23 @@ def test_a_patient_signs_in_on_one_replica_and_reads_on_the_other(cluster: Clust
             assert read.status_code == 200, read.text
         replayed = httpx.post(f"{base_a}/v1/patient/sessions", json=body)  # used up on the other replica
         assert (replayed.status_code, replayed.json()["code"]) == (400, "invalid_challenge")
+
+
+def test_a_revoked_key_stops_working_on_every_replica_within_a_second(cluster: Cluster) -> None:
+    admin_key = create_admin(cluster.env)
+    with ExitStack() as stack:
+        base_a, _ = cluster.start(stack, "a")
+        base_b, _ = cluster.start(stack, "b")
+        admin = {"Authorization": f"Bearer {admin_key}"}
+        key = setup_app(base_a, admin_key, ["reader"])
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{base_b}/v1/records?digest=0x{'00' * 32}", headers=headers).status_code == 200  # cached
+        (app,) = [
+            a for a in httpx.get(f"{base_a}/v1/admin/apps", headers=admin).json() if key.startswith(a["keyPrefix"])
+        ]
+        assert httpx.delete(f"{base_a}/v1/admin/apps/{app['id']}", headers=admin).status_code == 200
+        revoked_at = time.monotonic()
+        while httpx.get(f"{base_b}/v1/records?digest=0x{'00' * 32}", headers=headers).status_code == 200:
+            assert time.monotonic() - revoked_at < 1.5, "the revoked key still works on the other replica"
+            time.sleep(0.05)
+        assert time.monotonic() - revoked_at <= 1.5
