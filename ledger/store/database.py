@@ -17,14 +17,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 
 from ledger import file_lock
-from ledger.exceptions import IntegrityError, StoreLockedError, StoreUnavailableError
+from ledger.exceptions import IntegrityError, StorageFullError, StoreLockedError, StoreUnavailableError
 from ledger.store import postgres
 from ledger.store.migration_files import SQLITE, migration_files
 
@@ -70,12 +70,49 @@ def migrations() -> list[tuple[int, str, str]]:
     return migration_files(SQLITE)
 
 
+class SqliteConnection(sqlite3.Connection):
+    """A ``sqlite3`` connection whose statements raise :class:`StorageFullError` when the disk is full.
+
+    SQLite reports a full disk (``SQLITE_FULL``, "database or disk is full") as an
+    ``OperationalError`` like any failed statement; callers that treat those as their own
+    statement's fault (the intake fails one submission alone for them) would blame a request for
+    what is an outage. The statement's transaction is left for the caller to roll back, as with any
+    failed statement (SQLite may already have rolled it back itself).
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        try:
+            return super().execute(sql, parameters)
+        except sqlite3.OperationalError as err:
+            if is_disk_full(err):
+                raise StorageFullError(STORAGE_FULL_MESSAGE) from err
+            raise
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as err:
+            if is_disk_full(err):
+                raise StorageFullError(STORAGE_FULL_MESSAGE) from err
+            raise
+
+
+STORAGE_FULL_MESSAGE = "the ledger's disk is full: nothing was written; retry once space is freed"
+
+
+def is_disk_full(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed because the disk is full (``SQLITE_FULL``, by its primary result code)."""
+    return err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
+
+
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection with the store's settings (autocommit off: callers use ``with conn:``)."""
     if read_only:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30, factory=SqliteConnection
+        )
     else:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, factory=SqliteConnection)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
