@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from ledger.chain.embedded.backend import CHAIN_FILE
-from ledger.store.database import STORE_FILE
+from ledger.store.database import STORAGE_FULL_MESSAGE, STORE_FILE
 from tests.api.conftest import PATIENT
 from tests.support.chain_under_test import ChainUnderTest
 from tests.support.exactly_once import ServedLedger, assert_anchored_exactly_once
@@ -40,6 +40,8 @@ pytestmark = [
 
 REFUSALS_WANTED = 20
 """Registrations refused on the full disk before space is freed again."""
+PROBE = "0x" + "ab" * 32
+"""The digest of one registration sent on the full disk to read its answer whole."""
 
 
 def integrity(path: Path) -> str:
@@ -83,6 +85,9 @@ def test_a_full_disk_refuses_registrations_loses_nothing_and_recovers_without_a_
             load.wait_for_refusals(REFUSALS_WANTED, 120, "registrations refused on the full disk")
             wait_until(lambda: "StorageFullError" in str(batcher_error(base)), 60, "the batcher to meet the full disk")
             on_full_disk = load.count()
+            probe = httpx.post(f"{base}/v1/records", json={"patient": PATIENT, "digest": PROBE}, headers=headers)
+            assert probe.status_code == 503 and probe.headers["Retry-After"], probe.text
+            assert probe.json() == {"code": "storage_full", "message": STORAGE_FULL_MESSAGE, "details": {}}
             anchored_receipt = httpx.get(f"{base}/v1/records/{before[0][0]}/receipt", headers=headers, timeout=30)
             assert anchored_receipt.status_code == 200, anchored_receipt.text  # reads need no space
 
@@ -92,15 +97,15 @@ def test_a_full_disk_refuses_registrations_loses_nothing_and_recovers_without_a_
         assert not load.errors, load.errors
         refusals = {(r.status, r.code) for r in load.refused}
         assert refusals == {(503, "storage_full")}, load.refused[:5]
-        assert all(full_from <= r.answered_at and r.sent_at <= freed_at for r in load.refused), [
-            r for r in load.refused if not (full_from <= r.answered_at and r.sent_at <= freed_at)
-        ][:5]
+        outside_the_outage = [r for r in load.refused if r.answered_at < full_from or r.sent_at > freed_at]
+        assert not outside_the_outage, outside_the_outage[:5]  # refused only while the disk was full
 
         acknowledged = before + load.acknowledged
         receipts = fetch_receipts(base, headers, [record_id for record_id, _ in acknowledged])
         stored = assert_anchored_exactly_once(ServedLedger.of(env), acknowledged, receipts)
         assert stored == {record_id for record_id, _ in acknowledged}  # nothing but what was acknowledged
-        assert not stored_digests(data_dir) & {r.digest for r in load.refused}  # nothing refused half-written
+        refused_digests = {r.digest for r in load.refused} | {PROBE}
+        assert not stored_digests(data_dir) & refused_digests  # nothing refused half-written
         wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
         assert server.poll() is None  # the same process throughout
 

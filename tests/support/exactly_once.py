@@ -142,12 +142,10 @@ def assert_anchored_exactly_once(
 
     chain_roots = [bytes(args["root"]) for args in logs]
     assert len(chain_roots) == len(set(chain_roots)), "a root anchored twice"
+    stored_roots = set(root_of.values())
     assert sorted(chain_roots) == sorted(root_of.values()), (
-        "the chain's roots are not the store's batches",
-        len(chain_roots),
-        len(root_of),
-        len(set(chain_roots) - set(root_of.values())),
-        len(set(root_of.values()) - set(chain_roots)),
+        f"the chain's {len(chain_roots)} roots are not the store's {len(root_of)} batches: "
+        f"{len(set(chain_roots) - stored_roots)} on chain only, {len(stored_roots - set(chain_roots))} stored only"
     )
     members = Counter(batch_id for _, batch_id in records)
     assert None not in members, f"{members[None]} stored records were never sealed"
