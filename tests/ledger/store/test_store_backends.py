@@ -130,9 +130,12 @@ def test_one_batcher_lock_holder_and_takeover_when_it_dies(tmp_path: Path, datab
             "WHERE application_name = 'careledger-batcher' AND pid <> pg_backend_pid() "
             "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
         )
+    # a terminated or closed session lets its locks go once its backend has exited, a moment later
+    wait_until(lambda: not advisory_lock_held(database_url), 30, "the killed holder's lock to be freed")
     assert two.hold() is True
     assert one.hold() is False  # noticed that its session, and so the lock, is gone
     two.release()
+    wait_until(lambda: not advisory_lock_held(database_url), 30, "the released lock to be freed")
     assert one.hold() is True
 
 
@@ -163,6 +166,16 @@ def test_two_sealers_never_seal_a_record_twice(tmp_path: Path, database_url: str
     assert isinstance(outcome[0], RuntimeError) and "sealed meanwhile" in str(outcome[0])
     assert one.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 1  # its batch rolled back
     assert one.conn.execute("SELECT count(*) FROM records WHERE batch_id = ?", (batch_id,)).fetchone()[0] == 50
+
+
+def advisory_lock_held(database_url: str) -> bool:
+    """Whether any session holds an advisory lock in the database (the batcher lock is one)."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+    return row is not None and row[0] > 0
 
 
 def blocked_by(database_url: str, session: int) -> bool:
