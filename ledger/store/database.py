@@ -81,28 +81,34 @@ class SqliteConnection(sqlite3.Connection):
     """
 
     def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
-        try:
+        with _FULL_DISK:
             return super().execute(sql, parameters)
-        except sqlite3.OperationalError as err:
-            if is_disk_full(err):
-                raise StorageFullError(STORAGE_FULL_MESSAGE) from err
-            raise
 
     def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
-        try:
+        with _FULL_DISK:
             return super().executemany(sql, parameters)
-        except sqlite3.OperationalError as err:
-            if is_disk_full(err):
-                raise StorageFullError(STORAGE_FULL_MESSAGE) from err
-            raise
 
 
 STORAGE_FULL_MESSAGE = "the ledger's disk is full: nothing was written; retry once space is freed"
 
 
-def is_disk_full(err: sqlite3.Error) -> bool:
+def is_disk_full(err: BaseException) -> bool:
     """Whether SQLite failed because the disk is full (``SQLITE_FULL``, by its primary result code)."""
-    return err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
+    return isinstance(err, sqlite3.OperationalError) and err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
+
+
+class _FullDiskTranslation:
+    """Context re-raising SQLite's full disk as :class:`StorageFullError`; anything else as it is."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: object) -> None:
+        if err is not None and is_disk_full(err):
+            raise StorageFullError(STORAGE_FULL_MESSAGE) from err
+
+
+_FULL_DISK = _FullDiskTranslation()
 
 
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
