@@ -4,7 +4,9 @@ SQLite is the default. Its schema lives in numbered SQL files under ``migrations
 (``0001_initial.sql``, ...). Opening the database applies, in order and each in its own transaction,
 the files whose number is above the recorded ``PRAGMA user_version``; a database newer than the
 code is refused. Connections use WAL with ``synchronous=FULL``: a committed transaction survives
-``kill -9`` and power loss. With a ``database_url``, the store is on PostgreSQL instead
+``kill -9`` and power loss. A full disk is :class:`~ledger.exceptions.StorageFullError`
+(:class:`SqliteConnection`): the failed write is not committed, and the next one succeeds once
+space is freed. With a ``database_url``, the store is on PostgreSQL instead
 (:mod:`ledger.store.postgres`, its own migrations in ``migrations_postgres/``), shared by several
 API processes.
 
