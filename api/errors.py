@@ -28,6 +28,7 @@ from ledger.exceptions import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
+    StorageFullError,
     StoreUnavailableError,
 )
 
@@ -46,6 +47,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (InputError, 400),
     (ChainUnavailableError, 503),
     (StoreUnavailableError, 503),
+    (StorageFullError, 503),
     (ContractRevertError, 409),
     (ChainError, 502),
     (LedgerError, 500),

@@ -185,6 +185,13 @@ class StoreUnavailableError(StoreError, ConnectionError):
     code = "store_unavailable"
 
 
+class StorageFullError(StoreError):
+    """The disk under a SQLite file of the data directory (the store, or the embedded chain's) is
+    full: nothing of the failed write was committed, and the same write succeeds once space is freed."""
+
+    code = "storage_full"
+
+
 # --- ledger integrity ------------------------------------------------------------------------
 
 

@@ -19,7 +19,8 @@ from tests.support.chain_under_test import ChainUnderTest, selected_chain
 from tests.support.chain_under_test import ledger_settings as ledger_settings
 from tests.support.processes import free_port, running_anvil
 
-pytest_plugins = ("tests.support.postgres",)  # the session's PostgreSQL server and a database per test
+# the session's PostgreSQL server and a database per test; a small disk to fill
+pytest_plugins = ("tests.support.postgres", "tests.support.small_disk")
 
 ANVIL_BALANCE_ETHER = 10**9  # every dev account: processes and module fixtures fund many ledgers on one node
 

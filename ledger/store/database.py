@@ -4,7 +4,9 @@ SQLite is the default. Its schema lives in numbered SQL files under ``migrations
 (``0001_initial.sql``, ...). Opening the database applies, in order and each in its own transaction,
 the files whose number is above the recorded ``PRAGMA user_version``; a database newer than the
 code is refused. Connections use WAL with ``synchronous=FULL``: a committed transaction survives
-``kill -9`` and power loss. With a ``database_url``, the store is on PostgreSQL instead
+``kill -9`` and power loss. A full disk is :class:`~ledger.exceptions.StorageFullError`
+(:class:`SqliteConnection`): the failed write is not committed, and the next one succeeds once
+space is freed. With a ``database_url``, the store is on PostgreSQL instead
 (:mod:`ledger.store.postgres`, its own migrations in ``migrations_postgres/``), shared by several
 API processes.
 
@@ -17,14 +19,14 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 
 from ledger import file_lock
-from ledger.exceptions import IntegrityError, StoreLockedError, StoreUnavailableError
+from ledger.exceptions import IntegrityError, StorageFullError, StoreLockedError, StoreUnavailableError
 from ledger.store import postgres
 from ledger.store.migration_files import SQLITE, migration_files
 
@@ -70,12 +72,55 @@ def migrations() -> list[tuple[int, str, str]]:
     return migration_files(SQLITE)
 
 
+class SqliteConnection(sqlite3.Connection):
+    """A ``sqlite3`` connection whose statements raise :class:`StorageFullError` when the disk is full.
+
+    SQLite reports a full disk (``SQLITE_FULL``, "database or disk is full") as an
+    ``OperationalError`` like any failed statement; callers that treat those as their own
+    statement's fault (the intake fails one submission alone for them) would blame a request for
+    what is an outage. The statement's transaction is left for the caller to roll back, as with any
+    failed statement (SQLite may already have rolled it back itself).
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        with _FULL_DISK:
+            return super().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> sqlite3.Cursor:
+        with _FULL_DISK:
+            return super().executemany(sql, parameters)
+
+
+STORAGE_FULL_MESSAGE = "the ledger's disk is full: nothing was written; retry once space is freed"
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether SQLite failed because the disk is full (``SQLITE_FULL``, by its primary result code)."""
+    return isinstance(err, sqlite3.OperationalError) and err.sqlite_errorcode & 0xFF == sqlite3.SQLITE_FULL
+
+
+class _FullDiskTranslation:
+    """Context re-raising SQLite's full disk as :class:`StorageFullError`; anything else as it is."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: object) -> None:
+        if err is not None and is_disk_full(err):
+            raise StorageFullError(STORAGE_FULL_MESSAGE) from err
+
+
+_FULL_DISK = _FullDiskTranslation()
+
+
 def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection with the store's settings (autocommit off: callers use ``with conn:``)."""
     if read_only:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, timeout=30, factory=SqliteConnection
+        )
     else:
-        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30, factory=SqliteConnection)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")

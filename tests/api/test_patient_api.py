@@ -271,10 +271,28 @@ def test_a_rate_limiter_refills_over_its_window() -> None:
     assert refused.value.details["retry_after"] == 4
     limiter.take("b", now=1)
     limiter.take("a", now=5)
-    small = RateLimiter(1, 10, "client", max_keys=2)
-    for key in ("x", "y", "z"):
-        small.take(key, now=0)
-    small.take("w", now=0)  # over max_keys: the stalest are forgotten, the call succeeds
+
+
+def test_a_full_rate_limiter_forgets_full_buckets_first_and_then_the_stalest() -> None:
+    """At ``max_keys``, a new key first drops buckets that have refilled (forgetting them loses
+    nothing), and only when every bucket is in use the stalest half; what a key has spent is seen
+    in whether its next request is refused."""
+    limiter = RateLimiter(2, 8, "client", max_keys=2)  # refills 0.25 per second
+    limiter.take("busy", now=4)
+    limiter.take("busy", now=4)  # empty; 1.5 tokens back by t=10
+    limiter.take("idle", now=5)  # one spent; full again (2) by t=9
+    limiter.take("new", now=10)  # over max_keys: "idle" (full) is dropped, "busy" is kept
+    limiter.take("busy", now=10)
+    with pytest.raises(RateLimitedError):
+        limiter.take("busy", now=10)  # its spending was remembered: it was not the one dropped
+
+    stalest = RateLimiter(1, 8, "client", max_keys=2)
+    stalest.take("x", now=0)
+    stalest.take("y", now=1)
+    stalest.take("z", now=2)  # all in use: the stalest half ("x") is forgotten
+    with pytest.raises(RateLimitedError):
+        stalest.take("y", now=2)  # kept, and still empty
+    stalest.take("x", now=2)  # forgotten: a fresh bucket (remembered, it would have had 0.5 tokens)
 
 
 def test_an_unreachable_chain_is_a_503(

@@ -206,22 +206,35 @@ def test_idempotency_key_returns_the_first_answer_and_writes_once(
 def test_concurrent_requests_with_one_idempotency_key_register_once(
     client: TestClient, registrar: dict[str, str], service: Service
 ) -> None:
+    """Eight requests with one key at once: every one is answered 202 with the same body, exactly
+    one of them is the first answer (the others are replays), and the records are written once."""
     headers = {**registrar, "Idempotency-Key": "burst"}
-    answers: list[Any] = []
+    answers: list[tuple[int, Any, str | None]] = []
+    failures: list[BaseException] = []
+    lock = threading.Lock()
 
     def post() -> None:
-        answers.append(
-            client.post(
+        try:
+            response = client.post(
                 "/v1/records/bulk", json={"records": [{"patient": PATIENT, "document": DOC}] * 5}, headers=headers
-            ).json()
-        )
+            )
+            with lock:
+                answers.append((response.status_code, response.json(), response.headers.get("Idempotent-Replayed")))
+        except BaseException as err:  # a thread's failure must reach the test
+            with lock:
+                failures.append(err)
 
     threads = [threading.Thread(target=post) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
-    assert all(a == answers[0] for a in answers)
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert not failures, failures
+    assert len(answers) == 8
+    assert [status for status, _, _ in answers] == [202] * 8, answers
+    assert all(body == answers[0][1] for _, body, _ in answers)
+    assert sorted(str(replayed) for _, _, replayed in answers) == ["None"] + ["true"] * 7
     assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 5
 
 

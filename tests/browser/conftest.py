@@ -1,7 +1,8 @@
 """Fixtures for browser tests: the real service (`careledger serve`) and headless Debian Chromium.
 
-Chromium comes from Debian (``make browser`` installs it); Playwright only drives it, so nothing is
-downloaded. The flags keep Chromium from calling out, which stalls it on a closed network.
+Chromium comes from Debian (``make browser`` installs it); Playwright (the dev extra) only drives it,
+so nothing is downloaded. Without Chromium the tests are skipped, except under CI, where that is a
+failure. The flags keep Chromium from calling out, which stalls it on a closed network.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.support.chain_under_test import ChainUnderTest
 from tests.support.postgres import store_env
 from tests.support.processes import ROOT, create_admin, free_port, running_service, service_env
+from tests.support.requirements import unavailable
 
 CHROMIUM = Path(os.environ.get("CARELEDGER_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -29,11 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
-
-try:
-    from playwright.sync_api import Browser, sync_playwright
-except ImportError:  # pragma: no cover - the dev extra installs it
-    sync_playwright = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -62,10 +60,8 @@ def served(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
     if not CHROMIUM.exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (make browser installs Debian's chromium)")
+        unavailable(f"no Chromium at {CHROMIUM} (`make browser` installs Debian's chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from tests.support.processes import free_port
+from tests.support.requirements import unavailable
 
 USER = "careledger"
 TEST_STORE_VARIABLE = "CARELEDGER_TEST_STORE"
@@ -89,9 +90,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """Start a fresh server; stop it and delete its files at the end."""
     bin_dir = postgres_bin()
     if bin_dir is None:
-        if os.environ.get("CI"):
-            raise RuntimeError("PostgreSQL is not installed: `make postgres` installs Debian's postgresql")
-        pytest.skip("PostgreSQL is not installed (run `make postgres`)")
+        unavailable("PostgreSQL is not installed (`make postgres` installs Debian's postgresql)")
     root = Path(tempfile.mkdtemp(prefix="careledger-pg-"))
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")

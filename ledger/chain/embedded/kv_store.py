@@ -40,6 +40,7 @@ from ledger.exceptions import (
     IntegrityError,
     LedgerError,
     NotFoundError,
+    StorageFullError,
 )
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -253,6 +254,7 @@ class SqliteAtomicDB(BaseAtomicDB):
         Raises:
             ChainError: The store is read-only or closed, or SQLite refused the write (the
                 transaction is rolled back first).
+            StorageFullError: The disk is full (nothing was written).
         """
         self._refuse_if_read_only()
         put_rows = list(puts)
@@ -297,6 +299,7 @@ class SqliteAtomicDB(BaseAtomicDB):
 
         Raises:
             ChainError: The store is read-only or closed, or SQLite refused the commit.
+            StorageFullError: The disk is full (nothing of the group was written).
         """
         self._refuse_if_read_only()
         with self._lock:
@@ -395,6 +398,8 @@ def _translate(err: sqlite3.Error, path: Path) -> LedgerError:
         return ChainError(f"embedded chain store {path} refused a write: {err}", **details)
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         return IntegrityError(f"embedded chain store {path} is corrupt: {err}", **details)
-    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PERM")):
+    if name.startswith("SQLITE_FULL"):  # nothing of the write landed; it succeeds once space is freed
+        return StorageFullError("the embedded chain's disk is full: nothing was written; retry once space is freed")
+    if name.startswith(("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")):
         return ChainUnavailableError(f"embedded chain store {path} unusable: {err}", **details)
     return ChainError(f"embedded chain store {path}: {err}", **details)

@@ -7,7 +7,6 @@ import asyncio
 import functools
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_re
 from ledger.store.shared_files import DirectoryFiles, PostgresFiles, adopt
 from tests.support.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 from tests.support.postgres import PostgresServer
+from tests.support.processes import wait_until
 
 COLUMNS = (
     "id",
@@ -130,9 +130,12 @@ def test_one_batcher_lock_holder_and_takeover_when_it_dies(tmp_path: Path, datab
             "WHERE application_name = 'careledger-batcher' AND pid <> pg_backend_pid() "
             "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
         )
+    # a terminated or closed session lets its locks go once its backend has exited, a moment later
+    wait_until(lambda: not advisory_lock_held(database_url), 30, "the killed holder's lock to be freed")
     assert two.hold() is True
     assert one.hold() is False  # noticed that its session, and so the lock, is gone
     two.release()
+    wait_until(lambda: not advisory_lock_held(database_url), 30, "the released lock to be freed")
     assert one.hold() is True
 
 
@@ -153,15 +156,36 @@ def test_two_sealers_never_seal_a_record_twice(tmp_path: Path, database_url: str
         (org, os.urandom(32), b""),
     ).fetchone()
     one.conn.execute("UPDATE records SET batch_id = ? WHERE batch_id IS NULL", (batch_id,))
+    (first_session,) = one.conn.execute("SELECT pg_backend_pid()").fetchone()
     outcome: list[BaseException | object] = []
     second = threading.Thread(target=lambda: outcome.append(_seal(two, org)))
     second.start()
-    time.sleep(0.5)  # the second sealer is now waiting for the rows' locks
+    wait_until(lambda: blocked_by(database_url, first_session), 30, "the second sealer to wait for the rows' locks")
     one.conn.execute("COMMIT")
     second.join(30)
     assert isinstance(outcome[0], RuntimeError) and "sealed meanwhile" in str(outcome[0])
     assert one.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 1  # its batch rolled back
     assert one.conn.execute("SELECT count(*) FROM records WHERE batch_id = ?", (batch_id,)).fetchone()[0] == 50
+
+
+def advisory_lock_held(database_url: str) -> bool:
+    """Whether any session holds an advisory lock in the database (the batcher lock is one)."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+    return row is not None and row[0] > 0
+
+
+def blocked_by(database_url: str, session: int) -> bool:
+    """Whether another session is waiting for a lock that ``session`` holds (``pg_blocking_pids``)."""
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND %s = ANY(pg_blocking_pids(pid))",
+            (session,),
+        ).fetchone()
+    return row is not None and row[0] > 0
 
 
 def _seal(db: Database, org: int) -> object:
