@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.deps import ServiceDep
-from api.limits import LedgerRoute
+from api.limits import DocumentRoute
 from api.schemas.verify import VerifyIn
 from ledger.chain.indexer import indexed_record_status
 from ledger.records.lookup import Anchored, Waiting, anchorer_organisation, anchorings
@@ -19,7 +19,7 @@ from ledger.records.payloads import payload_digest
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.values import hex0x
 
-router = APIRouter(prefix="/v1", tags=["verification"], route_class=LedgerRoute)
+router = APIRouter(prefix="/v1", tags=["verification"], route_class=DocumentRoute)
 
 
 def _anchoring(found: Anchored | Waiting) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
     anchor block, anchorer and time as the chain records them). Without: records with that digest
     are looked up and their anchoring read back. For a check that trusts nothing of this service,
     run `careledger-audit verify` against any node."""
-    digest = payload_digest(body.document, body.content, body.digest)
+    digest = service.cpu.call(payload_digest, body.document, body.content, body.digest)
     if body.receipt is None:
         assert digest is not None  # the schema requires a receipt or a payload
         found = anchorings(service.db.conn, digest, lambda organisation_id: service.organisation(organisation_id).name)
