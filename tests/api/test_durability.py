@@ -120,7 +120,7 @@ def test_chain_away_and_back_loses_nothing(tmp_path: Path, request: pytest.Fixtu
         anvil.terminate()  # the node goes away (anvil saves its chain to `state` on the way out)
         anvil.wait(timeout=30)
         wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 503, 30, "readyz to report the chain down")
-        ready = httpx.get(f"{base}/readyz")
+        ready = httpx.get(f"{base}/readyz", headers={"Authorization": f"Bearer {admin_key}"})  # details: admins'
         assert ready.json()["chain"]["reachable"] is False and ready.headers["Retry-After"]
         during = [register(base, headers) for _ in range(20)]  # still acknowledged, durably
         assert httpx.get(f"{base}/v1/records/{during[0]}/receipt", headers=headers).status_code == 202
