@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from ledger.records.hashing import digest_bytes, digest_json
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
 from ledger.store.database import with_tx
+from ledger.store.idempotency import purge_statement
 from tests.api.conftest import PATIENT, MakeApp
 
 DOC = {
@@ -226,6 +228,12 @@ def test_an_expired_idempotency_key_is_new_again(
     assert replayed.headers.get("Idempotent-Replayed") == "true" and replayed.json() == again.json()
     assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 2
     assert service.db.conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 1
+    expired_before = time.time() - service.settings.idempotency_key_ttl
+    assert client.portal is not None
+    client.portal.call(service.intake.submit, [purge_statement(expired_before)])  # what the hourly purge runs
+    assert service.db.conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 1  # still live
+    client.portal.call(service.intake.submit, [purge_statement(time.time() + 1)])
+    assert service.db.conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 0
 
 
 def test_concurrent_requests_with_one_idempotency_key_register_once(

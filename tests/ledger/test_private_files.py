@@ -22,7 +22,8 @@ def mode(path: Path) -> int:
 
 def test_a_wider_tree_is_tightened_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = tmp_path / "data"
-    (data / "keys").mkdir(parents=True, mode=0o755)
+    (data / "keys").mkdir(parents=True)
+    (data / "keys").chmod(0o755)  # explicitly: whatever umask the test process has
     data.chmod(0o755)
     (data / "ledger.sqlite3").write_bytes(b"")
     (data / "ledger.sqlite3").chmod(0o644)
