@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +13,12 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from api.main import create_app
+from api.main import SWITCH_INTERVAL_SECONDS, create_app
 from api.service import Service
+from ledger import log_redaction
 from ledger.config import Settings
 from ledger.exceptions import ChainLockedError, InputError, LedgerError, StoreLockedError
+from ledger.private_files import PRIVATE_UMASK
 from ledger.runtime import ADMIN_KEY, RELAYER_KEY, open_keyring
 from ledger.store import open_database
 from ledger.store.apps import Role, list_apps
@@ -25,6 +29,13 @@ app = typer.Typer(help="CareLedger: consent and record-integrity ledger.", no_ar
 console = Console()
 
 DataDir = Annotated[Path | None, typer.Option(help="data directory (default: CARELEDGER_DATA_DIR or ./data)")]
+
+
+@app.callback()
+def private_files() -> None:
+    """Every file a command creates is its user's alone (umask 077): the data directory holds
+    patients' records, keys and secrets."""
+    os.umask(PRIVATE_UMASK)
 
 
 def _settings(data_dir: Path | None, **overrides: object) -> Settings:
@@ -49,7 +60,7 @@ def serve(
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     proxies = ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -57,7 +68,10 @@ def serve(
         access_log=False,
         proxy_headers=bool(proxies),  # uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1
         forwarded_allow_ips=proxies or None,
-    )
+    )  # configures uvicorn's loggers: the redactor goes on their handlers next
+    log_redaction.install(settings)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    uvicorn.Server(config).run()
 
 
 @app.command()

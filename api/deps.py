@@ -42,6 +42,16 @@ class Caller:
             )
 
 
+async def bearer_credentials(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+) -> HTTPAuthorizationCredentials | None:
+    """The API key, if the caller sent one (for routes that answer anyone, and more to some)."""
+    if bearer is not None:
+        return bearer
+    return HTTPAuthorizationCredentials(scheme="Bearer", credentials=api_key) if api_key else None
+
+
 async def authenticate(
     service: ServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

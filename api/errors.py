@@ -2,7 +2,9 @@
 
 Routes raise :mod:`ledger.exceptions` errors and never build error responses themselves. The table
 below gives each family its status; reverts are mapped by custom-error name. 4xx are logged as
-warnings, 5xx as errors with the traceback; internals never reach the client.
+warnings, 5xx as errors with the traceback; internals never reach the client: a 5xx body says only
+the failure's class in a fixed sentence (never an exception's text, which may name a node's URL and
+the token in it, or a database host).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ledger.exceptions import (
     ChainUnavailableError,
     ConflictError,
     ContractRevertError,
+    IdempotencyKeyReusedError,
     InputError,
     LedgerError,
     NotFoundError,
@@ -44,6 +47,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (ConflictError, 409),
     (PayloadTooLargeError, 413),
     (RateLimitedError, 429),
+    (IdempotencyKeyReusedError, 422),
     (InputError, 400),
     (ChainUnavailableError, 503),
     (StoreUnavailableError, 503),
@@ -67,6 +71,18 @@ REVERTS: dict[str, tuple[int, str]] = {
     "RecordAnchorAlreadyAmended": (409, "already_amended"),
     "RecordAnchorAlreadyRetracted": (409, "already_retracted"),
     "AccessControlUnauthorizedAccount": (403, "missing_chain_role"),
+}
+
+
+# What a 5xx says, by status: fixed sentences, whatever the error's own message.
+SERVER_FAILURES: dict[int, str] = {
+    502: "the chain refused or failed the request; retrying may not help",
+    503: "a service this one depends on is unavailable; retry later",
+    500: "internal error",
+}
+UNAVAILABLE: dict[str, str] = {
+    ChainUnavailableError.code: "the chain is unavailable; retry later",
+    StoreUnavailableError.code: "the database is unavailable; retry later",
 }
 
 
@@ -106,10 +122,10 @@ def response_for(err: LedgerError) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     if status == 429:
         headers = {"Retry-After": str(err.details.get("retry_after", RETRY_AFTER_SECONDS))}
+    details: dict[str, Any] = {}
     if status >= 500:
         log.error("%s: %s", code, err.message, exc_info=err)
-        message = err.message if status == 503 else "internal error"
-        details: dict[str, Any] = {} if status != 503 else _jsonable(err.details)
+        message = UNAVAILABLE.get(code) or SERVER_FAILURES.get(status, "internal error")
     else:
         log.warning("%s: %s", code, err.message)
         message, details = err.message, _jsonable(err.details)

@@ -1,21 +1,24 @@
 """``Idempotency-Key``: a repeated POST returns the first answer and writes nothing twice.
 
 The stored answer is written in the same intake submission as the request's records, so either
-both are durable or neither is. A key reused for a different request (other path or body) is a
-409; keys are scoped to the calling app.
+both are durable or neither is. Keys are scoped to the calling app and remembered for the
+configured time (``idempotency_key_ttl``, a day by default); after that a key is new again. A key
+reused for a different request (other path or body) is a 422 ``idempotency_key_reused``, as the
+IETF Idempotency-Key draft asks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import orjson
 from fastapi.responses import Response
 
-from ledger.exceptions import ConflictError, InputError
+from ledger.exceptions import IdempotencyKeyReusedError, InputError
 from ledger.store.database import Database
-from ledger.store.idempotency import answer_statement, stored_answer
+from ledger.store.idempotency import answer_statements, stored_answer
 from ledger.store.intake import Statement
 
 MAX_KEY_LENGTH = 255
@@ -33,13 +36,14 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-def replay(db: Database, app_id: int, key: str, fingerprint: bytes) -> Response | None:
-    """The stored answer for this key, or None if the key is new. Raises if the key was used otherwise."""
-    stored = stored_answer(db.conn, app_id, key)
+def replay(db: Database, app_id: int, key: str, fingerprint: bytes, *, ttl: float) -> Response | None:
+    """The stored answer for this key, or None if the key is new (or expired). Raises if the key
+    answered another request."""
+    stored = stored_answer(db.conn, app_id, key, since=time.time() - ttl)
     if stored is None:
         return None
     if stored.request_hash != fingerprint:
-        raise ConflictError("this Idempotency-Key was used for a different request", idempotency_key=key)
+        raise IdempotencyKeyReusedError("this Idempotency-Key was used for a different request", idempotency_key=key)
     return Response(
         content=stored.body,
         status_code=stored.status_code,
@@ -48,7 +52,10 @@ def replay(db: Database, app_id: int, key: str, fingerprint: bytes) -> Response 
     )
 
 
-def remember(app_id: int, key: str, fingerprint: bytes, status_code: int, body: Any) -> tuple[Statement, bytes]:
-    """The statement that stores the answer, and the answer's bytes."""
+def remember(
+    app_id: int, key: str, fingerprint: bytes, status_code: int, body: Any, *, ttl: float
+) -> tuple[list[Statement], bytes]:
+    """The statements that store the answer (over an expired one of the same key), and the answer's bytes."""
     encoded = orjson.dumps(body)
-    return answer_statement(app_id, key, fingerprint, status_code, encoded), encoded
+    now = time.time()
+    return answer_statements(app_id, key, fingerprint, status_code, encoded, now=now, expired_before=now - ttl), encoded

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,9 +13,10 @@ from fastapi import FastAPI
 
 from api import routes
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit
+from api.limits import BULK_REGISTRATION_PATH, BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
 from api.service import Service
+from ledger import log_redaction
 from ledger.config import Settings
 
 DESCRIPTION = """
@@ -22,6 +24,11 @@ CareLedger anchors salted commitments to clinical records on an EVM chain and re
 signed consent. Authenticate with `Authorization: Bearer <API key>`; `/healthz`, `/readyz`,
 `/metrics` and `POST /v1/verify` are public. Errors are `{"code", "message", "details"}` with stable codes.
 """
+
+SWITCH_INTERVAL_SECONDS = 0.001
+"""How long a thread may hold the interpreter while another waits (Python's default: 5 ms). The
+server sets it lower: CPU-heavy work runs in the CPU pool's threads, and the event loop, which
+waits for the interpreter each time it wakes, then gets it back within a millisecond."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -56,7 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in routes.ROUTERS:
         app.include_router(router)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        by_path={BULK_REGISTRATION_PATH: settings.max_bulk_body_bytes},
+    )
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
 
@@ -64,4 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def app() -> FastAPI:
     """Factory for ``uvicorn --factory api.main:app`` (settings from ``CARELEDGER_*``)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    return create_app()
+    settings = Settings()
+    log_redaction.install(settings)  # uvicorn configured its loggers before calling this factory
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    return create_app(settings)

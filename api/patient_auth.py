@@ -70,6 +70,8 @@ class SessionTokens:
 
     def verify(self, token: str, now: int) -> str:
         """The patient a valid, unexpired token was issued to; AuthenticationError otherwise."""
+        if not token.isascii():  # tokens are base64url: a byte beyond ASCII is no token of ours
+            raise AuthenticationError("invalid patient session token; sign in again")
         version, _, rest = token.partition(".")
         payload, _, mac = rest.partition(".")
         if version != TOKEN_VERSION or not payload or not hmac.compare_digest(mac, self._mac(payload)):

@@ -9,14 +9,19 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from api.limits import json_syntax_error
 from api.schemas.records import RecordIn
-from ledger.exceptions import InputError, PayloadTooLargeError
+from ledger.exceptions import InputError, InvalidDocumentError, InvalidJsonError, PayloadTooLargeError
 from ledger.records.fhir import validate_fhir
 from ledger.records.payloads import payload_digest
+from ledger.records.strict_json import check_value, parse_json
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, NewRecord, RecordIds, RecordPayload, new_records
 
 MAX_METADATA_BYTES = 4096
+MAX_METADATA_DEPTH = 16
+"""Metadata is a few labels kept beside a record, not a document: shallow, and checked before it is
+encoded (orjson refuses to encode past 254 levels)."""
 
 
 def _payload_digest(record: RecordIn) -> bytes:
@@ -32,7 +37,12 @@ def _payload_digest(record: RecordIn) -> bytes:
 def _metadata(record: RecordIn) -> str | None:
     if record.metadata is None:
         return None
-    text = orjson.dumps(record.metadata)
+    # every value takes at least a byte as JSON: more values than bytes could never fit
+    check_value(record.metadata, max_depth=MAX_METADATA_DEPTH, max_elements=MAX_METADATA_BYTES, field="metadata")
+    try:
+        text = orjson.dumps(record.metadata)
+    except orjson.JSONEncodeError as err:  # an unpaired surrogate, an integer past 64 bits
+        raise InvalidDocumentError(f"metadata cannot be stored as JSON: {err}", field="metadata") from err
     if len(text) > MAX_METADATA_BYTES:
         raise PayloadTooLargeError(f"metadata is over {MAX_METADATA_BYTES} bytes", field="metadata")
     return text.decode("utf-8")
@@ -62,6 +72,32 @@ def _payload(record: RecordIn, index: int | None) -> RecordPayload:
 _DIGEST_ONLY = frozenset({"patient", "digest"})
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
+
+
+def build_bulk(body: bytes, ids: RecordIds, *, limit: int, organisation_id: int, app_id: int) -> list[NewRecord]:
+    """Parse, check, hash, salt and identify the records of a bulk body (all or nothing).
+
+    The body is parsed with orjson; if a record carries a document, it is parsed again with the
+    strict parser, so that documents are hashed as the auditor reads them.
+    """
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = _strictly(body)  # names what is wrong (a lone surrogate is no syntax error there)
+    else:
+        items = parsed.get("records") if type(parsed) is dict else None
+        if type(items) is list and any(type(item) is dict and "document" in item for item in items):
+            parsed = _strictly(body)
+    payloads = bulk_payloads(parsed, limit)
+    return new_records(payloads, ids, kind="record", organisation_id=organisation_id, app_id=app_id)
+
+
+def _strictly(body: bytes) -> Any:
+    """The body parsed by the strict parser; bad JSON is a 422 as on every route."""
+    try:
+        return parse_json(body, field="body")
+    except InvalidJsonError as err:
+        raise json_syntax_error(err.message) from err
 
 
 def bulk_payloads(body: Any, limit: int) -> list[RecordPayload]:

@@ -7,20 +7,26 @@ releases the store and the chain. Tests drive an opened, unstarted service step 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eth_account.signers.local import LocalAccount
 
+from api.cpu_pool import CpuPool
 from ledger.chain.indexer import ChainIndexer
 from ledger.config import Settings
 from ledger.consent.relay import Relayer
 from ledger.exceptions import LedgerError
+from ledger.names import check_distinct, normalise_name
+from ledger.private_files import secure_data_dir
 from ledger.records.batcher import Batcher, BatcherConfig
 from ledger.records.lifecycle import receipt_of
 from ledger.records.receipts import Receipt
@@ -31,15 +37,21 @@ from ledger.store.apps import (
     Organisation,
     create_organisation,
     get_organisation,
+    list_organisations,
     organisation_by_name,
     set_emergency,
 )
+from ledger.store.database import STATEMENT_ERRORS
+from ledger.store.idempotency import purge_statement
 from ledger.store.intake import Intake
 from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.records import Batch, RecordIds, StoredRecord, TreeCache
 
 log = logging.getLogger("careledger.service")
 _SLUG = re.compile(r"[^a-z0-9]+")
+PURGE_INTERVAL_SECONDS = 3600.0
+"""How often expired idempotency answers are deleted (also once at start)."""
+PURGE_ERRORS: tuple[type[Exception], ...] = (LedgerError, *STATEMENT_ERRORS)
 
 
 @dataclass
@@ -57,16 +69,25 @@ class Service:
     indexer: ChainIndexer = field(init=False)
     relayer: Relayer = field(init=False)
     record_ids: RecordIds = field(init=False)
+    cpu: CpuPool = field(init=False)
     _organisations: dict[int, Organisation] = field(default_factory=dict)
     _org_lock: threading.Lock = field(default_factory=threading.Lock)
+    _naming_lock: threading.Lock = field(default_factory=threading.Lock)
+    _purger: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, settings: Settings, *, on_anchored: Callable[[Batch], None] | None = None) -> Service:
-        """Open the ledger (deploying on first start) and the store, and build the workers (not started)."""
+        """Open the ledger (deploying on first start) and the store, and build the workers (not started).
+
+        The data directory is made private first (what was readable by others is tightened with a
+        warning), and again once everything is open (the files opening created)."""
+        data_dir = Path(settings.data_dir)
+        secure_data_dir(data_dir)
         ledger = open_ledger(settings)
         try:
             url = settings.database_url.get_secret_value() if settings.database_url else None
-            db = open_database(Path(settings.data_dir), url=url)
+            db = open_database(data_dir, url=url)
+            secure_data_dir(data_dir, warn=False)
             return cls(settings=settings, ledger=ledger, db=db, on_anchored=on_anchored)
         except BaseException:
             ledger.close()
@@ -76,6 +97,7 @@ class Service:
         if self.db.shared:  # replicas send from the same keys: one sender per account at a time
             self.ledger.chain.sender_guard = functools.partial(sending_as, self.db)
         self.record_ids = RecordIds(self.db)
+        self.cpu = CpuPool(self.settings.cpu_workers)
         self.batcher = Batcher(
             self.db,
             self.ledger.anchors,
@@ -97,22 +119,39 @@ class Service:
         self.relayer = Relayer(self.ledger.consents, self.ledger.chain, self.ledger.relayer, after_send=self.index_now)
 
     def start(self) -> None:
-        """Start the intake's writer (on the running event loop), the batcher and the indexer."""
+        """Start the intake's writer (on the running event loop), the batcher, the indexer and the
+        purge of expired idempotency answers."""
         self.intake.start()
         self.batcher.start()
         self.indexer.start()
+        self._purger = asyncio.get_running_loop().create_task(self._purge_expired_answers(), name="careledger-purge")
 
     async def stop(self) -> None:
         """Drain the intake, then stop the batcher and the indexer and release the store and the chain."""
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
         await self.intake.stop()
         self.close()
 
     def close(self) -> None:
-        """Stop the batcher and the indexer, and release the store and the chain."""
+        """Stop the batcher, the indexer and the CPU pool, and release the store and the chain."""
+        self.cpu.close()
         self.batcher.stop()
         self.indexer.stop()
         self.db.close()
         self.ledger.close()
+
+    async def _purge_expired_answers(self) -> None:
+        """Delete expired idempotency answers now and every :data:`PURGE_INTERVAL_SECONDS` (through the
+        intake, like every write on the loop)."""
+        while True:
+            try:
+                await self.intake.submit([purge_statement(time.time() - self.settings.idempotency_key_ttl)])
+            except PURGE_ERRORS as err:
+                log.warning("purging expired idempotency keys failed: %s", type(err).__name__)
+            await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
     def index_now(self) -> None:
         """Index up to the head after sending something, so the caller's next read shows it."""
@@ -147,10 +186,19 @@ class Service:
 
     def create_organisation(self, name: str, *, emergency: bool = False) -> Organisation:
         """Create an organisation with a fresh chain account holding ``ANCHORER_ROLE`` (and
-        ``EMERGENCY_ROLE`` if ``emergency``); returns the existing one if the name is taken."""
-        existing = organisation_by_name(self.db.conn, name)
-        if existing is not None:
-            return existing
+        ``EMERGENCY_ROLE`` if ``emergency``); returns the existing one if the name is taken.
+
+        The name is stored NFKC-normalised; one with invisible characters, or one that looks like
+        another organisation's name, is refused (:mod:`ledger.names`)."""
+        name = normalise_name(name)
+        with self._naming_lock:  # one check-then-create at a time in this process
+            existing = organisation_by_name(self.db.conn, name)
+            if existing is not None:
+                return existing
+            check_distinct(name, ((o.id, o.name) for o in list_organisations(self.db.conn)))
+            return self._new_organisation(name, emergency)
+
+    def _new_organisation(self, name: str, emergency: bool) -> Organisation:
         base = "org-" + (_SLUG.sub("-", name.lower()).strip("-")[:40] or "unnamed")
         key_name, taken, n = base, set(self.ledger.keyring.names()), 1
         while key_name in taken:

@@ -280,7 +280,7 @@ def anchoring(server: Server | Sequence[Server]) -> Anchoring:
         )
     conn = server.connection()
     try:
-        _, ready = call(conn, "GET", "/readyz")
+        _, ready = call(conn, "GET", "/readyz", key=server.admin_key)  # the figures are for admins
         _, metrics = call(conn, "GET", "/metrics")
     finally:
         conn.close()

@@ -191,7 +191,11 @@ def lock_holder(servers: Sequence[Server]) -> int | None:
         return None
     deadline = time.monotonic() + LOCK_TIMEOUT
     while time.monotonic() < deadline:
-        holding = [i + 1 for i, s in enumerate(servers) if call_json(s, "GET", "/readyz")["batcher"]["holdsLock"]]
+        holding = [
+            i + 1
+            for i, s in enumerate(servers)
+            if call_json(s, "GET", "/readyz", key=s.admin_key)["batcher"]["holdsLock"]
+        ]
         if len(holding) == 1:
             return holding[0]
         time.sleep(0.2)

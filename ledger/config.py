@@ -56,6 +56,13 @@ MAX_RECEIPT_TIMEOUT = 3600.0
 MIN_BODY_BYTES = 1024
 MAX_BODY_BYTES_LIMIT = 2**30
 """Request bodies are read into memory before parsing."""
+DEFAULT_MAX_BODY_BYTES = 2**20
+DEFAULT_MAX_BULK_BODY_BYTES = 32 * 2**20
+MIN_JSON_ELEMENTS, MAX_JSON_ELEMENTS_LIMIT = 1_000, 10_000_000
+MAX_CPU_WORKERS = 64
+MIN_IDEMPOTENCY_KEY_TTL, MAX_IDEMPOTENCY_KEY_TTL = 60.0, 30 * 86_400.0
+DEFAULT_IDEMPOTENCY_KEY_TTL = 86_400.0
+"""A day, as the Idempotency-Key draft suggests: long enough to retry, short enough to forget."""
 MAX_RECORDS_PER_REQUEST_LIMIT = 1_000_000
 MAX_CONFIRMATIONS = 10_000
 MIN_SCRYPT_N, MAX_SCRYPT_N = 2**4, 2**20
@@ -87,7 +94,9 @@ class Settings(BaseSettings):
 
     Attributes:
         data_dir: Directory of the embedded chain, the deployment record and the keystore.
-        rpc_url: JSON-RPC URL of an EVM node; unset means the embedded chain in ``data_dir``.
+        rpc_url: JSON-RPC URL of an EVM node; unset means the embedded chain in ``data_dir``. A
+            secret (a node provider's token is often in its path): never shown, and kept out of
+            logs and responses.
         database_url: PostgreSQL URL (``postgresql://user:password@host/db``) of a store shared by
             several API replicas; unset means SQLite in ``data_dir`` (one API process). Replicas
             need an RPC chain (``rpc_url``); the keystore and the deployment record then live in the database.
@@ -112,7 +121,16 @@ class Settings(BaseSettings):
             ``http://{host}:{port}``.
         max_batch_size, max_batch_age: Seal a batch at this many records or when the oldest pending
             record is this many seconds old.
-        max_body_bytes: Largest request body accepted.
+        max_body_bytes: Largest request body accepted, on every route but bulk registration (one
+            record or one document to verify: about a MiB).
+        max_bulk_body_bytes: Largest body of a bulk registration.
+        max_json_elements: Most values (array elements and member values) in the JSON body of a
+            request carrying a document; with the body limit it bounds the memory and CPU a
+            document costs.
+        cpu_workers: Threads for CPU-heavy request work (parsing, validating, canonicalising and
+            hashing large documents), off the event loop; more such requests wait their turn.
+        idempotency_key_ttl: Seconds an ``Idempotency-Key`` is remembered; after that the key is
+            new again.
         max_records_per_request: Most records in one bulk registration.
         public_verify_per_minute: Receipts one client may verify per minute without an API key.
         trusted_proxies: Comma-separated addresses (or networks) of reverse proxies whose
@@ -123,7 +141,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Path("data")
-    rpc_url: str | None = None
+    rpc_url: SecretStr | None = None
     database_url: SecretStr | None = None
     confirmations: int = Field(default=DEFAULT_CONFIRMATIONS, ge=0, le=MAX_CONFIRMATIONS)
     fee_model: FeeModel = DEFAULT_FEE_MODEL
@@ -140,7 +158,13 @@ class Settings(BaseSettings):
     max_batch_age: float = Field(
         default=BATCHER_DEFAULTS.max_batch_age, gt=0, le=MAX_BATCH_AGE_LIMIT, allow_inf_nan=False
     )
-    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
+    max_bulk_body_bytes: int = Field(default=DEFAULT_MAX_BULK_BODY_BYTES, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
+    max_json_elements: int = Field(default=100_000, ge=MIN_JSON_ELEMENTS, le=MAX_JSON_ELEMENTS_LIMIT)
+    cpu_workers: int = Field(default=2, ge=1, le=MAX_CPU_WORKERS)
+    idempotency_key_ttl: float = Field(
+        default=DEFAULT_IDEMPOTENCY_KEY_TTL, ge=MIN_IDEMPOTENCY_KEY_TTL, le=MAX_IDEMPOTENCY_KEY_TTL, allow_inf_nan=False
+    )
     max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
     public_verify_per_minute: int = Field(default=600, ge=1, le=10_000_000)
     trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
@@ -151,6 +175,11 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as err:
             raise settings_error(err) from err
+
+    @property
+    def rpc_url_text(self) -> str | None:
+        """The RPC URL itself (None or empty: the embedded chain). Keep it out of messages."""
+        return self.rpc_url.get_secret_value() if self.rpc_url is not None else None
 
     @field_validator("keystore_scrypt_n")
     @classmethod
@@ -169,9 +198,9 @@ class Settings(BaseSettings):
         """An RPC chain needs a keystore passphrase; a PostgreSQL store needs an RPC chain (replicas
         cannot share the embedded chain, which one process holds)."""
         passphrase = self.keystore_passphrase.get_secret_value() if self.keystore_passphrase else ""
-        if self.rpc_url and not passphrase:
+        if self.rpc_url_text and not passphrase:
             raise _setting_conflict("keystore_passphrase", "is required with an RPC chain (rpc_url is set)")
-        if self.database_url is not None and not self.rpc_url:
+        if self.database_url is not None and not self.rpc_url_text:
             raise _setting_conflict(
                 "database_url", "needs an RPC chain (rpc_url): the embedded chain serves one process only"
             )

@@ -46,6 +46,31 @@ class InvalidDocumentError(InputError):
     code = "invalid_document"
 
 
+class InvalidJsonError(InvalidDocumentError):
+    """The text is not JSON: a syntax error, ``NaN`` or ``Infinity``, or bytes that are not UTF-8."""
+
+    code = "invalid_json"
+
+
+class DuplicateKeyError(InvalidDocumentError):
+    """A JSON object repeats a key: parsers disagree on which value wins, so it has no one digest."""
+
+    code = "duplicate_key"
+
+
+class InexactNumberError(InvalidDocumentError):
+    """A JSON number that an IEEE double (what RFC 8785 reads numbers as) cannot hold exactly: its
+    digest would be that of a different number."""
+
+    code = "inexact_number"
+
+
+class NestingTooDeepError(InvalidDocumentError):
+    """A JSON document or value nests arrays and objects deeper than the limit."""
+
+    code = "nesting_too_deep"
+
+
 class InvalidFhirError(InvalidDocumentError):
     """The document names a FHIR resource type but is not a valid resource of that type."""
 
@@ -62,6 +87,19 @@ class DuplicateError(InputError):
     """Something with that name already exists."""
 
     code = "already_exists"
+
+
+class InvalidNameError(InputError):
+    """A name shown to people holds characters that hide or reorder text (zero-width, bidi controls)."""
+
+    code = "invalid_name"
+
+
+class ConfusableNameError(DuplicateError):
+    """A name looks like an existing one (same skeleton: case, compatibility forms and look-alike
+    letters aside)."""
+
+    code = "confusable_name"
 
 
 class InvalidProofError(InputError):
@@ -242,7 +280,7 @@ class ConsentDeniedError(PermissionDeniedError):
 
 
 class ConflictError(LedgerError):
-    """The request conflicts with what exists (an Idempotency-Key reused for another request)."""
+    """The request conflicts with what exists."""
 
     code = "conflict"
 
@@ -251,6 +289,18 @@ class PayloadTooLargeError(InputError):
     """The request body or one of its parts is over the configured limit."""
 
     code = "payload_too_large"
+
+
+class TooManyElementsError(PayloadTooLargeError):
+    """A JSON document or value holds more values than the limit."""
+
+    code = "too_many_elements"
+
+
+class IdempotencyKeyReusedError(InputError):
+    """An ``Idempotency-Key`` that answered one request was sent with another (other path or body)."""
+
+    code = "idempotency_key_reused"
 
 
 class RateLimitedError(LedgerError):

@@ -73,8 +73,9 @@ class Ledger:
 def open_chain(settings: Settings) -> Chain:
     """Connect to the configured chain: the embedded one in ``data_dir``, or ``rpc_url``."""
     faucet = Account.from_key(settings.faucet_key.get_secret_value()) if settings.faucet_key else None
-    if settings.rpc_url:
-        w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 30}))
+    rpc_url = settings.rpc_url_text
+    if rpc_url:
+        w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         return Chain(
             w3,
             faucet=faucet,

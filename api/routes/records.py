@@ -9,10 +9,11 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from api.cpu_pool import is_large
 from api.deps import Caller, Reader, Registrar, ServiceDep
 from api.idempotency import check_key, remember, replay, request_hash
-from api.limits import LedgerRoute, json_body
-from api.registration import ack, build_records, bulk_payloads
+from api.limits import BULK_REGISTRATION_PATH, DocumentRoute
+from api.registration import ack, build_bulk, build_records
 from api.schemas.common import Hex32
 from api.schemas.records import (
     PendingOut,
@@ -32,16 +33,16 @@ from ledger.store.database import INTEGRITY_ERRORS
 from ledger.store.idempotency import is_key_taken
 from ledger.store.intake import Statement
 from ledger.store.records import (
+    NewRecord,
     StoredRecord,
     get_batch,
     get_record,
     insert_records_statement,
-    new_records,
     records_by_digest,
 )
 
-router = APIRouter(prefix="/v1/records", tags=["records"], route_class=LedgerRoute)
-receipts_router = APIRouter(prefix="/v1/receipts", tags=["records"], route_class=LedgerRoute)
+router = APIRouter(prefix="/v1/records", tags=["records"], route_class=DocumentRoute)
+receipts_router = APIRouter(prefix="/v1/receipts", tags=["records"], route_class=DocumentRoute)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -62,15 +63,16 @@ async def _commit(
 ) -> Response:
     """Write the request's statements (with its idempotent answer) durably, then answer."""
     encoded = orjson.dumps(body)
+    ttl = service.settings.idempotency_key_ttl
     if key is not None:
         fingerprint = request_hash(request.method, request.url.path, await request.body())
-        statement, encoded = remember(caller.app.id, key, fingerprint, status_code, body)
-        statements = [*statements, statement]
+        answer, encoded = remember(caller.app.id, key, fingerprint, status_code, body, ttl=ttl)
+        statements = [*statements, *answer]
     try:
         await service.intake.submit(statements)
     except INTEGRITY_ERRORS as err:
         if key is not None and is_key_taken(err):  # a concurrent request with the same key won
-            replayed = replay(service.db, caller.app.id, key, fingerprint)
+            replayed = replay(service.db, caller.app.id, key, fingerprint, ttl=ttl)
             if replayed is not None:
                 return replayed
         raise ConflictError("the request conflicts with stored data") from err
@@ -80,7 +82,20 @@ async def _commit(
 async def _replayed(service: Service, request: Request, caller: Caller, key: str | None) -> Response | None:
     if key is None:
         return None
-    return replay(service.db, caller.app.id, key, request_hash(request.method, request.url.path, await request.body()))
+    fingerprint = request_hash(request.method, request.url.path, await request.body())
+    return replay(service.db, caller.app.id, key, fingerprint, ttl=service.settings.idempotency_key_ttl)
+
+
+async def _built(service: Service, request: Request, caller: Caller, records: list[RecordIn]) -> list[NewRecord]:
+    """The records of a request hashed, salted and identified (a large one in the CPU pool)."""
+    return await service.cpu.run(
+        is_large(await request.body()),
+        build_records,
+        records,
+        service.record_ids,
+        organisation_id=caller.organisation.id,
+        app_id=caller.app.id,
+    )
 
 
 @router.post(
@@ -98,12 +113,12 @@ async def register_record(
     key = check_key(idempotency_key)
     if (replayed := await _replayed(service, request, caller, key)) is not None:
         return replayed
-    (built,) = build_records([record], service.record_ids, organisation_id=caller.organisation.id, app_id=caller.app.id)
+    (built,) = await _built(service, request, caller, [record])
     return await _commit(service, request, caller, key, [insert_records_statement([built])], 202, ack(built))
 
 
 @router.post(
-    "/bulk",
+    BULK_REGISTRATION_PATH.removeprefix(router.prefix),
     status_code=202,
     response_model=RecordsAck,
     summary="Register many records at once",
@@ -129,11 +144,17 @@ async def register_records(
     The body is ``RecordsIn``; it is checked by hand for speed (records with just a patient and a
     digest), exactly as strictly as the model."""
     key = check_key(idempotency_key)
-    payloads = bulk_payloads(await json_body(request), service.settings.max_records_per_request)
     if (replayed := await _replayed(service, request, caller, key)) is not None:
         return replayed
-    built = new_records(
-        payloads, service.record_ids, kind="record", organisation_id=caller.organisation.id, app_id=caller.app.id
+    body = await request.body()
+    built = await service.cpu.run(
+        is_large(body),
+        build_bulk,
+        body,
+        service.record_ids,
+        limit=service.settings.max_records_per_request,
+        organisation_id=caller.organisation.id,
+        app_id=caller.app.id,
     )
     answer = {"records": [ack(r) for r in built], "count": len(built)}
     return await _commit(service, request, caller, key, [insert_records_statement(built)], 202, answer)
@@ -215,9 +236,7 @@ async def amend_record(
         return replayed
     original = _own_record(service, caller, record_id)
     require_changeable(service.db.conn, original)  # before the replacement is built and validated
-    (built,) = build_records(
-        [replacement], service.record_ids, organisation_id=caller.organisation.id, app_id=caller.app.id
-    )
+    (built,) = await _built(service, request, caller, [replacement])
     change = request_amendment(service.db.conn, original, built.record_id)
     body = {**ack(built), "amends": original.record_id}
     return await _commit(service, request, caller, key, [insert_records_statement([built]), change], 202, body)

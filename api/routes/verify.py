@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from api.deps import Reader, ServiceDep
-from api.limits import LedgerRoute
+from api.limits import DocumentRoute
 from api.rate_limit import RateLimiter
 from api.schemas.verify import LookupIn, VerifyIn
 from ledger.chain.indexer import indexed_record_status
@@ -25,7 +25,7 @@ from ledger.records.payloads import payload_digest
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.values import hex0x
 
-router = APIRouter(prefix="/v1", tags=["verification"], route_class=LedgerRoute)
+router = APIRouter(prefix="/v1", tags=["verification"], route_class=DocumentRoute)
 
 
 def _anchoring(found: Anchored | Waiting) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
     """Every step is checked (digest when a document is given, leaf, proof, chain id, contract, and
     the root's anchor block, anchorer and time as the chain records them). For a check that trusts
     nothing of this service, run `careledger-audit verify` against any node."""
-    digest = payload_digest(body.document, body.content, body.digest)
+    digest = service.cpu.call(payload_digest, body.document, body.content, body.digest)
     receipt = Receipt.parse(body.receipt)
     # The anchor is read from the chain (once per root); the proof is checked here; amendments and
     # retractions come from the chain event index. The contract's own verifyRecord is left to auditors.
@@ -101,7 +101,7 @@ def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
 def lookup(body: LookupIn, caller: Reader, service: ServiceDep) -> dict[str, Any]:
     """Records of the caller's organisation with this digest, and where each was anchored (other
     organisations' records are never searched)."""
-    digest = payload_digest(body.document, body.content, body.digest)
+    digest = service.cpu.call(payload_digest, body.document, body.content, body.digest)
     assert digest is not None  # the schema requires exactly one payload
     found = anchorings(
         service.db.conn,

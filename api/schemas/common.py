@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ledger.consent.terms import UINT64_MAX
+from ledger.store.records import MAX_ROW_ID as MAX_ROW_ID
 from ledger.values import ADDRESS_PATTERN
 from ledger.values import Address as ChecksummedAddress
 from ledger.values import Hex32 as Hex32Text
@@ -20,7 +21,6 @@ EXAMPLE_DIGEST = "0x" + "9f" * 32
 EXAMPLE_SIGNATURE = "0x" + "1b" * 65
 EXAMPLE_TX = "0x" + "5e" * 32
 MAX_SIGNATURE_BYTES = 2048  # EOA signatures are 65 bytes; contract wallets may need more
-MAX_ROW_ID = 2**63 - 1
 
 Address = Annotated[ChecksummedAddress, Field(examples=[EXAMPLE_PATIENT])]
 """An address in a body or query, checksummed when parsed (a wrong EIP-55 checksum is refused)."""

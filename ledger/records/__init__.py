@@ -2,6 +2,8 @@
 
 The path of a record, in the order of these modules:
 
+* :mod:`~ledger.records.strict_json`: the one strict JSON parser documents are hashed from (the API
+  and the auditor alike): duplicate keys and numbers a double would round are refused.
 * :mod:`~ledger.records.hashing`: digest (RFC 8785 / SHA-256), salt, commitment and leaf. Hot path
   (``bench/merkle_rate.py``).
 * :mod:`~ledger.records.fhir`: FHIR validation of documents before they are registered.

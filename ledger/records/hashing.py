@@ -20,34 +20,22 @@ pycryptodome backend); ``ledger.records.merkle`` builds whole trees with the sam
 from __future__ import annotations
 
 import hashlib
-import json
-import math
-import re
 import secrets
-from collections.abc import Iterable
-from itertools import accumulate
-from typing import Any, Final, NoReturn
+from typing import Final
 
 import rfc8785
 import sha3
 
 from ledger.exceptions import InputError, InvalidDocumentError, InvalidHexError
+from ledger.records.strict_json import MAX_JSON_DEPTH as MAX_JSON_DEPTH
+from ledger.records.strict_json import check_value, parse_json
 
 """Bytes in a record digest (SHA-256)."""
 
 SALT_SIZE: Final = 32
 """Bytes in a record salt."""
 
-MAX_JSON_DEPTH: Final = 512
-"""Deepest nesting of arrays/objects accepted. Checked before parsing: py_ecc (imported with
-web3/eth-account) raises the recursion limit to 100,000, and the stdlib JSON parser then overflows
-the C stack (a segfault, not an exception) on text like ``"[" * 100_000``."""
-
 _BytesLike = (bytes, bytearray, memoryview)
-_MAX_SAFE_INTEGER = 2**53 - 1
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_BRACKET_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 
 # --- primitives ------------------------------------------------------------------------------
@@ -88,18 +76,17 @@ def canonical_json(document: object) -> bytes:
             ``"a"`` while ``canonical_json("a")`` is invalid JSON. Bytes must be UTF-8.
 
     Raises:
-        InvalidDocumentError: The text is not valid JSON or repeats a key within an object; or the
-            value holds something JCS cannot represent: NaN or infinity, Python ``int`` beyond
-            ``±(2**53 - 1)``, integer literals in text that a double would round (JSON numbers
-            are IEEE doubles, so they would silently collide with their neighbours; a literal
-            already in the double's canonical spelling is accepted),
-            non-``str`` object keys, unpaired surrogates, other types, or nesting deeper than
+        InvalidDocumentError: The text is refused by :func:`ledger.records.strict_json.parse_json`
+            (not JSON, a repeated key, a number a double would round, nesting deeper than
+            :data:`MAX_JSON_DEPTH`: the subclasses name which); or the value holds something JCS
+            cannot represent: NaN or infinity, Python ``int`` beyond ``±(2**53 - 1)``, non-``str``
+            object keys, unpaired surrogates, other types, or nesting deeper than
             :data:`MAX_JSON_DEPTH` (or cyclic).
     """
     if isinstance(document, (str, *_BytesLike)):
-        value = _parse_json_text(document)
+        value = parse_json(document)
     else:
-        _check_value_depth(document)
+        check_value(document)
         value = document
     try:
         canonical: bytes = rfc8785.dumps(value)
@@ -191,89 +178,3 @@ def _require_bytes32(name: str, value: object) -> bytes:
     if len(raw) != 32:
         raise InvalidHexError(f"{name} must be 32 bytes, got {len(raw)}", field=name, length=len(raw))
     return raw
-
-
-def _parse_json_text(text: str | bytes | bytearray | memoryview) -> Any:
-    """Parse JSON text strictly: UTF-8 only, no duplicate keys, no NaN/Infinity literals."""
-    if not isinstance(text, str):
-        try:
-            text = bytes(text).decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise InvalidDocumentError(f"document is not UTF-8: {err}") from err
-    _check_text_depth(text)
-    try:
-        return json.loads(
-            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant, parse_int=_parse_int
-        )
-    except json.JSONDecodeError as err:
-        raise InvalidDocumentError(f"document is not valid JSON: {err}") from err
-    except RecursionError as err:
-        raise InvalidDocumentError("document is nested too deeply to parse") from err
-
-
-def _check_text_depth(text: str) -> None:
-    """Refuse JSON text nested deeper than :data:`MAX_JSON_DEPTH`, without recursing.
-
-    Strings are cut out first (brackets inside them do not nest); the regexes and
-    ``accumulate`` run in C, so this costs a small fraction of the parse.
-    """
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    depth = max(accumulate(map(_BRACKET_STEP.__getitem__, brackets)), default=0)
-    if depth > MAX_JSON_DEPTH:
-        raise InvalidDocumentError(f"document nests deeper than {MAX_JSON_DEPTH} levels", max_depth=MAX_JSON_DEPTH)
-
-
-def _check_value_depth(value: object) -> None:
-    """Refuse a parsed value nested deeper than :data:`MAX_JSON_DEPTH` (or cyclic), iteratively."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Iterable[object] = node.values()
-        elif isinstance(node, (list, tuple)):
-            children = node
-        else:
-            continue
-        if depth > MAX_JSON_DEPTH:
-            raise InvalidDocumentError(f"document nests deeper than {MAX_JSON_DEPTH} levels", max_depth=MAX_JSON_DEPTH)
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list, tuple)))
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """Build a JSON object, refusing repeated keys (parsers disagree on which one wins)."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidDocumentError(f"duplicate key in JSON object: {key!r}", key=key)
-            seen.add(key)
-    return obj
-
-
-def _parse_int(literal: str) -> int | float:
-    """Read an integer literal as RFC 8785 does (an IEEE double), but never a rounded one.
-
-    Safe integers (up to ``2**53 - 1``) stay ``int``. A larger literal becomes a ``float`` if the
-    double holds it exactly (``9007199254740992``), or if it is already the double's canonical
-    spelling (``1152921504606847000`` for ``2**60``: canonical forms must parse back). Anything
-    else (``9007199254740993``) would round, so two different documents would share a digest:
-    refused.
-    """
-    try:
-        value = int(literal)
-    except ValueError as err:  # beyond Python's int-from-string digit limit
-        raise InvalidDocumentError("integer literal is too long", length=len(literal)) from err
-    if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
-        return value
-    as_double = float(literal)
-    if not math.isinf(as_double) and (int(as_double) == value or rfc8785.dumps(as_double) == literal.encode()):
-        return as_double
-    raise InvalidDocumentError(f"integer {literal} cannot be held exactly by a JSON number", literal=literal)
-
-
-def _reject_constant(name: str) -> NoReturn:
-    """Refuse the non-standard literals ``NaN``, ``Infinity`` and ``-Infinity``."""
-    raise InvalidDocumentError(f"non-finite number {name} is not valid JSON", literal=name)

@@ -22,6 +22,9 @@ from ledger.records.merkle import MerkleTree
 from ledger.store.database import Connection, Database, with_tx
 from ledger.store.intake import Statement
 
+MAX_ROW_ID = 2**63 - 1
+"""The largest row id: SQLite and PostgreSQL integers are signed 64-bit (larger ids name no row)."""
+
 
 @dataclass(slots=True)
 class NewRecord:
@@ -100,7 +103,7 @@ class RecordIds:
             self._next = self._limit = 0
         else:
             self._next = int(db.conn.execute("SELECT COALESCE(MAX(id), 0) FROM records").fetchone()[0]) + 1
-            self._limit = 2**63
+            self._limit = MAX_ROW_ID + 1
 
     def take(self, count: int) -> range:
         with self._lock:
@@ -216,6 +219,8 @@ def get_record(conn: Connection, record_id: str) -> StoredRecord | None:
     try:
         row_id = int(record_id[:16], 16)
     except ValueError:
+        return None
+    if row_id > MAX_ROW_ID:  # no such row: SQLite and PostgreSQL integers are signed 64-bit
         return None
     row = conn.execute(
         f"SELECT {_RECORD_COLUMNS} FROM records WHERE id = ? AND record_id = ?", (row_id, record_id)

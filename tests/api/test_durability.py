@@ -93,7 +93,7 @@ def test_chain_away_and_back_loses_nothing(tmp_path: Path, request: pytest.Fixtu
             anvil.wait(timeout=30)
             away = load.count()  # acknowledged from here on: with the node gone, so not anchored yet
             wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 503, 30, "readyz to report the chain down")
-            ready = httpx.get(f"{base}/readyz")
+            ready = httpx.get(f"{base}/readyz", headers={"Authorization": f"Bearer {admin_key}"})  # details: admins'
             assert ready.json()["chain"]["reachable"] is False and ready.headers["Retry-After"]
             load.wait_for(away + 100, 60, "acknowledgements while the node is away")
             waiting = load.acknowledged[away][0]

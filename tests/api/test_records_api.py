@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from api.service import Service
 from ledger.records.hashing import digest_bytes, digest_json
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
+from ledger.store.database import with_tx
+from ledger.store.idempotency import purge_statement
 from tests.api.conftest import PATIENT, MakeApp
 
 DOC = {
@@ -150,10 +153,11 @@ def test_malformed_bulk_bodies_are_422(client: TestClient, registrar: dict[str, 
     assert response.status_code == 422 and response.json()["code"] == "invalid_request", response.text
 
 
-def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, registrar: dict[str, str]) -> None:
-    body = b'{"patient":"%s","document":' % PATIENT.encode() + b"[" * 200_000 + b"]" * 200_000 + b"}"
+@pytest.mark.parametrize("depth", [600, 200_000])
+def test_deeply_nested_json_is_refused_not_a_crash(client: TestClient, registrar: dict[str, str], depth: int) -> None:
+    body = b'{"patient":"%s","document":' % PATIENT.encode() + b"[" * depth + b"]" * depth + b"}"
     response = client.post("/v1/records", content=body, headers={**registrar, "content-type": "application/json"})
-    assert response.status_code == 422 and response.json()["code"] == "invalid_request"
+    assert (response.status_code, response.json()["code"]) == (400, "nesting_too_deep"), response.text
     assert client.get("/healthz").status_code == 200
 
 
@@ -199,8 +203,38 @@ def test_idempotency_key_returns_the_first_answer_and_writes_once(
     assert first.status_code == again.status_code == 202 and first.json() == again.json()
     assert again.headers.get("Idempotent-Replayed") == "true"
     other = client.post("/v1/records", json={**body, "metadata": {"changed": True}}, headers=headers)
-    assert other.status_code == 409 and other.json()["code"] == "conflict"
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")  # the draft's 422
     assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 1
+
+
+def test_an_expired_idempotency_key_is_new_again(
+    client: TestClient, registrar: dict[str, str], service: Service
+) -> None:
+    assert service.settings.idempotency_key_ttl == 86_400  # a day by default
+    headers = {**registrar, "Idempotency-Key": "order-43"}
+    body = {"patient": PATIENT, "digest": "0x" + "43" * 32}
+    first = client.post("/v1/records", json=body, headers=headers)
+    assert first.status_code == 202
+    age = service.settings.idempotency_key_ttl + 1  # the stored answer is now a day and a second old
+    with_tx(
+        service.db.conn,
+        lambda: service.db.conn.execute("UPDATE idempotency_keys SET created_at = created_at - ?", (age,)),
+    )
+    again = client.post("/v1/records", json=body, headers=headers)
+    assert again.status_code == 202 and "Idempotent-Replayed" not in again.headers
+    assert again.json()["recordId"] != first.json()["recordId"]
+    other = client.post("/v1/records", json={**body, "metadata": {"changed": True}}, headers=headers)
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")  # the new answer is live
+    replayed = client.post("/v1/records", json=body, headers=headers)
+    assert replayed.headers.get("Idempotent-Replayed") == "true" and replayed.json() == again.json()
+    assert service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 2
+    assert service.db.conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 1
+    expired_before = time.time() - service.settings.idempotency_key_ttl
+    assert client.portal is not None
+    client.portal.call(service.intake.submit, [purge_statement(expired_before)])  # what the hourly purge runs
+    assert service.db.conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 1  # still live
+    client.portal.call(service.intake.submit, [purge_statement(time.time() + 1)])
+    assert service.db.conn.execute("SELECT COUNT(*) FROM idempotency_keys").fetchone()[0] == 0
 
 
 def test_concurrent_requests_with_one_idempotency_key_register_once(

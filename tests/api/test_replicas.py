@@ -72,8 +72,9 @@ def cluster(tmp_path: Path, database_url: str) -> Iterator[Cluster]:
         yield Cluster(env, tmp_path / "data", database_url, tmp_path)
 
 
-def holds_lock(base: str) -> bool:
-    return bool(httpx.get(f"{base}/readyz", timeout=5).json()["batcher"]["holdsLock"])
+def holds_lock(base: str, admin_key: str) -> bool:
+    ready = httpx.get(f"{base}/readyz", headers={"Authorization": f"Bearer {admin_key}"}, timeout=5)
+    return bool(ready.json()["batcher"]["holdsLock"])  # an admin's key: the details
 
 
 def test_two_replicas_share_the_work_and_a_killed_batcher_loses_nothing(cluster: Cluster) -> None:
@@ -82,9 +83,11 @@ def test_two_replicas_share_the_work_and_a_killed_batcher_loses_nothing(cluster:
         base_a, pid_a = cluster.start(stack, "a")
         base_b, pid_b = cluster.start(stack, "b")
         headers = {"Authorization": f"Bearer {setup_app(base_a, admin_key, ['registrar', 'reader'])}"}
-        wait_until(lambda: holds_lock(base_a) or holds_lock(base_b), 30, "a batcher to take the lock")
-        assert holds_lock(base_a) != holds_lock(base_b)  # exactly one anchors
-        holder, survivor = ((base_a, pid_a), base_b) if holds_lock(base_a) else ((base_b, pid_b), base_a)
+        wait_until(
+            lambda: holds_lock(base_a, admin_key) or holds_lock(base_b, admin_key), 30, "a batcher to take the lock"
+        )
+        assert holds_lock(base_a, admin_key) != holds_lock(base_b, admin_key)  # exactly one anchors
+        holder, survivor = ((base_a, pid_a), base_b) if holds_lock(base_a, admin_key) else ((base_b, pid_b), base_a)
 
         # either replica acknowledges and answers for records the other one took
         first = register(base_a, headers, PATIENT)
@@ -96,7 +99,7 @@ def test_two_replicas_share_the_work_and_a_killed_batcher_loses_nothing(cluster:
             load.declare_gone(holder[0])  # the load balancer drops it once it stops answering
             os.kill(holder[1], signal.SIGKILL)  # the batcher dies holding the lock, batches half done
             killed_at = load.count()
-            wait_until(lambda: holds_lock(survivor), 30, "the other replica to take the batcher lock over")
+            wait_until(lambda: holds_lock(survivor, admin_key), 30, "the other replica to take the batcher lock over")
             load.wait_for(killed_at + 200, 60, "200 more acknowledgements")
         assert not load.errors, load.errors
         assert not load.refused, load.refused  # a replica dying refuses nothing: the other one answers
@@ -111,7 +114,7 @@ def test_two_replicas_share_the_work_and_a_killed_batcher_loses_nothing(cluster:
             for base in (restarted, survivor):
                 verdict = httpx.post(f"{base}/v1/verify", json={"receipt": receipt.to_dict()}, timeout=30).json()
                 assert verdict["match"], verdict
-        assert holds_lock(survivor) and not holds_lock(restarted)
+        assert holds_lock(survivor, admin_key) and not holds_lock(restarted, admin_key)
     for name in ("a", "b", "a-again"):  # no key files: every replica read the keys from the store
         replica_dir = cluster.logs / f"replica-{name}"
         assert not (replica_dir / "keys").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.service import Service
@@ -9,25 +10,36 @@ from ledger.store.apps import Role
 from tests.api.conftest import PATIENT, MakeApp
 
 
-def test_health_and_readiness(client: TestClient) -> None:
+@pytest.fixture
+def admin(make_app: MakeApp) -> dict[str, str]:
+    headers, _ = make_app({Role.ADMIN}, organisation="Operator")
+    return headers
+
+
+def test_health_and_readiness(client: TestClient, admin: dict[str, str], make_app: MakeApp) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    ready = client.get("/readyz")
+    ready = client.get("/readyz", headers=admin)
     assert ready.status_code == 200
     body = ready.json()
     assert body["status"] == "ready" and body["chain"]["reachable"] and body["batcher"]["running"]
+    registrar, _ = make_app({Role.REGISTRAR})
+    for others in ({}, registrar, {"Authorization": "Bearer clk_nope"}):  # anyone else: ready or not, nothing more
+        assert client.get("/readyz", headers=others).json() == {"status": "ready"}
 
 
-def test_readiness_fails_when_the_batcher_stopped(client: TestClient, service: Service) -> None:
+def test_readiness_fails_when_the_batcher_stopped(client: TestClient, service: Service, admin: dict[str, str]) -> None:
     service.batcher.stop()
-    ready = client.get("/readyz")
+    ready = client.get("/readyz", headers=admin)
     assert ready.status_code == 503 and ready.json()["batcher"]["running"] is False
     assert ready.headers["Retry-After"]
+    public = client.get("/readyz")
+    assert (public.status_code, public.json()) == (503, {"status": "not_ready"})
 
 
-def test_readiness_fails_when_the_indexer_stopped(client: TestClient, service: Service) -> None:
-    assert client.get("/readyz").json()["indexer"]["running"] is True
+def test_readiness_fails_when_the_indexer_stopped(client: TestClient, service: Service, admin: dict[str, str]) -> None:
+    assert client.get("/readyz", headers=admin).json()["indexer"]["running"] is True
     service.indexer.stop()
-    ready = client.get("/readyz")
+    ready = client.get("/readyz", headers=admin)
     assert ready.status_code == 503 and ready.json()["indexer"]["running"] is False
 
 
@@ -90,6 +102,29 @@ def test_admin_creates_organisations_and_apps_and_revokes_keys(
         client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "cd" * 32}, headers=lab).status_code
         == 401
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Lakeside\u200b Clinic", "invalid_name"),  # zero-width space
+        ("\u202eLakeside Clinic", "invalid_name"),  # right-to-left override
+        ("Lakeside Cl\u0456nic", "confusable_name"),  # Cyrillic i
+        ("LAKESIDE CLINIC", "confusable_name"),
+        ("Lakes1de Clinic", "confusable_name"),
+    ],
+)
+def test_organisation_names_that_hide_or_imitate_are_refused(
+    client: TestClient, admin: dict[str, str], service: Service, name: str, code: str
+) -> None:
+    original = client.post("/v1/admin/organisations", json={"name": "Lakeside Clinic"}, headers=admin)
+    assert original.status_code == 201
+    refused = client.post("/v1/admin/organisations", json={"name": name}, headers=admin)
+    assert (refused.status_code, refused.json()["code"]) == (400, code), refused.text
+    same = client.post("/v1/admin/organisations", json={"name": "\uff2cakeside  Clinic"}, headers=admin)
+    assert same.status_code == 201 and same.json()["id"] == original.json()["id"]  # NFKC: the same name
+    names = [o["name"] for o in client.get("/v1/admin/organisations", headers=admin).json()]
+    assert names.count("Lakeside Clinic") == 1 and len(names) == 2  # the operator's and Lakeside
 
 
 def test_admin_endpoints_need_the_admin_role_and_good_input(client: TestClient, make_app: MakeApp) -> None:

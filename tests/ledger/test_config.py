@@ -34,10 +34,15 @@ from ledger.config import (
     MAX_BATCH_SIZE_LIMIT,
     MAX_BODY_BYTES_LIMIT,
     MAX_CONFIRMATIONS,
+    MAX_CPU_WORKERS,
+    MAX_IDEMPOTENCY_KEY_TTL,
+    MAX_JSON_ELEMENTS_LIMIT,
     MAX_RECEIPT_TIMEOUT,
     MAX_RECORDS_PER_REQUEST_LIMIT,
     MAX_SCRYPT_N,
     MIN_BODY_BYTES,
+    MIN_IDEMPOTENCY_KEY_TTL,
+    MIN_JSON_ELEMENTS,
     MIN_SCRYPT_N,
     SECRETS_DIR_VARIABLE,
     SETTINGS_FILE_VARIABLE,
@@ -92,7 +97,17 @@ ACCEPTED: list[dict[str, Any]] = [
     {"keystore_scrypt_n": MIN_SCRYPT_N, "chain_sync": "NORMAL"},
     {"keystore_scrypt_n": MAX_SCRYPT_N, "fee_model": "legacy"},
     {"fee_model": "eip1559", "host": "0.0.0.0"},
+    {"max_bulk_body_bytes": MIN_BODY_BYTES, "max_json_elements": MIN_JSON_ELEMENTS, "cpu_workers": 1},
+    {"max_bulk_body_bytes": MAX_BODY_BYTES_LIMIT, "max_json_elements": MAX_JSON_ELEMENTS_LIMIT, "cpu_workers": 64},
+    {"idempotency_key_ttl": MIN_IDEMPOTENCY_KEY_TTL},
+    {"idempotency_key_ttl": MAX_IDEMPOTENCY_KEY_TTL},
 ]
+
+
+def test_the_rpc_url_is_a_secret() -> None:
+    settings = Settings(rpc_url="https://node.example/v3/token-in-the-path", keystore_passphrase="x")
+    assert "token-in-the-path" not in repr(settings) and "token-in-the-path" not in str(settings.model_dump())
+    assert settings.rpc_url_text == "https://node.example/v3/token-in-the-path"
 
 
 @pytest.mark.parametrize("values", ACCEPTED)
@@ -117,6 +132,14 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"max_batch_age": MAX_BATCH_AGE_LIMIT + 1}, "max_batch_age"),
     ({"max_body_bytes": MIN_BODY_BYTES - 1}, "max_body_bytes"),
     ({"max_body_bytes": MAX_BODY_BYTES_LIMIT + 1}, "max_body_bytes"),
+    ({"max_bulk_body_bytes": MIN_BODY_BYTES - 1}, "max_bulk_body_bytes"),
+    ({"max_json_elements": MIN_JSON_ELEMENTS - 1}, "max_json_elements"),
+    ({"max_json_elements": MAX_JSON_ELEMENTS_LIMIT + 1}, "max_json_elements"),
+    ({"cpu_workers": 0}, "cpu_workers"),
+    ({"cpu_workers": MAX_CPU_WORKERS + 1}, "cpu_workers"),
+    ({"idempotency_key_ttl": MIN_IDEMPOTENCY_KEY_TTL - 1}, "idempotency_key_ttl"),
+    ({"idempotency_key_ttl": MAX_IDEMPOTENCY_KEY_TTL + 1}, "idempotency_key_ttl"),
+    ({"idempotency_key_ttl": math.inf}, "idempotency_key_ttl"),
     ({"max_records_per_request": 0}, "max_records_per_request"),
     ({"max_records_per_request": MAX_RECORDS_PER_REQUEST_LIMIT + 1}, "max_records_per_request"),
     ({"confirmations": -1}, "confirmations"),
@@ -166,7 +189,7 @@ def test_a_passphrase_from_a_secret_file(tmp_path: Path, monkeypatch: pytest.Mon
     (secrets / "CARELEDGER_RPC_URL").write_text(RPC)  # the variable's own spelling works too
     monkeypatch.setenv(SECRETS_DIR_VARIABLE, str(secrets))
     settings = Settings()
-    assert settings.rpc_url == RPC
+    assert settings.rpc_url_text == RPC
     assert settings.keystore_passphrase is not None
     assert settings.keystore_passphrase.get_secret_value() == "from a secret file"
     monkeypatch.delenv(SECRETS_DIR_VARIABLE)
@@ -230,7 +253,7 @@ def test_file_then_environment_then_arguments(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("CARELEDGER_MAX_BATCH_AGE", "1.5")
     monkeypatch.setenv("CARELEDGER_KEYSTORE_PASSPHRASE", "file test")  # an RPC chain needs one
     settings = Settings(max_batch_size=64)
-    assert settings.rpc_url == "http://node.example:8545"  # from the file
+    assert settings.rpc_url_text == "http://node.example:8545"  # from the file
     assert settings.max_batch_age == 1.5  # the environment wins over the file
     assert settings.max_batch_size == 64  # an argument wins over both
 
