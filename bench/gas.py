@@ -66,7 +66,7 @@ def change_gas(ledger: Ledger) -> dict[str, int]:
     ledger.consents.grant_emergency(ledger.admin, emergency.address)
     patient = Account.create()
     figures["break-glass access (recordEmergencyAccess)"] = ledger.consents.record_emergency_access(
-        emergency, patient.address, "*", "UNCONSCIOUS"
+        emergency, patient.address, "*", "ETREAT", "UNCONSCIOUS"
     )["gasUsed"]
     return figures
 

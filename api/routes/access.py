@@ -69,7 +69,9 @@ async def request_access(body: AccessIn, caller: Reader, service: ServiceDep) ->
 def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tuple[bytes, int]:
     """Send the break-glass event from the organisation's own account (it holds EMERGENCY_ROLE)."""
     accessor = service.signer_for(caller.organisation.id)
-    receipt = service.ledger.consents.record_emergency_access(accessor, body.patient, body.scope, body.reason)
+    receipt = service.ledger.consents.record_emergency_access(
+        accessor, body.patient, body.scope, body.purpose, body.reason
+    )
     service.index_now()
     return bytes(receipt["transactionHash"]), int(receipt["blockNumber"])
 

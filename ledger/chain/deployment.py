@@ -19,8 +19,10 @@ from web3 import Web3
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
+from ledger.consent.codes import EMERGENCY_PURPOSES
 from ledger.exceptions import DeploymentError, NotFoundError
 from ledger.store.shared_files import DirectoryDocuments, Documents, write_private_file
+from ledger.values import encode_code
 
 DEPLOYMENT_FILE = "deployment.json"
 
@@ -100,7 +102,9 @@ def ensure_deployed(
 
 def _deploy(chain: Chain, admin: LocalAccount) -> Deployment:
     anchor_receipt = chain.deploy(load_artifact(RECORD_ANCHOR), admin, admin.address)
-    consent_receipt = chain.deploy(load_artifact(CONSENT_REGISTRY), admin, admin.address)
+    consent_receipt = chain.deploy(
+        load_artifact(CONSENT_REGISTRY), admin, admin.address, [encode_code(p) for p in EMERGENCY_PURPOSES]
+    )
     anchor_address = anchor_receipt["contractAddress"]
     consent_address = consent_receipt["contractAddress"]
     if anchor_address is None or consent_address is None:

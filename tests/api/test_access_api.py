@@ -141,7 +141,7 @@ def test_break_glass_is_allowed_recorded_on_chain_and_flagged(
     assert [(h["event"], h["transactionHash"]) for h in history] == [
         ("EmergencyAccessRecorded", answer["breakGlassTx"])
     ]
-    assert history[0]["fields"] == {"accessor": org.address, "scope": "*", "reason": "UNCONSCIOUS"}
+    assert history[0]["fields"] == {"accessor": org.address, "scope": "*", "purpose": "ETREAT", "reason": "UNCONSCIOUS"}
     (entry,) = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
     assert entry["breakGlass"] is True and entry["breakGlassTx"] == answer["breakGlassTx"]
     assert entry["document"]["breakGlassTx"] == answer["breakGlassTx"]
