@@ -5,9 +5,15 @@ own thread, seals each organisation's pending records into a batch when there ar
 of them or the oldest has waited ``max_batch_age`` seconds (the seal is one store transaction), then
 anchors the batch's root with that organisation's key. Every step is recorded before the next, so a
 restart resumes where the last process stopped: a sealed batch whose root is already on chain under
-the organisation's own account (the process died after sending) is marked anchored from the chain,
-never anchored twice (anchors are keyed by account: another account's anchor of the root is not ours). When the chain
-is unreachable, batches wait and the worker retries with backoff; acknowledged records are never lost.
+the organisation's own account, with the batch's leaf count (the process died after sending), is
+marked anchored from the chain, never anchored twice. When the chain is unreachable, batches wait
+and the worker retries with backoff; acknowledged records are never lost.
+
+An anchor made by any other account is never adopted: anchors are keyed by account, so another
+member anchoring the same root first neither blocks nor stands for ours. If the organisation's own
+anchor of the root is not usable for the batch (its ``RootAnchored`` event is missing, or states
+another leaf count), the batch is resealed: a random padding leaf is mixed into it, which changes
+its root (no receipt was issued yet), and the new root is anchored.
 
 Amendments and retractions wait here too, until the records they name are anchored.
 
@@ -39,7 +45,7 @@ from ledger.exceptions import (
     TransactionTimeoutError,
 )
 from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
-from ledger.records.hashing import commitment, keccak256
+from ledger.records.hashing import commitment, keccak256, new_salt
 from ledger.store.changes import (
     mark_change_confirmed,
     mark_sent,
@@ -59,12 +65,17 @@ from ledger.store.records import (
     mark_unanchored,
     oldest_in_batch,
     pending_summary,
+    reseal_batch,
     seal_batch,
     unanchored_batches,
     unconfirmed_batches,
 )
 
 log = logging.getLogger("careledger.batcher")
+
+MAX_RESEALS = 3
+"""Reseals of one batch in one step before giving up (one is enough: a fresh random root cannot
+have been anchored already)."""
 
 
 @dataclass(frozen=True)
@@ -248,16 +259,22 @@ class Batcher:
 
     def _anchor(self, batch: Batch) -> None:
         signer = self.signer_for(batch.organisation_id)
-        existing = self.anchors.anchor_of(signer.address, batch.root)
-        if existing is None:
-            try:
-                result = self.anchors.anchor(batch.root, batch.leaf_count, signer)
-            except ContractRevertError as err:
-                if err.error != "RecordAnchorRootAlreadyAnchored":
-                    raise
-                result = self._recover_anchor(batch, signer.address)
-        else:  # sent by a process that died before recording it
-            result = self._recover_anchor(batch, signer.address)
+        result = self._anchoring(batch, signer)
+        reseals = 0
+        while result is None:  # the account's anchor of this root does not stand for this batch
+            if reseals == MAX_RESEALS:
+                raise LedgerError(f"batch {batch.id}: no usable root after {MAX_RESEALS} reseals", batch_id=batch.id)
+            previous, batch = batch.root, reseal_batch(self.db.conn, batch.id, new_salt())
+            reseals += 1
+            log.warning(
+                "batch %s: root 0x%s is anchored under %s but not as this batch; resealed with a padding leaf "
+                "as root 0x%s",
+                batch.id,
+                previous.hex(),
+                signer.address,
+                batch.root.hex(),
+            )
+            result = self._anchoring(batch, signer)
         mark_anchored(self.db.conn, batch.id, result, confirmed=self.config.confirmations == 0)
         oldest = oldest_in_batch(self.db.conn, batch.id)
         lag = time.time() - (oldest or batch.sealed_at)
@@ -318,8 +335,9 @@ class Batcher:
                 continue
             assert batch.anchorer is not None
             self.anchors.forget(batch.anchorer, batch.root)
-            if self.anchors.anchor_of(batch.anchorer, batch.root) is not None:  # the same root, another block
-                mark_anchored(self.db.conn, batch.id, self._recover_anchor(batch, batch.anchorer), confirmed=False)
+            moved = self.anchors.anchoring_of(batch.anchorer, batch.root)
+            if moved is not None and moved.leaf_count == batch.leaf_count:  # the same anchoring, another block
+                mark_anchored(self.db.conn, batch.id, moved, confirmed=False)
                 log.warning("batch %s: anchoring transaction moved to another block in a reorganisation", batch.id)
                 continue
             self.stats.reorgs += 1
@@ -331,12 +349,21 @@ class Batcher:
                 "0x" + batch.tx_hash.hex(),
             )
 
-    def _recover_anchor(self, batch: Batch, anchorer: str) -> AnchoredBatch:
-        """The anchoring facts of a root ``anchorer`` already anchored, from its RootAnchored event."""
-        anchored = self.anchors.anchoring_of(anchorer, batch.root)
-        if anchored is None:
-            raise LedgerError(f"batch {batch.id}: root reported anchored but its RootAnchored event was not found")
-        return anchored
+    def _anchoring(self, batch: Batch, signer: LocalAccount) -> AnchoredBatch | None:
+        """Anchor the batch's root as the organisation's account, or take the anchoring that account
+        already made of it (a process that died after sending); None if that anchoring is not this
+        batch's (no ``RootAnchored`` event of it, or another leaf count). Anchors by other accounts
+        play no part: they are keyed by their own account."""
+        if self.anchors.anchor_of(signer.address, batch.root) is None:
+            try:
+                return self.anchors.anchor(batch.root, batch.leaf_count, signer)
+            except ContractRevertError as err:
+                if err.error != "RecordAnchorRootAlreadyAnchored":
+                    raise
+        existing = self.anchors.anchoring_of(signer.address, batch.root)
+        if existing is None or existing.leaf_count != batch.leaf_count:
+            return None
+        return existing
 
     # --- amendments and retractions ----------------------------------------------------------
 

@@ -2,13 +2,17 @@
 
 Org A registers records through the API; Org B is another organisation of the same consortium with
 its own anchoring key (``ANCHORER_ROLE``), which uses it directly on the contract, as any member
-can. Whatever B does, a change only A may make never shows on A's records.
+can. Whatever B does, A's records stay anchored by A, its receipts name A and verify, and a change
+only A may make never shows on A's records.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.service import Service
@@ -18,9 +22,11 @@ from ledger.records.anchoring import RecordInBatch
 from ledger.records.hashing import commitment, digest_bytes, leaf_hash, new_salt
 from ledger.records.merkle import MerkleTree
 from ledger.records.receipts import Receipt
-from ledger.store.apps import Role
+from ledger.store.apps import Organisation, Role
+from ledger.store.records import StoredRecord, get_record, seal_batch
 from tests.api.conftest import PATIENT, MakeApp
 from tests.api.test_records_api import DOC, receipt_of
+from tests.support.chain_under_test import ChainUnderTest, rpc
 
 REASON = "ENTERED_IN_ERROR"
 
@@ -89,3 +95,130 @@ def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_o
     service.index_now()
     answer = verdict(client, receipt_a1)
     assert (answer["match"], answer["retracted"], answer["retractionReason"]) == (True, True, "DUPLICATE")
+
+
+def anchored_by(service: Service, record_ids: list[str], org: Organisation) -> list[Receipt]:
+    """Receipts of ``record_ids``, checked to name ``org``'s account and to verify (API and auditor)."""
+    receipts = []
+    for record_id in record_ids:
+        record = service.receipt_of(_stored(service, record_id))
+        assert record is not None, f"record {record_id} has no receipt"
+        assert record.anchorer == org.address, (record.anchorer, org.address)
+        receipts.append(record)
+    return receipts
+
+
+def _stored(service: Service, record_id: str) -> StoredRecord:
+    record = get_record(service.db.conn, record_id)
+    assert record is not None
+    return record
+
+
+def test_a_member_anchoring_a_sealed_root_first_neither_blocks_nor_is_credited(
+    client: TestClient, service: Service, make_app: MakeApp
+) -> None:
+    """The attack of issue 12, point 2: B sees A's sealed root (in the pool, every node does) and
+    anchors it first. A's batcher anchors the root itself: A's receipts name A, verify, and A can
+    still retract its own record."""
+    service.batcher.stop()  # the test orders the steps: seal, B's anchor, A's batcher
+    headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
+    _, org_b = make_app({Role.REGISTRAR}, organisation="Org B Clinic")
+    ids = [register(client, headers_a, value) for value in (60, 61, 62)]
+    batch = seal_batch(service.db.conn, org_a.id, 100)
+    assert batch is not None and batch.leaf_count == 3
+    hijack = service.ledger.anchors.anchor(batch.root, batch.leaf_count, service.signer_for(org_b.id))
+    assert hijack.anchorer == org_b.address
+
+    assert service.batcher.run_once() == 1
+    receipts = anchored_by(service, ids, org_a)
+    assert all(r.transaction_hash != hijack.tx_hash for r in receipts)
+    for receipt in receipts:
+        answer = verdict(client, receipt)
+        assert answer["match"] is True and answer["organisation"] == org_a.name, answer
+    with open_reader(rpc_url=service.settings.rpc_url, data_dir=service.settings.data_dir) as reader:
+        facts = ChainFacts(reader)
+        assert all(verify_one(r.to_json(), facts=facts).valid for r in receipts)
+    retracted = client.post(f"/v1/records/{ids[0]}/retract", json={"reason": REASON}, headers=headers_a)
+    assert retracted.status_code == 202, retracted.text
+    service.batcher.run_once()
+    service.index_now()
+    record = client.get(f"/v1/records/{ids[0]}", headers=headers_a).json()
+    assert record["retraction"]["state"] == "done", record
+    assert verdict(client, receipts[0])["retracted"] is True
+
+
+def test_a_front_run_in_the_same_block_neither_blocks_nor_is_credited(
+    client: TestClient, service: Service, make_app: MakeApp, chain_under_test: ChainUnderTest
+) -> None:
+    """The hijack as a node's pool allows it: with automine off, B sends the anchoring of A's sealed
+    root with a higher tip while A's batcher sends its own; one block holds both, B's first. A's
+    transaction succeeds all the same and A's receipts name A."""
+    url = chain_under_test.rpc_url
+    if url is None:
+        pytest.skip("orders transactions within a block: needs a node with automine off (CARELEDGER_TEST_CHAIN=anvil)")
+    service.batcher.stop()
+    headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
+    _, org_b = make_app({Role.REGISTRAR}, organisation="Org B Clinic")
+    ids = [register(client, headers_a, value) for value in (90, 91, 92)]
+    batch = seal_batch(service.db.conn, org_a.id, 100)
+    assert batch is not None
+    b, chain = service.signer_for(org_b.id), service.ledger.chain
+    rpc(url, "evm_setAutomine", False)
+    try:
+        tip = 100 * 10**9
+        front_run = service.ledger.anchors.contract.functions.anchor(batch.root, batch.leaf_count).build_transaction(
+            {
+                "from": b.address,
+                "nonce": chain.w3.eth.get_transaction_count(b.address, "pending"),
+                "gas": 200_000,
+                "maxPriorityFeePerGas": tip,
+                "maxFeePerGas": 4 * chain.w3.eth.get_block("latest")["baseFeePerGas"] + tip,
+                "chainId": chain.chain_id,
+            }
+        )
+        front_run_hash = rpc(url, "eth_sendRawTransaction", b.sign_transaction(front_run).raw_transaction.to_0x_hex())
+        anchored: list[object] = []
+        batcher = threading.Thread(target=lambda: anchored.append(service.batcher.run_once()))
+        batcher.start()
+        deadline = time.monotonic() + 30
+        while int(rpc(url, "txpool_status")["pending"], 16) < 2:
+            assert time.monotonic() < deadline and batcher.is_alive(), anchored
+            time.sleep(0.02)
+        rpc(url, "evm_mine")
+        batcher.join(60)
+    finally:
+        rpc(url, "evm_setAutomine", True)
+    assert anchored == [1]
+    receipts = anchored_by(service, ids, org_a)
+    hijack = chain.transaction_receipt(bytes.fromhex(front_run_hash[2:]))
+    own = chain.transaction_receipt(receipts[0].transaction_hash)
+    assert hijack["status"] == own["status"] == 1
+    assert hijack["blockNumber"] == own["blockNumber"] and hijack["transactionIndex"] < own["transactionIndex"]
+    for receipt in receipts:
+        answer = verdict(client, receipt)
+        assert answer["match"] is True and answer["organisation"] == org_a.name, answer
+
+
+def test_an_unusable_anchor_of_our_own_is_not_adopted_the_batch_is_resealed(
+    client: TestClient, service: Service, make_app: MakeApp
+) -> None:
+    """If the root under A's own account is already taken by something the batcher did not send (here
+    A's key anchoring it with another leaf count), the batcher adopts nothing: it mixes a fresh
+    padding leaf into the batch and anchors the new root, so every claim of the receipts holds."""
+    service.batcher.stop()
+    headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
+    ids = [register(client, headers_a, value) for value in (80, 81)]
+    batch = seal_batch(service.db.conn, org_a.id, 100)
+    assert batch is not None
+    stray = service.ledger.anchors.anchor(batch.root, batch.leaf_count + 5, service.signer_for(org_a.id))
+
+    assert service.batcher.run_once() == 1
+    receipts = anchored_by(service, ids, org_a)
+    assert {r.root for r in receipts} != {batch.root} and all(r.transaction_hash != stray.tx_hash for r in receipts)
+    with open_reader(rpc_url=service.settings.rpc_url, data_dir=service.settings.data_dir) as reader:
+        facts = ChainFacts(reader)
+        for receipt in receipts:
+            audited = verify_one(receipt.to_json(), facts=facts)
+            assert audited.valid, audited.failures
+    for receipt in receipts:
+        assert verdict(client, receipt)["match"] is True
