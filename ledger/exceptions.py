@@ -222,6 +222,13 @@ class ConflictError(LedgerError):
     code = "conflict"
 
 
+class AlreadyChangedError(ConflictError):
+    """The record was already amended or retracted: a record is changed at most once (amended or
+    retracted, not both), whether the store's check or its constraint found the earlier change."""
+
+    code = "already_changed"
+
+
 class PayloadTooLargeError(InputError):
     """The request body or one of its parts is over the configured limit."""
 

@@ -3,15 +3,18 @@
 Org A registers records through the API; Org B is another organisation of the same consortium with
 its own anchoring key (``ANCHORER_ROLE``), which uses it directly on the contract, as any member
 can. Whatever B does, A's records stay anchored by A, its receipts name A and verify, and a change
-only A may make never shows on A's records.
+only A may make never shows on A's records. Amendments and retractions follow one rule in the
+store and the API too: a record is changed at most once (amended or retracted, not both).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -222,3 +225,52 @@ def test_an_unusable_anchor_of_our_own_is_not_adopted_the_batch_is_resealed(
             assert audited.valid, audited.failures
     for receipt in receipts:
         assert verdict(client, receipt)["match"] is True
+
+
+def test_concurrent_amend_and_retract_of_one_record_accept_exactly_one(
+    client: TestClient, service: Service, make_app: MakeApp
+) -> None:
+    """Issue 12, point 4: ten records, each sent an amendment and a retraction at the same moment.
+    Exactly one of each pair is accepted; the other is 409 ``already_changed`` (the store's
+    one-change-per-record constraint decides when both passed the check)."""
+    headers, _ = make_app({Role.REGISTRAR, Role.READER})
+    record_ids = [register(client, headers, 100 + n) for n in range(10)]
+    app = client.app
+
+    async def race(record_id: str) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers) as http:
+            corrected = {"patient": PATIENT, "document": {**DOC, "status": "amended"}}
+            return list(
+                await asyncio.gather(
+                    http.post(f"/v1/records/{record_id}/amend", json=corrected),
+                    http.post(f"/v1/records/{record_id}/retract", json={"reason": REASON}),
+                )
+            )
+
+    async def all_races() -> list[list[httpx.Response]]:
+        return [await race(record_id) for record_id in record_ids]
+
+    outcomes = client.portal.call(all_races)  # type: ignore[union-attr]  # on the app's own event loop
+    decided_by_store = 0
+    for record_id, answers in zip(record_ids, outcomes, strict=True):
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [202, 409], (record_id, [(a.status_code, a.text) for a in answers])
+        (refused,) = [a for a in answers if a.status_code == 409]
+        assert refused.json()["code"] == "already_changed", refused.text
+        decided_by_store += "concurrent request" in refused.json()["message"]
+        (changes,) = service.db.conn.execute(
+            "SELECT COUNT(*) FROM record_changes WHERE record_id = ?", (record_id,)
+        ).fetchone()
+        assert changes == 1
+    assert decided_by_store > 0, "no pair raced past the API's check: the store's constraint was never tried"
+    amendments = sum(a.status_code == 202 and "amends" in a.json() for answers in outcomes for a in answers)
+    (records,) = service.db.conn.execute("SELECT COUNT(*) FROM records").fetchone()
+    assert records == len(record_ids) + amendments  # a refused amendment left no replacement behind
+    # and the accepted change is the one that reaches the chain, once
+    service.batcher.run_once()
+    for record_id in record_ids:
+        assert receipt_of(client, headers, record_id)
+    service.batcher.run_once()
+    rows = service.db.conn.execute("SELECT state, error FROM record_changes").fetchall()
+    assert len(rows) == 10 and {tuple(r) for r in rows} == {("done", None)}, rows
