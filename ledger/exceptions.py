@@ -210,6 +210,13 @@ class PermissionDeniedError(LedgerError):
     code = "forbidden"
 
 
+class NotEmergencyPurposeError(PermissionDeniedError):
+    """Break-glass access was asked for a purpose outside the ConsentRegistry's emergency purposes
+    (research or payment, say): that needs the patient's consent."""
+
+    code = "not_an_emergency_purpose"
+
+
 class ConsentDeniedError(PermissionDeniedError):
     """The patient's consent does not permit this access; ``details['reason']`` says why."""
 
