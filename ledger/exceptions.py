@@ -149,6 +149,13 @@ class DeploymentError(ChainError):
     code = "deployment_mismatch"
 
 
+class OutdatedDeploymentError(DeploymentError):
+    """The data directory or node was deployed with other contracts than this release ships (an
+    earlier version, whose rules differ); they cannot be migrated: the operator must redeploy."""
+
+    code = "deployment_outdated"
+
+
 # --- the off-chain store ---------------------------------------------------------------------
 
 
