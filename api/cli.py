@@ -48,7 +48,16 @@ def serve(
     """Run the API on the configured chain (the embedded one by default), deploying on first start."""
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+    proxies = ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=bool(proxies),  # uvicorn would otherwise trust X-Forwarded-For from 127.0.0.1
+        forwarded_allow_ips=proxies or None,
+    )
 
 
 @app.command()

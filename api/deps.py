@@ -69,4 +69,5 @@ def requires(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
 Registrar = Annotated[Caller, Depends(requires(Role.REGISTRAR))]
 Reader = Annotated[Caller, Depends(requires(Role.READER, Role.REGISTRAR))]
 Admin = Annotated[Caller, Depends(requires(Role.ADMIN))]
+RelayingApp = Annotated[Caller, Depends(requires(Role.RELAYER))]
 AnyCaller = Annotated[Caller, Depends(authenticate)]

@@ -44,7 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await service.stop()
 
-    app = FastAPI(title="CareLedger", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="CareLedger",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by api.routes.docs, with the assets from the package
+        redoc_url=None,
+    )
     app.state.metrics = metrics
     install_error_handlers(app)
     for router in routes.ROUTERS:

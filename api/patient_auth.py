@@ -1,10 +1,10 @@
 """Patient session tokens: issued for a verified ``PatientSession`` signature, scoped to one patient.
 
 A token is ``v1.<payload>.<mac>``: the payload (base64url JSON ``{"p": patient, "iat", "exp"}``) and its
-HMAC-SHA256 under a 32-byte server secret kept in ``<data dir>/patient-session.key`` (mode 0600,
-created on first use), so tokens survive a restart and every worker on the same data directory
-accepts them. Nothing is stored per token: a token is valid until ``exp`` (at most an hour), and
-deleting the key file ends every session at the next restart.
+HMAC-SHA256 under a 32-byte server secret created on first use among the shared files (the data
+directory's ``patient-session-secret``, mode 0600, or with replicas the store's shared documents),
+so tokens survive a restart and every replica accepts them. Nothing is stored per token: a token is
+valid until ``exp`` (at most an hour).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import secrets
 import time
-from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -25,10 +23,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServiceDep
 from api.schemas.common import PatientPath
-from ledger.exceptions import AuthenticationError, PermissionDeniedError
+from ledger.exceptions import AuthenticationError, IntegrityError, PermissionDeniedError
+from ledger.store.shared_files import SharedFiles
 from ledger.values import checksum
 
-SECRET_FILE = "patient-session.key"
+SECRET_NAME = "patient-session-secret"
 TOKEN_VERSION = "v1"
 
 _patient_bearer = HTTPBearer(
@@ -46,21 +45,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def load_or_create_secret(data_dir: Path) -> bytes:
-    """The server's token secret, generated into the data directory on first use."""
-    path = data_dir / SECRET_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) < 32:
-            raise RuntimeError(f"{path} is shorter than 32 bytes; delete it to make a new one") from None
-        return secret
-    secret = secrets.token_bytes(32)
-    with os.fdopen(fd, "wb") as out:
-        out.write(secret)
-        out.flush()
-        os.fsync(out.fileno())
+def shared_secret(files: SharedFiles) -> bytes:
+    """The token secret: created once (32 random bytes, hex) in the shared files, so every replica
+    of the service (they share the store) issues and accepts the same tokens."""
+    text = files.create(SECRET_NAME, secrets.token_hex(32))
+    secret = bytes.fromhex(text.strip())
+    if len(secret) < 32:
+        raise IntegrityError(f"the shared {SECRET_NAME} is shorter than 32 bytes")
     return secret
 
 
@@ -96,7 +87,7 @@ async def session_tokens(request: Request, service: ServiceDep) -> SessionTokens
     """The app's token issuer (made on first use, on the event loop, so only once)."""
     tokens: SessionTokens | None = getattr(request.app.state, "patient_tokens", None)
     if tokens is None:
-        tokens = SessionTokens(load_or_create_secret(Path(service.settings.data_dir)))
+        tokens = SessionTokens(shared_secret(service.ledger.shared_files))
         request.app.state.patient_tokens = tokens
     return tokens
 

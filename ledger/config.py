@@ -107,10 +107,17 @@ class Settings(BaseSettings):
             loss once mined; ``NORMAL``: it survives a process crash).
         receipt_timeout: Seconds to wait for a transaction to be mined.
         host, port: Where the API listens (loopback by default).
+        public_origin: The origin patients reach the service at (``https://ledger.example.org``);
+            their sign-in names it, so a signature made for another service is refused here. Default
+            ``http://{host}:{port}``.
         max_batch_size, max_batch_age: Seal a batch at this many records or when the oldest pending
             record is this many seconds old.
         max_body_bytes: Largest request body accepted.
         max_records_per_request: Most records in one bulk registration.
+        public_verify_per_minute: Receipts one client may verify per minute without an API key.
+        trusted_proxies: Comma-separated addresses (or networks) of reverse proxies whose
+            ``X-Forwarded-For`` names the client; empty (the default) trusts no header, so every
+            per-client limit counts the peer's address.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -128,12 +135,15 @@ class Settings(BaseSettings):
     receipt_timeout: float = Field(default=DEFAULT_RECEIPT_TIMEOUT, gt=0, le=MAX_RECEIPT_TIMEOUT, allow_inf_nan=False)
     host: str = Field(default="127.0.0.1", min_length=1)
     port: int = Field(default=8000, ge=1, le=65_535)
+    public_origin: str | None = Field(default=None, max_length=255, pattern=r"^https?://[^/\s]+$")
     max_batch_size: int = Field(default=BATCHER_DEFAULTS.max_batch_size, ge=1, le=MAX_BATCH_SIZE_LIMIT)
     max_batch_age: float = Field(
         default=BATCHER_DEFAULTS.max_batch_age, gt=0, le=MAX_BATCH_AGE_LIMIT, allow_inf_nan=False
     )
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
     max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
+    public_verify_per_minute: int = Field(default=600, ge=1, le=10_000_000)
+    trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
 
     def __init__(self, **values: Any) -> None:
         """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""
@@ -148,6 +158,11 @@ class Settings(BaseSettings):
         if n & (n - 1):
             raise PydanticCustomError("power_of_two", "must be a power of two")
         return n
+
+    @property
+    def origin(self) -> str:
+        """The service's origin as patients see it (``public_origin``, else its listening address)."""
+        return self.public_origin or f"http://{self.host}:{self.port}"
 
     @model_validator(mode="after")
     def _chain_store_and_keys_fit(self) -> Settings:

@@ -82,6 +82,18 @@ class SignatureExpiredError(InvalidSignatureError):
     code = "signature_expired"
 
 
+class WrongOriginError(InvalidSignatureError):
+    """A patient's sign-in was made for another service (another origin)."""
+
+    code = "wrong_origin"
+
+
+class ChallengeError(InvalidSignatureError):
+    """A sign-in challenge is unknown, used already, expired, or was issued to another patient."""
+
+    code = "invalid_challenge"
+
+
 class NotFoundError(LedgerError, LookupError):
     """The thing asked for does not exist (unknown record, root, deployment)."""
 
@@ -215,6 +227,12 @@ class PermissionDeniedError(LedgerError):
     """The caller is known but may not do this (missing role, another organisation's data)."""
 
     code = "forbidden"
+
+
+class NotPatientOrGuardianError(PermissionDeniedError):
+    """A consent change is signed by someone who is neither the patient nor a current guardian."""
+
+    code = "not_patient_or_guardian"
 
 
 class NotEmergencyPurposeError(PermissionDeniedError):

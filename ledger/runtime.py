@@ -22,7 +22,7 @@ from ledger.config import Settings
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.store import postgres
-from ledger.store.shared_files import DirectoryDocuments, Documents, PostgresDocuments, adopt
+from ledger.store.shared_files import DirectoryFiles, PostgresFiles, SharedFiles, adopt
 
 DEV_FUNDING_WEI = 10**21  # 1,000 ether on development chains: enough for many thousand anchors
 ADMIN_KEY = "admin"
@@ -40,6 +40,7 @@ class Ledger:
     deployment: Deployment
     anchors: RecordAnchorClient
     consents: ConsentRegistryClient
+    shared_files: SharedFiles
 
     @property
     def admin(self) -> LocalAccount:
@@ -96,25 +97,25 @@ def open_chain(settings: Settings) -> Chain:
         raise
 
 
-def open_documents(settings: Settings) -> Documents:
+def open_shared_files(settings: Settings) -> SharedFiles:
     """Where the keys and the deployment record live: the data directory, or with a
     ``database_url`` the store shared by the replicas (the data directory's own keys and record are
     copied there first, where absent)."""
-    local = DirectoryDocuments(Path(settings.data_dir))
+    local = DirectoryFiles(Path(settings.data_dir))
     if settings.database_url is None:
         return local
     url = settings.database_url.get_secret_value()
     postgres.migrate(url)
-    shared = PostgresDocuments(url)
+    shared = PostgresFiles(url)
     adopt(local, shared)
     return shared
 
 
-def open_keyring(settings: Settings, documents: Documents | None = None) -> Keyring:
+def open_keyring(settings: Settings, documents: SharedFiles | None = None) -> Keyring:
     """The keystore (``keys/`` documents), unlocked with the configured passphrase (which
     :class:`Settings` requires with an RPC chain) or the embedded chain's development one."""
     directory = Path(settings.data_dir) / "keys"
-    documents = documents or open_documents(settings)
+    documents = documents or open_shared_files(settings)
     if settings.keystore_passphrase is not None:
         passphrase = settings.keystore_passphrase.get_secret_value()
     else:
@@ -127,7 +128,7 @@ def open_ledger(settings: Settings | None = None) -> Ledger:
     settings = settings or Settings()
     chain = open_chain(settings)
     try:
-        documents = open_documents(settings)
+        documents = open_shared_files(settings)
         keyring = open_keyring(settings, documents)
         admin = keyring.get_or_create(ADMIN_KEY)
         relayer = keyring.get_or_create(RELAYER_KEY)
@@ -143,6 +144,7 @@ def open_ledger(settings: Settings | None = None) -> Ledger:
                 chain, deployment.record_anchor, deployment.deploy_block, confirmations=settings.confirmations
             ),
             consents=ConsentRegistryClient(chain, deployment.consent_registry, deployment.deploy_block),
+            shared_files=documents,
         )
     except BaseException:
         chain.close()

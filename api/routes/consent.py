@@ -7,32 +7,40 @@ routes are plain ``def`` routes (FastAPI runs them in its thread pool).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import AnyCaller, Reader, ServiceDep
+from api.deps import AnyCaller, Caller, Reader, RelayingApp, ServiceDep
 from api.limits import LedgerRoute
+from api.rate_limit import RateLimiter
 from api.schemas.common import EXAMPLE_PATIENT, Address, PatientPath
 from api.schemas.consent import (
     ConsentCheckOut,
-    ConsentListOut,
     DomainOut,
+    GranteeConsentsOut,
     NonceOut,
     RelayOut,
     SignedGrantIn,
     SignedGuardianIn,
     SignedRevocationIn,
     check_json,
-    overview_json,
+    consent_json,
     relay_json,
 )
 from ledger.consent.access import decide
-from ledger.consent.overview import consent_overview
+from ledger.consent.overview import consents_granted_to
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
+from ledger.exceptions import PermissionDeniedError
+from ledger.store.apps import Role
 from ledger.values import ADDRESS_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["consent"], route_class=LedgerRoute)
+
+ORGANISATION_RELAYS_PER_APP = 120
+ORGANISATION_RELAYS_OVERALL = 1_000
+ORGANISATION_RELAY_WINDOW_SECONDS = 600.0
 
 
 @router.get("/consents/domain", response_model=DomainOut, summary="The EIP-712 domain and types patients sign")
@@ -51,36 +59,107 @@ def nonce(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, 
     return {"patient": patient, "nonce": service.ledger.consents.nonce(patient)}
 
 
-@router.post("/consents/grants", response_model=RelayOut, summary="Relay a patient-signed consent grant")
-def relay_grant(body: SignedGrantIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+@dataclass(frozen=True)
+class OrganisationRelayLimits:
+    """The gas an organisation's apps may spend through the relayer: a budget per app, and one for all."""
+
+    per_app: RateLimiter
+    overall: RateLimiter
+
+    @classmethod
+    def default(cls) -> OrganisationRelayLimits:
+        return cls(
+            RateLimiter(ORGANISATION_RELAYS_PER_APP, ORGANISATION_RELAY_WINDOW_SECONDS, "app"),
+            RateLimiter(ORGANISATION_RELAYS_OVERALL, ORGANISATION_RELAY_WINDOW_SECONDS, "relayer"),
+        )
+
+
+async def organisation_relay_limits(request: Request) -> OrganisationRelayLimits:
+    """The app's budgets (made on first use; tests may set ``app.state.organisation_relay_limits``)."""
+    limits: OrganisationRelayLimits | None = getattr(request.app.state, "organisation_relay_limits", None)
+    if limits is None:
+        limits = request.app.state.organisation_relay_limits = OrganisationRelayLimits.default()
+    return limits
+
+
+def _budgeted(
+    caller: RelayingApp, limits: Annotated[OrganisationRelayLimits, Depends(organisation_relay_limits)]
+) -> Caller:
+    """An app with the relayer role, charged one relay of its own budget and of the overall one."""
+    limits.per_app.take(str(caller.app.id))
+    limits.overall.take("all")
+    return caller
+
+
+Budgeted = Annotated[Caller, Depends(_budgeted)]
+_RELAY_LIMITED: dict[int | str, dict[str, Any]] = {
+    403: {"description": "forbidden: the app lacks the relayer role"},
+    429: {"description": "rate_limited: this app's (or every app's) relays are spent for now; see Retry-After"},
+}
+
+
+@router.post(
+    "/consents/grants",
+    response_model=RelayOut,
+    responses=_RELAY_LIMITED,
+    summary="Relay a patient-signed consent grant (role relayer)",
+)
+def relay_grant(body: SignedGrantIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     """Checked locally first (codes, window, deadline, EOA signature), then sent by the relayer."""
     return relay_json(service.relayer.grant(body.terms(), body.signed()))
 
 
-@router.post("/consents/revocations", response_model=RelayOut, summary="Relay a patient-signed revocation")
-def relay_revocation(body: SignedRevocationIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+@router.post(
+    "/consents/revocations",
+    response_model=RelayOut,
+    responses=_RELAY_LIMITED,
+    summary="Relay a patient-signed revocation (role relayer)",
+)
+def relay_revocation(body: SignedRevocationIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     return relay_json(service.relayer.revoke(body.key(), body.signed()))
 
 
 @router.post(
     "/consents/guardians",
     response_model=RelayOut,
-    summary="Relay a patient-signed guardian appointment (validUntil 0 removes)",
+    responses=_RELAY_LIMITED,
+    summary="Relay a patient-signed guardian appointment; validUntil 0 removes (role relayer)",
 )
-def relay_guardian(body: SignedGuardianIn, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+def relay_guardian(body: SignedGuardianIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     """A guardian may then sign grants and revocations for the patient until ``validUntil``."""
     return relay_json(service.relayer.set_guardian(body.patient, body.guardian, body.valid_until, body.signed()))
 
 
+def _grantee(caller: Caller, grantee: str | None) -> str:
+    """The organisation asked about: the caller's own; another only for an app with the admin role."""
+    if grantee is None or grantee == caller.organisation.address:
+        return caller.organisation.address
+    if Role.ADMIN not in caller.app.roles:
+        raise PermissionDeniedError(
+            "an organisation sees only consents given to itself", grantee=grantee, needed=[Role.ADMIN.value]
+        )
+    return grantee
+
+
+GranteeQuery = Annotated[
+    Address | None, Query(pattern=ADDRESS_PATTERN, description="default: the caller's organisation (others: admins)")
+]
+
+
 @router.get(
     "/patients/{patient}/consents",
-    response_model=ConsentListOut,
-    summary="The patient's consents with their state, guardians and history",
+    response_model=GranteeConsentsOut,
+    summary="The patient's consents to my organisation, with their state",
 )
-def list_consents(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
+def list_consents(
+    patient: PatientPath, caller: Reader, service: ServiceDep, grantee: GranteeQuery = None
+) -> dict[str, Any]:
     """Keys come from the indexed history (never a chain scan); each key's state is read from the
-    contract's ``consentOf`` now. The history is as recent as ``indexedToBlock``."""
-    return overview_json(consent_overview(service.ledger.consents, service.ledger.chain, service.db.conn, patient))
+    contract's ``consentOf`` now. Consents to other organisations, guardians and the history are
+    the patient's own (the patient page reads them with a patient session)."""
+    grantee = _grantee(caller, grantee)
+    found = consents_granted_to(service.ledger.consents, service.ledger.chain, service.db.conn, patient, grantee)
+    return {"patient": patient, "grantee": grantee, "consents": [consent_json(c) for c in found]}
 
 
 @router.get(
@@ -94,11 +173,9 @@ def check_consent(
     patient: Annotated[Address, Query(pattern=ADDRESS_PATTERN, examples=[EXAMPLE_PATIENT])],
     scope: Annotated[str, Query(min_length=1, max_length=66, examples=["Observation"])],
     purpose: Annotated[str, Query(min_length=1, max_length=66, examples=["TREAT"])],
-    grantee: Annotated[
-        Address | None, Query(pattern=ADDRESS_PATTERN, description="default: the caller's organisation")
-    ] = None,
+    grantee: GranteeQuery = None,
 ) -> dict[str, Any]:
     """A consent for the '*' scope covers every scope. Nothing is logged: see ``POST /v1/access``."""
-    grantee = grantee or caller.organisation.address
+    grantee = _grantee(caller, grantee)
     decision = decide(service.ledger.consents, service.ledger.chain, patient, grantee, scope, purpose)
     return check_json(patient, grantee, scope, purpose, decision)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -33,20 +33,23 @@ from api.schemas.consent import (
     overview_json,
     relay_json,
 )
-from api.schemas.patient import CodesOut, OrganisationsOut, SessionIn, SessionOut, SigningOut
+from api.schemas.patient import ChallengeIn, ChallengeOut, CodesOut, OrganisationsOut, SessionIn, SessionOut, SigningOut
+from api.service import Service
 from ledger.consent.access_trail import trail_page
 from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE
 from ledger.consent.overview import consent_overview
 from ledger.consent.patient_session import (
+    CHALLENGE_SECONDS,
     MAX_SESSION_SECONDS,
     SESSION_DOMAIN_TYPE,
     SESSION_TYPES,
-    PatientSession,
     session_domain,
     verify_session,
 )
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
+from ledger.exceptions import ChallengeError
 from ledger.store.apps import list_organisations
+from ledger.store.patient_challenges import consume_challenge, issue_challenge
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 
@@ -65,22 +68,31 @@ SCOPES: dict[str, str] = {
     "DocumentReference": "letters and documents",
 }
 RELAYS_PER_IP = 30
+CHALLENGES_PER_IP = 30
 RELAYS_PER_PATIENT = 12
+REVOCATIONS_PER_PATIENT = 12
 RELAY_WINDOW_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
 class RelayLimits:
-    """The relayer's budgets: one per client IP, one per patient."""
+    """The relayer's budgets: one per client IP (every attempt), and per patient one for grants and
+    guardians and one for revocations (charged only once the signature held: nobody but the patient
+    or a guardian spends them, and giving consent never uses up the budget for withdrawing it)."""
 
     per_ip: RateLimiter
     per_patient: RateLimiter
+    revocations_per_patient: RateLimiter
+    challenges_per_ip: RateLimiter = field(
+        default_factory=lambda: RateLimiter(CHALLENGES_PER_IP, RELAY_WINDOW_SECONDS, "client")
+    )
 
     @classmethod
     def default(cls) -> RelayLimits:
         return cls(
             RateLimiter(RELAYS_PER_IP, RELAY_WINDOW_SECONDS, "client"),
             RateLimiter(RELAYS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient"),
+            RateLimiter(REVOCATIONS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient's revocations"),
         )
 
 
@@ -93,12 +105,28 @@ async def relay_limits(request: Request) -> RelayLimits:
 
 
 def _client_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> RelayLimits:
-    """Spend one of the client's relays (behind a proxy this is the proxy's address)."""
+    """Spend one of the client's relays (the peer's address; behind a proxy listed in
+    ``trusted_proxies``, the client's address the proxy forwarded)."""
     limits.per_ip.take(request.client.host if request.client else "unknown")
     return limits
 
 
 ClientLimited = Annotated[RelayLimits, Depends(_client_limited)]
+
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "rate_limited: too many relays from this client or for this patient; see Retry-After",
+        "content": {
+            "application/json": {
+                "example": {
+                    "code": "rate_limited",
+                    "message": "too many requests for this patient; retry in 50 s",
+                    "details": {"retry_after": 50, "limit": RELAYS_PER_PATIENT},
+                }
+            }
+        },
+    }
+}
 
 
 # --- public --------------------------------------------------------------------------------------
@@ -106,14 +134,13 @@ ClientLimited = Annotated[RelayLimits, Depends(_client_limited)]
 
 @router.get("/signing", response_model=SigningOut, summary="The EIP-712 domains and types the patient signs")
 def signing(service: ServiceDep) -> dict[str, Any]:
-    chain_id = service.ledger.chain.chain_id
     return {
         "consent": {
             "domain": service.ledger.consents.domain,
             "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, **CONSENT_TYPES},
         },
         "session": {
-            "domain": session_domain(chain_id),
+            "domain": _session_domain(service),
             "types": {"EIP712Domain": SESSION_DOMAIN_TYPE, **SESSION_TYPES},
         },
         "maxSessionSeconds": MAX_SESSION_SECONDS,
@@ -143,13 +170,45 @@ def nonce(patient: PatientPath, service: ServiceDep) -> dict[str, Any]:
 # --- sign-in and reads ---------------------------------------------------------------------------
 
 
+def _session_domain(service: Service) -> dict[str, Any]:
+    return session_domain(service.ledger.chain.chain_id, service.ledger.consents.address)
+
+
+def _challenge_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> None:
+    """Spend one of the client's challenges (each is a row in the store until it is used or expires)."""
+    limits.challenges_per_ip.take(request.client.host if request.client else "unknown")
+
+
+@router.post(
+    "/challenges",
+    response_model=ChallengeOut,
+    dependencies=[Depends(_challenge_limited)],
+    responses=_RATE_LIMITED,
+    summary="A single-use challenge to sign in with",
+)
+def challenge(body: ChallengeIn, service: ServiceDep) -> dict[str, Any]:
+    """Sign ``PatientSession`` with it (and this ``origin``) within ``expiresAt``; it works once."""
+    now = time.time()
+    issued = issue_challenge(service.db.conn, body.patient, now, CHALLENGE_SECONDS)
+    return {
+        "patient": body.patient,
+        "challenge": "0x" + issued.hex(),
+        "origin": service.settings.origin,
+        "expiresAt": int(now + CHALLENGE_SECONDS),
+    }
+
+
 @router.post("/sessions", response_model=SessionOut, summary="Sign in with a signed PatientSession")
 def sign_in(body: SessionIn, service: ServiceDep, tokens: TokensDep) -> dict[str, Any]:
-    """The token reads only this patient's data and ends at ``expiresAt``."""
-    session = PatientSession(body.patient, body.issued_at, body.expires_at)
+    """The token reads only this patient's data and ends at ``expiresAt``. The challenge is used up
+    by this call, whatever its outcome after the signature check: a sign-in cannot be replayed."""
+    session = body.session()
+    now = int(time.time())
     patient = verify_session(
-        service.ledger.chain.chain_id, session, bytes.fromhex(body.signature[2:]), int(time.time())
+        _session_domain(service), service.settings.origin, session, bytes.fromhex(body.signature[2:]), now
     )
+    if not consume_challenge(service.db.conn, session.challenge, patient, now):
+        raise ChallengeError("the challenge is unknown, used or expired; ask for a new one", patient=patient)
     return {
         "token": tokens.issue(patient, body.issued_at, body.expires_at),
         "tokenType": "Bearer",
@@ -176,21 +235,6 @@ def my_accesses(
 
 # --- relayed writes ------------------------------------------------------------------------------
 
-_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
-    429: {
-        "description": "rate_limited: too many relays from this client or for this patient; see Retry-After",
-        "content": {
-            "application/json": {
-                "example": {
-                    "code": "rate_limited",
-                    "message": "too many requests for this patient; retry in 50 s",
-                    "details": {"retry_after": 50, "limit": RELAYS_PER_PATIENT},
-                }
-            }
-        },
-    }
-}
-
 
 @router.post(
     "/grants", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed consent grant (no API key)"
@@ -203,7 +247,7 @@ def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> di
     "/revocations", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed revocation (no API key)"
 )
 def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
-    return relay_json(service.relayer.revoke(body.key(), body.signed(), admit=limits.per_patient.take))
+    return relay_json(service.relayer.revoke(body.key(), body.signed(), admit=limits.revocations_per_patient.take))
 
 
 @router.post(

@@ -11,14 +11,14 @@ to start instead of serving it.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from ledger.exceptions import NotFoundError, PackageDataError
+from api.vendored import Vendored, pinned_bytes
+from ledger.exceptions import NotFoundError
 
 router = APIRouter(include_in_schema=False)
 
@@ -57,19 +57,7 @@ _FILE_NAME = re.compile(r"^[a-z][a-z0-9-]*\.(?:html|js|css|png|svg)$")
 
 def pinned_ethers(path: Path = ETHERS_FILE, sha256: str = ETHERS_SHA256) -> bytes:
     """The vendored ethers at ``path``, if its SHA-256 is ``sha256``; else :class:`PackageDataError`."""
-    try:
-        body = path.read_bytes()
-    except OSError as err:
-        raise PackageDataError(f"the vendored ethers {ETHERS_VERSION} is missing: {path}", path=str(path)) from err
-    found = hashlib.sha256(body).hexdigest()
-    if found != sha256:
-        raise PackageDataError(
-            f"{path} is not the pinned ethers {ETHERS_VERSION}: its SHA-256 is {found}, the pin {sha256}",
-            path=str(path),
-            expected=sha256,
-            found=found,
-        )
-    return body
+    return pinned_bytes(Vendored("ethers", ETHERS_VERSION, path, sha256))
 
 
 _ETHERS = pinned_ethers()

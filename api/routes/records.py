@@ -185,15 +185,15 @@ async def read_receipt(
 
 @router.get("", summary="This organisation's records with a digest", response_model=list[RecordOut])
 def find_records(caller: Reader, service: ServiceDep, digest: DigestQuery) -> list[dict[str, Any]]:
-    found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]))
-    return [record_json(standing_of(service.db.conn, r)) for r in found if r.organisation_id == caller.organisation.id]
+    found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]), caller.organisation.id)
+    return [record_json(standing_of(service.db.conn, r)) for r in found]
 
 
 @receipts_router.get("", summary="Receipts of this organisation's anchored records with a digest")
 def receipts_by_digest(caller: Reader, service: ServiceDep, digest: DigestQuery) -> Response:
     """Pending records with this digest are left out (fetch them by id with ``?wait=true``)."""
-    found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]))
-    receipts = [service.receipt_of(r) for r in found if r.organisation_id == caller.organisation.id]
+    found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]), caller.organisation.id)
+    receipts = [service.receipt_of(r) for r in found]
     return Response(orjson.dumps([r.to_dict() for r in receipts if r is not None]), media_type="application/json")
 
 

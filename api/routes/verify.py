@@ -1,18 +1,24 @@
-"""Public verification: is this document anchored, and does this receipt hold? No API key needed.
+"""Verification: does this receipt hold (public), and is this document among my records (API key)?
 
-A mismatch is an answer, not an error: the response says what was compared and which step failed.
+Public verification takes receipts only: a receipt carries its record's salt, so checking one
+reveals nothing its holder did not already have. Looking a document or digest up in the store
+needs an API key and searches only the caller's organisation's records: otherwise anyone could
+confirm a guessed document (a templated FHIR resource, a predictable access-trail entry) and undo
+the salts. A mismatch is an answer, not an error: the response says what was compared and which
+step failed. Public verification is rate-limited per client.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
-from api.deps import ServiceDep
+from api.deps import Reader, ServiceDep
 from api.limits import LedgerRoute
-from api.schemas.verify import VerifyIn
+from api.rate_limit import RateLimiter
+from api.schemas.verify import LookupIn, VerifyIn
 from ledger.chain.indexer import indexed_record_status
 from ledger.records.lookup import Anchored, Waiting, anchorer_organisation, anchorings
 from ledger.records.payloads import payload_digest
@@ -39,26 +45,31 @@ def _anchoring(found: Anchored | Waiting) -> dict[str, Any]:
     }
 
 
-@router.post("/verify", summary="Verify a document, digest or receipt against the chain")
+async def public_verify_limit(request: Request, service: ServiceDep) -> RateLimiter:
+    """The app's per-client budget of public verifications (``public_verify_per_minute``, a burst of
+    as many refilled evenly; tests may set ``app.state.verify_limit``)."""
+    limiter: RateLimiter | None = getattr(request.app.state, "verify_limit", None)
+    if limiter is None:
+        limiter = RateLimiter(service.settings.public_verify_per_minute, 60.0, "client")
+        request.app.state.verify_limit = limiter
+    return limiter
+
+
+def _client_limited(request: Request, limiter: Annotated[RateLimiter, Depends(public_verify_limit)]) -> None:
+    limiter.take(request.client.host if request.client else "unknown")
+
+
+@router.post(
+    "/verify",
+    summary="Verify a receipt against the chain (public)",
+    dependencies=[Depends(_client_limited)],
+    responses={429: {"description": "rate_limited: too many verifications from this client; see Retry-After"}},
+)
 def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
-    """With a receipt: every step is checked (digest, leaf, proof, chain id, contract, and the root's
-    anchor block, anchorer and time as the chain records them). Without: records with that digest
-    are looked up and their anchoring read back. For a check that trusts nothing of this service,
-    run `careledger-audit verify` against any node."""
+    """Every step is checked (digest when a document is given, leaf, proof, chain id, contract, and
+    the root's anchor block, anchorer and time as the chain records them). For a check that trusts
+    nothing of this service, run `careledger-audit verify` against any node."""
     digest = payload_digest(body.document, body.content, body.digest)
-    if body.receipt is None:
-        assert digest is not None  # the schema requires a receipt or a payload
-        found = anchorings(service.db.conn, digest, lambda organisation_id: service.organisation(organisation_id).name)
-        anchored = any(isinstance(a, Anchored) for a in found)
-        return {
-            "match": anchored,
-            "digest": hex0x(digest),
-            "anchored": anchored,
-            "anchorings": [_anchoring(a) for a in found],
-            "message": "anchored"
-            if anchored
-            else ("registered, not anchored yet" if found else "no record with this digest is known"),
-        }
     receipt = Receipt.parse(body.receipt)
     # The anchor is read from the chain (once per root); the proof is checked here; amendments and
     # retractions come from the chain event index. The contract's own verifyRecord is left to auditors.
@@ -83,4 +94,28 @@ def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
         "amendedBy": result.amended_by,
         "retracted": result.retraction_reason is not None,
         "retractionReason": result.retraction_reason,
+    }
+
+
+@router.post("/verify/lookup", summary="Is this document or digest among my organisation's records, and anchored?")
+def lookup(body: LookupIn, caller: Reader, service: ServiceDep) -> dict[str, Any]:
+    """Records of the caller's organisation with this digest, and where each was anchored (other
+    organisations' records are never searched)."""
+    digest = payload_digest(body.document, body.content, body.digest)
+    assert digest is not None  # the schema requires exactly one payload
+    found = anchorings(
+        service.db.conn,
+        digest,
+        caller.organisation.id,
+        lambda organisation_id: service.organisation(organisation_id).name,
+    )
+    anchored = any(isinstance(a, Anchored) for a in found)
+    return {
+        "match": anchored,
+        "digest": hex0x(digest),
+        "anchored": anchored,
+        "anchorings": [_anchoring(a) for a in found],
+        "message": "anchored"
+        if anchored
+        else ("registered, not anchored yet" if found else "no record of this organisation has this digest"),
     }

@@ -22,7 +22,7 @@ from api.schemas.common import (
 )
 from ledger.chain.indexer import IndexedEvent
 from ledger.consent.access import ConsentDecision
-from ledger.consent.overview import ConsentOverview
+from ledger.consent.overview import ConsentNow, ConsentOverview
 from ledger.consent.relay import Relayed, Signed
 from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
@@ -229,6 +229,33 @@ class ConsentListOut(Schema):
     )
 
 
+class GranteeConsentsOut(Schema):
+    """The patient's consents to one organisation (the caller's, or for an admin the one named)."""
+
+    patient: str
+    grantee: str
+    consents: list[ConsentOut]
+
+    model_config = camel_config(
+        {
+            "patient": EXAMPLE_PATIENT,
+            "grantee": EXAMPLE_GRANTEE,
+            "consents": [
+                {
+                    "grantee": EXAMPLE_GRANTEE,
+                    "granteeOrganisation": "General Hospital",
+                    "scope": "Observation",
+                    "purpose": "TREAT",
+                    "state": "active",
+                    "validFrom": 1767225600,
+                    "validUntil": 1798761600,
+                    "updatedAt": 1767225700,
+                }
+            ],
+        }
+    )
+
+
 class ConsentCheckOut(Schema):
     """May ``grantee`` access the patient's ``scope`` data for ``purpose`` now (the contract's answer)?"""
 
@@ -278,23 +305,25 @@ def history_json(event: IndexedEvent) -> dict[str, Any]:
     }
 
 
+def consent_json(consent: ConsentNow) -> dict[str, Any]:
+    """A ``ConsentOut``."""
+    return {
+        "grantee": consent.grantee,
+        "granteeOrganisation": consent.grantee_organisation,
+        "scope": consent.scope,
+        "purpose": consent.purpose,
+        "state": consent.state.value,
+        "validFrom": consent.valid_from,
+        "validUntil": consent.valid_until,
+        "updatedAt": consent.updated_at,
+    }
+
+
 def overview_json(overview: ConsentOverview) -> dict[str, Any]:
     """A ``ConsentListOut``."""
     return {
         "patient": overview.patient,
-        "consents": [
-            {
-                "grantee": c.grantee,
-                "granteeOrganisation": c.grantee_organisation,
-                "scope": c.scope,
-                "purpose": c.purpose,
-                "state": c.state.value,
-                "validFrom": c.valid_from,
-                "validUntil": c.valid_until,
-                "updatedAt": c.updated_at,
-            }
-            for c in overview.consents
-        ],
+        "consents": [consent_json(c) for c in overview.consents],
         "guardians": [
             {"guardian": g.guardian, "validUntil": g.valid_until, "active": g.active} for g in overview.guardians
         ],

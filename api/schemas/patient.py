@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
-from api.schemas.common import Address, Schema, Signature, Timestamp
+from api.schemas.common import Address, Hex32, Schema, Signature, Timestamp
+from ledger.consent.patient_session import PatientSession
 
 
 class CodeOut(Schema):
@@ -35,13 +36,37 @@ class SigningOut(Schema):
     max_session_seconds: int
 
 
-class SessionIn(Schema):
-    """A signed ``PatientSession``: ``issuedAt`` within 5 minutes of now, lasting at most an hour."""
+class ChallengeIn(Schema):
+    """Who is about to sign in."""
 
     patient: Address
+
+
+class ChallengeOut(Schema):
+    """What the next ``PatientSession`` must carry: this single-use challenge and this service's origin."""
+
+    patient: str
+    challenge: Hex32
+    origin: str
+    expires_at: int = Field(description="the challenge must be answered before this (unix seconds)")
+
+
+class SessionIn(Schema):
+    """A signed ``PatientSession``: this service's origin, an unused challenge issued to the patient,
+    ``issuedAt`` within 5 minutes of now, lasting at most an hour."""
+
+    patient: Address
+    origin: str = Field(max_length=255)
+    challenge: Hex32
     issued_at: Timestamp
     expires_at: Timestamp
     signature: Signature
+
+    def session(self) -> PatientSession:
+        """What the patient signed."""
+        return PatientSession(
+            self.patient, self.origin, bytes.fromhex(self.challenge[2:]), self.issued_at, self.expires_at
+        )
 
 
 class SessionOut(Schema):

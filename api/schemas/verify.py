@@ -1,28 +1,44 @@
-"""Public verification: what to verify."""
+"""Verification: a receipt (public), or a document or digest among the caller's own records."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from api.schemas.common import EXAMPLE_DIGEST, Hex32, Schema, camel_config
 
 
 class VerifyIn(Schema):
-    """What to verify: a document, raw content or a digest (is it anchored?), or a receipt
-    (optionally with its document: does everything match?)."""
+    """A receipt to check against the chain, optionally with the document (or its raw content or
+    digest) it should be the receipt of. The receipt carries the record's salt: without one,
+    nothing is looked up, so nobody can confirm a guessed document."""
 
+    receipt: dict[str, Any] = Field(description="a CareLedger receipt (as issued)")
     document: dict[str, Any] | None = None
-    content: str | None = None
+    content: str | None = Field(default=None, description="base64 of the raw bytes")
     digest: Hex32 | None = None
-    receipt: dict[str, Any] | None = None
 
     @model_validator(mode="after")
-    def something_to_verify(self) -> VerifyIn:
-        payloads = [n for n in ("document", "content", "digest") if getattr(self, n) is not None]
-        if len(payloads) > 1 or (not payloads and self.receipt is None):
-            raise ValueError("give a receipt, or one of document, content, digest (a receipt may come with one)")
+    def at_most_one_payload(self) -> VerifyIn:
+        if sum(getattr(self, n) is not None for n in ("document", "content", "digest")) > 1:
+            raise ValueError("give at most one of document, content, digest beside the receipt")
+        return self
+
+    model_config = camel_config({"receipt": {"type": "careledger-receipt", "version": 1, "...": "..."}})
+
+
+class LookupIn(Schema):
+    """A document, raw content or digest to look up among the calling organisation's records."""
+
+    document: dict[str, Any] | None = None
+    content: str | None = Field(default=None, description="base64 of the raw bytes")
+    digest: Hex32 | None = None
+
+    @model_validator(mode="after")
+    def exactly_one_payload(self) -> LookupIn:
+        if sum(getattr(self, n) is not None for n in ("document", "content", "digest")) != 1:
+            raise ValueError("give exactly one of document, content, digest")
         return self
 
     model_config = camel_config({"digest": EXAMPLE_DIGEST})

@@ -49,6 +49,7 @@ from ledger.exceptions import (
     TransactionFailedError,
     TransactionTimeoutError,
 )
+from ledger.values import checksum
 
 _REVERT_PREFIX = "execution reverted: "
 GAS_HEADROOM = 1.25
@@ -182,6 +183,11 @@ class Chain:
             return
         with self._serial, translated_errors():
             yield
+
+    def call_data(self, to: str, data: bytes, block: BlockIdentifier = "latest") -> bytes:
+        """``eth_call`` of raw calldata (for a contract this library has no artifact of)."""
+        with self.io():
+            return bytes(self.w3.eth.call({"to": checksum(to), "data": HexBytes(data)}, block))
 
     def get_logs(self, params: FilterParams) -> list[LogReceipt]:
         """``eth_getLogs`` (errors translated)."""

@@ -25,7 +25,7 @@ from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
 from ledger.consent.codes import EMERGENCY_PURPOSES
 from ledger.exceptions import DeploymentError, NotFoundError, OutdatedDeploymentError
-from ledger.store.shared_files import DirectoryDocuments, Documents, write_private_file
+from ledger.store.shared_files import DirectoryFiles, SharedFiles, write_private_file
 from ledger.values import encode_code
 
 DEPLOYMENT_FILE = "deployment.json"
@@ -99,7 +99,7 @@ def require_current_code(name: str, address: str, code: bytes) -> None:
 
 
 def ensure_deployed(
-    chain: Chain, data_dir: Path, admin: LocalAccount, documents: Documents | None = None
+    chain: Chain, data_dir: Path, admin: LocalAccount, documents: SharedFiles | None = None
 ) -> Deployment:
     """Return the recorded deployment (checked against the chain), deploying first if there is none.
 
@@ -107,7 +107,7 @@ def ensure_deployed(
     start deploys again. Deployment costs two transactions and happens once per data directory, or
     once for all replicas sharing ``documents``.
     """
-    documents = documents or DirectoryDocuments(Path(data_dir))
+    documents = documents or DirectoryFiles(Path(data_dir))
     with documents.exclusive(DEPLOYMENT_FILE):
         stored = documents.read(DEPLOYMENT_FILE)
         if stored is not None:
@@ -116,7 +116,7 @@ def ensure_deployed(
         else:
             deployment = _deploy(chain, admin)
             documents.create(DEPLOYMENT_FILE, deployment.to_json())
-    if not isinstance(documents, DirectoryDocuments):
+    if not isinstance(documents, DirectoryFiles):
         deployment.save(data_dir)  # the local copy auditors read
     return deployment
 

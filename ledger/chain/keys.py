@@ -17,7 +17,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from ledger.exceptions import InputError, IntegrityError, NotFoundError
-from ledger.store.shared_files import Documents, write_private_file
+from ledger.store.shared_files import SharedFiles, write_private_file
 
 DEFAULT_SCRYPT_N = 2**18
 """scrypt cost of new keystore files: the Web3 Secret Storage default."""
@@ -34,7 +34,7 @@ class Keyring:
         scrypt_n: scrypt cost parameter for keys this keyring writes.
     """
 
-    def __init__(self, documents: Documents, passphrase: str, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
+    def __init__(self, documents: SharedFiles, passphrase: str, *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
         self.documents = documents
         self._passphrase = passphrase
         self._scrypt_n = scrypt_n

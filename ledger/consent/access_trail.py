@@ -9,6 +9,7 @@ auditor can prove an entry existed, unaltered, by the time its batch was anchore
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from ledger.store.records import RecordIds, RecordPayload, get_record, insert_re
 from ledger.values import checksum
 
 DOCUMENT_TYPE = "careledger/access-event"
+NONCE_BYTES = 16
+"""Random bytes in every access-trail document (as hex): 128 bits no one can guess."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,18 @@ class AccessAttempt:
     break_glass_tx: bytes | None = None
 
 
-def audit_document(organisation: Organisation, app_id: int, attempt: AccessAttempt, at: float) -> dict[str, Any]:
-    """The anchored document of one attempt: who, about whom, what, for what, the answer, and when."""
+def audit_document(
+    organisation: Organisation, app_id: int, attempt: AccessAttempt, at: float, nonce: str
+) -> dict[str, Any]:
+    """The anchored document of one attempt: who, about whom, what, for what, the answer, and when.
+
+    Everything but the ``nonce`` is guessable (the organisations are public, the rest a small set
+    of codes and a timestamp), so the nonce is what keeps anyone without the document from
+    confirming an entry by hashing candidates."""
     return {
         "type": DOCUMENT_TYPE,
         "version": 1,
+        "nonce": nonce,
         "patient": checksum(attempt.patient),
         "organisation": {"name": organisation.name, "address": organisation.address},
         "appId": app_id,
@@ -61,7 +71,7 @@ def audit_statements(
     ids: RecordIds, organisation: Organisation, app_id: int, attempt: AccessAttempt
 ) -> tuple[str, list[Statement]]:
     """The audit record's id and the statements writing it (record and access event together)."""
-    document = audit_document(organisation, app_id, attempt, time.time())
+    document = audit_document(organisation, app_id, attempt, time.time(), secrets.token_hex(NONCE_BYTES))
     (record,) = new_records(
         [RecordPayload(digest_json(document), attempt.patient.lower(), "application/json")],
         ids,

@@ -17,7 +17,7 @@ from ledger.consent.terms import ConsentKey, ConsentState, consent_state
 from ledger.exceptions import InputError
 from ledger.store.apps import organisation_by_address
 from ledger.store.database import Connection
-from ledger.values import encode_code
+from ledger.values import checksum, encode_code
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,21 @@ def consent_overview(consents: ConsentRegistryClient, chain: Chain, conn: Connec
         events,
         indexed_to(conn),
     )
+
+
+def consents_granted_to(
+    consents: ConsentRegistryClient, chain: Chain, conn: Connection, patient: str, grantee: str
+) -> list[ConsentNow]:
+    """The patient's consents to one grantee now: what an organisation may see of a patient's
+    consents (never those to others, never guardians or history: those are the patient's own)."""
+    grantee = checksum(grantee)
+    now = chain.block_timestamp("latest")
+    keys = dict.fromkeys(
+        (e.fields["scope"], e.fields["purpose"])
+        for e in patient_events(conn, patient)
+        if e.event in CONSENT_CHANGE_EVENTS and e.fields["grantee"] == grantee
+    )
+    return [_consent_now(consents, conn, patient, grantee, scope, purpose, now) for scope, purpose in keys]
 
 
 def _consent_now(

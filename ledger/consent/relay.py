@@ -1,10 +1,10 @@
 """Relaying patient-signed consent changes: checked locally first, then sent by the relayer.
 
 The relayer pays the gas and holds no role: the patient's (or guardian's) EIP-712 signature is
-what authorises the change on chain. What can be refused without a transaction is refused here:
-malformed codes and windows, a passed deadline, and an EOA signature that does not recover to the
-signer. A contract signer (ERC-1271) can only be checked by the chain, whose revert is raised as
-usual.
+what authorises the change on chain. What can be refused without a transaction is refused here,
+before anything is charged to the patient's budget: malformed codes and windows, a passed
+deadline, a signature the signer did not make (EOA or ERC-1271 contract wallet), and a signer who
+is neither the patient nor one of the patient's guardians now.
 """
 
 from __future__ import annotations
@@ -13,15 +13,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi.abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
 from ledger.chain.client import Chain
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.consent.terms import ConsentKey, GrantTerms
-from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, recover_signer, revocation_typed_data
-from ledger.exceptions import InvalidSignatureError, SignatureExpiredError
+from ledger.consent.typed_data import (
+    grant_typed_data,
+    guardian_typed_data,
+    recover_signer,
+    revocation_typed_data,
+    typed_data_digest,
+)
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    InvalidSignatureError,
+    NotPatientOrGuardianError,
+    SignatureExpiredError,
+)
 from ledger.values import checksum
+
+ERC1271_SELECTOR = bytes.fromhex("1626ba7e")
+"""``isValidSignature(bytes32,bytes)``, and the magic value a wallet answers when it signed."""
+ERC1271_MAGIC = ERC1271_SELECTOR
 
 Admit = Callable[[str], None]
 """Called with the patient once a relay passed its local checks, just before sending; may raise to refuse."""
@@ -74,6 +91,7 @@ class Relayer:
         """Relay a signed ``ConsentGrant``."""
         nonce = self.consents.nonce(terms.key.patient)
         typed = grant_typed_data(self.consents.domain, terms, signed.signer, nonce, signed.deadline)
+        self._require_actor(terms.key.patient, signed.signer)
         self._check(typed, signed, terms.key.patient, admit)
         receipt = self.consents.grant_by_signature(
             terms, signed.signer, signed.deadline, signed.signature, self.account
@@ -84,6 +102,7 @@ class Relayer:
         """Relay a signed ``ConsentRevocation``."""
         nonce = self.consents.nonce(key.patient)
         typed = revocation_typed_data(self.consents.domain, key, signed.signer, nonce, signed.deadline)
+        self._require_actor(key.patient, signed.signer)
         self._check(typed, signed, key.patient, admit)
         receipt = self.consents.revoke_by_signature(key, signed.signer, signed.deadline, signed.signature, self.account)
         return self._relayed("revoked", key.patient, receipt)
@@ -100,6 +119,15 @@ class Relayer:
             patient, guardian, valid_until, signed.deadline, signed.signature, self.account
         )
         return self._relayed("guardian_removed" if valid_until == 0 else "guardian_appointed", patient, receipt)
+
+    def _require_actor(self, patient: str, signer: str) -> None:
+        """The signer of a consent change is the patient, or a guardian whose appointment holds now."""
+        if checksum(signer) == checksum(patient):
+            return
+        if self.consents.guardian_until(patient, signer) <= self.chain.block_timestamp("latest"):
+            raise NotPatientOrGuardianError(
+                "the signer is neither the patient nor one of the patient's guardians", signer=checksum(signer)
+            )
 
     def _check(self, typed_data: dict[str, Any], signed: Signed, patient: str, admit: Admit | None) -> None:
         check_before_relay(self.chain, typed_data, signed)
@@ -119,15 +147,32 @@ class Relayer:
 
 
 def check_before_relay(chain: Chain, typed_data: dict[str, Any], signed: Signed) -> None:
-    """Refuse locally what the chain would refuse: a passed deadline, an EOA signature by someone else."""
+    """Refuse locally what the chain would refuse: a passed deadline, or a signature the signer did
+    not make (an EOA's recovered here, a contract wallet's asked through ERC-1271 ``isValidSignature``
+    in an ``eth_call``, exactly as the contract's ``SignatureChecker`` will ask it)."""
     now = chain.block_timestamp("latest")
     if signed.deadline < now:
         raise SignatureExpiredError(
             "the signature's deadline has passed; sign again", deadline=signed.deadline, now=now
         )
-    if chain.code_at(signed.signer):
-        return  # a contract wallet (ERC-1271): only the chain can check its signature
-    if recover_signer(typed_data, signed.signature) != checksum(signed.signer):
+    signer = checksum(signed.signer)
+    if chain.code_at(signer):
+        valid = _wallet_accepts(chain, signer, typed_data_digest(typed_data), signed.signature)
+    else:
+        valid = recover_signer(typed_data, signed.signature) == signer
+    if not valid:
         raise InvalidSignatureError(
-            "the signature was not made by the signer (or over other terms or nonce)", signer=checksum(signed.signer)
+            "the signature was not made by the signer (or over other terms or nonce)", signer=signer
         )
+
+
+def _wallet_accepts(chain: Chain, wallet: str, digest: bytes, signature: bytes) -> bool:
+    """ERC-1271: does the contract wallet say it signed ``digest``? A revert or any other answer is no."""
+    data = ERC1271_SELECTOR + abi_encode(["bytes32", "bytes"], [digest, signature])
+    try:
+        answer = chain.call_data(wallet, data)
+    except ChainError as err:
+        if isinstance(err, ChainUnavailableError):
+            raise
+        return False
+    return answer[:4] == ERC1271_MAGIC and len(answer) == 32 and not any(answer[4:])

@@ -1,4 +1,4 @@
-"""Where records with a digest stand, from this service's store: for verifying without a receipt.
+"""Where an organisation's records with a digest stand, from this service's store (no receipt at hand).
 
 The store says which registered records have the digest and which batch each went into; the chain
 event index adds later amendments and retractions, those the batch's anchorer recorded against the
@@ -40,16 +40,21 @@ class Anchored:
     retraction_reason: str | None
 
 
-def anchorings(conn: Connection, digest: bytes, organisation_name: Callable[[int], str]) -> list[Anchored | Waiting]:
-    """Each record registered with ``digest``, oldest first: where it was anchored, or how far it got.
+def anchorings(
+    conn: Connection, digest: bytes, organisation_id: int, organisation_name: Callable[[int], str]
+) -> list[Anchored | Waiting]:
+    """Each of the organisation's records registered with ``digest``, oldest first: where it was
+    anchored, or how far it got. Other organisations' records are never looked at: a digest is
+    only ever confirmed to the organisation that registered it (or to a holder of its receipt).
 
     Args:
         conn: The store.
         digest: The SHA-256 digest looked up.
+        organisation_id: Whose records are searched.
         organisation_name: The name of an organisation by id (a caller may keep them cached).
     """
     found: list[Anchored | Waiting] = []
-    for record in records_by_digest(conn, digest):
+    for record in records_by_digest(conn, digest, organisation_id):
         batch = get_batch(conn, record.batch_id) if record.batch_id is not None else None
         if batch is None or not batch.final:
             found.append(Waiting("confirming" if batch is not None and batch.anchored else "pending"))

@@ -22,12 +22,14 @@ API_KEY_PREFIX = "clk_"
 
 class Role(enum.StrEnum):
     """What an app may do. ``emergency`` allows break-glass access (its organisation must hold
-    ``EMERGENCY_ROLE`` on chain)."""
+    ``EMERGENCY_ROLE`` on chain); ``relayer`` relays patient-signed consent changes through the
+    organisation routes (the service's relayer pays their gas, so they are budgeted)."""
 
     REGISTRAR = "registrar"
     READER = "reader"
     ADMIN = "admin"
     EMERGENCY = "emergency"
+    RELAYER = "relayer"
 
 
 @dataclass(frozen=True)
@@ -170,11 +172,12 @@ def revoke_app(conn: Connection, app_id: int) -> App:
 class AppKeyCache:
     """Recently seen API keys -> apps, for at most ``ttl`` seconds.
 
-    Every request is authenticated; a short cache keeps the lookup off the hot path. A revocation in
-    this process clears the cache at once; in another process it takes effect within ``ttl``.
+    Every request is authenticated; a short cache keeps the lookup off the hot path (one store read
+    per key and process per ``ttl`` at most). A revocation in this process clears the cache at once;
+    in another replica it takes effect within ``ttl``: one second by default.
     """
 
-    def __init__(self, ttl: float = 5.0, size: int = 10_000) -> None:
+    def __init__(self, ttl: float = 1.0, size: int = 10_000) -> None:
         self.ttl = ttl
         self.size = size
         self._entries: dict[bytes, tuple[App | None, float]] = {}

@@ -225,14 +225,16 @@ def get_record(conn: Connection, record_id: str) -> StoredRecord | None:
     return StoredRecord(*row) if row else None
 
 
-def records_by_digest(conn: Connection, digest: bytes, limit: int = 100) -> list[StoredRecord]:
-    """Records with a digest: sealed ones through the digest index, pending ones by a scan of the
-    (short) pending queue. Indexing digests only at sealing keeps random index inserts off the
-    acknowledgement path."""
+def records_by_digest(conn: Connection, digest: bytes, organisation_id: int, limit: int = 100) -> list[StoredRecord]:
+    """An organisation's records with a digest: sealed ones through the digest index, pending ones by
+    a scan of the (short) pending queue. Indexing digests only at sealing keeps random index inserts
+    off the acknowledgement path."""
     rows = conn.execute(
-        f"SELECT {_RECORD_COLUMNS} FROM records WHERE digest = ? AND batch_id IS NOT NULL "
-        f"UNION ALL SELECT {_RECORD_COLUMNS} FROM records WHERE batch_id IS NULL AND digest = ? ORDER BY id LIMIT ?",
-        (digest, digest, limit),
+        f"SELECT {_RECORD_COLUMNS} FROM records "
+        "WHERE digest = ? AND batch_id IS NOT NULL AND organisation_id = ? "
+        f"UNION ALL SELECT {_RECORD_COLUMNS} FROM records "
+        "WHERE batch_id IS NULL AND digest = ? AND organisation_id = ? ORDER BY id LIMIT ?",
+        (digest, organisation_id, digest, organisation_id, limit),
     ).fetchall()
     return [StoredRecord(*row) for row in rows]
 

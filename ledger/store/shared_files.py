@@ -1,9 +1,9 @@
-"""Small write-once documents: the encrypted keystore entries and the deployment record.
+"""Small write-once files shared by replicas: the encrypted keystore entries and the deployment record.
 
 With one API process they are files in the data directory. With several replicas on PostgreSQL
 they live in the database (``shared_documents``), so that every replica finds the same keys and the
 same contracts without sharing a file system: a key created by one replica (a new organisation's)
-is usable by all, and only one replica ever deploys. Documents are written once; when two
+is usable by all, and only one replica ever deploys. SharedFiles are written once; when two
 processes create the same document at once, the first write wins and both use it.
 """
 
@@ -23,8 +23,8 @@ from ledger.exceptions import DeploymentError
 from ledger.store import postgres
 
 
-class Documents(Protocol):
-    """Named text documents, each written once."""
+class SharedFiles(Protocol):
+    """Named text files, each written once."""
 
     def read(self, name: str) -> str | None:
         """The document, or None if there is none of that name."""
@@ -43,8 +43,8 @@ class Documents(Protocol):
         ...
 
 
-class DirectoryDocuments:
-    """Documents as files under a directory (mode 0600, written atomically); one process uses them."""
+class DirectoryFiles:
+    """SharedFiles as files under a directory (mode 0600, written atomically); one process uses them."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -70,8 +70,8 @@ class DirectoryDocuments:
         return nullcontext()  # the data directory has one writing process (its store or chain lock)
 
 
-class PostgresDocuments:
-    """Documents in the ``shared_documents`` table of a PostgreSQL store (migrated already)."""
+class PostgresFiles:
+    """SharedFiles in the ``shared_documents`` table of a PostgreSQL store (migrated already)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -112,7 +112,7 @@ class PostgresDocuments:
                     pg.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
-def adopt(local: DirectoryDocuments, shared: Documents) -> None:
+def adopt(local: DirectoryFiles, shared: SharedFiles) -> None:
     """Copy the data directory's keys and deployment record into the shared documents where absent
     (moving a one-process installation onto PostgreSQL keeps its keys and contracts)."""
     for name in local.names("keys"):

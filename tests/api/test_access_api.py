@@ -24,6 +24,7 @@ from tests.api.test_consent_api import (
     signed_revocation,
     travel_to,
 )
+from tests.support.patient_sessions import own_consents
 
 
 def access(
@@ -46,7 +47,7 @@ def test_consent_allows_then_revocation_denies_and_both_attempts_are_anchored(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address))
     allowed = access(client, headers, patient.address)
     assert allowed.status_code == 200, allowed.text
@@ -77,7 +78,7 @@ def test_denial_reasons_no_consent_not_yet_valid_and_expired(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     assert (
         assert_error(access(client, headers, patient.address), 403, "consent_required")["details"]["reason"]
         == "no_consent"
@@ -108,7 +109,7 @@ def test_a_wildcard_consent_allows_any_scope_for_its_purpose_only(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address, "*"))
     assert access(client, headers, patient.address, "DiagnosticReport").status_code == 200
     assert_error(access(client, headers, patient.address, "DiagnosticReport", "HRESCH"), 403, "consent_required")
@@ -137,7 +138,7 @@ def test_break_glass_is_allowed_recorded_on_chain_and_flagged(
         "ETREAT",
     )
 
-    history = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()["history"]
+    history = own_consents(client, service, patient)["history"]
     assert [(h["event"], h["transactionHash"]) for h in history] == [
         ("EmergencyAccessRecorded", answer["breakGlassTx"])
     ]
@@ -154,7 +155,7 @@ def test_break_glass_without_the_emergency_role_is_refused_and_audited(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, _ = make_app({Role.READER})
+    headers, _ = make_app({Role.READER, Role.RELAYER})
     head = service.ledger.chain.block_number()
     refused = client.post(
         "/v1/access/emergency",
@@ -179,7 +180,7 @@ def test_access_errors_have_stable_codes(client: TestClient, make_app: MakeApp, 
         401,
         "unauthenticated",
     )
-    reader, _ = make_app({Role.READER})
+    reader, _ = make_app({Role.READER, Role.RELAYER})
     assert_error(access(client, reader, patient.address, purpose="SHOPPING"), 400, "invalid_code")
     assert_error(access(client, reader, patient.address, scope="bad scope!"), 400, "invalid_code")
     assert_error(access(client, reader, "0x1234"), 422, "invalid_request")
@@ -229,7 +230,7 @@ def test_a_consent_that_expired_while_no_block_was_mined_is_refused(
     patient: LocalAccount,
 ) -> None:
     service.batcher.stop()  # nothing else mines: the chain's newest block time stands still
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     until = int(time.time()) + 2
     relay(
         client,

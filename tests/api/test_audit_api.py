@@ -109,3 +109,19 @@ def test_reading_the_trail_needs_a_reading_role_and_valid_parameters(
         "invalid_request",
     )
     assert_error(client.get("/v1/audit/organisations/abc", headers=reader), 422, "invalid_request")
+
+
+def test_trail_documents_carry_a_nonce_so_they_cannot_be_guessed(
+    client: TestClient, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """Everything else in an access-trail document is public or a small set of codes and a time:
+    the nonce makes two identical attempts two unguessable documents with distinct digests."""
+    headers, org = make_app({Role.READER})
+    access(client, headers, patient.address)
+    access(client, headers, patient.address)
+    first, second = trail(client, headers, f"organisations/{org.id}")["entries"]
+    nonces = [e["document"]["nonce"] for e in (first, second)]
+    assert all(isinstance(n, str) and len(bytes.fromhex(n)) == 16 for n in nonces) and nonces[0] != nonces[1]
+    without = [{k: v for k, v in e["document"].items() if k not in ("nonce", "time")} for e in (first, second)]
+    assert without[0] == without[1]  # the same attempt: only the nonce (and the time) tell them apart
+    assert digest_json(first["document"]) != digest_json(second["document"])

@@ -58,7 +58,7 @@ def receipt_of(client: TestClient, headers: dict[str, str], record_id: str) -> d
 def build_ledger(client: TestClient, service: Service, make_app: MakeApp, folder: Path) -> None:
     """Records (JSON and raw), a grant, an allowed and a denied access, a revocation and a break-glass
     access, all through the API; each receipt written to ``folder`` beside its document."""
-    headers, org = make_app({Role.REGISTRAR, Role.READER})
+    headers, org = make_app({Role.REGISTRAR, Role.READER, Role.RELAYER})
     er_headers, _ = make_app({Role.EMERGENCY, Role.READER}, organisation="City ER", emergency=True)
     patient: LocalAccount = Account.create()
     documents: dict[str, tuple[dict[str, str], bytes, str]] = {}

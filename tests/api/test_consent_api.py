@@ -12,6 +12,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
+from api.rate_limit import RateLimiter
+from api.routes.consent import OrganisationRelayLimits
 from api.service import Service
 from ledger.chain.contracts import Artifact
 from ledger.consent.terms import ConsentKey, GrantTerms
@@ -20,6 +22,7 @@ from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
 from tests.support import paths
 from tests.support.chain_under_test import travel_to as travel_chain_to
+from tests.support.patient_sessions import own_consents
 
 SCOPE = "Observation"
 PURPOSE = "TREAT"
@@ -109,6 +112,21 @@ def signed_revocation(
     }
 
 
+def contract_wallet(service: Service) -> tuple[LocalAccount, str]:
+    """An ERC-1271 wallet on chain (the test contract) and the key of its owner, who signs for it."""
+    owner: LocalAccount = Account.create()
+    service.ledger.chain.fund(owner.address, 10**18)
+    data = json.loads(WALLET_ARTIFACT.read_text("utf-8"))
+    artifact = Artifact(
+        name=data["contractName"],
+        abi=data["abi"],
+        bytecode=data["bytecode"],
+        deployed_bytecode=data["deployedBytecode"],
+        metadata=data["metadata"],
+    )
+    return owner, str(service.ledger.chain.deploy(artifact, owner, owner.address)["contractAddress"])
+
+
 def signed_guardian(service: Service, patient: LocalAccount, guardian: str, valid_until: int) -> dict[str, Any]:
     consents = service.ledger.consents
     deadline = chain_time(service) + HOUR
@@ -165,7 +183,7 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     relayed = relay(client, headers, "grants", signed_grant(service, patient, org.address))
     assert relayed["action"] == "granted" and relayed["nonce"] == 1
     assert relayed["transactionHash"].startswith("0x") and relayed["blockNumber"] > 0
@@ -174,9 +192,10 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     assert [
         (c["grantee"], c["granteeOrganisation"], c["scope"], c["purpose"], c["state"]) for c in listed["consents"]
     ] == [(org.address, org.name, SCOPE, PURPOSE, "active")]
-    assert [h["event"] for h in listed["history"]] == ["ConsentGranted"]
-    assert listed["history"][0]["transactionHash"] == relayed["transactionHash"]
-    assert listed["indexedToBlock"] >= relayed["blockNumber"]
+    own = own_consents(client, service, patient)  # the history is the patient's own
+    assert [h["event"] for h in own["history"]] == ["ConsentGranted"]
+    assert own["history"][0]["transactionHash"] == relayed["transactionHash"]
+    assert own["indexedToBlock"] >= relayed["blockNumber"]
 
     check = client.get(
         "/v1/consents/check", headers=headers, params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
@@ -187,7 +206,10 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     relay(client, headers, "revocations", signed_revocation(service, patient, org.address))
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
     assert [c["state"] for c in listed["consents"]] == ["revoked"]
-    assert [h["event"] for h in listed["history"]] == ["ConsentGranted", "ConsentRevoked"]
+    assert [h["event"] for h in own_consents(client, service, patient)["history"]] == [
+        "ConsentGranted",
+        "ConsentRevoked",
+    ]
     check = client.get(
         "/v1/consents/check", headers=headers, params={"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
     ).json()
@@ -200,7 +222,7 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     now = chain_time(service)
     relay(client, headers, "grants", signed_grant(service, patient, org.address, valid_until=now + 100))
     relay(
@@ -220,7 +242,9 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
     assert reason(SCOPE) is None
     assert reason("Condition") == "not_yet_valid"
     assert reason("Procedure") == "no_consent"
-    assert reason(SCOPE, grantee=Account.create().address) == "no_consent"
+    admin, _ = make_app({Role.READER, Role.ADMIN}, organisation="Operator")
+    params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE, "grantee": Account.create().address}
+    assert client.get("/v1/consents/check", headers=admin, params=params).json()["reason"] == "no_consent"
     travel_to(service, now + 200)
     assert reason(SCOPE) == "expired"
     states = {
@@ -233,7 +257,7 @@ def test_check_explains_expired_not_yet_valid_and_no_consent(
 def test_a_wildcard_grant_covers_every_scope(
     client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     relay(client, headers, "grants", signed_grant(service, patient, org.address, "*"))
     check = client.get(
         "/v1/consents/check",
@@ -258,14 +282,14 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
     make_app: MakeApp,
     patient: LocalAccount,
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     guardian: LocalAccount = Account.create()
     until = chain_time(service) + DAY
     appointed = relay(client, headers, "guardians", signed_guardian(service, patient, guardian.address, until))
     assert appointed["action"] == "guardian_appointed"
     relay(client, headers, "grants", signed_grant(service, patient, org.address, signer=guardian))
 
-    listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
+    listed = own_consents(client, service, patient)
     assert listed["guardians"] == [{"guardian": guardian.address, "validUntil": until, "active": True}]
     assert listed["history"][-1]["fields"]["actor"] == guardian.address
     assert listed["consents"][0]["state"] == "active"
@@ -278,7 +302,7 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
         json=signed_revocation(service, patient, org.address, signer=guardian),
     )
     assert_error(refused, 403, "not_patient_or_guardian")
-    listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
+    listed = own_consents(client, service, patient)
     assert listed["guardians"] == [{"guardian": guardian.address, "validUntil": 0, "active": False}]
     assert [h["event"] for h in listed["history"]] == ["GuardianAppointed", "ConsentGranted", "GuardianRemoved"]
 
@@ -289,7 +313,7 @@ def test_a_guardian_appointed_by_signature_grants_for_the_patient_until_removed(
 def test_relays_refused_locally_send_nothing(
     client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
 ) -> None:
-    headers, org = make_app({Role.REGISTRAR})
+    headers, org = make_app({Role.REGISTRAR, Role.RELAYER})
     head = service.ledger.chain.block_number()
     stranger: LocalAccount = Account.create()
 
@@ -326,7 +350,7 @@ def test_relays_refused_locally_send_nothing(
 def test_malformed_relays_are_422(
     client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount, change: dict[str, Any]
 ) -> None:
-    headers, org = make_app({Role.READER})
+    headers, org = make_app({Role.READER, Role.RELAYER})
     body = signed_grant(service, patient, org.address) | change
     assert_error(client.post("/v1/consents/grants", json=body, headers=headers), 422, "invalid_request")
 
@@ -339,7 +363,7 @@ def test_reads_validate_and_the_check_needs_the_reader_role(
     headers, _ = make_app({Role.ADMIN})
     params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE}
     assert_error(client.get("/v1/consents/check", headers=headers, params=params), 403, "forbidden")
-    reader, _ = make_app({Role.READER})
+    reader, _ = make_app({Role.READER, Role.RELAYER})
     assert_error(
         client.get("/v1/consents/check", headers=reader, params=params | {"purpose": "NOPE"}), 400, "invalid_code"
     )
@@ -349,7 +373,31 @@ def test_reads_validate_and_the_check_needs_the_reader_role(
     assert_error(client.get("/v1/patients/0x12/consents", headers=reader), 422, "invalid_request")
     assert_error(client.get("/v1/patients/0x12/nonce", headers=reader), 422, "invalid_request")
     empty = client.get(f"/v1/patients/{patient.address}/consents", headers=reader).json()
-    assert empty["consents"] == [] and empty["history"] == [] and empty["guardians"] == []
+    assert empty == {"patient": patient.address, "grantee": empty["grantee"], "consents": []}
+
+
+def test_an_organisation_reads_only_consents_given_to_itself(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """Consent BOLA: another organisation's key (even an emergency-only one) neither lists the
+    consents a patient gave to someone else nor asks about them; guardians and history are the
+    patient's own."""
+    hospital, org = make_app({Role.READER, Role.RELAYER})
+    relay(client, hospital, "grants", signed_grant(service, patient, org.address))
+    other, _ = make_app({Role.READER}, organisation="Other Clinic")
+    listed = client.get(f"/v1/patients/{patient.address}/consents", headers=other).json()
+    assert listed["consents"] == [] and "history" not in listed and "guardians" not in listed
+    params = {"patient": patient.address, "scope": SCOPE, "purpose": PURPOSE, "grantee": org.address}
+    assert_error(client.get("/v1/consents/check", headers=other, params=params), 403, "forbidden")
+    assert_error(
+        client.get(f"/v1/patients/{patient.address}/consents", headers=other, params={"grantee": org.address}),
+        403,
+        "forbidden",
+    )
+    emergency_only, _ = make_app({Role.EMERGENCY}, organisation="Ambulance", emergency=True)
+    assert_error(client.get(f"/v1/patients/{patient.address}/consents", headers=emergency_only), 403, "forbidden")
+    own = client.get(f"/v1/patients/{patient.address}/consents", headers=hospital).json()
+    assert [(c["grantee"], c["state"]) for c in own["consents"]] == [(org.address, "active")]
 
 
 def test_a_contract_wallet_signature_is_checked_by_the_chain(
@@ -357,18 +405,8 @@ def test_a_contract_wallet_signature_is_checked_by_the_chain(
     service: Service,
     make_app: MakeApp,
 ) -> None:
-    headers, org = make_app({Role.READER})
-    owner: LocalAccount = Account.create()
-    service.ledger.chain.fund(owner.address, 10**18)
-    data = json.loads(WALLET_ARTIFACT.read_text("utf-8"))
-    artifact = Artifact(
-        name=data["contractName"],
-        abi=data["abi"],
-        bytecode=data["bytecode"],
-        deployed_bytecode=data["deployedBytecode"],
-        metadata=data["metadata"],
-    )
-    wallet = str(service.ledger.chain.deploy(artifact, owner, owner.address)["contractAddress"])
+    headers, org = make_app({Role.READER, Role.RELAYER})
+    owner, wallet = contract_wallet(service)
     as_wallet = SimpleNamespace(address=wallet)  # the patient is the wallet; its owner signs
 
     forged = signed_grant(
@@ -377,3 +415,35 @@ def test_a_contract_wallet_signature_is_checked_by_the_chain(
     assert_error(client.post("/v1/consents/grants", json=forged, headers=headers), 400, "invalid_signature")
     body = signed_grant(service, cast(LocalAccount, as_wallet), org.address, signer=owner, signer_address=wallet)
     assert relay(client, headers, "grants", body)["nonce"] == 1
+
+
+def test_organisation_relays_need_the_relayer_role_and_are_budgeted(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """The relayer pays for every relayed change: an app without the relayer role relays nothing,
+    and each app (and all of them together) has a budget, so self-made patient keys cannot drain
+    the relayer's gas."""
+    reader, org = make_app({Role.READER})
+    assert_error(
+        client.post("/v1/consents/grants", json=signed_grant(service, patient, org.address), headers=reader),
+        403,
+        "forbidden",
+    )
+    client.app.state.organisation_relay_limits = OrganisationRelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(2, 600, "app"), RateLimiter(3, 600, "relayer")
+    )
+    first, _ = make_app({Role.RELAYER}, organisation="First Clinic")
+    second, _ = make_app({Role.RELAYER}, organisation="Second Clinic")
+    for _ in range(2):
+        relay(client, first, "grants", signed_grant(service, Account.create(), org.address))
+    assert_error(
+        client.post("/v1/consents/grants", json=signed_grant(service, Account.create(), org.address), headers=first),
+        429,
+        "rate_limited",
+    )
+    relay(client, second, "grants", signed_grant(service, Account.create(), org.address))  # the 3rd overall
+    assert_error(
+        client.post("/v1/consents/grants", json=signed_grant(service, Account.create(), org.address), headers=second),
+        429,
+        "rate_limited",
+    )

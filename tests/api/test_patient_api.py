@@ -4,7 +4,8 @@ signed-in patient, relays without an API key, and the relayer's rate limits."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from eth_account import Account
@@ -15,7 +16,7 @@ from api.patient_auth import SessionTokens
 from api.rate_limit import RateLimiter
 from api.routes.patient import RelayLimits
 from api.service import Service
-from ledger.consent.patient_session import PatientSession, session_typed_data
+from ledger.consent.patient_session import PatientSession, session_domain, session_typed_data
 from ledger.consent.typed_data import sign_typed_data
 from ledger.exceptions import ChainUnavailableError, RateLimitedError
 from ledger.store.apps import Role
@@ -24,36 +25,12 @@ from tests.api.test_consent_api import (
     PURPOSE,
     SCOPE,
     assert_error,
+    contract_wallet,
     signed_grant,
     signed_guardian,
     signed_revocation,
 )
-
-
-def session_body(
-    service: Service,
-    signer: LocalAccount,
-    patient: str | None = None,
-    *,
-    issued_at: int | None = None,
-    lasts: int = 600,
-) -> dict[str, Any]:
-    issued = int(time.time()) if issued_at is None else issued_at
-    session = PatientSession(patient or signer.address, issued, issued + lasts)
-    typed = session_typed_data(service.ledger.chain.chain_id, session)
-    return {
-        "patient": session.patient,
-        "issuedAt": session.issued_at,
-        "expiresAt": session.expires_at,
-        "signature": "0x" + sign_typed_data(signer, typed).hex(),
-    }
-
-
-def sign_in(client: TestClient, service: Service, patient: LocalAccount) -> dict[str, str]:
-    response = client.post("/v1/patient/sessions", json=session_body(service, patient))
-    assert response.status_code == 200, response.text
-    assert response.json()["patient"] == patient.address
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+from tests.support.patient_sessions import session_body, sign_in
 
 
 def relay(client: TestClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +55,9 @@ def test_choices_domains_and_nonce_are_public(
     assert signing["consent"]["domain"] == service.ledger.consents.domain
     assert signing["session"]["domain"] == {
         "name": "CareLedger Patient Session",
-        "version": "1",
+        "version": "2",
         "chainId": service.ledger.chain.chain_id,
+        "verifyingContract": service.ledger.consents.address,  # this deployment, not just this chain
     }
     assert set(signing["session"]["types"]) == {"EIP712Domain", "PatientSession"}
     assert client.get(f"/v1/patient/{patient.address}/nonce").json() == {"patient": patient.address, "nonce": 0}
@@ -126,18 +104,60 @@ def test_sign_in_is_refused_for_bad_sessions(client: TestClient, service: Servic
     stranger: LocalAccount = Account.create()
     now = int(time.time())
     cases = [
-        (session_body(service, stranger, patient.address), 400, "invalid_signature"),
-        (session_body(service, patient, issued_at=now - 600), 400, "signature_expired"),
-        (session_body(service, patient, issued_at=now + 600), 400, "signature_expired"),
-        (session_body(service, patient, lasts=3601), 400, "invalid_input"),
-        (session_body(service, patient, lasts=0), 400, "invalid_input"),
-        (session_body(service, patient, issued_at=now - 290, lasts=280), 400, "signature_expired"),
-        (session_body(service, patient) | {"expiresAt": now + 900}, 400, "invalid_signature"),
-        (session_body(service, patient) | {"signature": "0x1234"}, 400, "invalid_signature"),
-        (session_body(service, patient) | {"patient": "0x12"}, 422, "invalid_request"),
+        (session_body(client, service, stranger, patient.address), 400, "invalid_signature"),
+        (session_body(client, service, patient, issued_at=now - 600), 400, "signature_expired"),
+        (session_body(client, service, patient, issued_at=now + 600), 400, "signature_expired"),
+        (session_body(client, service, patient, lasts=3601), 400, "invalid_input"),
+        (session_body(client, service, patient, lasts=0), 400, "invalid_input"),
+        (session_body(client, service, patient, issued_at=now - 290, lasts=280), 400, "signature_expired"),
+        (session_body(client, service, patient) | {"expiresAt": now + 900}, 400, "invalid_signature"),
+        (session_body(client, service, patient) | {"signature": "0x1234"}, 400, "invalid_signature"),
+        (session_body(client, service, patient) | {"patient": "0x12"}, 422, "invalid_request"),
     ]
     for body, status, code in cases:
         assert_error(client.post("/v1/patient/sessions", json=body), status, code)
+
+
+def test_a_sign_in_cannot_be_replayed_here_or_elsewhere(
+    client: TestClient, service: Service, patient: LocalAccount
+) -> None:
+    """A signed sign-in is good once, at this service, for this deployment: replaying it (by a
+    phishing page or another instance on the same chain) gets nothing."""
+    body = session_body(client, service, patient)
+    assert client.post("/v1/patient/sessions", json=body).status_code == 200
+    assert_error(client.post("/v1/patient/sessions", json=body), 400, "invalid_challenge")  # used up
+
+    elsewhere = session_body(client, service, patient, origin="https://phishing.example")
+    assert_error(client.post("/v1/patient/sessions", json=elsewhere), 400, "wrong_origin")
+
+    other_deployment = session_body(client, service, patient)
+    challenge = PatientSession(
+        patient.address,
+        other_deployment["origin"],
+        bytes.fromhex(other_deployment["challenge"][2:]),
+        other_deployment["issuedAt"],
+        other_deployment["expiresAt"],
+    )
+    foreign_domain = session_domain(service.ledger.chain.chain_id, Account.create().address)
+    signed_elsewhere = "0x" + sign_typed_data(patient, session_typed_data(foreign_domain, challenge)).hex()
+    assert_error(
+        client.post("/v1/patient/sessions", json=other_deployment | {"signature": signed_elsewhere}),
+        400,
+        "invalid_signature",
+    )
+
+    stranger: LocalAccount = Account.create()
+    theirs = session_body(client, service, stranger)  # a challenge issued to someone else
+    mine = session_body(client, service, patient)
+    swapped = PatientSession(
+        patient.address, mine["origin"], bytes.fromhex(theirs["challenge"][2:]), mine["issuedAt"], mine["expiresAt"]
+    )
+    domain = session_domain(service.ledger.chain.chain_id, service.ledger.consents.address)
+    body = mine | {
+        "challenge": theirs["challenge"],
+        "signature": "0x" + sign_typed_data(patient, session_typed_data(domain, swapped)).hex(),
+    }
+    assert_error(client.post("/v1/patient/sessions", json=body), 400, "invalid_challenge")
 
 
 # --- relays --------------------------------------------------------------------------------------
@@ -184,21 +204,62 @@ def test_relays_are_rate_limited_per_patient_and_per_client(
 ) -> None:
     _, org = make_app({Role.READER})
     client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
-        RateLimiter(4, 600, "client"), RateLimiter(1, 600, "patient")
+        RateLimiter(5, 600, "client"), RateLimiter(1, 600, "patient"), RateLimiter(1, 600, "patient's revocations")
     )
     forged = signed_grant(service, patient, org.address, signer=Account.create()) | {"signer": patient.address}
     assert_error(client.post("/v1/patient/grants", json=forged), 400, "invalid_signature")  # costs no patient budget
     relay(client, "grants", signed_grant(service, patient, org.address))
     head = service.ledger.chain.block_number()
-
-    limited = client.post("/v1/patient/revocations", json=signed_revocation(service, patient, org.address))
+    limited = client.post("/v1/patient/grants", json=signed_grant(service, patient, org.address, "Condition"))
     body = assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["Retry-After"]) == body["details"]["retry_after"] > 0
     assert service.ledger.chain.block_number() == head  # nothing was sent
 
+    relay(client, "revocations", signed_revocation(service, patient, org.address))  # its own budget: still open
+    again = signed_revocation(service, patient, org.address, "Condition")
+    assert_error(client.post("/v1/patient/revocations", json=again), 429, "rate_limited")
+
     other: LocalAccount = Account.create()
-    relay(client, "grants", signed_grant(service, other, org.address))  # the 4th from this client
     assert_error(client.post("/v1/patient/grants", json=signed_grant(service, other, org.address)), 429, "rate_limited")
+
+
+def test_nobody_else_spends_a_patients_budget_and_withdrawal_stays_open(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    """Junk signed as if by a contract wallet (any contract named as ``signer``), or by a stranger
+    named as ``signer``, is refused before it is charged to the patient: the patient's own
+    revocation still goes through when the attacker has tried many times."""
+    _, org = make_app({Role.READER})
+    client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(100, 600, "client"), RateLimiter(2, 600, "patient"), RateLimiter(2, 600, "patient's revocations")
+    )
+    relay(client, "grants", signed_grant(service, patient, org.address))
+    contract = service.ledger.consents.address  # has code: a "contract wallet" signer
+    stranger: LocalAccount = Account.create()
+    for _ in range(5):
+        as_contract = signed_revocation(service, patient, org.address, signer=stranger) | {"signer": contract}
+        assert_error(client.post("/v1/patient/revocations", json=as_contract), 403, "not_patient_or_guardian")
+        as_stranger = signed_revocation(service, patient, org.address, signer=stranger)
+        assert_error(client.post("/v1/patient/revocations", json=as_stranger), 403, "not_patient_or_guardian")
+    assert relay(client, "revocations", signed_revocation(service, patient, org.address))["action"] == "revoked"
+
+
+def test_a_contract_wallets_junk_signature_is_refused_before_its_budget_is_charged(
+    client: TestClient, service: Service, make_app: MakeApp
+) -> None:
+    """ERC-1271 signatures are checked through ``eth_call`` before the relay is admitted: junk in a
+    wallet's name costs the wallet's budget nothing."""
+    _, org = make_app({Role.READER})
+    client.app.state.patient_relay_limits = RelayLimits(  # type: ignore[attr-defined]
+        RateLimiter(100, 600, "client"), RateLimiter(1, 600, "patient"), RateLimiter(1, 600, "patient's revocations")
+    )
+    owner, wallet = contract_wallet(service)
+    as_wallet = cast(LocalAccount, SimpleNamespace(address=wallet))
+    for _ in range(3):
+        junk = signed_grant(service, as_wallet, org.address, signer=Account.create(), signer_address=wallet)
+        assert_error(client.post("/v1/patient/grants", json=junk), 400, "invalid_signature")
+    real = signed_grant(service, as_wallet, org.address, signer=owner, signer_address=wallet)
+    assert relay(client, "grants", real)["action"] == "granted"
 
 
 def test_a_rate_limiter_refills_over_its_window() -> None:

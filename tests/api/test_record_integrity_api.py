@@ -83,8 +83,8 @@ def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_o
         answer = verdict(client, receipt)
         assert answer["match"] is True and answer["organisation"] == org_a.name, answer
         assert (answer["retracted"], answer["retractionReason"], answer["amendedBy"]) == (False, None, None)
-        by_document = client.post("/v1/verify", json={"digest": "0x" + receipt.digest.hex()}).json()
-        (anchoring,) = by_document["anchorings"]
+        by_digest = client.post("/v1/verify/lookup", json={"digest": "0x" + receipt.digest.hex()}, headers=headers_a)
+        (anchoring,) = by_digest.json()["anchorings"]
         assert (anchoring["organisation"], anchoring["anchorer"]) == (org_a.name, org_a.address)
         assert (anchoring["retracted"], anchoring["amendedBy"]) == (False, None)
     with open_reader(rpc_url=service.settings.rpc_url, data_dir=service.settings.data_dir) as reader:

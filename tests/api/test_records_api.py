@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from api.rate_limit import RateLimiter
 from api.service import Service
 from ledger.records.hashing import digest_bytes, digest_json
 from ledger.records.receipts import Receipt, verify_receipt
@@ -269,10 +270,6 @@ def test_public_verification(client: TestClient, registrar: dict[str, str]) -> N
         "recordId"
     ]
     receipt = receipt_of(client, registrar, record_id)
-    by_document = client.post("/v1/verify", json={"document": dict(reversed(list(DOC.items())))}).json()
-    assert by_document["match"] and by_document["anchorings"][0]["organisation"] == "General Hospital"
-    unknown = client.post("/v1/verify", json={"digest": "0x" + "44" * 32}).json()
-    assert not unknown["match"] and unknown["message"] == "no record with this digest is known"
     full = client.post("/v1/verify", json={"receipt": receipt, "document": DOC}).json()
     assert full["match"] and full["mismatches"] == [] and full["organisation"] == "General Hospital"
     tampered = client.post("/v1/verify", json={"receipt": receipt, "document": {**DOC, "status": "amended"}}).json()
@@ -283,9 +280,47 @@ def test_public_verification(client: TestClient, registrar: dict[str, str]) -> N
     assert malformed.status_code == 400 and malformed.json()["code"] == "invalid_proof"
 
 
+def test_public_verification_is_no_confirmation_oracle(
+    client: TestClient, registrar: dict[str, str], make_app: MakeApp
+) -> None:
+    """Without a receipt (which carries the salt) nobody confirms a guessed document: public verify
+    refuses a bare document or digest, and the authenticated lookup searches the caller's own
+    organisation only, so another organisation's key learns nothing either."""
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "document": DOC}, headers=registrar).json()[
+        "recordId"
+    ]
+    receipt = receipt_of(client, registrar, record_id)
+    for guess in ({"document": DOC}, {"digest": receipt["digest"]}):
+        refused = client.post("/v1/verify", json=guess)
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_request"), refused.text
+        assert "General Hospital" not in refused.text
+        anonymous = client.post("/v1/verify/lookup", json=guess)
+        assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthenticated")
+    other, _ = make_app({Role.READER, Role.REGISTRAR}, organisation="Other Clinic")
+    by_other = client.post("/v1/verify/lookup", json={"document": DOC}, headers=other).json()
+    assert by_other == {
+        "match": False,
+        "digest": receipt["digest"],
+        "anchored": False,
+        "anchorings": [],
+        "message": "no record of this organisation has this digest",
+    }
+    own = client.post("/v1/verify/lookup", json={"document": dict(reversed(list(DOC.items())))}, headers=registrar)
+    assert own.json()["match"] and own.json()["anchorings"][0]["organisation"] == "General Hospital"
+
+
+def test_public_verification_is_rate_limited_per_client(client: TestClient, registrar: dict[str, str]) -> None:
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "45" * 32}, headers=registrar)
+    receipt = receipt_of(client, registrar, record_id.json()["recordId"])
+    client.app.state.verify_limit = RateLimiter(3, 60.0, "client")  # type: ignore[attr-defined]
+    answers = [client.post("/v1/verify", json={"receipt": receipt}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["code"] == "rate_limited" and int(answers[-1].headers["Retry-After"]) >= 1
+
+
 def test_verify_answers_in_full(client: TestClient, registrar: dict[str, str], service: Service) -> None:
-    """The whole answer of ``POST /v1/verify``: by raw content (anchored), with a receipt, for a
-    record still pending, and for content that is not base64."""
+    """The whole answer of ``POST /v1/verify`` (with a receipt) and of ``POST /v1/verify/lookup`` (by
+    raw content, anchored; a record still pending; content that is not base64)."""
     pdf = b"%PDF-1.7 verify me"
     content = base64.b64encode(pdf).decode()
     record = {"patient": PATIENT, "content": content, "contentType": "application/pdf"}
@@ -304,7 +339,7 @@ def test_verify_answers_in_full(client: TestClient, registrar: dict[str, str], s
         "retracted": False,
         "retractionReason": None,
     }
-    assert client.post("/v1/verify", json={"content": content}).json() == {
+    assert client.post("/v1/verify/lookup", json={"content": content}, headers=registrar).json() == {
         "match": True,
         "digest": receipt["digest"],
         "anchored": True,
@@ -339,14 +374,14 @@ def test_verify_answers_in_full(client: TestClient, registrar: dict[str, str], s
     service.batcher.stop()
     digest = "0x" + "66" * 32
     client.post("/v1/records", json={"patient": PATIENT, "digest": digest}, headers=registrar)
-    assert client.post("/v1/verify", json={"digest": digest}).json() == {
+    assert client.post("/v1/verify/lookup", json={"digest": digest}, headers=registrar).json() == {
         "match": False,
         "digest": digest,
         "anchored": False,
         "anchorings": [{"anchored": False, "status": "pending"}],
         "message": "registered, not anchored yet",
     }
-    not_base64 = client.post("/v1/verify", json={"content": "%%%"})
+    not_base64 = client.post("/v1/verify/lookup", json={"content": "%%%"}, headers=registrar)
     assert (not_base64.status_code, not_base64.json()["code"]) == (400, "invalid_input")
     assert not_base64.json()["details"]["field"] == "content"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -16,11 +17,15 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3 import HTTPProvider, Web3
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import load_artifact
 from ledger.chain.deployment import Deployment
+from ledger.consent.patient_session import PatientSession, session_typed_data
+from ledger.consent.typed_data import sign_typed_data
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.records.receipts import Receipt, verify_receipt
 from tests.api.conftest import PATIENT
@@ -227,3 +232,56 @@ def test_database_connections_dropped_under_load_lose_nothing(cluster: Cluster) 
         receipts = [fetch_receipt(base, headers, record_id) for record_id, _ in acknowledged]
         assert_anchored_exactly_once(cluster, [record_id for record_id, _ in acknowledged], receipts)
         wait_until(lambda: httpx.get(f"{base}/readyz").status_code == 200, 30, "readyz")
+
+
+def test_a_patient_signs_in_on_one_replica_and_reads_on_the_other(cluster: Cluster) -> None:
+    """Replicas share the sign-in state through the store: a challenge from one is answered at the
+    other, and a token from either reads on both (the token secret is a shared file)."""
+    create_admin(cluster.env)
+    cluster.env["CARELEDGER_PUBLIC_ORIGIN"] = "https://ledger.example.org"  # both behind one address
+    patient: LocalAccount = Account.create()
+    with ExitStack() as stack:
+        base_a, _ = cluster.start(stack, "a")
+        base_b, _ = cluster.start(stack, "b")
+        domain = httpx.get(f"{base_a}/v1/patient/signing").json()["session"]["domain"]
+        challenge = httpx.post(f"{base_a}/v1/patient/challenges", json={"patient": patient.address}).json()
+        issued = int(time.time())
+        session = PatientSession(
+            patient.address, challenge["origin"], bytes.fromhex(challenge["challenge"][2:]), issued, issued + 600
+        )
+        body = {
+            "patient": patient.address,
+            "origin": session.origin,
+            "challenge": challenge["challenge"],
+            "issuedAt": issued,
+            "expiresAt": issued + 600,
+            "signature": "0x" + sign_typed_data(patient, session_typed_data(domain, session)).hex(),
+        }
+        signed_in = httpx.post(f"{base_b}/v1/patient/sessions", json=body)
+        assert signed_in.status_code == 200, signed_in.text
+        token = {"Authorization": f"Bearer {signed_in.json()['token']}"}
+        for base in (base_a, base_b):
+            read = httpx.get(f"{base}/v1/patient/{patient.address}/consents", headers=token)
+            assert read.status_code == 200, read.text
+        replayed = httpx.post(f"{base_a}/v1/patient/sessions", json=body)  # used up on the other replica
+        assert (replayed.status_code, replayed.json()["code"]) == (400, "invalid_challenge")
+
+
+def test_a_revoked_key_stops_working_on_every_replica_within_a_second(cluster: Cluster) -> None:
+    admin_key = create_admin(cluster.env)
+    with ExitStack() as stack:
+        base_a, _ = cluster.start(stack, "a")
+        base_b, _ = cluster.start(stack, "b")
+        admin = {"Authorization": f"Bearer {admin_key}"}
+        key = setup_app(base_a, admin_key, ["reader"])
+        headers = {"Authorization": f"Bearer {key}"}
+        assert httpx.get(f"{base_b}/v1/records?digest=0x{'00' * 32}", headers=headers).status_code == 200  # cached
+        (app,) = [
+            a for a in httpx.get(f"{base_a}/v1/admin/apps", headers=admin).json() if key.startswith(a["keyPrefix"])
+        ]
+        assert httpx.delete(f"{base_a}/v1/admin/apps/{app['id']}", headers=admin).status_code == 200
+        revoked_at = time.monotonic()
+        while httpx.get(f"{base_b}/v1/records?digest=0x{'00' * 32}", headers=headers).status_code == 200:
+            assert time.monotonic() - revoked_at < 1.5, "the revoked key still works on the other replica"
+            time.sleep(0.05)
+        assert time.monotonic() - revoked_at <= 1.5

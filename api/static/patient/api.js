@@ -14,6 +14,8 @@ const MESSAGES = {
   invalid_signature: "The ledger did not accept the signature. Nothing was changed; reload the page and try again.",
   chain_unavailable: "The ledger's blockchain cannot be reached right now. Nothing was changed; please try again in a minute.",
   unauthenticated: "Your session has ended. Unlock your key again to see your data.",
+  wrong_origin: "This page is not the ledger's own page: sign in only at the address your care provider gave you.",
+  invalid_challenge: "The sign-in took too long or was already used. Please try again.",
   not_patient_or_guardian: "Only you or a guardian you appointed can change your consents.",
   invalid_validity_window: "The end date must be after the start date.",
   consent_not_granted: "There is no active consent to withdraw.",

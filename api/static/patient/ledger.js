@@ -32,10 +32,13 @@ export class PatientLedger {
   }
 
   async signIn() {
+    // A single-use challenge from the service; the signature names this page's own origin, so it
+    // is refused anywhere else (and here, once used).
+    const { challenge } = await api("/v1/patient/challenges", { method: "POST", body: { patient: this.patient } });
     const issuedAt = nowSeconds();
     const expiresAt = issuedAt + Math.min(SESSION_SECONDS, this.signing.maxSessionSeconds);
     const { domain, types } = this.signing.session;
-    const message = { patient: this.patient, issuedAt, expiresAt };
+    const message = { patient: this.patient, origin: window.location.origin, challenge, issuedAt, expiresAt };
     const signature = await this.signer.signTypedData({ domain, types, primaryType: "PatientSession", message });
     this.session = await api("/v1/patient/sessions", { method: "POST", body: { ...message, signature } });
   }

@@ -22,7 +22,7 @@ from ledger.store.intake import Intake, Statement, _merged, _Submission
 from ledger.store.locks import BatcherLock, sending_as
 from ledger.store.postgres import migrations, to_postgres
 from ledger.store.records import INSERT_RECORD, RecordIds, RecordPayload, new_records, seal_batch
-from ledger.store.shared_files import DirectoryDocuments, PostgresDocuments, adopt
+from ledger.store.shared_files import DirectoryFiles, PostgresFiles, adopt
 from tests.support.chain_under_test import ANVIL_DEV_KEY, ledger_settings
 from tests.support.postgres import PostgresServer
 
@@ -268,7 +268,7 @@ def test_a_group_sends_the_rows_of_each_statement_together_in_every_submissions_
 
 def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_path: Path, database_url: str) -> None:
     open_store(tmp_path, database_url).close()  # migrated
-    shared = PostgresDocuments(database_url)
+    shared = PostgresFiles(database_url)
     one, two = (Keyring(shared, "passphrase", scrypt_n=16) for _ in range(2))
     created = one.get_or_create("org-general-hospital")
     assert two.get_or_create("org-general-hospital").address == created.address  # not a second key
@@ -278,7 +278,7 @@ def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_pat
         Keyring(shared, "wrong passphrase", scrypt_n=16).get("org-general-hospital")
 
     # a one-process installation moving onto the shared store keeps its keys and contracts ...
-    local = DirectoryDocuments(tmp_path / "data")
+    local = DirectoryFiles(tmp_path / "data")
     Keyring(local, "passphrase", scrypt_n=16).get_or_create("admin")
     local.create("deployment.json", '{"chain_id": 1}')
     adopt(local, shared)
@@ -287,7 +287,7 @@ def test_replicas_share_keys_and_the_deployment_record_through_the_store(tmp_pat
         == Keyring(local, "passphrase", scrypt_n=16).get("admin").address
     )
     # ... but a data directory naming other contracts than the shared record is refused
-    stale = DirectoryDocuments(tmp_path / "stale")
+    stale = DirectoryFiles(tmp_path / "stale")
     stale.create("deployment.json", '{"chain_id": 2}')
     with pytest.raises(DeploymentError):
         adopt(stale, shared)
