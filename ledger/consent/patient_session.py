@@ -74,9 +74,7 @@ def session_typed_data(domain: dict[str, Any], session: PatientSession) -> dict[
     }
 
 
-def verify_session(
-    domain: dict[str, Any], origin: str, session: PatientSession, signature: bytes, now: int
-) -> str:
+def verify_session(domain: dict[str, Any], origin: str, session: PatientSession, signature: bytes, now: int) -> str:
     """Check the origin, the window and that the patient signed it; returns the patient's checksummed
     address. (The challenge's freshness and single use are the store's: the caller consumes it.)
 
@@ -108,4 +106,3 @@ def verify_session(
     if recover_signer(session_typed_data(domain, session), signature) != patient:
         raise InvalidSignatureError("the sign-in was not signed by the patient's key", patient=patient)
     return patient
-
