@@ -279,7 +279,7 @@ def test_break_glass_for_a_purpose_outside_the_emergency_set_is_refused_before_a
         json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS", "purpose": "BTG"},
     )
     assert allowed.status_code == 200, allowed.text
-    history = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()["history"]
+    history = own_consents(client, service, patient)["history"]
     assert [(h["event"], h["fields"]) for h in history] == [
         ("EmergencyAccessRecorded", {"accessor": org.address, "scope": "*", "purpose": "BTG", "reason": "UNCONSCIOUS"})
     ]
