@@ -68,8 +68,8 @@ REVERTS: dict[str, tuple[int, str]] = {
     "ConsentRegistryNotGranted": (409, "consent_not_granted"),
     "ConsentRegistryInvalidGuardian": (400, "invalid_guardian"),
     "ConsentRegistryNotGuardian": (409, "not_a_guardian"),
-    "RecordAnchorAlreadyAmended": (409, "already_amended"),
-    "RecordAnchorAlreadyRetracted": (409, "already_retracted"),
+    "ConsentRegistryNotEmergencyPurpose": (403, "not_an_emergency_purpose"),
+    "RecordAnchorAlreadyChanged": (409, "already_changed"),
     "AccessControlUnauthorizedAccount": (403, "missing_chain_role"),
 }
 

@@ -80,7 +80,7 @@ def grow_consents(ledger: Ledger, patients: list[LocalAccount], count: int) -> N
             ledger.consents.revoke(key, patient)
             sent += 1
         if sent % 100 == 0:
-            ledger.consents.record_emergency_access(emergency, patient.address, "*", "UNCONSCIOUS")
+            ledger.consents.record_emergency_access(emergency, patient.address, "*", "ETREAT", "UNCONSCIOUS")
             sent += 1
 
 

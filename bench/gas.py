@@ -2,8 +2,9 @@
 """Gas used by anchoring and consent on the embedded chain (gas figures are exact, not timings).
 
 Prints anchoring cost per batch and per record for batches of 1, 256 and 4096 records beside the
-naive cost of one transaction per record, and the cost of each consent operation, with the
-targets from the foundation issue marked PASS/FAIL.
+naive cost of one transaction per record, the cost of recording an amendment, a retraction and a
+break-glass access, and the cost of each consent operation, with the targets from the foundation
+issue marked PASS/FAIL.
 
     .venv/bin/python bench/gas.py
 """
@@ -24,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ledger.config import Settings
 from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, revocation_typed_data, sign_typed_data
-from ledger.records.anchoring import RecordAnchorClient
-from ledger.records.hashing import digest_bytes, new_salt
+from ledger.records.anchoring import RecordAnchorClient, RecordInBatch
+from ledger.records.hashing import commitment, digest_bytes, new_salt
 from ledger.records.merkle import MerkleTree
 from ledger.runtime import Ledger, open_ledger
 
@@ -37,6 +38,37 @@ TARGET_RELAYED_GRANT = 100_000
 def anchor_gas(anchors: RecordAnchorClient, size: int, ledger: Ledger) -> int:
     tree = MerkleTree.from_records([(new_salt(), digest_bytes(b"%d" % i)) for i in range(size)])
     return anchors.anchor(tree.root, tree.leaf_count, ledger.anchorer()).gas_used
+
+
+def anchored_record(ledger: Ledger, size: int, tag: bytes) -> RecordInBatch:
+    """One record of a freshly anchored batch of ``size`` records, with its proof."""
+    records = [(new_salt(), digest_bytes(tag + b"%d" % i)) for i in range(size)]
+    tree = MerkleTree.from_records(records)
+    ledger.anchors.anchor(tree.root, tree.leaf_count, ledger.anchorer())
+    salt, digest = records[0]
+    return RecordInBatch(tree.root, commitment(salt, digest), tuple(tree.proof(tree.leaves[0])))
+
+
+def change_gas(ledger: Ledger) -> dict[str, int]:
+    """Amending and retracting a record of a 4,096-record batch (12 proof nodes each), and a break-glass access."""
+    anchors, chain, org = ledger.anchors, ledger.chain, ledger.anchorer()
+    size = BATCH_SIZES[-1]
+    original, correction, retracted = (anchored_record(ledger, size, tag) for tag in (b"v1/", b"v2/", b"r/"))
+    figures = {
+        f"amend (records of {size:,}-record batches)": chain.transaction_receipt(
+            anchors.amend(original, correction, org)
+        )["gasUsed"],
+        f"retract (a record of a {size:,}-record batch)": chain.transaction_receipt(
+            anchors.retract(retracted, "ENTERED_IN_ERROR", org)
+        )["gasUsed"],
+    }
+    emergency = ledger.anchorer("emergency-org")
+    ledger.consents.grant_emergency(ledger.admin, emergency.address)
+    patient = Account.create()
+    figures["break-glass access (recordEmergencyAccess)"] = ledger.consents.record_emergency_access(
+        emergency, patient.address, "*", "ETREAT", "UNCONSCIOUS"
+    )["gasUsed"]
+    return figures
 
 
 def consent_gas(ledger: Ledger) -> dict[str, int]:
@@ -103,6 +135,13 @@ def main() -> None:
             f"target: <= {TARGET_GAS_PER_RECORD_AT_4096} gas/record at 4096: {at_4096:.2f} "
             f"-> {'PASS' if at_4096 <= TARGET_GAS_PER_RECORD_AT_4096 else 'FAIL'}"
         )
+
+        table = Table(title="Record changes and break-glass (gasUsed, incl. the 21,000 base of a transaction)")
+        table.add_column("operation")
+        table.add_column("gas", justify="right")
+        for label, gas in change_gas(ledger).items():
+            table.add_row(label, f"{gas:,}")
+        console.print(table)
 
         figures = consent_gas(ledger)
         table = Table(title="Consent gas (gasUsed, incl. the 21,000 base of a transaction)")

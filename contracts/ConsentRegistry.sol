@@ -39,12 +39,26 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
 
     mapping(bytes32 key => Consent) private _consents;
     mapping(address patient => mapping(address guardian => uint64 validUntil)) private _guardians;
+    mapping(bytes32 purpose => bool) private _isEmergencyPurpose;
+    bytes32[] private _emergencyPurposes;
 
     /**
      * @param admin Account given `DEFAULT_ADMIN_ROLE`, which grants and revokes `EMERGENCY_ROLE`.
+     * @param emergencyPurposes_ The purposes of use break-glass access may be recorded for (fixed
+     * for the registry's lifetime), for example `["ETREAT", "BTG"]`.
+     *
+     * Requirements: every purpose is non-zero.
      */
-    constructor(address admin) EIP712("CareLedger ConsentRegistry", "1") {
+    constructor(address admin, bytes32[] memory emergencyPurposes_) EIP712("CareLedger ConsentRegistry", "1") {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        for (uint256 i = 0; i < emergencyPurposes_.length; ++i) {
+            bytes32 purpose = emergencyPurposes_[i];
+            if (purpose == bytes32(0)) revert ConsentRegistryZeroCode();
+            if (!_isEmergencyPurpose[purpose]) {
+                _isEmergencyPurpose[purpose] = true;
+                _emergencyPurposes.push(purpose);
+            }
+        }
     }
 
     // --- consent -------------------------------------------------------------------------
@@ -117,13 +131,24 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     // --- break-glass ---------------------------------------------------------------------
 
     /// @inheritdoc IConsentRegistry
-    function recordEmergencyAccess(address patient, bytes32 scope, bytes32 reason)
+    function recordEmergencyAccess(address patient, bytes32 scope, bytes32 purpose, bytes32 reason)
         external
         onlyRole(EMERGENCY_ROLE)
     {
         if (patient == address(0)) revert ConsentRegistryZeroAddress();
         if (scope == bytes32(0) || reason == bytes32(0)) revert ConsentRegistryZeroCode();
-        emit EmergencyAccessRecorded(patient, msg.sender, scope, reason);
+        if (!_isEmergencyPurpose[purpose]) revert ConsentRegistryNotEmergencyPurpose(purpose);
+        emit EmergencyAccessRecorded(patient, msg.sender, scope, purpose, reason);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function isEmergencyPurpose(bytes32 purpose) external view returns (bool) {
+        return _isEmergencyPurpose[purpose];
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function emergencyPurposes() external view returns (bytes32[] memory) {
+        return _emergencyPurposes;
     }
 
     // --- views ---------------------------------------------------------------------------

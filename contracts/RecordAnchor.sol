@@ -14,9 +14,8 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
     /// @notice Role of the accounts allowed to anchor roots (one per organisation).
     bytes32 public constant ANCHORER_ROLE = keccak256("ANCHORER_ROLE");
 
-    mapping(bytes32 root => Anchor) private _anchors;
-    mapping(bytes32 leaf => bytes32) private _amendedBy;
-    mapping(bytes32 leaf => bytes32) private _retractionReason;
+    mapping(address anchorer => mapping(bytes32 root => Anchor)) private _anchors;
+    mapping(bytes32 recordKey => RecordChange) private _changes;
 
     /**
      * @param admin Account given `DEFAULT_ADMIN_ROLE`, which grants and revokes `ANCHORER_ROLE`.
@@ -29,11 +28,11 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
     function anchor(bytes32 root, uint256 leafCount) external onlyRole(ANCHORER_ROLE) {
         if (root == bytes32(0)) revert RecordAnchorZeroRoot();
         if (leafCount == 0) revert RecordAnchorEmptyBatch();
-        Anchor storage existing = _anchors[root];
+        Anchor storage existing = _anchors[msg.sender][root];
         if (existing.anchorer != address(0)) {
-            revert RecordAnchorRootAlreadyAnchored(root, existing.anchorer, existing.blockNumber);
+            revert RecordAnchorRootAlreadyAnchored(root, msg.sender, existing.blockNumber);
         }
-        _anchors[root] = Anchor({
+        _anchors[msg.sender][root] = Anchor({
             anchorer: msg.sender,
             blockNumber: uint48(block.number),
             anchoredAt: uint48(block.timestamp)
@@ -55,10 +54,11 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
         if (originalLeaf == amendedLeaf) revert RecordAnchorSelfAmendment(originalLeaf);
         _requireOwnRecord(originalRoot, originalLeaf, originalProof);
         _requireOwnRecord(amendedRoot, amendedLeaf, amendedProof);
-        _requireUnchanged(originalLeaf);
-        _requireUnchanged(amendedLeaf);
-        _amendedBy[originalLeaf] = amendedLeaf;
-        emit RecordAmended(originalLeaf, amendedLeaf, msg.sender);
+        RecordChange storage change = _unchanged(originalRoot, originalLeaf);
+        _unchanged(amendedRoot, amendedLeaf);
+        change.amendedRoot = amendedRoot;
+        change.amendedLeaf = amendedLeaf;
+        emit RecordAmended(originalLeaf, amendedLeaf, msg.sender, originalRoot, amendedRoot);
     }
 
     /// @inheritdoc IRecordAnchor
@@ -69,34 +69,37 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
         if (reason == bytes32(0)) revert RecordAnchorMissingReason();
         bytes32 leaf = _leaf(commitment);
         _requireOwnRecord(root, leaf, proof);
-        bytes32 previous = _retractionReason[leaf];
-        if (previous != bytes32(0)) revert RecordAnchorAlreadyRetracted(leaf, previous);
-        _retractionReason[leaf] = reason;
-        emit RecordRetracted(leaf, reason, msg.sender);
+        _unchanged(root, leaf).retractionReason = reason;
+        emit RecordRetracted(leaf, reason, msg.sender, root);
     }
 
     /// @inheritdoc IRecordAnchor
-    function anchorOf(bytes32 root) external view returns (Anchor memory) {
-        return _anchors[root];
+    function anchorOf(address anchorer, bytes32 root) external view returns (Anchor memory) {
+        return _anchors[anchorer][root];
     }
 
     /// @inheritdoc IRecordAnchor
-    function verifyCommitment(bytes32 root, bytes32 commitment, bytes32[] calldata proof) public view returns (bool) {
-        return _anchors[root].anchorer != address(0) && MerkleProof.verifyCalldata(proof, root, _leaf(commitment));
+    function verifyCommitment(address anchorer, bytes32 root, bytes32 commitment, bytes32[] calldata proof)
+        public
+        view
+        returns (bool)
+    {
+        return _anchors[anchorer][root].anchorer != address(0)
+            && MerkleProof.verifyCalldata(proof, root, _leaf(commitment));
     }
 
     /// @inheritdoc IRecordAnchor
-    function verifyRecord(bytes32 root, bytes32 salt, bytes32 digest, bytes32[] calldata proof)
+    function verifyRecord(address anchorer, bytes32 root, bytes32 salt, bytes32 digest, bytes32[] calldata proof)
         external
         view
         returns (bool)
     {
-        return verifyCommitment(root, keccak256(abi.encode(salt, digest)), proof);
+        return verifyCommitment(anchorer, root, keccak256(abi.encode(salt, digest)), proof);
     }
 
     /// @inheritdoc IRecordAnchor
-    function recordStatus(bytes32 leaf) external view returns (bytes32 amendedBy, bytes32 retractionReason) {
-        return (_amendedBy[leaf], _retractionReason[leaf]);
+    function recordStatus(address anchorer, bytes32 root, bytes32 leaf) external view returns (RecordChange memory) {
+        return _changes[_recordKey(anchorer, root, leaf)];
     }
 
     /// @dev StandardMerkleTree's leaf of a record: the hash of its commitment (a 32-byte preimage,
@@ -105,19 +108,23 @@ contract RecordAnchor is IRecordAnchor, AccessControl {
         return keccak256(bytes.concat(commitment));
     }
 
-    /// @dev Reverts unless `leaf` is proven in `root` and `root` was anchored by the caller.
+    /// @dev The key of a record as anchored: who anchored it, in which root, and its leaf.
+    function _recordKey(address anchorer, bytes32 root, bytes32 leaf) private pure returns (bytes32) {
+        return keccak256(abi.encode(anchorer, root, leaf));
+    }
+
+    /// @dev Reverts unless the caller anchored `root` and `leaf` is proven in it.
     function _requireOwnRecord(bytes32 root, bytes32 leaf, bytes32[] calldata proof) private view {
-        address anchorer = _anchors[root].anchorer;
-        if (anchorer == address(0)) revert RecordAnchorUnknownRoot(root);
-        if (anchorer != msg.sender) revert RecordAnchorNotAnchorer(root, anchorer, msg.sender);
+        if (_anchors[msg.sender][root].anchorer == address(0)) revert RecordAnchorUnknownRoot(msg.sender, root);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert RecordAnchorInvalidProof(root, leaf);
     }
 
-    /// @dev Reverts if `leaf` was already amended or retracted.
-    function _requireUnchanged(bytes32 leaf) private view {
-        bytes32 amendedLeaf = _amendedBy[leaf];
-        if (amendedLeaf != bytes32(0)) revert RecordAnchorAlreadyAmended(leaf, amendedLeaf);
-        bytes32 reason = _retractionReason[leaf];
-        if (reason != bytes32(0)) revert RecordAnchorAlreadyRetracted(leaf, reason);
+    /// @dev The change slot of the caller's record `(root, leaf)`; reverts if the record was already
+    /// amended or retracted (the one rule: a record is changed at most once).
+    function _unchanged(bytes32 root, bytes32 leaf) private view returns (RecordChange storage change) {
+        change = _changes[_recordKey(msg.sender, root, leaf)];
+        if (change.amendedLeaf != bytes32(0) || change.retractionReason != bytes32(0)) {
+            revert RecordAnchorAlreadyChanged(msg.sender, root, leaf);
+        }
     }
 }

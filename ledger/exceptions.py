@@ -199,6 +199,13 @@ class DeploymentError(ChainError):
     code = "deployment_mismatch"
 
 
+class OutdatedDeploymentError(DeploymentError):
+    """The data directory or node was deployed with other contracts than this release ships (an
+    earlier version, whose rules differ); they cannot be migrated: the operator must redeploy."""
+
+    code = "deployment_outdated"
+
+
 # --- the off-chain store ---------------------------------------------------------------------
 
 
@@ -273,6 +280,13 @@ class NotPatientOrGuardianError(PermissionDeniedError):
     code = "not_patient_or_guardian"
 
 
+class NotEmergencyPurposeError(PermissionDeniedError):
+    """Break-glass access was asked for a purpose outside the ConsentRegistry's emergency purposes
+    (research or payment, say): that needs the patient's consent."""
+
+    code = "not_an_emergency_purpose"
+
+
 class ConsentDeniedError(PermissionDeniedError):
     """The patient's consent does not permit this access; ``details['reason']`` says why."""
 
@@ -283,6 +297,13 @@ class ConflictError(LedgerError):
     """The request conflicts with what exists."""
 
     code = "conflict"
+
+
+class AlreadyChangedError(ConflictError):
+    """The record was already amended or retracted: a record is changed at most once (amended or
+    retracted, not both), whether the store's check or its constraint found the earlier change."""
+
+    code = "already_changed"
 
 
 class PayloadTooLargeError(InputError):

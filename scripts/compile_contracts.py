@@ -3,8 +3,10 @@
 
 Runs the pinned compiler (solc-js from ``node_modules``, wrapped by ``scripts/solcjs.js`` so that
 py-solc-x can drive it offline) over ``contracts/`` with fixed settings and writes one JSON
-artifact per contract: ABI, creation and runtime bytecode, and the compiler's metadata (which pins
-the compiler version, settings and the keccak of every source, OpenZeppelin's included).
+artifact per contract: ABI, creation and runtime bytecode, where the runtime bytecode holds
+immutables (filled in at deployment, so that deployed code can be compared with the artifact), and
+the compiler's metadata (which pins the compiler version, settings and the keccak of every source,
+OpenZeppelin's included).
 
 Production contracts go to ``ledger/chain/artifacts/`` (loaded at run time: running the service needs no
 compiler); test-only contracts (``contracts/test/``) go to ``tests/artifacts/``.
@@ -46,9 +48,27 @@ def standard_json_input() -> dict[str, Any]:
             "optimizer": {"enabled": True, "runs": OPTIMIZER_RUNS},
             "evmVersion": EVM_VERSION,
             "metadata": {"bytecodeHash": "ipfs"},
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "metadata"]}},
+            "outputSelection": {
+                "*": {
+                    "*": [
+                        "abi",
+                        "evm.bytecode.object",
+                        "evm.deployedBytecode.object",
+                        "evm.deployedBytecode.immutableReferences",
+                        "metadata",
+                    ]
+                }
+            },
         },
     }
+
+
+def _immutable_ranges(deployed: dict[str, Any]) -> list[list[int]]:
+    """``[start, length]`` (bytes) of every immutable in the runtime bytecode, in order."""
+    ranges = (
+        [entry["start"], entry["length"]] for refs in deployed.get("immutableReferences", {}).values() for entry in refs
+    )
+    return sorted(ranges)
 
 
 def compile_artifacts() -> dict[Path, str]:
@@ -74,6 +94,7 @@ def compile_artifacts() -> dict[Path, str]:
                 "abi": compiled["abi"],
                 "bytecode": "0x" + compiled["evm"]["bytecode"]["object"],
                 "deployedBytecode": "0x" + compiled["evm"]["deployedBytecode"]["object"],
+                "immutableRanges": _immutable_ranges(compiled["evm"]["deployedBytecode"]),
                 "metadata": compiled["metadata"],
             }
             text = json.dumps(artifact, indent=2, sort_keys=True) + "\n"

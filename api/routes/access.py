@@ -2,12 +2,14 @@
 
 Every attempt is written to the audit trail (and so anchored) BEFORE the answer is sent: a denied
 app gets its 403 only once the denial is durable, and an allowed one its 200 once the access is.
-Break-glass access (role ``emergency``, its organisation holding ``EMERGENCY_ROLE`` on chain) skips
-consent but is recorded on chain by the organisation's own account, then audited and flagged.
+Break-glass access (role ``emergency``, its organisation holding ``EMERGENCY_ROLE`` on chain, and an
+emergency purpose of use) skips consent but is recorded on chain, with its purpose, by the
+organisation's own account, then audited and flagged.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter
@@ -17,10 +19,10 @@ from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.schemas.access import DENIED, AccessIn, AccessOut, BreakGlassIn, access_json
 from api.service import Service
-from ledger.consent.access import NOT_EMERGENCY, decide
+from ledger.consent.access import NOT_EMERGENCY, NOT_EMERGENCY_PURPOSE, decide, require_emergency_purpose
 from ledger.consent.access_trail import AccessAttempt, audit_statements
 from ledger.consent.codes import encode_purpose
-from ledger.exceptions import ConsentDeniedError, ContractRevertError, PermissionDeniedError
+from ledger.exceptions import ConsentDeniedError, ContractRevertError, NotEmergencyPurposeError, PermissionDeniedError
 from ledger.store.apps import Role
 from ledger.values import encode_code
 
@@ -69,7 +71,9 @@ async def request_access(body: AccessIn, caller: Reader, service: ServiceDep) ->
 def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tuple[bytes, int]:
     """Send the break-glass event from the organisation's own account (it holds EMERGENCY_ROLE)."""
     accessor = service.signer_for(caller.organisation.id)
-    receipt = service.ledger.consents.record_emergency_access(accessor, body.patient, body.scope, body.reason)
+    receipt = service.ledger.consents.record_emergency_access(
+        accessor, body.patient, body.scope, body.purpose, body.reason
+    )
     service.index_now()
     return bytes(receipt["transactionHash"]), int(receipt["blockNumber"])
 
@@ -81,7 +85,8 @@ def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tu
     summary="Break-glass access without consent (role emergency; recorded on chain, flagged)",
 )
 async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep) -> dict[str, Any]:
-    """A refused break-glass attempt (no emergency role, or no ``EMERGENCY_ROLE`` on chain) is audited too."""
+    """A refused break-glass attempt (no emergency role, no ``EMERGENCY_ROLE`` on chain, or a purpose
+    that is no emergency: 403 ``not_an_emergency_purpose``, before any transaction) is audited too."""
     encode_code(body.scope)  # malformed codes and unknown purposes are a 400 before anything is logged
     encode_code(body.reason)
     encode_purpose(body.purpose)
@@ -93,6 +98,11 @@ async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep
             needed=[Role.EMERGENCY.value],
             audit_record_id=record_id,
         )
+    try:
+        await run_in_threadpool(require_emergency_purpose, service.ledger.consents, body.purpose)
+    except NotEmergencyPurposeError as err:
+        err.details["audit_record_id"] = await _audit(service, caller, replace(denied, reason=NOT_EMERGENCY_PURPOSE))
+        raise
     try:
         tx_hash, block = await run_in_threadpool(_record_on_chain, service, caller, body)
     except ContractRevertError:  # the organisation lost EMERGENCY_ROLE on chain

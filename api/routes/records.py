@@ -27,7 +27,7 @@ from api.schemas.records import (
 )
 from api.service import Service
 from ledger.exceptions import ConflictError, NotFoundError
-from ledger.records.changes import request_amendment, request_retraction, require_changeable
+from ledger.records.changes import refused_by_store, request_amendment, request_retraction, require_changeable
 from ledger.records.lifecycle import stage_of, standing_of
 from ledger.store.database import INTEGRITY_ERRORS
 from ledger.store.idempotency import is_key_taken
@@ -75,6 +75,8 @@ async def _commit(
             replayed = replay(service.db, caller.app.id, key, fingerprint, ttl=ttl)
             if replayed is not None:
                 return replayed
+        if (already_changed := refused_by_store(err)) is not None:  # a concurrent change of the record won
+            raise already_changed from err
         raise ConflictError("the request conflicts with stored data") from err
     return Response(content=encoded, status_code=status_code, media_type="application/json")
 

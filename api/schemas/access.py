@@ -68,8 +68,8 @@ class AccessOut(Schema):
 DENIED: dict[int | str, dict[str, Any]] = {
     403: {
         "description": (
-            "consent_required (details.reason: no_consent, expired, not_yet_valid, revoked) or forbidden; "
-            "the attempt is in the audit trail"
+            "consent_required (details.reason: no_consent, expired, not_yet_valid, revoked), forbidden, or "
+            "for break-glass not_an_emergency_purpose (details.purpose); the attempt is in the audit trail"
         ),
         "content": {
             "application/json": {

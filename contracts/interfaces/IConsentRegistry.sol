@@ -13,7 +13,9 @@ pragma solidity 0.8.28;
  * carry the patient's nonce and a deadline; contract wallets sign through ERC-1271.
  *
  * Break-glass access by an account holding `EMERGENCY_ROLE` needs no consent but is always
- * recorded as an event.
+ * recorded as an event, and only for an emergency purpose of use: one of the set the registry was
+ * deployed with (for example "ETREAT", emergency treatment, and "BTG", break the glass). Research,
+ * payment or any other purpose needs the patient's consent.
  */
 interface IConsentRegistry {
     /// @notice Lifecycle of one (patient, grantee, scope, purpose) consent.
@@ -80,6 +82,9 @@ interface IConsentRegistry {
     /// @notice `guardian` is not currently a guardian of `patient`.
     error ConsentRegistryNotGuardian(address patient, address guardian);
 
+    /// @notice `purpose` is not one of the emergency purposes break-glass access may be recorded for.
+    error ConsentRegistryNotEmergencyPurpose(bytes32 purpose);
+
     /// @notice `actor` granted `grantee` access to `scope` data of `patient` for `purpose`.
     event ConsentGranted(
         address indexed patient,
@@ -102,9 +107,10 @@ interface IConsentRegistry {
     /// @notice `patient` removed `guardian`.
     event GuardianRemoved(address indexed patient, address indexed guardian);
 
-    /// @notice `accessor` accessed `scope` data of `patient` without consent (break-glass), for `reason`.
+    /// @notice `accessor` accessed `scope` data of `patient` without consent (break-glass), for the
+    /// emergency purpose `purpose`, giving `reason`.
     event EmergencyAccessRecorded(
-        address indexed patient, address indexed accessor, bytes32 indexed scope, bytes32 reason
+        address indexed patient, address indexed accessor, bytes32 indexed scope, bytes32 purpose, bytes32 reason
     );
 
     /**
@@ -203,13 +209,23 @@ interface IConsentRegistry {
      * @notice Records a break-glass access to `patient`'s `scope` data by the caller.
      * @param patient Whose data was accessed.
      * @param scope What data was accessed ({ALL_DATA} for everything).
+     * @param purpose The emergency purpose of use (one of {emergencyPurposes}).
      * @param reason Non-zero reason code (a code or a hash of an off-chain note, never free text).
      *
-     * Requirements: the caller holds `EMERGENCY_ROLE`.
+     * Requirements:
+     * - the caller holds `EMERGENCY_ROLE`;
+     * - `patient` is non-zero; `scope` and `reason` are non-zero codes;
+     * - `purpose` is an emergency purpose ({isEmergencyPurpose}).
      *
      * Emits an {EmergencyAccessRecorded} event.
      */
-    function recordEmergencyAccess(address patient, bytes32 scope, bytes32 reason) external;
+    function recordEmergencyAccess(address patient, bytes32 scope, bytes32 purpose, bytes32 reason) external;
+
+    /// @notice Whether break-glass access may be recorded for `purpose`.
+    function isEmergencyPurpose(bytes32 purpose) external view returns (bool);
+
+    /// @notice The emergency purposes break-glass access may be recorded for, as set at deployment.
+    function emergencyPurposes() external view returns (bytes32[] memory);
 
     /**
      * @notice Whether `grantee` may now access `patient`'s `scope` data for `purpose`: a granted

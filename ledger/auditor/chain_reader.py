@@ -20,7 +20,7 @@ from web3 import HTTPProvider, Web3
 from ledger.auditor.logs import DEFAULT_CHUNK_BLOCKS, EmbeddedLogSource, LogSource, Progress, Web3LogSource, read_logs
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR
-from ledger.chain.deployment import DEPLOYMENT_FILE
+from ledger.chain.deployment import DEPLOYMENT_FILE, require_current_code
 from ledger.chain.embedded.backend import open_embedded_web3
 from ledger.chain.events import Event, decode_log, topics_of
 from ledger.consent.registry import ConsentRegistryClient
@@ -144,6 +144,8 @@ def open_reader(
         NotFoundError: No chain or no deployment record in ``data_dir``.
         ChainUnavailableError: The node does not answer.
         DeploymentError: Another chain id than recorded, or no code at an address.
+        OutdatedDeploymentError: The contracts are not this release's (an earlier version, whose
+            rules this auditor does not check).
     """
     if target is None:
         if data_dir is None:
@@ -197,6 +199,8 @@ def _check_target(chain: Chain, target: AuditTarget) -> None:
             expected=target.chain_id,
             actual=chain.chain_id,
         )
-    for name, address in (("RecordAnchor", target.record_anchor), ("ConsentRegistry", target.consent_registry)):
-        if not chain.code_at(address):
+    for name, address in ((RECORD_ANCHOR, target.record_anchor), (CONSENT_REGISTRY, target.consent_registry)):
+        code = chain.code_at(address)
+        if not code:
             raise DeploymentError(f"no {name} contract at {address}", address=address)
+        require_current_code(name, address, code)

@@ -3,7 +3,9 @@
 The index (``ledger.sqlite3``) is opened READ-ONLY. What it claims that the chain does not back:
 
 * ``batch_not_anchored``: a batch marked anchored whose root is not anchored on chain;
-* ``batch_anchor_mismatch``: ... anchored in another block, by another account or transaction;
+* ``batch_anchor_mismatch``: ... anchored in another block or transaction, or only by another
+  account than the index says (anchors are keyed by account: the index's anchorer is looked up
+  first);
 * ``batch_leaf_count_mismatch``: ... with another leaf count than its ``RootAnchored`` event;
 * ``batch_leaves_mismatch``: the batch's stored leaves do not build its root;
 * ``record_leaf_mismatch``: a record whose salt and digest do not give its stored leaf;
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.auditor.receipt_format import leaf_of
-from ledger.auditor.replay import Discrepancy, History
+from ledger.auditor.replay import AnchoredRoot, Discrepancy, History
 from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
 from ledger.chain.events import Event
 from ledger.chain.indexer import readable
@@ -105,16 +107,17 @@ def _check_batches(
 ) -> dict[int, set[bytes]]:
     leaves_of: dict[int, set[bytes]] = {}
     rows = conn.execute(
-        "SELECT id, root, leaf_count, leaves, tx_hash, block_number, anchorer FROM batches "
-        "WHERE state = 'anchored' ORDER BY id"
+        "SELECT b.id, b.root, b.leaf_count, b.leaves, b.tx_hash, b.block_number, b.anchorer, o.address "
+        "FROM batches b LEFT JOIN organisations o ON o.id = b.organisation_id "
+        "WHERE b.state = 'anchored' ORDER BY b.id"
     )
-    for batch_id, root, leaf_count, leaves, tx_hash, block_number, anchorer in rows:
+    for batch_id, root, leaf_count, leaves, tx_hash, block_number, anchorer, organisation in rows:
         subject = f"batch {batch_id} root {show(bytes(root))}"
         if block_number is not None and block_number > head:
             summary.batches_beyond_head += 1
             continue
         summary.batches_anchored += 1
-        anchor = history.anchors.get(bytes(root))
+        anchor = _anchor_for(history, bytes(root), anchorer, organisation)
         if anchor is None:
             found.append(
                 Discrepancy(
@@ -164,6 +167,17 @@ def _check_batches(
         if anchor is not None:  # records of a batch the chain never saw are covered by the batch's entry
             leaves_of[batch_id] = set(leaf_list)
     return leaves_of
+
+
+def _anchor_for(history: History, root: bytes, *accounts: str | None) -> AnchoredRoot | None:
+    """The chain's anchor of ``root`` to compare a batch with: the first of ``accounts`` (the index's
+    anchorer, then its organisation's account) that anchored it, else any account's (a mismatch)."""
+    anchors = history.anchors_of_root(root)
+    for account in accounts:
+        found = [a for a in anchors if account is not None and a.anchorer.lower() == account.lower()]
+        if found:
+            return found[0]
+    return anchors[0] if anchors else None
 
 
 def _triple(values: tuple[Any, str, bytes]) -> str:
@@ -291,7 +305,7 @@ def _check_missing_roots(
     conn: sqlite3.Connection, history: History, organisations: dict[str, str], found: list[Discrepancy]
 ) -> None:
     indexed = {bytes(r) for (r,) in conn.execute("SELECT root FROM batches")}
-    for root, anchor in history.anchors.items():
+    for (_, root), anchor in history.anchors.items():
         if anchor.anchorer.lower() in organisations and root not in indexed:
             found.append(
                 Discrepancy(
@@ -316,8 +330,9 @@ def _check_leaf_totals(
         "SELECT o.address, b.leaf_count, b.root FROM batches b JOIN organisations o "
         "ON o.id = b.organisation_id WHERE b.state = 'anchored'"
     )
+    anchored = {(anchorer.lower(), root) for anchorer, root in history.anchors}
     for address, leaf_count, root in rows:
-        if bytes(root) in history.anchors:  # batches off chain are reported on their own
+        if (address.lower(), bytes(root)) in anchored:  # batches off chain are reported on their own
             index_totals[address.lower()] += leaf_count
     chain_totals: dict[str, int] = defaultdict(int)
     for anchor in history.anchors.values():

@@ -5,8 +5,9 @@ From the deploy block to the pinned head, the replay rebuilds:
 * each consent ``(patient, grantee, scope, purpose)``: window, last change time, granted/revoked,
   exactly as ``ConsentRegistry`` stores it, then asks ``consentOf`` for every key;
 * each guardian appointment, then asks ``guardianUntil``;
-* every anchored root with its anchorer and leaf count, then asks ``anchorOf`` for every root
-  (event and storage must agree) and totals leaf counts per anchorer;
+* every anchor (an anchorer's root, keyed as the contract keys it: two accounts may anchor the same
+  root) with its leaf count, then asks ``anchorOf`` for every one (event and storage must agree)
+  and totals leaf counts per anchorer;
 * the break-glass accesses, amendments and retractions, and the ``ANCHORER_ROLE`` history.
 
 A difference between the replay and a view function means the chain's events do not explain its
@@ -34,6 +35,8 @@ ANCHOR_EVENTS = (*contracts.ANCHOR_EVENTS, *ROLE_EVENTS)
 
 ConsentKey = tuple[str, str, bytes, bytes]
 """``(patient, grantee, scope, purpose)`` as the contract keys a consent."""
+AnchorKey = tuple[str, bytes]
+"""``(anchorer, root)`` as the contract keys an anchor (the anchorer checksummed)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class History:
     events: list[Event] = field(default_factory=list)
     consents: dict[ConsentKey, ConsentFact] = field(default_factory=dict)
     guardians: dict[tuple[str, str], int] = field(default_factory=dict)
-    anchors: dict[bytes, AnchoredRoot] = field(default_factory=dict)
+    anchors: dict[AnchorKey, AnchoredRoot] = field(default_factory=dict)
     break_glass: list[dict[str, Any]] = field(default_factory=list)
     amendments: list[dict[str, Any]] = field(default_factory=list)
     retractions: list[dict[str, Any]] = field(default_factory=list)
@@ -93,6 +96,10 @@ class History:
 
     def event_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(e.name for e in self.events).items()))
+
+    def anchors_of_root(self, root: bytes) -> list[AnchoredRoot]:
+        """Every account's anchor of ``root``, in chain order."""
+        return sorted((a for a in self.anchors.values() if a.root == root), key=lambda a: a.block_number)
 
     def leaves_by_anchorer(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -134,13 +141,14 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
                 "patient": args["patient"],
                 "accessor": args["accessor"],
                 "scope": decode_code(args["scope"]),
+                "purpose": decode_code(args["purpose"]),
                 "reason": decode_code(args["reason"]),
                 **where,
             }
         )
     elif event.name == "RootAnchored":
         history.anchors.setdefault(
-            args["root"],
+            (args["anchorer"], args["root"]),
             AnchoredRoot(
                 args["root"], args["anchorer"], int(args["leafCount"]), event.block_number, when, event.tx_hash
             ),
@@ -148,7 +156,9 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
     elif event.name == "RecordAmended":
         history.amendments.append(
             {
+                "originalRoot": show(args["originalRoot"]),
                 "originalLeaf": show(args["originalLeaf"]),
+                "amendedRoot": show(args["amendedRoot"]),
                 "amendedLeaf": show(args["amendedLeaf"]),
                 "anchorer": args["anchorer"],
                 **where,
@@ -156,7 +166,13 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
         )
     elif event.name == "RecordRetracted":
         history.retractions.append(
-            {"leaf": show(args["leaf"]), "reason": decode_code(args["reason"]), "anchorer": args["anchorer"], **where}
+            {
+                "root": show(args["root"]),
+                "leaf": show(args["leaf"]),
+                "reason": decode_code(args["reason"]),
+                "anchorer": args["anchorer"],
+                **where,
+            }
         )
 
 
@@ -196,15 +212,15 @@ def compare_with_views(
             )
         if progress:
             progress(1)
-    for root, anchor in history.anchors.items():
-        info = reader.anchors.anchor_of(root, reader.head)
+    for (anchorer, root), anchor in history.anchors.items():
+        info = reader.anchors.anchor_of(anchorer, root, reader.head)
         actual = None if info is None else f"{info.anchorer} at block {info.block_number}"
         expected = f"{anchor.anchorer} at block {anchor.block_number}"
         if actual != expected:
             found.append(
                 Discrepancy(
                     "anchor_mismatch",
-                    show(root) or "",
+                    f"{show(root)} by {anchorer}",
                     "anchorOf differs from the RootAnchored event",
                     expected,
                     actual,
@@ -214,7 +230,7 @@ def compare_with_views(
             found.append(
                 Discrepancy(
                     "anchorer_without_role",
-                    show(root) or "",
+                    f"{show(root)} by {anchorer}",
                     "the root was anchored by an account not holding ANCHORER_ROLE then",
                     anchor.anchorer,
                     "not held",

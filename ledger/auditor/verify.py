@@ -2,8 +2,10 @@
 
 The steps are :data:`ledger.records.verification.AUDITOR_STEPS`, named and worded in
 :mod:`ledger.records.verification` (which also gives their order, and why the role comes first).
-:class:`ChainFacts` reads each root's anchor once and the role history once, so verifying a
-hundred thousand receipts of 25 batches costs 25 ``anchorOf`` calls and one log read.
+:class:`ChainFacts` reads each anchor (an anchorer's anchor of a root) once and the role history
+once, so verifying a hundred thousand receipts of 25 batches costs 25 ``anchorOf`` calls and one
+log read. Amendments and retractions are read for the record as the receipt's anchorer anchored
+it: no other account's change counts.
 """
 
 from __future__ import annotations
@@ -40,17 +42,18 @@ class ChainFacts:
 
     def __init__(self, reader: ChainReader) -> None:
         self.reader = reader
-        self._anchors: dict[bytes, AnchorFacts | None] = {}
+        self._anchors: dict[tuple[str, bytes], AnchorFacts | None] = {}
         self._roles: RoleTimeline | None = None
         self._claims: dict[ReceiptClaim, list[Check]] = {}
         self.anchor_reads = 0
 
-    def anchor(self, root: bytes) -> AnchorFacts | None:
-        """The root's anchor at the pinned head, or None if it was never anchored."""
-        if root in self._anchors:
-            return self._anchors[root]
+    def anchor(self, anchorer: str, root: bytes) -> AnchorFacts | None:
+        """``anchorer``'s anchor of ``root`` at the pinned head, or None if that account never anchored it."""
+        key = (anchorer, root)
+        if key in self._anchors:
+            return self._anchors[key]
         self.anchor_reads += 1
-        info = self.reader.anchors.anchor_of(root, self.reader.head)
+        info = self.reader.anchors.anchor_of(anchorer, root, self.reader.head)
         facts = None
         if info is not None:
             events = [
@@ -58,7 +61,7 @@ class ChainFacts:
                 for e in self.reader.events(
                     anchor_events=("RootAnchored",), first=info.block_number, last=info.block_number
                 )
-                if e.args["root"] == root
+                if e.args["root"] == root and e.args["anchorer"] == info.anchorer
             ]
             event = events[0] if events else None
             facts = AnchorFacts(
@@ -68,7 +71,7 @@ class ChainFacts:
                 tx_hash=event.tx_hash if event else None,
                 leaf_count=int(event.args["leafCount"]) if event else None,
             )
-        self._anchors[root] = facts
+        self._anchors[key] = facts
         return facts
 
     def roles(self) -> RoleTimeline:
@@ -90,7 +93,7 @@ class ChainFacts:
 
     def _check(self, claim: ReceiptClaim) -> list[Check]:
         def read_anchor() -> AnchorFacts | None:
-            anchor = self.anchor(claim.root)
+            anchor = self.anchor(claim.anchorer, claim.root)
             if anchor is None:
                 return None
             return dataclasses.replace(anchor, role_held=self.roles().held_at(claim.anchorer, claim.block_number))
@@ -109,8 +112,8 @@ def verify_one(
 ) -> Verification:
     """Verify one receipt (JSON text): locally, then against the chain when ``facts`` is given.
 
-    A malformed receipt yields a single failed ``parse`` step. Amendments and retractions are
-    reported, not failures.
+    A malformed receipt yields a single failed ``parse`` step. Amendments and retractions (those the
+    receipt's anchorer recorded against its root) are reported, not failures.
 
     Raises:
         ChainError: The chain could not be read (neither valid nor invalid: could not check).
@@ -128,7 +131,8 @@ def verify_one(
     if facts is not None:
         outcome.checks.extend(facts.check(receipt.claim))
         if outcome.anchored:
-            status = facts.reader.anchors.record_status(leaf)
+            claim, reader = receipt.claim, facts.reader
+            status = reader.anchors.record_status(claim.anchorer, claim.root, leaf, reader.head)
             outcome.amended_by = show(status.amended_by)
             outcome.retraction_reason = status.retraction_reason
     return outcome

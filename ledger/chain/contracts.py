@@ -41,6 +41,19 @@ class Artifact:
     bytecode: str
     deployed_bytecode: str
     metadata: str
+    immutable_ranges: tuple[tuple[int, int], ...] = ()
+    """``(start, length)`` in bytes of each immutable in the runtime code: zero in
+    ``deployed_bytecode``, filled in at deployment."""
+
+    def is_code_of(self, code: bytes) -> bool:
+        """Whether deployed runtime ``code`` is this contract's (its immutables aside)."""
+        expected = bytes.fromhex(self.deployed_bytecode.removeprefix("0x"))
+        if len(code) != len(expected):
+            return False
+        masked = bytearray(code)
+        for start, length in self.immutable_ranges:
+            masked[start : start + length] = bytes(length)
+        return bytes(masked) == expected
 
 
 @cache
@@ -57,6 +70,7 @@ def load_artifact(name: str) -> Artifact:
         bytecode=data["bytecode"],
         deployed_bytecode=data["deployedBytecode"],
         metadata=data["metadata"],
+        immutable_ranges=tuple((int(start), int(length)) for start, length in data.get("immutableRanges", ())),
     )
 
 

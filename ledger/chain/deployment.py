@@ -4,6 +4,10 @@ the shared store).
 ``deployment.json`` says which chain (by id) holds which contracts, from which block, deployed by
 which admin, and the keccak of their runtime code. Opening a data directory checks the record
 against the chain: a different chain id or different code is an error, never a silent redeploy.
+The code on chain must also be this release's contracts (the shipped artifacts, immutables
+aside): a deployment made with other contracts, such as an earlier version whose anchors and
+record changes follow other rules, cannot be migrated and is refused with a message telling the
+operator to redeploy.
 With replicas the record is a shared document and one replica at a time may deploy, so they all
 use the same contracts; each keeps a copy in its data directory for auditors.
 """
@@ -19,8 +23,10 @@ from web3 import Web3
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
-from ledger.exceptions import DeploymentError, NotFoundError
+from ledger.consent.codes import EMERGENCY_PURPOSES
+from ledger.exceptions import DeploymentError, NotFoundError, OutdatedDeploymentError
 from ledger.store.shared_files import DirectoryFiles, SharedFiles, write_private_file
+from ledger.values import encode_code
 
 DEPLOYMENT_FILE = "deployment.json"
 
@@ -54,18 +60,20 @@ class Deployment:
         return cls(**json.loads(path.read_text("utf-8")))
 
     def check_against(self, chain: Chain) -> None:
-        """Raise :class:`DeploymentError` unless the chain holds exactly these contracts."""
+        """Raise :class:`DeploymentError` unless the chain holds exactly these contracts, and
+        :class:`OutdatedDeploymentError` unless they are this release's."""
         if chain.chain_id != self.chain_id:
             raise DeploymentError(
                 f"deployment is on chain {self.chain_id}, connected to chain {chain.chain_id}",
                 expected=self.chain_id,
                 actual=chain.chain_id,
             )
-        for address, code_hash in (
-            (self.record_anchor, self.record_anchor_code_hash),
-            (self.consent_registry, self.consent_registry_code_hash),
+        for name, address, code_hash in (
+            (RECORD_ANCHOR, self.record_anchor, self.record_anchor_code_hash),
+            (CONSENT_REGISTRY, self.consent_registry, self.consent_registry_code_hash),
         ):
-            actual = Web3.keccak(chain.code_at(address)).to_0x_hex()
+            code = chain.code_at(address)
+            actual = Web3.keccak(code).to_0x_hex()
             if actual != code_hash:
                 raise DeploymentError(
                     f"code at {address} is not the deployed contract",
@@ -73,6 +81,21 @@ class Deployment:
                     expected=code_hash,
                     actual=actual,
                 )
+            require_current_code(name, address, code)
+
+
+def require_current_code(name: str, address: str, code: bytes) -> None:
+    """Raise :class:`OutdatedDeploymentError` unless ``code`` (deployed at ``address``) is this
+    release's contract ``name``, as its shipped artifact holds it."""
+    if not load_artifact(name).is_code_of(code):
+        raise OutdatedDeploymentError(
+            f"the {name} at {address} is not the {name} this release ships: the data directory or node was "
+            "deployed with other contracts (an earlier version, whose anchors, amendments and break-glass follow "
+            "other rules), and a deployment cannot be migrated. Redeploy: start from an empty data directory "
+            "(with CARELEDGER_DATABASE_URL, an empty database too), then run `careledger deploy`",
+            contract=name,
+            address=address,
+        )
 
 
 def ensure_deployed(
@@ -100,7 +123,9 @@ def ensure_deployed(
 
 def _deploy(chain: Chain, admin: LocalAccount) -> Deployment:
     anchor_receipt = chain.deploy(load_artifact(RECORD_ANCHOR), admin, admin.address)
-    consent_receipt = chain.deploy(load_artifact(CONSENT_REGISTRY), admin, admin.address)
+    consent_receipt = chain.deploy(
+        load_artifact(CONSENT_REGISTRY), admin, admin.address, [encode_code(p) for p in EMERGENCY_PURPOSES]
+    )
     anchor_address = anchor_receipt["contractAddress"]
     consent_address = consent_receipt["contractAddress"]
     if anchor_address is None or consent_address is None:

@@ -28,7 +28,7 @@ from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS, CONSENT_REGIST
 from ledger.chain.events import decode_log, raw_log
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
-from ledger.records.anchoring import RecordAnchorClient, RecordStatus
+from ledger.records.anchoring import UNCHANGED, RecordAnchorClient, RecordStatus
 from ledger.store.database import Connection, Database, with_tx
 from ledger.values import decode_code
 
@@ -267,22 +267,32 @@ def all_events(conn: Connection) -> list[IndexedEvent]:
     return [_event(r) for r in rows]
 
 
-def indexed_record_status(conn: Connection, leaf: bytes) -> RecordStatus:
-    """A record's amendment and retraction as far as the index has read the chain."""
+def indexed_record_status(conn: Connection, anchorer: str, root: bytes, leaf: bytes) -> RecordStatus:
+    """The amendment or retraction ``anchorer`` recorded of its record ``leaf`` in ``root``, as far as
+    the index has read the chain.
+
+    Only that account's changes against that root count: a ``RecordAmended`` or ``RecordRetracted``
+    naming the same leaf from another account (which may anchor a tree of its own holding the leaf)
+    or another root is about another anchoring, never this record.
+    """
     rows = conn.execute(
         "SELECT event, fields FROM chain_events WHERE event IN ('RecordAmended', 'RecordRetracted') AND "
-        "coalesce(json_extract(fields, '$.originalLeaf'), json_extract(fields, '$.leaf')) = ?",
+        "coalesce(json_extract(fields, '$.originalLeaf'), json_extract(fields, '$.leaf')) = ? "
+        "ORDER BY block_number, log_index",
         ("0x" + leaf.hex(),),
     ).fetchall()
-    amended_by: bytes | None = None
-    reason: str | None = None
+    wanted_anchorer, wanted_root = anchorer.lower(), "0x" + root.hex()
     for event, fields in rows:
         values = json.loads(fields)
-        if event == "RecordAmended":
-            amended_by = bytes.fromhex(values["amendedLeaf"][2:])
-        else:
-            reason = values["reason"]
-    return RecordStatus(amended_by=amended_by, retraction_reason=reason)
+        changed_root = values["originalRoot"] if event == "RecordAmended" else values["root"]
+        if values["anchorer"].lower() != wanted_anchorer or changed_root != wanted_root:
+            continue  # another account's change, or the same leaf in another root
+        if event == "RecordAmended":  # a record is changed at most once: the first change is the change
+            return RecordStatus(
+                bytes.fromhex(values["amendedLeaf"][2:]), None, bytes.fromhex(values["amendedRoot"][2:])
+            )
+        return RecordStatus(None, values["reason"])
+    return UNCHANGED
 
 
 def indexed_to(conn: Connection) -> int | None:

@@ -2,8 +2,9 @@
 
 The contract's ``isPermitted`` decides. When it refuses, the reason (no consent, not yet valid,
 expired, revoked) is read from the stored consents of the exact scope, then of ``*``. Break-glass
-access skips consent, is allowed only to organisations holding ``EMERGENCY_ROLE``, and is always
-recorded on chain and in the access trail.
+access skips consent, is allowed only to organisations holding ``EMERGENCY_ROLE`` and only for an
+emergency purpose of use (the set the ConsentRegistry holds: :func:`require_emergency_purpose`), and
+is always recorded on chain, with its purpose, and in the access trail.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from ledger.chain.client import Chain
 from ledger.consent.codes import ALL_DATA
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.consent.terms import ConsentKey, ConsentState
+from ledger.exceptions import NotEmergencyPurposeError
 
 EMERGENCY_PURPOSE = "ETREAT"
 """The purpose a break-glass access is recorded with unless the caller names another."""
 NOT_EMERGENCY = "not_authorised_for_break_glass"
-"""The access trail's reason for a refused break-glass attempt."""
+"""The access trail's reason for a break-glass attempt by a caller without the emergency role."""
+NOT_EMERGENCY_PURPOSE = NotEmergencyPurposeError.code
+"""The access trail's reason for a break-glass attempt for a purpose that is no emergency."""
 
 _REASONS = {ConsentState.PENDING: "not_yet_valid", ConsentState.EXPIRED: "expired", ConsentState.REVOKED: "revoked"}
 
@@ -55,3 +59,19 @@ def decide(
         refused = [state for state in states.values() if state in _REASONS]
         reason = _REASONS[refused[0]] if refused else "no_consent"
     return ConsentDecision(permitted, reason, {s: state.value for s, state in states.items()}, now)
+
+
+def require_emergency_purpose(consents: ConsentRegistryClient, purpose: str) -> None:
+    """Refuse break-glass access for a purpose outside the registry's emergency purposes (research
+    or payment need consent), before anything is sent: the contract would refuse it too.
+
+    Raises:
+        NotEmergencyPurposeError: ``purpose`` is not one of them.
+    """
+    allowed = consents.emergency_purposes()
+    if purpose not in allowed:
+        raise NotEmergencyPurposeError(
+            f"break-glass access is only for an emergency purpose ({', '.join(sorted(allowed))}), not {purpose!r}",
+            purpose=purpose,
+            emergency_purposes=sorted(allowed),
+        )

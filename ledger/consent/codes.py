@@ -1,6 +1,6 @@
 """Scope and purpose-of-use codes (short ASCII codes, stored on chain as bytes32 by :func:`ledger.values.encode_code`).
 
-Purposes follow HL7 v3 PurposeOfUse (``TREAT``, ``ETREAT``, ``HPAYMT``, ``HRESCH``, ...). Scopes name
+Purposes follow HL7 v3 PurposeOfUse (``TREAT``, ``ETREAT``, ``HPAYMT``, ``HRESCH``, ``BTG``, ...). Scopes name
 a kind of data (a FHIR resource type such as ``Observation``, or a category); ``*`` means all of a
 patient's data. Codes are identifiers, never free text: nothing about a patient goes into them.
 """
@@ -21,7 +21,12 @@ PURPOSES_OF_USE: dict[str, str] = {
     "PATRQT": "patient requested",
     "PUBHLTH": "public health",
     "CAREMGT": "care management",
+    "BTG": "break the glass",
 }
+
+EMERGENCY_PURPOSES: tuple[str, ...] = ("ETREAT", "BTG")
+"""The purposes break-glass access may be recorded for: the ConsentRegistry is deployed with them
+and holds them (``emergencyPurposes``); any other purpose needs the patient's consent."""
 
 
 def encode_purpose(purpose: str) -> bytes:

@@ -47,6 +47,7 @@ class ConsentRegistryClient:
         self.address = checksum(address)
         self.deploy_block = deploy_block
         self.contract = chain.contract(load_artifact(CONSENT_REGISTRY), self.address)
+        self._emergency_purposes: frozenset[str] | None = None
 
     @property
     def domain(self) -> dict[str, Any]:
@@ -117,10 +118,23 @@ class ConsentRegistryClient:
         """Take an organisation's break-glass right away."""
         self.chain.transact(self.contract.functions.revokeRole(EMERGENCY_ROLE, checksum(account)), admin)
 
-    def record_emergency_access(self, accessor: LocalAccount, patient: str, scope: str, reason: str) -> TxReceipt:
-        """Record a break-glass access (the accessor holds ``EMERGENCY_ROLE``)."""
-        fn = self.contract.functions.recordEmergencyAccess(checksum(patient), encode_code(scope), encode_code(reason))
+    def record_emergency_access(
+        self, accessor: LocalAccount, patient: str, scope: str, purpose: str, reason: str
+    ) -> TxReceipt:
+        """Record a break-glass access for an emergency ``purpose`` (the accessor holds ``EMERGENCY_ROLE``;
+        the purpose goes on chain with the access)."""
+        fn = self.contract.functions.recordEmergencyAccess(
+            checksum(patient), encode_code(scope), encode_code(purpose), encode_code(reason)
+        )
         return self.chain.transact(fn, accessor)
+
+    def emergency_purposes(self) -> frozenset[str]:
+        """The purposes break-glass access may be recorded for, as the registry holds them (set at
+        deployment and never changed, so read once)."""
+        if self._emergency_purposes is None:
+            codes = self.chain.call(self.contract.functions.emergencyPurposes())
+            self._emergency_purposes = frozenset(decode_code(bytes(code)) for code in codes)
+        return self._emergency_purposes
 
     # --- reading ---------------------------------------------------------------------------
 

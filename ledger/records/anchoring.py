@@ -1,4 +1,10 @@
-"""The RecordAnchor client: anchor batch roots, read anchors, amend and retract records."""
+"""The RecordAnchor client: anchor batch roots, read anchors, amend and retract records.
+
+An anchor belongs to the account that made it: every read names the anchorer with the root
+(``anchor_of(anchorer, root)``), and a record's amendment or retraction is read for the record as
+that account anchored it (``record_status(anchorer, root, leaf)``), so that nothing another
+account does with the same root or leaf can be mistaken for it.
+"""
 
 from __future__ import annotations
 
@@ -50,10 +56,17 @@ class RecordInBatch:
 
 @dataclass(frozen=True)
 class RecordStatus:
-    """Later events about a record: the leaf that superseded it, and why it was retracted."""
+    """What its anchorer later recorded about a record: the leaf (and root) of the record that
+    superseded it, or why it was retracted; at most one of the two (a record is changed once)."""
 
     amended_by: bytes | None
     retraction_reason: str | None
+    amended_in: bytes | None = None
+    """The root (anchored by the same account) holding the record that superseded it."""
+
+
+UNCHANGED = RecordStatus(None, None)
+"""The status of a record neither amended nor retracted."""
 
 
 class RecordAnchorClient:
@@ -67,7 +80,7 @@ class RecordAnchorClient:
         self.address = checksum(address)
         self.deploy_block = deploy_block
         self.contract = chain.contract(load_artifact(RECORD_ANCHOR), self.address)
-        self._anchored: dict[bytes, AnchorInfo] = {}  # an anchor, once on chain, never changes
+        self._anchored: dict[tuple[str, bytes], AnchorInfo] = {}  # an anchor, once on chain, never changes
 
     def anchor(self, root: bytes, leaf_count: int, sender: LocalAccount) -> AnchoredBatch:
         """Anchor a batch root in one transaction."""
@@ -84,40 +97,44 @@ class RecordAnchorClient:
             block_hash=bytes(receipt["blockHash"]),
         )
 
-    def anchor_of(self, root: bytes, block: BlockIdentifier = "latest") -> AnchorInfo | None:
-        """When and by whom ``root`` was anchored, or None if it never was.
+    def anchor_of(self, anchorer: str, root: bytes, block: BlockIdentifier = "latest") -> AnchorInfo | None:
+        """When ``anchorer`` anchored ``root``, or None if that account never did (whoever else may have).
 
         Anchors found at the newest block are remembered once they are ``confirmations`` blocks deep
         (the contract never changes one; only a reorganisation of the newest blocks can undo it).
         """
-        if block == "latest" and root in self._anchored:
-            return self._anchored[root]
-        anchorer, block_number, anchored_at = self.chain.call(self.contract.functions.anchorOf(root), block)
-        if int(anchorer, 16) == 0:
+        key = (checksum(anchorer), root)
+        if block == "latest" and key in self._anchored:
+            return self._anchored[key]
+        stored, block_number, anchored_at = self.chain.call(self.contract.functions.anchorOf(key[0], root), block)
+        if int(stored, 16) == 0:
             return None
-        info = AnchorInfo(root, anchorer, block_number, anchored_at)
+        info = AnchorInfo(root, checksum(stored), block_number, anchored_at)
         if block == "latest" and (
             self.confirmations == 0 or block_number + self.confirmations <= self.chain.block_number()
         ):
-            self._anchored[root] = info
+            self._anchored[key] = info
         return info
 
-    def anchoring_of(self, root: bytes, leaf_count: int) -> AnchoredBatch | None:
-        """The anchoring of a root already on chain, rebuilt from its ``RootAnchored`` event and
-        transaction (for a process that died after sending, or a root that moved block)."""
-        info = self.anchor_of(root)
+    def anchoring_of(self, anchorer: str, root: bytes) -> AnchoredBatch | None:
+        """``anchorer``'s anchoring of a root already on chain, rebuilt from its ``RootAnchored`` event and
+        transaction (for a process that died after sending, or a root that moved block). The leaf
+        count is the event's; None if the account never anchored the root or its event is not found."""
+        info = self.anchor_of(anchorer, root)
         if info is None:
             return None
         with self.chain.io():
             logs = self.contract.events.RootAnchored.get_logs(
-                from_block=info.block_number, to_block=info.block_number, argument_filters={"root": root}
+                from_block=info.block_number,
+                to_block=info.block_number,
+                argument_filters={"root": root, "anchorer": info.anchorer},
             )
         if not logs:
             return None
         receipt = self.chain.transaction_receipt(bytes(logs[0]["transactionHash"]))
         return AnchoredBatch(
             root=root,
-            leaf_count=leaf_count,
+            leaf_count=int(logs[0]["args"]["leafCount"]),
             anchorer=info.anchorer,
             tx_hash=bytes(logs[0]["transactionHash"]),
             block_number=info.block_number,
@@ -126,20 +143,24 @@ class RecordAnchorClient:
             block_hash=bytes(receipt["blockHash"]),
         )
 
-    def forget(self, root: bytes) -> None:
+    def forget(self, anchorer: str, root: bytes) -> None:
         """Drop a remembered anchor (a reorganisation may have undone it)."""
-        self._anchored.pop(root, None)
+        self._anchored.pop((checksum(anchorer), root), None)
 
-    def verify_commitment(self, root: bytes, commitment: bytes, proof: list[bytes]) -> bool:
-        """The contract's own verdict on a record commitment, proof and anchored root."""
-        return bool(self.chain.call(self.contract.functions.verifyCommitment(root, commitment, proof)))
+    def verify_commitment(self, anchorer: str, root: bytes, commitment: bytes, proof: list[bytes]) -> bool:
+        """The contract's own verdict on a record commitment and proof in a root ``anchorer`` anchored."""
+        fn = self.contract.functions.verifyCommitment(checksum(anchorer), root, commitment, proof)
+        return bool(self.chain.call(fn))
 
-    def verify_record(self, root: bytes, salt: bytes, digest: bytes, proof: list[bytes]) -> bool:
-        """The contract's own verdict on a record's salt and digest (a call: the salt is not published)."""
-        return bool(self.chain.call(self.contract.functions.verifyRecord(root, salt, digest, proof)))
+    def verify_record(self, anchorer: str, root: bytes, salt: bytes, digest: bytes, proof: list[bytes]) -> bool:
+        """The contract's own verdict on a record's salt and digest in a root ``anchorer`` anchored (a
+        call: the salt is not published)."""
+        fn = self.contract.functions.verifyRecord(checksum(anchorer), root, salt, digest, proof)
+        return bool(self.chain.call(fn))
 
     def amend(self, original: RecordInBatch, amended: RecordInBatch, sender: LocalAccount) -> bytes:
-        """Record that ``original`` was superseded by ``amended``; returns the transaction hash."""
+        """Record that ``original`` was superseded by ``amended`` (both in roots ``sender`` anchored);
+        returns the transaction hash."""
         fn = self.contract.functions.amend(
             original.root,
             original.commitment,
@@ -151,17 +172,20 @@ class RecordAnchorClient:
         return bytes(self.chain.transact(fn, sender)["transactionHash"])
 
     def retract(self, record: RecordInBatch, reason: str, sender: LocalAccount) -> bytes:
-        """Record that a record was entered in error, with a reason code; returns the transaction hash."""
+        """Record that a record (in a root ``sender`` anchored) was entered in error, with a reason
+        code; returns the transaction hash."""
         fn = self.contract.functions.retract(record.root, record.commitment, list(record.proof), encode_code(reason))
         return bytes(self.chain.transact(fn, sender)["transactionHash"])
 
-    def record_status(self, leaf: bytes) -> RecordStatus:
-        """Whether a record was amended or retracted."""
-        amended_by, reason = self.chain.call(self.contract.functions.recordStatus(leaf))
-        return RecordStatus(
-            amended_by=bytes(amended_by) if any(amended_by) else None,
-            retraction_reason=decode_code(reason) if any(reason) else None,
+    def record_status(self, anchorer: str, root: bytes, leaf: bytes, block: BlockIdentifier = "latest") -> RecordStatus:
+        """Whether ``anchorer`` amended or retracted its record ``leaf`` of ``root`` (changes any
+        other account recorded, against any root, are not this record's)."""
+        amended_in, amended_by, reason = self.chain.call(
+            self.contract.functions.recordStatus(checksum(anchorer), root, leaf), block
         )
+        if any(amended_by):
+            return RecordStatus(bytes(amended_by), None, bytes(amended_in))
+        return RecordStatus(None, decode_code(reason)) if any(reason) else UNCHANGED
 
     def has_anchorer_role(self, account: str, block: BlockIdentifier = "latest") -> bool:
         """Whether ``account`` held ``ANCHORER_ROLE`` at ``block``."""

@@ -4,9 +4,16 @@ Records are acknowledged to clients as soon as they are committed to the store. 
 own thread, seals each organisation's pending records into a batch when there are ``max_batch_size``
 of them or the oldest has waited ``max_batch_age`` seconds (the seal is one store transaction), then
 anchors the batch's root with that organisation's key. Every step is recorded before the next, so a
-restart resumes where the last process stopped: a sealed batch whose root is already on chain (the
-process died after sending) is marked anchored from the chain, never anchored twice. When the chain
-is unreachable, batches wait and the worker retries with backoff; acknowledged records are never lost.
+restart resumes where the last process stopped: a sealed batch whose root is already on chain under
+the organisation's own account, with the batch's leaf count (the process died after sending), is
+marked anchored from the chain, never anchored twice. When the chain is unreachable, batches wait
+and the worker retries with backoff; acknowledged records are never lost.
+
+An anchor made by any other account is never adopted: anchors are keyed by account, so another
+member anchoring the same root first neither blocks nor stands for ours. If the organisation's own
+anchor of the root is not usable for the batch (its ``RootAnchored`` event is missing, or states
+another leaf count), the batch is resealed: a random padding leaf is mixed into it, which changes
+its root (no receipt was issued yet), and the new root is anchored.
 
 Amendments and retractions wait here too, until the records they name are anchored.
 
@@ -38,7 +45,7 @@ from ledger.exceptions import (
     TransactionTimeoutError,
 )
 from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
-from ledger.records.hashing import commitment, keccak256
+from ledger.records.hashing import commitment, keccak256, new_salt
 from ledger.store.changes import (
     mark_change_confirmed,
     mark_sent,
@@ -58,12 +65,17 @@ from ledger.store.records import (
     mark_unanchored,
     oldest_in_batch,
     pending_summary,
+    reseal_batch,
     seal_batch,
     unanchored_batches,
     unconfirmed_batches,
 )
 
 log = logging.getLogger("careledger.batcher")
+
+MAX_RESEALS = 3
+"""Reseals of one batch in one step before giving up (one is enough: a fresh random root cannot
+have been anchored already)."""
 
 
 @dataclass(frozen=True)
@@ -247,16 +259,22 @@ class Batcher:
 
     def _anchor(self, batch: Batch) -> None:
         signer = self.signer_for(batch.organisation_id)
-        existing = self.anchors.anchor_of(batch.root)
-        if existing is None:
-            try:
-                result = self.anchors.anchor(batch.root, batch.leaf_count, signer)
-            except ContractRevertError as err:
-                if err.error != "RecordAnchorRootAlreadyAnchored":
-                    raise
-                result = self._recover_anchor(batch)
-        else:  # sent by a process that died before recording it
-            result = self._recover_anchor(batch)
+        result = self._anchoring(batch, signer)
+        reseals = 0
+        while result is None:  # the account's anchor of this root does not stand for this batch
+            if reseals == MAX_RESEALS:
+                raise LedgerError(f"batch {batch.id}: no usable root after {MAX_RESEALS} reseals", batch_id=batch.id)
+            previous, batch = batch.root, reseal_batch(self.db.conn, batch.id, new_salt())
+            reseals += 1
+            log.warning(
+                "batch %s: root 0x%s is anchored under %s but not as this batch; resealed with a padding leaf "
+                "as root 0x%s",
+                batch.id,
+                previous.hex(),
+                signer.address,
+                batch.root.hex(),
+            )
+            result = self._anchoring(batch, signer)
         mark_anchored(self.db.conn, batch.id, result, confirmed=self.config.confirmations == 0)
         oldest = oldest_in_batch(self.db.conn, batch.id)
         lag = time.time() - (oldest or batch.sealed_at)
@@ -315,14 +333,15 @@ class Batcher:
                 if head - batch.block_number >= self.config.confirmations:
                     mark_confirmed(self.db.conn, batch.id)
                 continue
-            self.anchors.forget(batch.root)
-            if self.anchors.anchor_of(batch.root) is not None:  # the same root, now in another block
-                mark_anchored(self.db.conn, batch.id, self._recover_anchor(batch), confirmed=False)
+            assert batch.anchorer is not None
+            self.anchors.forget(batch.anchorer, batch.root)
+            moved = self.anchors.anchoring_of(batch.anchorer, batch.root)
+            if moved is not None and moved.leaf_count == batch.leaf_count:  # the same anchoring, another block
+                mark_anchored(self.db.conn, batch.id, moved, confirmed=False)
                 log.warning("batch %s: anchoring transaction moved to another block in a reorganisation", batch.id)
                 continue
             self.stats.reorgs += 1
-            if batch.anchorer is not None:
-                chain.forget_nonce(batch.anchorer)  # its transaction may be gone from every pool
+            chain.forget_nonce(batch.anchorer)  # its transaction may be gone from every pool
             mark_unanchored(self.db.conn, batch.id)
             log.warning(
                 "batch %s: anchoring transaction %s left the canonical chain; anchoring again",
@@ -330,12 +349,21 @@ class Batcher:
                 "0x" + batch.tx_hash.hex(),
             )
 
-    def _recover_anchor(self, batch: Batch) -> AnchoredBatch:
-        """The anchoring facts of a root already on chain, from its RootAnchored event."""
-        anchored = self.anchors.anchoring_of(batch.root, batch.leaf_count)
-        if anchored is None:
-            raise LedgerError(f"batch {batch.id}: root reported anchored but its RootAnchored event was not found")
-        return anchored
+    def _anchoring(self, batch: Batch, signer: LocalAccount) -> AnchoredBatch | None:
+        """Anchor the batch's root as the organisation's account, or take the anchoring that account
+        already made of it (a process that died after sending); None if that anchoring is not this
+        batch's (no ``RootAnchored`` event of it, or another leaf count). Anchors by other accounts
+        play no part: they are keyed by their own account."""
+        if self.anchors.anchor_of(signer.address, batch.root) is None:
+            try:
+                return self.anchors.anchor(batch.root, batch.leaf_count, signer)
+            except ContractRevertError as err:
+                if err.error != "RecordAnchorRootAlreadyAnchored":
+                    raise
+        existing = self.anchors.anchoring_of(signer.address, batch.root)
+        if existing is None or existing.leaf_count != batch.leaf_count:
+            return None
+        return existing
 
     # --- amendments and retractions ----------------------------------------------------------
 
@@ -351,10 +379,15 @@ class Batcher:
         in_batch = RecordInBatch(batch.root, commitment(record.salt, record.digest), tuple(tree.proof(record.leaf)))
         return in_batch, batch.organisation_id
 
-    def _change_on_chain(self, record: RecordInBatch, kind: str, target: bytes | None) -> bool:
-        status = self.anchors.record_status(keccak256(record.commitment))
+    def _change_on_chain(self, anchorer: str, record: RecordInBatch, kind: str, target: RecordInBatch | None) -> bool:
+        """Whether ``anchorer`` already recorded this change of its record (sent by another process)."""
+        status = self.anchors.record_status(anchorer, record.root, keccak256(record.commitment))
         if kind == "amend":
-            return status.amended_by is not None and status.amended_by == target
+            return (
+                target is not None
+                and status.amended_by == keccak256(target.commitment)
+                and status.amended_in == target.root
+            )
         return status.retraction_reason is not None
 
     def _apply_changes(self) -> None:
@@ -366,22 +399,23 @@ class Batcher:
             if original is None or (change.kind == "amend" and replacement is None):
                 continue
             record, organisation_id = original
-            target = keccak256(replacement[0].commitment) if replacement else None
+            target = replacement[0] if replacement else None
+            signer = self.signer_for(organisation_id)
             tx_hash: bytes | None = None
             error: str | None = None
-            if not self._change_on_chain(record, change.kind, target):
+            if not self._change_on_chain(signer.address, record, change.kind, target):
                 try:
                     if change.kind == "amend":
-                        assert replacement is not None
-                        tx_hash = self.anchors.amend(record, replacement[0], self.signer_for(organisation_id))
+                        assert target is not None
+                        tx_hash = self.anchors.amend(record, target, signer)
                     else:
                         assert change.reason is not None
-                        tx_hash = self.anchors.retract(record, change.reason, self.signer_for(organisation_id))
+                        tx_hash = self.anchors.retract(record, change.reason, signer)
                 except (TransactionDroppedError, TransactionTimeoutError):
                     continue  # not (yet) on chain: still pending; the contract is asked again next step
                 except (ContractRevertError, TransactionFailedError) as err:
                     # another process may have sent the same change meanwhile: then it is done
-                    if not self._change_on_chain(record, change.kind, target):
+                    if not self._change_on_chain(signer.address, record, change.kind, target):
                         error = err.error if isinstance(err, ContractRevertError) else err.code
             final = self.config.confirmations == 0 or tx_hash is None or error is not None
             with_tx(conn, functools.partial(mark_sent, conn, change.id, tx_hash=tx_hash, error=error, final=final))

@@ -1,8 +1,9 @@
 """Where an organisation's records with a digest stand, from this service's store (no receipt at hand).
 
 The store says which registered records have the digest and which batch each went into; the chain
-event index adds later amendments and retractions. Only final batches (anchored and confirmed deep
-enough) count as anchored; the others are still on their way.
+event index adds later amendments and retractions, those the batch's anchorer recorded against the
+batch's root (nobody else's). Only final batches (anchored and confirmed deep enough) count as
+anchored; the others are still on their way.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def anchorings(
             continue
         assert batch.anchorer is not None and batch.anchored_at is not None
         assert batch.block_number is not None and batch.tx_hash is not None
-        status = indexed_record_status(conn, record.leaf)
+        status = indexed_record_status(conn, batch.anchorer, batch.root, record.leaf)
         found.append(
             Anchored(
                 organisation=organisation_name(record.organisation_id),

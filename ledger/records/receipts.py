@@ -3,8 +3,9 @@
 A receipt is a small JSON document (camelCase keys) holding the record's digest and salt, its leaf
 and Merkle proof, the anchored root, and where the root went on chain (chain id, contract,
 transaction, block, time, anchoring account). Anyone holding the record and its receipt can
-recompute the digest, the leaf and the root, then ask any node whether that root was anchored in
-that block by that account, without trusting CareLedger's server.
+recompute the digest, the leaf and the root, then ask any node whether that account anchored that
+root in that block (anchors are keyed by account: ``anchorOf(anchorer, root)``), without trusting
+CareLedger's server.
 
 The salt is in the receipt but never on chain: without it, the published root reveals nothing
 about the record and cannot be confirmed by guessing candidate documents.
@@ -143,7 +144,7 @@ def verify_receipt(
     document_digest: bytes | None = None,
     anchors: RecordAnchorClient | None = None,
     contract_verdict: bool = True,
-    status_of: Callable[[bytes], RecordStatus] | None = None,
+    status_of: Callable[[str, bytes, bytes], RecordStatus] | None = None,
 ) -> Verification:
     """Check a receipt step by step, locally and (given ``anchors``) against the chain: the API's
     steps, :data:`ledger.records.verification.API_STEPS`.
@@ -153,7 +154,8 @@ def verify_receipt(
     node's chain id is the receipt's; the root is anchored in the receipt's contract, in the
     receipt's block, by the receipt's anchorer, at the receipt's time; the contract's own
     ``verifyRecord`` agrees (a call: the salt is sent to the node but never published on chain).
-    Later amendments and retractions are reported, not counted as failures.
+    Later amendments and retractions are reported, not counted as failures: those the receipt's
+    anchorer recorded against the receipt's root (``status_of(anchorer, root, leaf)``), nobody else's.
 
     ``contract_verdict=False`` skips the ``verifyRecord`` call: the local proof against a root the
     chain says is anchored already decides; the call is a second opinion from the contract's own
@@ -178,10 +180,10 @@ def _verify_on_chain(
     anchors: RecordAnchorClient,
     result: Verification,
     contract_verdict: bool,
-    status_of: Callable[[bytes], RecordStatus],
+    status_of: Callable[[str, bytes, bytes], RecordStatus],
 ) -> None:
     def read_anchor() -> AnchorFacts | None:
-        info = anchors.anchor_of(receipt.root)  # a ChainError means "could not check", not "invalid"
+        info = anchors.anchor_of(receipt.anchorer, receipt.root)  # a ChainError: could not check, not invalid
         return None if info is None else AnchorFacts(info.anchorer, info.block_number, info.anchored_at)
 
     result.checks.extend(
@@ -196,8 +198,8 @@ def _verify_on_chain(
     if not result.anchored:
         return
     if contract_verdict:
-        on_chain = anchors.verify_record(receipt.root, receipt.salt, receipt.digest, receipt.proof)
+        on_chain = anchors.verify_record(receipt.anchorer, receipt.root, receipt.salt, receipt.digest, receipt.proof)
         result.checks.append(CONTRACT_VERDICT.check(on_chain))
-    status = status_of(receipt.leaf)
+    status = status_of(receipt.anchorer, receipt.root, receipt.leaf)
     result.amended_by = show(status.amended_by)
     result.retraction_reason = status.retraction_reason

@@ -12,24 +12,29 @@ it is run:
 Which steps each caller runs:
 
 * the API (:func:`ledger.records.receipts.verify_receipt`: ``POST /v1/verify``, the demo):
-  :data:`API_STEPS`. Its anchor comes from ``RecordAnchorClient.anchor_of`` (remembered once deep
-  enough), which gives no transaction, leaf count or role history: it does not run ``transaction``,
-  ``leaf_count`` or ``anchorer_role`` (yet). A malformed receipt is refused by
+  :data:`API_STEPS`. Its anchor comes from ``RecordAnchorClient.anchor_of(anchorer, root)``
+  (remembered once deep enough), which gives no transaction, leaf count or role history: it does
+  not run ``transaction``, ``leaf_count`` or ``anchorer_role`` (yet). A malformed receipt is refused by
   :meth:`~ledger.records.receipts.Receipt.parse` (an error worded as ``parse`` fails), not reported
   as a step. It walks the proof from the receipt's leaf.
 * the auditor (:func:`ledger.auditor.verify.verify_one`, ``careledger-audit verify`` and
   ``verify-receipts``): :data:`AUDITOR_STEPS`. Its anchor facts come from
-  :class:`ledger.auditor.verify.ChainFacts` (``anchorOf``, the ``RootAnchored`` event and the role
-  timeline, each read once). It walks the proof from the leaf it computed (so after a failed
+  :class:`ledger.auditor.verify.ChainFacts` (``anchorOf(anchorer, root)``, the ``RootAnchored``
+  event and the role timeline, each read once). It walks the proof from the leaf it computed (so after a failed
   ``leaf`` the two may disagree on ``proof``; both call the receipt invalid).
 
 The comparisons with the anchor a caller runs are its ``*_ANCHOR_STEPS``: adding a step to the API
 is adding it to :data:`API_ANCHOR_STEPS`, once the API's :class:`AnchorFacts` carry the fact it
 compares (they leave unread facts None, and a step whose fact is None fails).
 
-The role is checked against what the receipt *claims* (account and block) before the claims are
-compared with the anchor, so a receipt naming an account that could not have anchored then fails
-as ``anchorer_role``, the more telling diagnosis.
+The anchor read is the one the receipt's anchorer made: anchors are keyed by ``(anchorer, root)``
+on chain, so a receipt whose anchorer was altered finds no anchor and fails as ``anchored`` (the
+``anchorer`` step then compares the account the contract stored with the receipt's). Amendments
+and retractions are read for the record as that account anchored it, never another account's.
+
+The role is checked against what the receipt *claims* (account and block) before the other claims
+are compared with the anchor, so a receipt naming the real anchorer at a block where it could not
+have anchored fails as ``anchorer_role``, the more telling diagnosis.
 """
 
 from __future__ import annotations
@@ -102,9 +107,10 @@ CONTRACT: Final = Step(
 )
 ANCHORED: Final = Step(
     "anchored",
-    checks="the root is anchored on chain (``anchorOf``)",
-    holds="the root is anchored on chain",
-    fails="the root was never anchored on chain",
+    checks="the receipt's anchorer anchored the root on chain (``anchorOf(anchorer, root)``: anchors are "
+    "keyed by account, so another account's anchor of the same root never counts)",
+    holds="the root is anchored on chain by the receipt's anchorer",
+    fails="the root was never anchored on chain by the receipt's anchorer",
 )
 ANCHORER_ROLE: Final = Step(
     "anchorer_role",
@@ -282,7 +288,8 @@ class ChainClaim(Protocol):
 class AnchorFacts:
     """What the chain says about a receipt's root, as far as the caller read it.
 
-    ``anchorer``, ``block_number`` and ``anchored_at`` are the contract's ``anchorOf``. The rest is
+    ``anchorer``, ``block_number`` and ``anchored_at`` are the contract's ``anchorOf(anchorer, root)``
+    for the receipt's anchorer and root. The rest is
     None when not read: ``tx_hash`` and ``leaf_count`` come from the root's ``RootAnchored`` event,
     ``role_held`` is whether the receipt's anchorer held ``ANCHORER_ROLE`` in the receipt's block.
     """
@@ -352,7 +359,7 @@ def chain_checks(
         claim: What the receipt says about the chain.
         chain_id: The node's chain id.
         contract: The address of the RecordAnchor checked against.
-        read_anchor: The root's anchor, or None if it was never anchored.
+        read_anchor: The anchor the claim's anchorer made of its root, or None if it never did.
         compare: The comparisons with the anchor to run (steps of :data:`ANCHOR_COMPARISONS`).
 
     Raises:

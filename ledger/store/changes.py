@@ -2,15 +2,22 @@
 
 A change is requested by the record's organisation (a row in ``pending``), sent on chain by the
 batcher once the records it names are anchored (``done`` with its transaction, or ``failed`` with
-the contract's error), and final once its transaction is deep enough (``confirmed``). The unique
-index ``record_changes_once`` keeps one change of each kind per record.
+the contract's error), and final once its transaction is deep enough (``confirmed``).
+
+The unique index ``record_changes_once`` holds the one rule of record changes (the contract and
+the API hold it too): a record is changed at most once, amended or retracted, not both. Of two
+concurrent requests that both passed the API's check, the store takes the first and refuses the
+other (:func:`is_change_taken`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import psycopg
 
 from ledger.store.database import Connection
 from ledger.store.intake import Statement
@@ -51,6 +58,18 @@ def change_kind_of(conn: Connection, record_id: str) -> ChangeKind | None:
     """The kind of change already requested for the record, if any."""
     row = conn.execute("SELECT kind FROM record_changes WHERE record_id = ?", (record_id,)).fetchone()
     return row[0] if row is not None else None
+
+
+ONE_CHANGE_INDEX = "record_changes_once"
+_SQLITE_ONE_CHANGE = "UNIQUE constraint failed: record_changes.record_id"
+
+
+def is_change_taken(err: BaseException) -> bool:
+    """Whether ``err`` is the one-change-per-record constraint refusing a second change of a record
+    (and not another constraint of the table, such as a record that does not exist)."""
+    if isinstance(err, psycopg.errors.UniqueViolation):
+        return err.diag.constraint_name == ONE_CHANGE_INDEX
+    return isinstance(err, sqlite3.IntegrityError) and str(err) == _SQLITE_ONE_CHANGE
 
 
 def changes_naming(conn: Connection, record_id: str) -> list[RecordChange]:

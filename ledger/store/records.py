@@ -2,7 +2,9 @@
 
 A record row holds what must stay off chain: the digest, the salt, the patient and metadata. A
 batch row holds a sealed Merkle tree's root and leaves; it becomes ``anchored`` once the root is on
-chain, with where and when. Receipts are derived from the two.
+chain, with where and when. Receipts are derived from the two. A batch's leaves are its records'
+leaves, plus any padding leaves mixed in when its root had to change before it was anchored
+(:func:`reseal_batch`): random values that are no record's leaf.
 """
 
 from __future__ import annotations
@@ -330,6 +332,35 @@ def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch |
     return batch
 
 
+def reseal_batch(conn: Connection, batch_id: int, padding: bytes) -> Batch:
+    """Give a sealed, not yet anchored batch another root by adding the leaf ``padding`` (32 random
+    bytes, no record's leaf) to its leaves; its records stay in it.
+
+    For a root that cannot be anchored as the batch's own (see the batcher): no receipt was issued
+    for an unanchored batch, so its root may still change.
+    """
+    batch = get_batch(conn, batch_id)
+    if batch is None or batch.state != "sealed":
+        raise RuntimeError(f"batch {batch_id} is not sealed and unanchored: its root cannot change")
+    if len(padding) != 32:
+        raise ValueError("a padding leaf is 32 bytes")
+    leaves = [*batch.leaf_list(), padding]
+    root = MerkleTree.from_leaves(leaves).root
+
+    def write() -> None:
+        updated = conn.execute(
+            "UPDATE batches SET root = ?, leaf_count = ?, leaves = ? WHERE id = ? AND state = 'sealed'",
+            (root, len(leaves), b"".join(leaves), batch_id),
+        ).rowcount
+        if updated != 1:
+            raise RuntimeError(f"batch {batch_id} was anchored meanwhile: its root cannot change")
+
+    with_tx(conn, write)
+    resealed = get_batch(conn, batch_id)
+    assert resealed is not None
+    return resealed
+
+
 def unconfirmed_batches(conn: Connection) -> list[Batch]:
     rows = conn.execute(
         f"SELECT {_BATCH_COLUMNS} FROM batches WHERE state = 'anchored' AND confirmed = 0 ORDER BY id"
@@ -377,22 +408,26 @@ def mark_unanchored(conn: Connection, batch_id: int) -> None:
 
 
 class TreeCache:
-    """Recently used batch trees, rebuilt from their stored leaves on a miss (a few ms for 4,096)."""
+    """Recently used batch trees, rebuilt from their stored leaves on a miss (a few ms for 4,096).
+
+    Trees are cached by batch and root: a batch resealed under another root gets its new tree.
+    """
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
-        self._trees: OrderedDict[int, MerkleTree] = OrderedDict()
+        self._trees: OrderedDict[tuple[int, bytes], MerkleTree] = OrderedDict()
         self._lock = Lock()
 
     def tree(self, batch: Batch) -> MerkleTree:
+        key = (batch.id, batch.root)
         with self._lock:
-            tree = self._trees.get(batch.id)
+            tree = self._trees.get(key)
             if tree is not None:
-                self._trees.move_to_end(batch.id)
+                self._trees.move_to_end(key)
                 return tree
         tree = MerkleTree.from_leaves(batch.leaf_list())
         with self._lock:
-            self._trees[batch.id] = tree
+            self._trees[key] = tree
             while len(self._trees) > self._size:
                 self._trees.popitem(last=False)
         return tree

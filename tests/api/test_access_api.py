@@ -142,7 +142,7 @@ def test_break_glass_is_allowed_recorded_on_chain_and_flagged(
     assert [(h["event"], h["transactionHash"]) for h in history] == [
         ("EmergencyAccessRecorded", answer["breakGlassTx"])
     ]
-    assert history[0]["fields"] == {"accessor": org.address, "scope": "*", "reason": "UNCONSCIOUS"}
+    assert history[0]["fields"] == {"accessor": org.address, "scope": "*", "purpose": "ETREAT", "reason": "UNCONSCIOUS"}
     (entry,) = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
     assert entry["breakGlass"] is True and entry["breakGlassTx"] == answer["breakGlassTx"]
     assert entry["document"]["breakGlassTx"] == answer["breakGlassTx"]
@@ -245,3 +245,41 @@ def test_a_consent_that_expired_while_no_block_was_mined_is_refused(
     assert service.ledger.consents.is_permitted(patient.address, org.address, SCOPE, PURPOSE)  # the stale view
     denied = assert_error(access(client, headers, patient.address), 403, "consent_required")
     assert denied["details"]["reason"] == "expired"
+
+
+def test_break_glass_for_a_purpose_outside_the_emergency_set_is_refused_before_any_transaction(
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
+) -> None:
+    """Research (``HRESCH``) and payment (``HPAYMT``) are no emergencies: refused with a stable code,
+    nothing sent on chain, and the attempt is in the audit trail like any other refusal. An
+    emergency purpose goes on chain with the access."""
+    headers, org = make_app({Role.EMERGENCY, Role.READER}, organisation="Emergency Unit", emergency=True)
+    head = service.ledger.chain.block_number()
+    for purpose in ("HRESCH", "HPAYMT"):
+        refused = client.post(
+            "/v1/access/emergency",
+            headers=headers,
+            json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS", "purpose": purpose},
+        )
+        error = assert_error(refused, 403, "not_an_emergency_purpose")
+        assert error["details"]["purpose"] == purpose and error["details"]["audit_record_id"]
+    assert service.ledger.chain.block_number() == head  # no transaction: the refusal came first
+    entries = client.get(f"/v1/audit/patients/{patient.address}", headers=headers).json()["entries"]
+    assert [(e["decision"], e["purpose"], e["reason"], e["breakGlass"]) for e in entries] == [
+        ("denied", "HRESCH", "not_an_emergency_purpose", False),
+        ("denied", "HPAYMT", "not_an_emergency_purpose", False),
+    ]
+
+    allowed = client.post(
+        "/v1/access/emergency",
+        headers=headers,
+        json={"patient": patient.address, "scope": "*", "reason": "UNCONSCIOUS", "purpose": "BTG"},
+    )
+    assert allowed.status_code == 200, allowed.text
+    history = own_consents(client, service, patient)["history"]
+    assert [(h["event"], h["fields"]) for h in history] == [
+        ("EmergencyAccessRecorded", {"accessor": org.address, "scope": "*", "purpose": "BTG", "reason": "UNCONSCIOUS"})
+    ]

@@ -86,7 +86,7 @@ def test_an_anchor_removed_by_a_reorganisation_is_anchored_again(node_and_servic
     assert record is not None and record.batch_id is not None
     first = get_batch(service.db.conn, record.batch_id)
     assert first is not None and first.anchored and not first.final
-    assert service.ledger.anchors.anchor_of(first.root) is not None
+    assert first.anchorer is not None and service.ledger.anchors.anchor_of(first.anchorer, first.root) is not None
 
     # a competing branch without the anchoring transaction becomes the canonical chain
     assert rpc(url, "evm_revert", before_anchoring) is True
@@ -143,5 +143,5 @@ def test_a_retraction_removed_by_a_reorganisation_is_sent_again(node_and_service
     assert conn.execute("SELECT confirmed FROM record_changes").fetchone()[0] == 1
     receipt = service.receipt_of(record)
     assert receipt is not None
-    leaf_status = service.ledger.anchors.record_status(receipt.leaf)
+    leaf_status = service.ledger.anchors.record_status(receipt.anchorer, receipt.root, receipt.leaf)
     assert leaf_status.retraction_reason == "ENTERED_IN_ERROR"

@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 from web3 import Web3
 from web3.types import TxReceipt
 
-from ledger.chain.contracts import Artifact
-from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE
+from ledger.chain.contracts import CONSENT_REGISTRY, Artifact, load_artifact
+from ledger.consent.codes import ALL_DATA, EMERGENCY_PURPOSES, PURPOSES_OF_USE
+from ledger.consent.registry import ConsentRegistryClient
 from ledger.consent.terms import UINT64_MAX, ConsentKey, ConsentState, GrantTerms
 from ledger.consent.typed_data import (
     grant_typed_data,
@@ -47,7 +48,8 @@ NewAccount = Callable[[], LocalAccount]
 
 SCOPE = "Observation"
 PURPOSE = "TREAT"
-REASON = "ETREAT"
+REASON = "UNCONSCIOUS"
+EMERGENCY = "ETREAT"
 HOUR = 3600
 DAY = 24 * HOUR
 ZERO32 = bytes(32)
@@ -529,56 +531,112 @@ def grant_emergency_role(ledger: Ledger, account: str) -> None:
     ledger.chain.transact(fn, ledger.admin)
 
 
-def test_emergency_access_is_recorded(ledger: Ledger, new_account: NewAccount) -> None:
+def record_emergency(
+    ledger: Ledger, accessor: LocalAccount, patient: str, purpose: str = EMERGENCY, reason: str = REASON
+) -> TxReceipt:
+    """A break-glass access to all of ``patient``'s data, through the client."""
+    return ledger.consents.record_emergency_access(accessor, patient, ALL_DATA, purpose, reason)
+
+
+def test_the_registry_holds_its_emergency_purposes(ledger: Ledger) -> None:
+    functions = ledger.consents.contract.functions
+    held = [bytes(code) for code in ledger.chain.call(functions.emergencyPurposes())]
+    assert held == [encode_code(p) for p in EMERGENCY_PURPOSES] == [encode_code("ETREAT"), encode_code("BTG")]
+    assert ledger.consents.emergency_purposes() == frozenset({"ETREAT", "BTG"})
+    for purpose in PURPOSES_OF_USE:
+        assert ledger.chain.call(functions.isEmergencyPurpose(encode_code(purpose))) is (purpose in EMERGENCY_PURPOSES)
+
+
+def test_emergency_access_is_recorded_with_its_purpose(ledger: Ledger, new_account: NewAccount) -> None:
     patient, doctor = new_account(), new_account()
     role = bytes(ledger.chain.call(ledger.consents.contract.functions.EMERGENCY_ROLE()))
     assert role == bytes(EMERGENCY_ROLE)
     grant_emergency_role(ledger, doctor.address)
 
-    receipt = ledger.consents.record_emergency_access(doctor, patient.address, ALL_DATA, REASON)
+    receipt = record_emergency(ledger, doctor, patient.address, "ETREAT")
 
     event = single_event(ledger.consents.contract.events.EmergencyAccessRecorded(), receipt)
     assert event == {
         "patient": patient.address,
         "accessor": doctor.address,
         "scope": encode_code(ALL_DATA),
+        "purpose": encode_code("ETREAT"),
         "reason": encode_code(REASON),
     }
     assert topics_of(receipt) == [address_topic(patient.address), address_topic(doctor.address), encode_code(ALL_DATA)]
     # Break-glass is recorded, not a consent.
     assert not ledger.consents.is_permitted(patient.address, doctor.address, SCOPE, PURPOSE)
-    assert [e.kind for e in ledger.consents.history(patient.address)] == ["EmergencyAccessRecorded"]
+    history = ledger.consents.history(patient.address)
+    assert [(e.kind, e.fields["purpose"]) for e in history] == [("EmergencyAccessRecorded", "ETREAT")]
+    btg = single_event(
+        ledger.consents.contract.events.EmergencyAccessRecorded(),
+        record_emergency(ledger, doctor, patient.address, "BTG"),
+    )
+    assert btg["purpose"] == encode_code("BTG")
+
+
+@pytest.mark.parametrize("purpose", ["HRESCH", "HPAYMT", "TREAT", "PUBHLTH"])
+def test_emergency_access_for_a_purpose_that_is_no_emergency_reverts(
+    ledger: Ledger, new_account: NewAccount, purpose: str
+) -> None:
+    """Research, payment and plain treatment need the patient's consent: break-glass for them reverts,
+    naming the purpose, and records nothing."""
+    patient, doctor = new_account(), new_account()
+    grant_emergency_role(ledger, doctor.address)
+    with reverts(ledger, "ConsentRegistryNotEmergencyPurpose", purpose=encode_code(purpose)):
+        record_emergency(ledger, doctor, patient.address, purpose)
+    assert ledger.consents.history(patient.address) == []
 
 
 def test_emergency_access_requires_the_role(ledger: Ledger, new_account: NewAccount) -> None:
     patient, doctor = new_account(), new_account()
     unauthorized = {"account": doctor.address, "neededRole": bytes(EMERGENCY_ROLE)}
     with reverts(ledger, "AccessControlUnauthorizedAccount", **unauthorized):
-        ledger.consents.record_emergency_access(doctor, patient.address, ALL_DATA, REASON)
+        record_emergency(ledger, doctor, patient.address)
 
     grant_emergency_role(ledger, doctor.address)
-    ledger.consents.record_emergency_access(doctor, patient.address, ALL_DATA, REASON)
+    record_emergency(ledger, doctor, patient.address)
     revoke = ledger.consents.contract.functions.revokeRole(EMERGENCY_ROLE, doctor.address)
     ledger.chain.transact(revoke, ledger.admin)
     with reverts(ledger, "AccessControlUnauthorizedAccount", **unauthorized):
-        ledger.consents.record_emergency_access(doctor, patient.address, ALL_DATA, REASON)
+        record_emergency(ledger, doctor, patient.address)
     assert len(ledger.consents.history(patient.address)) == 1
 
 
-def test_emergency_access_requires_patient_scope_and_reason(ledger: Ledger, new_account: NewAccount) -> None:
+def test_emergency_access_requires_patient_scope_purpose_and_reason(ledger: Ledger, new_account: NewAccount) -> None:
     patient, doctor = new_account(), new_account()
     grant_emergency_role(ledger, doctor.address)
     record = ledger.consents.contract.functions.recordEmergencyAccess
-    scope, reason = encode_code(ALL_DATA), encode_code(REASON)
+    scope, purpose, reason = encode_code(ALL_DATA), encode_code(EMERGENCY), encode_code(REASON)
 
-    for args, error in (
-        ((patient.address, scope, ZERO32), "ConsentRegistryZeroCode"),
-        ((patient.address, ZERO32, reason), "ConsentRegistryZeroCode"),
-        ((ZERO_ADDRESS, scope, reason), "ConsentRegistryZeroAddress"),
+    for args, error, expected in (
+        ((patient.address, scope, purpose, ZERO32), "ConsentRegistryZeroCode", {}),
+        ((patient.address, ZERO32, purpose, reason), "ConsentRegistryZeroCode", {}),
+        ((patient.address, scope, ZERO32, reason), "ConsentRegistryNotEmergencyPurpose", {"purpose": ZERO32}),
+        ((ZERO_ADDRESS, scope, purpose, reason), "ConsentRegistryZeroAddress", {}),
     ):
-        with reverts(ledger, error):
+        with reverts(ledger, error, **expected):
             ledger.chain.transact(record(*args), doctor)
     assert ledger.consents.history(patient.address) == []
+
+
+def test_a_registry_is_deployed_with_its_own_emergency_purposes(ledger: Ledger, new_account: NewAccount) -> None:
+    """The set is the deployment's: a registry deployed with only ``ETREAT`` refuses ``BTG``; a zero
+    purpose cannot be in a set."""
+    artifact = load_artifact(CONSENT_REGISTRY)
+    with reverts(ledger, "ConsentRegistryZeroCode"):
+        ledger.chain.deploy(artifact, ledger.admin, ledger.admin.address, [encode_code("ETREAT"), ZERO32])
+    deployed = ledger.chain.deploy(artifact, ledger.admin, ledger.admin.address, [encode_code("ETREAT")] * 2)
+    address = deployed["contractAddress"]
+    assert address is not None
+    registry = ConsentRegistryClient(ledger.chain, address)
+    assert registry.emergency_purposes() == frozenset({"ETREAT"})
+    assert ledger.chain.call(registry.contract.functions.emergencyPurposes()) == [encode_code("ETREAT")]
+    patient, doctor = new_account(), new_account()
+    registry.grant_emergency(ledger.admin, doctor.address)
+    with reverts(ledger, "ConsentRegistryNotEmergencyPurpose", purpose=encode_code("BTG")):
+        registry.record_emergency_access(doctor, patient.address, ALL_DATA, "BTG", REASON)
+    registry.record_emergency_access(doctor, patient.address, ALL_DATA, "ETREAT", REASON)
 
 
 # --- relayed signatures ----------------------------------------------------------------------

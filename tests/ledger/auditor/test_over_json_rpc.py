@@ -38,7 +38,7 @@ def test_verify_and_audit_over_anvil(tmp_path: Path, anvil_url: str) -> None:
         outcome = verify_one(receipts[3].to_json(), document_digest=digest_bytes(b"3"), facts=facts)
         assert outcome.valid, [c for c in outcome.checks if not c.ok]
         tampered = {**receipts[3].to_dict(), "anchorer": patient.address}
-        assert verify_one(json.dumps(tampered), facts=facts).failing_step == "anchorer_role"
+        assert verify_one(json.dumps(tampered), facts=facts).failing_step == "anchored"  # not that account's
         report = run_audit(reader, None)
         assert report.clean, report.discrepancies
         assert report.history.event_counts()["ConsentRevoked"] == 1

@@ -31,12 +31,12 @@ def test_addresses_are_checksummed_and_wrong_checksums_refused() -> None:
 
 
 def test_custom_errors_are_decoded_by_name_with_checksummed_addresses() -> None:
-    data = function_signature_to_4byte_selector("RecordAnchorNotAnchorer(bytes32,address,address)") + encode(
-        ["bytes32", "address", "address"], [b"\x01" * 32, ADDRESS.lower(), ADDRESS.lower()]
+    data = function_signature_to_4byte_selector("RecordAnchorAlreadyChanged(address,bytes32,bytes32)") + encode(
+        ["address", "bytes32", "bytes32"], [ADDRESS.lower(), b"\x01" * 32, b"\x02" * 32]
     )
     err = translate_error(ContractCustomError("0x" + data.hex(), data="0x" + data.hex()))
-    assert isinstance(err, ContractRevertError) and err.error == "RecordAnchorNotAnchorer"
-    assert err.args_by_name == {"root": b"\x01" * 32, "anchorer": ADDRESS, "caller": ADDRESS}
+    assert isinstance(err, ContractRevertError) and err.error == "RecordAnchorAlreadyChanged"
+    assert err.args_by_name == {"anchorer": ADDRESS, "root": b"\x01" * 32, "leaf": b"\x02" * 32}
 
 
 def test_unknown_reverts_and_transport_failures() -> None:
@@ -71,5 +71,5 @@ def test_many_threads_sending_from_one_account_get_distinct_nonces(ledger: Ledge
     with ThreadPoolExecutor(8) as pool:
         anchored = list(pool.map(lambda root: ledger.anchors.anchor(root, 1, anchorer), roots))
     assert len({a.tx_hash for a in anchored}) == len(roots)
-    assert all(ledger.anchors.anchor_of(root) is not None for root in roots)
+    assert all(ledger.anchors.anchor_of(anchorer.address, root) is not None for root in roots)
     assert ledger.chain.w3.eth.get_transaction_count(anchorer.address) == start + len(roots)

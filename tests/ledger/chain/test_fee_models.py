@@ -44,4 +44,4 @@ def test_fee_models(tmp_path: Path, fee_model: str, priority_fee_wei: int, tx_ty
             assert "maxPriorityFeePerGas" not in tx
         else:
             assert tx["maxPriorityFeePerGas"] == priority_fee_wei
-        assert ledger.anchors.anchor_of(root) is not None
+        assert ledger.anchors.anchor_of(anchored.anchorer, root) is not None

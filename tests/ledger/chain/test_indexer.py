@@ -12,8 +12,11 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from ledger.chain.indexer import ChainIndexer, all_events, indexed_to, patient_events
+from ledger.chain.indexer import ChainIndexer, all_events, indexed_record_status, indexed_to, patient_events
 from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.records.anchoring import UNCHANGED, RecordInBatch, RecordStatus
+from ledger.records.hashing import commitment, digest_bytes, keccak256, leaf_hash, new_salt
+from ledger.records.merkle import MerkleTree
 from ledger.runtime import Ledger
 from ledger.store import Database, open_database
 from tests.support.chain_under_test import FAST_SCRYPT_N, ChainUnderTest
@@ -47,7 +50,7 @@ def make_history(ledger: Ledger, new_account: NewAccount) -> tuple[LocalAccount,
     contract = consents.contract
     role = ledger.chain.call(contract.functions.EMERGENCY_ROLE())
     ledger.chain.transact(contract.functions.grantRole(role, emergency.address), ledger.admin)
-    consents.record_emergency_access(emergency, patient.address, "*", "UNCONSCIOUS")
+    consents.record_emergency_access(emergency, patient.address, "*", "ETREAT", "UNCONSCIOUS")
     ledger.anchors.anchor(b"\x42" * 32, 3, emergency)
     return patient, guardian
 
@@ -69,6 +72,7 @@ def test_sync_indexes_every_event_once(ledger: Ledger, db: Database, new_account
     ]
     assert events[1].fields["actor"] == guardian.address and events[1].fields["scope"] == "Observation"
     assert events[4].fields["reason"] == "UNCONSCIOUS" and events[4].fields["scope"] == "*"
+    assert events[4].fields["purpose"] == "ETREAT"
     roots = [e for e in all_events(db.conn) if e.event == "RootAnchored"]
     assert len(roots) == 1 and roots[0].patient is None and roots[0].fields["root"] == "0x" + "42" * 32
     assert added == len(all_events(db.conn)) == 6
@@ -78,6 +82,53 @@ def test_sync_indexes_every_event_once(ledger: Ledger, db: Database, new_account
     indexer.db.conn.execute("UPDATE chain_index_state SET last_block = ?", (ledger.deployment.deploy_block,))
     assert indexer.sync() == 0  # a range read twice adds nothing
     assert all_events(db.conn) == before
+
+
+def test_indexed_record_status_is_the_anchorer_s_word_on_its_own_record(ledger: Ledger, db: Database) -> None:
+    """Issue 12, point 1, in the index the public verifier reads: a retraction or amendment another
+    account records of the same leaf (through a tree of its own) is not the record's; nor is one by
+    the same account against another root. Only the anchorer's own change of its record shows."""
+    org_a, org_b = ledger.anchorer(), ledger.anchorer("org-b")
+    records = [(new_salt(), digest_bytes(b"record %d" % i)) for i in range(3)]
+    tree_a = MerkleTree.from_records(records)
+    ledger.anchors.anchor(tree_a.root, tree_a.leaf_count, org_a)
+    (salt1, digest1), (salt2, digest2), _ = records
+    leaf1, leaf2 = leaf_hash(salt1, digest1), leaf_hash(salt2, digest2)
+    b_own = (new_salt(), digest_bytes(b"org B's record"))
+    tree_b = MerkleTree.from_leaves([leaf1, leaf2, leaf_hash(*b_own)])
+    ledger.anchors.anchor(tree_b.root, tree_b.leaf_count, org_b)
+
+    def in_tree(tree: MerkleTree, salt: bytes, digest: bytes) -> RecordInBatch:
+        return RecordInBatch(tree.root, commitment(salt, digest), tuple(tree.proof(leaf_hash(salt, digest))))
+
+    ledger.anchors.retract(in_tree(tree_b, salt1, digest1), "ENTERED_IN_ERROR", org_b)
+    ledger.anchors.amend(in_tree(tree_b, salt2, digest2), in_tree(tree_b, *b_own), org_b)
+    indexer_for(ledger, db).sync()
+
+    for leaf in (leaf1, leaf2):
+        assert indexed_record_status(db.conn, org_a.address, tree_a.root, leaf) == UNCHANGED
+        assert indexed_record_status(db.conn, org_b.address, tree_a.root, leaf) == UNCHANGED  # B never anchored it
+    assert indexed_record_status(db.conn, org_b.address, tree_b.root, leaf1) == RecordStatus(None, "ENTERED_IN_ERROR")
+    assert indexed_record_status(db.conn, org_b.address, tree_b.root, leaf2) == RecordStatus(
+        leaf_hash(*b_own), None, tree_b.root
+    )
+    correction = in_tree(tree_a, *records[2])
+    ledger.anchors.amend(in_tree(tree_a, salt1, digest1), correction, org_a)
+    ledger.anchors.retract(in_tree(tree_a, salt2, digest2), "DUPLICATE", org_a)
+    indexer_for(ledger, db).sync()
+    assert indexed_record_status(db.conn, org_a.address.lower(), tree_a.root, leaf1) == RecordStatus(
+        keccak256(correction.commitment), None, tree_a.root
+    )
+    assert indexed_record_status(db.conn, org_a.address, tree_a.root, leaf2) == RecordStatus(None, "DUPLICATE")
+    for leaf in (leaf1, leaf2):  # both views agree, leaf by leaf
+        for anchorer, root in (
+            (org_a.address, tree_a.root),
+            (org_b.address, tree_b.root),
+            (org_b.address, tree_a.root),
+        ):
+            assert indexed_record_status(db.conn, anchorer, root, leaf) == ledger.anchors.record_status(
+                anchorer, root, leaf
+            )
 
 
 def test_the_index_equals_a_scan_of_the_chain(ledger: Ledger, db: Database, new_account: NewAccount) -> None:

@@ -79,9 +79,10 @@ def test_a_dropped_transaction_is_reported_and_the_next_send_reuses_its_nonce(an
     assert outcome[0].code == "transaction_dropped"
     assert time.monotonic() - started < 20  # far below the 60 s receipt timeout
     rpc(url, "evm_setAutomine", True)
-    assert ledger.anchors.anchor_of(root) is None  # nothing happened
-    again = ledger.anchors.anchor(root, 1, ledger.anchorer())  # a stale nonce would hang here
-    assert ledger.anchors.anchor_of(root) is not None and again.block_number > 0
+    anchorer = ledger.anchorer()
+    assert ledger.anchors.anchor_of(anchorer.address, root) is None  # nothing happened
+    again = ledger.anchors.anchor(root, 1, anchorer)  # a stale nonce would hang here
+    assert ledger.anchors.anchor_of(anchorer.address, root) is not None and again.block_number > 0
 
 
 def test_a_replaced_transaction_is_reported(anvil_ledger: tuple[Ledger, str]) -> None:
@@ -111,9 +112,9 @@ def test_a_replaced_transaction_is_reported(anvil_ledger: tuple[Ledger, str]) ->
     thread.join(30)
     assert isinstance(outcome[0], TransactionDroppedError) and "replaced" in str(outcome[0]), outcome
     rpc(url, "evm_setAutomine", True)
-    assert ledger.anchors.anchor_of(root) is None
+    assert ledger.anchors.anchor_of(anchorer.address, root) is None
     ledger.anchors.anchor(root, 1, anchorer)
-    assert ledger.anchors.anchor_of(root) is not None
+    assert ledger.anchors.anchor_of(anchorer.address, root) is not None
 
 
 def test_the_batcher_anchors_again_after_its_transaction_was_dropped(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def test_single_record_is_a_batch_of_one(ledger: Ledger) -> None:
         (lambda r: {"root": "0x" + flip(r.root).hex()}, ["proof", "anchored"]),
         (lambda r: {"blockNumber": r.block_number + 1}, ["block"]),
         (lambda r: {"anchoredAt": r.anchored_at - 1}, ["time"]),
-        (lambda r: {"anchorer": "0x" + "11" * 20}, ["anchorer"]),
+        (lambda r: {"anchorer": "0x" + "11" * 20}, ["anchored"]),  # anchors are keyed by account
         (lambda r: {"chainId": r.chain_id + 1}, ["chain"]),
         (lambda r: {"contract": "0x" + "22" * 20}, ["contract"]),
     ],

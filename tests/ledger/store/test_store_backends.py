@@ -340,5 +340,5 @@ def test_two_processes_sending_from_one_key_share_its_nonces_through_the_store(
         jobs = [(first if i % 2 else second, root) for i, root in enumerate(roots)]
         with ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda job: job[0].anchors.anchor(job[1], 1, anchorer), jobs))
-        assert all(first.anchors.anchor_of(root) is not None for root in roots)
+        assert all(first.anchors.anchor_of(anchorer.address, root) is not None for root in roots)
         assert first.chain.w3.eth.get_transaction_count(anchorer.address) == start + len(roots)
