@@ -83,6 +83,7 @@ SERVER_FAILURES: dict[int, str] = {
 UNAVAILABLE: dict[str, str] = {
     ChainUnavailableError.code: "the chain is unavailable; retry later",
     StoreUnavailableError.code: "the database is unavailable; retry later",
+    StorageFullError.code: "the ledger's disk is full: nothing was written; retry once space is freed",
 }
 
 

@@ -55,9 +55,10 @@ def stored_digests(data_dir: Path) -> set[str]:
         return {"0x" + bytes(digest).hex() for (digest,) in db.execute("SELECT digest FROM records")}
 
 
-def batcher_error(base: str) -> str | None:
-    """The batcher's last error, as the readiness check reports it."""
-    error: str | None = httpx.get(f"{base}/readyz", timeout=10).json()["batcher"]["lastError"]
+def batcher_error(base: str, admin_key: str) -> str | None:
+    """The batcher's last error, as the readiness check reports it (to an admin: details are theirs)."""
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    error: str | None = httpx.get(f"{base}/readyz", headers=headers, timeout=10).json()["batcher"]["lastError"]
     return error
 
 
@@ -83,7 +84,11 @@ def test_a_full_disk_refuses_registrations_loses_nothing_and_recovers_without_a_
             full_from = time.monotonic()
             filler = fill(small_disk)
             load.wait_for_refusals(REFUSALS_WANTED, 120, "registrations refused on the full disk")
-            wait_until(lambda: "StorageFullError" in str(batcher_error(base)), 60, "the batcher to meet the full disk")
+            wait_until(
+                lambda: "StorageFullError" in str(batcher_error(base, admin_key)),
+                60,
+                "the batcher to meet the full disk",
+            )
             on_full_disk = load.count()
             probe = httpx.post(f"{base}/v1/records", json={"patient": PATIENT, "digest": PROBE}, headers=headers)
             assert probe.status_code == 503 and probe.headers["Retry-After"], probe.text

@@ -82,10 +82,19 @@ def test_verify_never_matches_a_document_that_was_not_registered(
         f"/v1/records/{ack.json()['recordId']}/receipt", params={"wait": "true", "timeout": 20}, headers=registrar
     )
     assert anchored.status_code == 200, anchored.text
-    same = client.post("/v1/verify", content=f'{{"document": {registered}}}'.encode(), headers=JSON)
+    receipt = anchored.text
+    same = client.post(
+        "/v1/verify", content=f'{{"receipt": {receipt}, "document": {registered}}}'.encode(), headers=JSON
+    )
     assert same.status_code == 200 and same.json()["match"] and same.json()["digest"] == ack.json()["digest"]
-    lookalike = client.post("/v1/verify", content=f'{{"document": {other}}}'.encode(), headers=JSON)
+    lookalike = client.post(
+        "/v1/verify", content=f'{{"receipt": {receipt}, "document": {other}}}'.encode(), headers=JSON
+    )
     assert lookalike.status_code == 400, lookalike.text  # refused, where a lax parser said "match": true
+    looked_up = client.post(
+        "/v1/verify/lookup", content=f'{{"document": {other}}}'.encode(), headers={**registrar, **JSON}
+    )
+    assert looked_up.status_code == 400, looked_up.text
 
 
 def test_the_api_and_the_auditor_agree_on_every_digest(
