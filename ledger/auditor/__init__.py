@@ -9,7 +9,6 @@ Modules, one idea each:
 * :mod:`~ledger.auditor.logs`: read logs by block range (``eth_getLogs`` in chunks, or straight
   from the embedded chain's receipts).
 * :mod:`~ledger.auditor.chain_reader`: open a chain and a deployment, pinned at one head block.
-* :mod:`~ledger.auditor.roles`: who held ``ANCHORER_ROLE`` when, replayed from role events.
 * :mod:`~ledger.auditor.receipt_format`: fast receipt parsing and the local (off-chain) checks.
 * :mod:`~ledger.auditor.verify`: verifying one receipt (the steps are
   :mod:`ledger.records.verification`'s), chain facts cached.

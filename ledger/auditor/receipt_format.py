@@ -26,7 +26,17 @@ import sha3
 
 from ledger.exceptions import InputError, InvalidProofError
 from ledger.records.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT, Receipt
-from ledger.records.verification import DIGEST, LEAF, PARSE, PROOF, Check, digest_check, leaf_check
+from ledger.records.verification import (
+    DIGEST,
+    LEAF,
+    PARSE,
+    PROOF,
+    Check,
+    digest_check,
+    leaf_check,
+    proof_check,
+    proof_fits,
+)
 from ledger.values import checksum
 
 LOCAL_STEPS: Final = tuple(step.name for step in (PARSE, DIGEST, LEAF, PROOF))
@@ -357,6 +367,8 @@ class LocalVerifier:
         leaf = _keccak(_keccak(receipt.salt + receipt.digest).digest()).digest()
         if leaf != receipt.leaf:
             return Failure.of(leaf_check(receipt.leaf, leaf))
+        if not proof_fits(receipt.claim.leaf_count, len(receipt.proof_blob) // 32):
+            return Failure.of(proof_check(leaf, receipt.proof, receipt.claim.root, receipt.claim.leaf_count))
         root = self.root_of(leaf, receipt.proof_blob)
         if root != receipt.claim.root:
             return Failure.of(PROOF.check(False, receipt.claim.root, root))

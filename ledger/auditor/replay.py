@@ -23,11 +23,12 @@ from typing import Any
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.logs import Progress
-from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
 from ledger.chain import contracts
 from ledger.chain.contracts import CONSENT_EVENTS
 from ledger.chain.events import Event
+from ledger.chain.roles import ROLE_EVENTS, RoleTimeline
 from ledger.consent.terms import ConsentStatus
+from ledger.records.anchoring import ANCHORER_ROLE
 from ledger.records.verification import show
 from ledger.values import decode_code
 
@@ -92,7 +93,7 @@ class History:
     break_glass: list[dict[str, Any]] = field(default_factory=list)
     amendments: list[dict[str, Any]] = field(default_factory=list)
     retractions: list[dict[str, Any]] = field(default_factory=list)
-    roles: RoleTimeline = field(default_factory=lambda: RoleTimeline(()))
+    roles: RoleTimeline = field(default_factory=lambda: RoleTimeline((), bytes(ANCHORER_ROLE)))
 
     def event_counts(self) -> dict[str, int]:
         return dict(sorted(Counter(e.name for e in self.events).items()))
@@ -116,7 +117,7 @@ def replay(reader: ChainReader, *, progress: Progress | None = None) -> History:
     time_of = reader.source.block_time
     for event in history.events:
         _apply(history, event, time_of)
-    history.roles = RoleTimeline(e for e in history.events if e.contract == "RecordAnchor")
+    history.roles = RoleTimeline((e for e in history.events if e.contract == "RecordAnchor"), bytes(ANCHORER_ROLE))
     return history
 
 

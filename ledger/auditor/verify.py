@@ -14,8 +14,9 @@ import dataclasses
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.receipt_format import Failure, ReceiptClaim, parse_receipt
-from ledger.auditor.roles import ROLE_EVENTS, RoleTimeline
+from ledger.chain.roles import ROLE_EVENTS, RoleTimeline
 from ledger.exceptions import InvalidProofError
+from ledger.records.anchoring import ANCHORER_ROLE
 from ledger.records.hashing import leaf_hash
 from ledger.records.verification import (
     ANCHORED,
@@ -77,7 +78,7 @@ class ChainFacts:
     def roles(self) -> RoleTimeline:
         """The RecordAnchor's ``ANCHORER_ROLE`` history up to the head (read once)."""
         if self._roles is None:
-            self._roles = RoleTimeline(self.reader.events(anchor_events=ROLE_EVENTS))
+            self._roles = RoleTimeline(self.reader.events(anchor_events=ROLE_EVENTS), bytes(ANCHORER_ROLE))
         return self._roles
 
     def check(self, claim: ReceiptClaim) -> list[Check]:
@@ -127,7 +128,9 @@ def verify_one(
         outcome.checks.append(digest_check(receipt.digest, document_digest))
     leaf = leaf_hash(receipt.salt, receipt.digest)
     outcome.checks.append(leaf_check(receipt.leaf, leaf))
-    outcome.checks.append(proof_check(leaf, receipt.proof, receipt.claim.root))  # from the leaf computed here
+    outcome.checks.append(
+        proof_check(leaf, receipt.proof, receipt.claim.root, receipt.claim.leaf_count)
+    )  # from the leaf computed here
     if facts is not None:
         outcome.checks.extend(facts.check(receipt.claim))
         if outcome.anchored:

@@ -16,6 +16,8 @@ from web3.types import BlockIdentifier
 
 from ledger.chain.client import DEFAULT_CONFIRMATIONS, Chain
 from ledger.chain.contracts import RECORD_ANCHOR, load_artifact
+from ledger.chain.events import decode_log, raw_log, topics_of
+from ledger.chain.roles import ROLE_EVENTS, RoleTimeline
 from ledger.values import checksum, decode_code, encode_code
 
 ANCHORER_ROLE = Web3.keccak(text="ANCHORER_ROLE")
@@ -81,6 +83,9 @@ class RecordAnchorClient:
         self.deploy_block = deploy_block
         self.contract = chain.contract(load_artifact(RECORD_ANCHOR), self.address)
         self._anchored: dict[tuple[str, bytes], AnchorInfo] = {}  # an anchor, once on chain, never changes
+        self._anchorings: dict[tuple[str, bytes], AnchoredBatch] = {}  # likewise its transaction and event
+        self._roles: RoleTimeline | None = None  # ANCHORER_ROLE's history up to block _roles_to
+        self._roles_to = -1
 
     def anchor(self, root: bytes, leaf_count: int, sender: LocalAccount) -> AnchoredBatch:
         """Anchor a batch root in one transaction."""
@@ -118,8 +123,13 @@ class RecordAnchorClient:
 
     def anchoring_of(self, anchorer: str, root: bytes) -> AnchoredBatch | None:
         """``anchorer``'s anchoring of a root already on chain, rebuilt from its ``RootAnchored`` event and
-        transaction (for a process that died after sending, or a root that moved block). The leaf
-        count is the event's; None if the account never anchored the root or its event is not found."""
+        transaction (for a process that died after sending, a root that moved block, or checking a
+        receipt's every claim). The leaf count is the event's; None if the account never anchored the
+        root or its event is not found. Remembered, as :meth:`anchor_of`'s answers are, once deep enough."""
+        key = (checksum(anchorer), root)
+        cached = self._anchorings.get(key)
+        if cached is not None and key in self._anchored:
+            return cached
         info = self.anchor_of(anchorer, root)
         if info is None:
             return None
@@ -132,7 +142,7 @@ class RecordAnchorClient:
         if not logs:
             return None
         receipt = self.chain.transaction_receipt(bytes(logs[0]["transactionHash"]))
-        return AnchoredBatch(
+        anchored = AnchoredBatch(
             root=root,
             leaf_count=int(logs[0]["args"]["leafCount"]),
             anchorer=info.anchorer,
@@ -142,10 +152,14 @@ class RecordAnchorClient:
             gas_used=int(receipt["gasUsed"]),
             block_hash=bytes(receipt["blockHash"]),
         )
+        if key in self._anchored:  # deep enough that no reorganisation takes it back
+            self._anchorings[key] = anchored
+        return anchored
 
     def forget(self, anchorer: str, root: bytes) -> None:
         """Drop a remembered anchor (a reorganisation may have undone it)."""
         self._anchored.pop((checksum(anchorer), root), None)
+        self._anchorings.pop((checksum(anchorer), root), None)
 
     def verify_commitment(self, anchorer: str, root: bytes, commitment: bytes, proof: list[bytes]) -> bool:
         """The contract's own verdict on a record commitment and proof in a root ``anchorer`` anchored."""
@@ -186,6 +200,24 @@ class RecordAnchorClient:
         if any(amended_by):
             return RecordStatus(bytes(amended_by), None, bytes(amended_in))
         return RecordStatus(None, decode_code(reason)) if any(reason) else UNCHANGED
+
+    def held_anchorer_role(self, account: str, block: int) -> bool:
+        """Whether ``account`` held ``ANCHORER_ROLE`` in ``block`` (when it started, or granted within
+        it), from the contract's role events: any node answers, pruned ones too (no historical state).
+        The history is read once and again only for a block past what was read."""
+        if self._roles is None or block > self._roles_to:
+            head = self.chain.block_number()
+            entries = self.chain.get_logs(
+                {
+                    "fromBlock": self.deploy_block,
+                    "toBlock": head,
+                    "address": self.address,
+                    "topics": [["0x" + t.hex() for t in sorted(topics_of(*ROLE_EVENTS))]],
+                }
+            )
+            events = [e for e in (decode_log(raw_log(entry), RECORD_ANCHOR) for entry in entries) if e is not None]
+            self._roles, self._roles_to = RoleTimeline(events, bytes(ANCHORER_ROLE)), head
+        return self._roles.held_at(checksum(account), block)
 
     def has_anchorer_role(self, account: str, block: BlockIdentifier = "latest") -> bool:
         """Whether ``account`` held ``ANCHORER_ROLE`` at ``block``."""

@@ -169,7 +169,7 @@ def verify_receipt(
     if document_digest is not None:
         result.checks.append(digest_check(receipt.digest, document_digest))
     result.checks.append(leaf_check(receipt.leaf, leaf_hash(receipt.salt, receipt.digest)))
-    result.checks.append(proof_check(receipt.leaf, receipt.proof, receipt.root))
+    result.checks.append(proof_check(receipt.leaf, receipt.proof, receipt.root, receipt.leaf_count))
     if anchors is not None:
         _verify_on_chain(receipt, anchors, result, contract_verdict, status_of or anchors.record_status)
     return result
@@ -183,8 +183,18 @@ def _verify_on_chain(
     status_of: Callable[[str, bytes, bytes], RecordStatus],
 ) -> None:
     def read_anchor() -> AnchorFacts | None:
-        info = anchors.anchor_of(receipt.anchorer, receipt.root)  # a ChainError: could not check, not invalid
-        return None if info is None else AnchorFacts(info.anchorer, info.block_number, info.anchored_at)
+        # A ChainError here means "could not check", never "invalid".
+        anchored = anchors.anchoring_of(receipt.anchorer, receipt.root)
+        if anchored is None:
+            return None
+        return AnchorFacts(
+            anchored.anchorer,
+            anchored.block_number,
+            anchored.anchored_at,
+            tx_hash=anchored.tx_hash,
+            leaf_count=anchored.leaf_count,
+            role_held=anchors.held_anchorer_role(receipt.anchorer, receipt.block_number),
+        )
 
     result.checks.extend(
         chain_checks(

@@ -174,10 +174,10 @@ STEPS: Final = (
 )
 """Every step, in the order they run."""
 
-API_ANCHOR_STEPS: Final = (BLOCK, ANCHORER, TIME)
-"""The comparisons with the anchor the API runs (see the module docstring)."""
 AUDITOR_ANCHOR_STEPS: Final = (ANCHORER_ROLE, BLOCK, ANCHORER, TIME, TRANSACTION, LEAF_COUNT)
-"""The comparisons with the anchor the auditor runs."""
+"""The comparisons with the anchor: every claim a receipt makes about its anchoring."""
+API_ANCHOR_STEPS: Final = AUDITOR_ANCHOR_STEPS
+"""The API checks every claim too (its facts from the chain, cached once final)."""
 API_STEPS: Final = (DIGEST, LEAF, PROOF, CHAIN, CONTRACT, ANCHORED, *API_ANCHOR_STEPS, CONTRACT_VERDICT)
 """The API's steps: ``digest`` given a document, ``contract_verdict`` unless skipped."""
 AUDITOR_STEPS: Final = (PARSE, DIGEST, LEAF, PROOF, CHAIN, CONTRACT, ANCHORED, *AUDITOR_ANCHOR_STEPS)
@@ -249,9 +249,21 @@ def leaf_check(claimed: bytes, computed: bytes) -> Check:
     return LEAF.check(computed == claimed, claimed, computed)
 
 
-def proof_check(leaf: bytes, proof: Sequence[bytes], root: bytes) -> Check:
-    """``proof``: the path leads from ``leaf`` to the receipt's ``root`` (a path that cannot be walked,
-    a node not 32 bytes, fails with the reason)."""
+def proof_fits(leaf_count: int, length: int) -> bool:
+    """Whether a path of ``length`` siblings can lead from a leaf to the root of a tree of
+    ``leaf_count`` leaves: in OpenZeppelin's complete tree (``2n - 1`` nodes, the leaves last) a
+    leaf's depth is ``floor(log2 n)`` or ``floor(log2 (2n - 1))``."""
+    if leaf_count < 1:
+        return False
+    return length in (leaf_count.bit_length() - 1, (2 * leaf_count - 1).bit_length() - 1)
+
+
+def proof_check(leaf: bytes, proof: Sequence[bytes], root: bytes, leaf_count: int | None = None) -> Check:
+    """``proof``: the path leads from ``leaf`` to the receipt's ``root`` and, given the receipt's
+    ``leaf_count``, is as long as a path in a tree of that many leaves can be (a path that cannot be
+    walked, a node not 32 bytes, a length no such tree has: fails with the reason)."""
+    if leaf_count is not None and not proof_fits(leaf_count, len(proof)):
+        return PROOF.failed(f"{len(proof)} siblings is no path in a tree of {leaf_count} leaves")
     try:
         computed = process_proof(leaf, proof)
     except InvalidProofError as err:

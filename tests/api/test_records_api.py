@@ -414,9 +414,16 @@ def test_verify_answers_in_full(client: TestClient, registrar: dict[str, str], s
         "chain": (True, str(chain_id), str(chain_id)),
         "contract": (True, receipt["contract"], receipt["contract"]),
         "anchored": (True, receipt["root"], None),
+        "anchorer_role": (
+            True,
+            f"{receipt['anchorer']} holding ANCHORER_ROLE at block {receipt['blockNumber']}",
+            "held",
+        ),
         "block": (True, str(receipt["blockNumber"]), str(receipt["blockNumber"])),
         "anchorer": (True, receipt["anchorer"], receipt["anchorer"]),
         "time": (True, str(receipt["anchoredAt"]), str(receipt["anchoredAt"])),
+        "transaction": (True, receipt["transactionHash"], receipt["transactionHash"]),
+        "leaf_count": (True, str(receipt["leafCount"]), str(receipt["leafCount"])),
     }
     service.batcher.stop()
     digest = "0x" + "66" * 32
@@ -445,3 +452,25 @@ def test_receipt_is_pending_until_anchored(
     assert pending.status_code == 202 and pending.json() == {"recordId": record_id, "status": "pending"}
     service.batcher.run_once(force=True)
     assert client.get(f"/v1/records/{record_id}/receipt", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "step"),
+    [
+        ({"transactionHash": "0x" + "77" * 32}, "transaction"),
+        ({"leafCount": 2}, "leaf_count"),
+        ({"blockNumber": 1}, "anchorer_role"),
+        ({"anchorer": "0x8ba1f109551bD432803012645Ac136ddd64DBA72"}, "anchored"),
+    ],
+    ids=["transaction hash", "leaf count", "block", "anchorer"],
+)
+def test_public_verify_checks_every_claim_of_a_receipt(
+    client: TestClient, registrar: dict[str, str], change: dict[str, Any], step: str
+) -> None:
+    """A receipt whose transaction hash, leaf count, block or anchorer was altered does not verify:
+    the API checks every claim, as the auditor does (it used to say match: true for the first two)."""
+    record_id = client.post("/v1/records", json={"patient": PATIENT, "digest": "0x" + "46" * 32}, headers=registrar)
+    receipt = receipt_of(client, registrar, record_id.json()["recordId"])
+    assert client.post("/v1/verify", json={"receipt": receipt}).json()["match"]
+    verdict = client.post("/v1/verify", json={"receipt": {**receipt, **change}}).json()
+    assert not verdict["match"] and step in verdict["mismatches"], verdict["mismatches"]

@@ -7,9 +7,9 @@ import pytest
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.logs import EmbeddedLogSource, Web3LogSource, read_logs
 from ledger.auditor.replay import ANCHOR_EVENTS, replay
-from ledger.auditor.roles import RoleTimeline
 from ledger.chain.contracts import CONSENT_EVENTS
 from ledger.chain.events import Event
+from ledger.chain.roles import RoleTimeline
 from tests.ledger.auditor.conftest import Scenario
 
 A, B = "0x" + "aa" * 20, "0x" + "bb" * 20

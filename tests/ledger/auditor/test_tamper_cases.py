@@ -88,9 +88,8 @@ def test_bulk_verification_names_the_same_steps(scenario: Scenario, reader: Chai
 def test_api_and_auditor_word_failing_steps_alike(
     case: dict[str, Any], scenario: Scenario, reader: ChainReader
 ) -> None:
-    """Each step both run comes out the same (verdict, text, values compared); the API fails at the
-    case's step whenever it runs that step (it does not run ``anchorer_role``, ``transaction`` or
-    ``leaf_count``: on those cases it fails at a later step, or not at all).
+    """Each step both run comes out the same (verdict, text, values compared), and the API fails at
+    the case's step: it checks every claim of a receipt, as the auditor does.
 
     One difference is by design: after a failed ``leaf``, the API walks the proof from the receipt's
     leaf, the auditor from the leaf it computed, so their ``proof`` steps may differ then."""

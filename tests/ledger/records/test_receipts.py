@@ -52,11 +52,14 @@ def test_every_receipt_verifies_with_its_document(ledger: Ledger, anchored: list
             "chain",
             "contract",
             "anchored",
+            "anchorer_role",
             "block",
             "anchorer",
             "time",
+            "transaction",
+            "leaf_count",
             "contract_verdict",
-        ]
+        ]  # every claim the receipt makes
         assert result.amended_by is None and result.retraction_reason is None
 
 

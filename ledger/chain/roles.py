@@ -1,9 +1,9 @@
 """Who held a role when, replayed from the contract's ``RoleGranted``/``RoleRevoked`` events.
 
-A receipt claims its root was anchored by an account in a block; the auditor checks that account
-held ``ANCHORER_ROLE`` then. Replaying role events answers that the same way on every node (no
-historical state needed), costs one log read for the whole audit, and also yields the role history
-the report shows.
+A receipt claims its root was anchored by an account in a block; its verifiers (the API and the
+auditor) check that account held ``ANCHORER_ROLE`` then. Replaying role events answers that the
+same way on every node (no historical state needed: a pruned node serves logs, not old state),
+costs one log read, and also yields the role history the auditor's report shows.
 
 "Held at block N" means held when block N started, or granted within block N: the contract refuses
 ``anchor`` from an account without the role, so an anchor in block N by an account granted in that
@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ledger.chain.events import Event
-from ledger.records.anchoring import ANCHORER_ROLE
 
 ROLE_EVENTS = ("RoleGranted", "RoleRevoked")
 
@@ -37,7 +36,7 @@ class RoleChange:
 class RoleTimeline:
     """The history of one role on one contract."""
 
-    def __init__(self, events: Iterable[Event], role: bytes = bytes(ANCHORER_ROLE)) -> None:
+    def __init__(self, events: Iterable[Event], role: bytes) -> None:
         self.role = role
         self._changes: dict[str, list[RoleChange]] = defaultdict(list)
         for event in sorted(events, key=lambda e: e.position):
