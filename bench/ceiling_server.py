@@ -63,7 +63,10 @@ class GroupCommit:
             try:
                 with self.db:  # BEGIN ... COMMIT (ROLLBACK on error)
                     self.db.execute("BEGIN")
-                    self.db.executemany("INSERT INTO records VALUES (?, ?, ?)", [r for rows, _ in batch for r in rows])
+                    self.db.executemany(
+                        "INSERT INTO records (id, patient, digest) VALUES (?, ?, ?)",
+                        [r for rows, _ in batch for r in rows],
+                    )
             except sqlite3.Error as err:
                 for _, done in batch:
                     done.set_exception(err)

@@ -4,7 +4,7 @@ The ceiling server of ``bench/ceiling_server.py`` (same body, key check and grou
 SQLite WAL, synchronous=FULL) plus one background thread in the same process, as the service's
 batcher is, that anchors every acknowledged record in its own transaction (no batching, no Merkle
 tree) on an embedded chain in ``--chain-dir`` and marks it anchored. ``GET /stats`` answers
-``{"acknowledged": n, "anchored": m}``, so the benchmark compares records *anchored* per second.
+``{"ready": 0 or 1, "acknowledged": n, "anchored": m}``, so the benchmark compares records *anchored* per second.
 
     .venv/bin/python bench/naive_server.py --port 8002 --db /tmp/naive.sqlite3 --key KEY --chain-dir /tmp/chain
 """
@@ -35,6 +35,7 @@ class Anchorer:
         self.db_path = db_path
         self.chain_dir = chain_dir
         self.anchored = 0
+        self.ready = False
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -42,7 +43,8 @@ class Anchorer:
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("ALTER TABLE records ADD COLUMN anchored INTEGER NOT NULL DEFAULT 0")
         with open_ledger(Settings(data_dir=self.chain_dir, keystore_scrypt_n=SCRYPT_N)) as ledger:
-            signer = ledger.anchorer()
+            signer = ledger.anchorer()  # created, funded and granted before the load starts
+            self.ready = True
             last = 0
             while not self.stopping.is_set():
                 rows = db.execute("SELECT rowid, digest FROM records WHERE rowid > ? ORDER BY rowid LIMIT 64", (last,))
@@ -81,7 +83,8 @@ def main() -> None:
 
     @app.get("/stats")
     def stats() -> dict[str, int]:
-        return {"acknowledged": intakes[0].acknowledged if intakes else 0, "anchored": anchorer.anchored}
+        acknowledged = intakes[0].acknowledged if intakes else 0
+        return {"ready": int(anchorer.ready), "acknowledged": acknowledged, "anchored": anchorer.anchored}
 
     serve(app, args.port)
 
