@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
 
-    console = Console(width=max(Console().width, 170))  # the tables are wide; do not wrap cells when piped
+    console = Console(width=max(Console().width, 200))  # the tables are wide; do not wrap cells when piped
     build, extra = tables()
     verdict: bool | None = None
     for size in sizes:
