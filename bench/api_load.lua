@@ -3,9 +3,10 @@
 -- Every request carries a distinct digest (thread number and a counter), so no two records are alike.
 -- done() prints one line "CARELEDGER_WRK {json}" that bench/api_load.py parses.
 
+-- `tid` is a global on purpose: setup() sets it in each thread's own Lua state with thread:set, which
+-- a top-level `local tid` would hide (every thread then sent tid 0, so both threads sent the same digests).
 local threads = {}
 local counter = 0
-local tid = 0
 local patient = "0x8ba1f109551bd432803012645ac136ddd64dba72"
 
 function setup(thread)
