@@ -11,7 +11,7 @@ import re
 from typing import Annotated, Any
 
 from eth_typing import ChecksumAddress
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 from web3 import Web3
 
 from ledger.exceptions import InvalidCodeError, InvalidHexError
@@ -68,7 +68,12 @@ mixed-case address with a wrong checksum is refused."""
 Hex32 = Annotated[str, Field(pattern=HEX32_PATTERN)]
 """32 bytes as text: ``0x`` and 64 hex digits (a digest, a root, a transaction hash)."""
 
-Bytes32 = Annotated[bytes, BeforeValidator(bytes32), PlainSerializer(hex0x, return_type=str)]
+Bytes32 = Annotated[
+    bytes,
+    BeforeValidator(bytes32),
+    PlainSerializer(hex0x, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": HEX32_PATTERN}),
+]
 """32 bytes, read from and written as ``0x`` + 64 hex digits."""
 
 

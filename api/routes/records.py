@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from importlib import resources
 from typing import Annotated, Any
 
 import orjson
@@ -29,6 +30,7 @@ from api.service import Service
 from ledger.exceptions import ConflictError, NotFoundError
 from ledger.records.changes import refused_by_store, request_amendment, request_retraction, require_changeable
 from ledger.records.lifecycle import stage_of, standing_of
+from ledger.records.receipts import SCHEMA_FILE
 from ledger.store.database import INTEGRITY_ERRORS
 from ledger.store.idempotency import is_key_taken
 from ledger.store.intake import Statement
@@ -208,6 +210,13 @@ async def read_receipt(
 def find_records(caller: Reader, service: ServiceDep, digest: DigestQuery) -> list[dict[str, Any]]:
     found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]), caller.organisation.id)
     return [record_json(standing_of(service.db.conn, r)) for r in found]
+
+
+@receipts_router.get("/schema", summary="The JSON Schema of receipts (this version)")
+def receipt_json_schema() -> Response:
+    """Public: what every receipt this service issues conforms to (``receipt.schema.json``)."""
+    body = resources.files("ledger.records").joinpath(SCHEMA_FILE).read_bytes()
+    return Response(body, media_type="application/schema+json")
 
 
 @receipts_router.get("", summary="Receipts of this organisation's anchored records with a digest")

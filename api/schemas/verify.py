@@ -25,7 +25,7 @@ class VerifyIn(Schema):
             raise ValueError("give at most one of document, content, digest beside the receipt")
         return self
 
-    model_config = camel_config({"receipt": {"type": "careledger-receipt", "version": 1, "...": "..."}})
+    model_config = camel_config({"receipt": {"type": "careledger-receipt", "version": 2, "...": "..."}})
 
 
 class LookupIn(Schema):

@@ -25,7 +25,14 @@ import orjson
 import sha3
 
 from ledger.exceptions import InputError, InvalidProofError
-from ledger.records.receipts import DIGEST_ALGORITHM, RECEIPT_TYPE, RECEIPT_VERSION, TREE_FORMAT, Receipt
+from ledger.records.receipts import (
+    DIGEST_ALGORITHM,
+    OLD_VERSION_PROBLEM,
+    RECEIPT_TYPE,
+    RECEIPT_VERSION,
+    TREE_FORMAT,
+    Receipt,
+)
 from ledger.records.verification import (
     DIGEST,
     LEAF,
@@ -293,7 +300,9 @@ def _check_constants(data: dict[str, Any]) -> None:
     """Raise the error naming the first constant field present with another value."""
     for name, expected in _CONSTANTS.items():
         if name in data and data[name] != expected:
-            raise _malformed(name, f"expected {expected!r}")
+            raise _malformed(
+                name, OLD_VERSION_PROBLEM if name == "version" and data[name] == 1 else f"expected {expected!r}"
+            )
 
 
 def _name_bad_node(data: dict[str, Any]) -> None:

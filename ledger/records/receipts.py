@@ -40,7 +40,15 @@ from ledger.records.verification import (
 from ledger.values import Address, Bytes32
 
 RECEIPT_TYPE = "careledger-receipt"
-RECEIPT_VERSION = 1
+RECEIPT_VERSION = 2
+"""Version 2: anchors are keyed by their anchoring account (the contracts of issue 12); a version 1
+receipt names an anchor of contracts this ledger no longer runs."""
+OLD_VERSION_PROBLEM = (
+    "receipt version 1 was issued for contracts this ledger no longer runs (anchors are now keyed by "
+    "their anchoring account); ask the issuer for a version 2 receipt"
+)
+SCHEMA_FILE = "receipt.schema.json"
+"""The receipt's JSON Schema, shipped beside this module and served at ``/v1/receipts/schema``."""
 TREE_FORMAT = "openzeppelin-standard-merkle-tree"
 DIGEST_ALGORITHM = "sha-256"
 
@@ -51,7 +59,7 @@ class Receipt(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, alias_generator=to_camel)
 
     type: Literal["careledger-receipt"] = "careledger-receipt"
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     chain_id: int = Field(gt=0)
     contract: Address
     transaction_hash: Bytes32
@@ -80,11 +88,25 @@ class Receipt(BaseModel):
     def parse(cls, data: str | bytes | dict[str, Any]) -> Receipt:
         """Parse and validate a receipt; raise :class:`InvalidProofError` naming the bad fields."""
         try:
-            if isinstance(data, dict):
-                return cls.model_validate(data)
-            return cls.model_validate(json.loads(data))
+            parsed = data if isinstance(data, dict) else json.loads(data)
+            if isinstance(parsed, dict) and parsed.get("version") == 1:
+                raise InvalidProofError(
+                    PARSE.because(OLD_VERSION_PROBLEM), errors=[{"field": "version", "problem": OLD_VERSION_PROBLEM}]
+                )
+            return cls.model_validate(parsed)
+        except InvalidProofError:
+            raise
         except (ValidationError, ValueError) as err:
             raise InvalidProofError(PARSE.because(str(err)), errors=_errors(err)) from err
+
+
+def receipt_schema() -> dict[str, Any]:
+    """The JSON Schema of this receipt version (what ``receipt.schema.json`` holds)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:careledger:receipt:v{RECEIPT_VERSION}",
+        **Receipt.model_json_schema(by_alias=True),
+    }
 
 
 def _errors(err: Exception) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.rate_limit import RateLimiter
 from api.service import Service
 from ledger.records.hashing import digest_bytes, digest_json
-from ledger.records.receipts import Receipt, verify_receipt
+from ledger.records.receipts import Receipt, receipt_schema, verify_receipt
 from ledger.store.apps import Role
 from ledger.store.database import with_tx
 from ledger.store.idempotency import purge_statement
@@ -474,3 +474,9 @@ def test_public_verify_checks_every_claim_of_a_receipt(
     assert client.post("/v1/verify", json={"receipt": receipt}).json()["match"]
     verdict = client.post("/v1/verify", json={"receipt": {**receipt, **change}}).json()
     assert not verdict["match"] and step in verdict["mismatches"], verdict["mismatches"]
+
+
+def test_the_api_serves_the_schema(client: TestClient) -> None:
+    served = client.get("/v1/receipts/schema")
+    assert served.status_code == 200 and served.headers["content-type"].startswith("application/schema+json")
+    assert served.json() == receipt_schema()

@@ -30,7 +30,8 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("leafCount", 0, "leafCount"),
     ("anchorer", "0x1234", "anchorer"),
     ("contract", "0x" + "aB" * 20, "contract"),
-    ("version", 2, "version"),
+    ("version", 3, "version"),
+    ("version", 1, "version"),
     ("digestAlgorithm", "sha-1", "digestAlgorithm"),
     ("extra", 1, "extra"),
 ]

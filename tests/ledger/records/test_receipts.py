@@ -158,7 +158,7 @@ def test_amendment_and_retraction_are_reported(ledger: Ledger, anchored: list[Re
         {"salt": "not hex"},
         {"proof": "0x" + "00" * 32},
         {"unexpected": 1},
-        {"version": 2},
+        {"version": 3},
         {"blockNumber": -1},
         {"contract": "0xnotanaddress"},
         {"salt": "0x" + "11" * 31 + "  "},  # 66 characters, but whitespace makes it 31 bytes
