@@ -87,7 +87,7 @@ def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_o
         (anchoring,) = by_digest.json()["anchorings"]
         assert (anchoring["organisation"], anchoring["anchorer"]) == (org_a.name, org_a.address)
         assert (anchoring["retracted"], anchoring["amendedBy"]) == (False, None)
-    with open_reader(rpc_url=service.settings.rpc_url, data_dir=service.settings.data_dir) as reader:
+    with open_reader(rpc_url=service.settings.rpc_url_text, data_dir=service.settings.data_dir) as reader:
         facts = ChainFacts(reader)
         for receipt in (receipt_a1, receipt_a2):
             audited = verify_one(receipt.to_json(), facts=facts)
@@ -138,7 +138,7 @@ def test_a_member_anchoring_a_sealed_root_first_neither_blocks_nor_is_credited(
     for receipt in receipts:
         answer = verdict(client, receipt)
         assert answer["match"] is True and answer["organisation"] == org_a.name, answer
-    with open_reader(rpc_url=service.settings.rpc_url, data_dir=service.settings.data_dir) as reader:
+    with open_reader(rpc_url=service.settings.rpc_url_text, data_dir=service.settings.data_dir) as reader:
         facts = ChainFacts(reader)
         assert all(verify_one(r.to_json(), facts=facts).valid for r in receipts)
     retracted = client.post(f"/v1/records/{ids[0]}/retract", json={"reason": REASON}, headers=headers_a)
@@ -218,7 +218,7 @@ def test_an_unusable_anchor_of_our_own_is_not_adopted_the_batch_is_resealed(
     assert service.batcher.run_once() == 1
     receipts = anchored_by(service, ids, org_a)
     assert {r.root for r in receipts} != {batch.root} and all(r.transaction_hash != stray.tx_hash for r in receipts)
-    with open_reader(rpc_url=service.settings.rpc_url, data_dir=service.settings.data_dir) as reader:
+    with open_reader(rpc_url=service.settings.rpc_url_text, data_dir=service.settings.data_dir) as reader:
         facts = ChainFacts(reader)
         for receipt in receipts:
             audited = verify_one(receipt.to_json(), facts=facts)
