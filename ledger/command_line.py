@@ -88,8 +88,9 @@ def byte_count(text: str) -> int:
         typer.BadParameter: Anything else.
     """
     value = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    number, unit = (value[:-1], value[-1]) if value[-1:] in _UNITS else (value, "")
-    if not number.isdigit() or int(number) < 1:
+    unit = value[-1:] if value[-1:].isalpha() else ""
+    number = value[: len(value) - len(unit)]
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()) or int(number) < 1:
         raise typer.BadParameter(f"expected a byte count such as 65536, 64K, 64M or 4G, not {text!r}")
     return int(number) * _UNITS[unit]
 

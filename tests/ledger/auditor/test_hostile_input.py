@@ -179,15 +179,16 @@ def test_a_fifo_is_refused_by_name_without_hanging(scenario: Scenario, tmp_path:
     _folder(scenario, tmp_path / "r")
     (tmp_path / "r/rec1.receipt.json").unlink()
     os.mkfifo(tmp_path / "r/rec1.receipt.json")
-    os.mkfifo(tmp_path / "fifo.zip")
     run = _audit(scenario, tmp_path / "r", tmp_path / "report.json")
     assert run.returncode == 2, run.stderr
     entry = _unchecked(tmp_path / "report.json")["rec1.receipt.json"]
     assert entry["code"] == "not_a_regular_file" and "FIFO" in entry["reason"], entry
-    whole = measured_run(
-        auditor_command("verify-receipts", str(tmp_path / "fifo.zip"), *scenario.chain_options), timeout=DEADLINE
-    )
-    assert whole.returncode == 2 and b"FIFO" in whole.stderr, whole.stderr
+    for source in ("fifo.zip", "fifo.tar.gz"):
+        os.mkfifo(tmp_path / source)
+        whole = measured_run(
+            auditor_command("verify-receipts", str(tmp_path / source), *scenario.chain_options), timeout=DEADLINE
+        )
+        assert whole.returncode == 2 and b"FIFO" in whole.stderr, whole.stderr
     single = measured_run(
         auditor_command("verify", "--receipt", str(tmp_path / "r/rec1.receipt.json"), *scenario.chain_options),
         timeout=DEADLINE,
