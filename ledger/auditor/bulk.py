@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.auditor.read_limits import ReadLimits, open_regular, read_descriptor, require_regular_file
+from ledger.auditor.read_limits import ReadLimits, read_regular, require_regular_file
 from ledger.auditor.receipt_format import Failure, LocalVerifier, ParsedReceipt, ReceiptClaim, parse_receipt
 from ledger.auditor.tar_members import StreamedTar, read_tar
 from ledger.auditor.verify import ChainFacts
@@ -339,7 +339,10 @@ def _reader(spec: SourceSpec, names: Callable[[], list[str]], result: ChunkResul
         members = _zips.get(spec.path)
         if members is None:
             members = _zips[spec.path] = ZipMembers(
-                spec.path, _zip_directories.get(spec.path), lambda name: limits.member_limit(_is_receipt(name))
+                spec.path,
+                _zip_directories.get(spec.path),
+                lambda name: limits.member_limit(_is_receipt(name)),
+                floor=min(limits.receipt_bytes, limits.document_bytes),
             )
         members.load(names())
 
@@ -355,25 +358,31 @@ def _reader(spec: SourceSpec, names: Callable[[], list[str]], result: ChunkResul
         folder: int | None = os.open(spec.path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:  # each file then fails to open by its path, and is reported as unreadable
         folder = None
+    prefix = "" if folder is not None else root
+    receipt_limit, document_limit = limits.receipt_bytes, limits.document_bytes
 
-    def read_file(name: str, limit: int, what: str) -> bytes:
+    def read_receipt(name: str) -> bytes:
         try:
-            fd = open_regular(name, dir_fd=folder) if folder is not None else open_regular(root + name)
+            data = read_regular(prefix + name, receipt_limit, "the receipt", dir_fd=folder)
+        except REFUSALS:
+            raise
         except OSError as err:  # name the file as a path, as opening it by path would
             raise OSError(err.errno, err.strerror, root + name) from None
-        try:
-            data = read_descriptor(fd, name, limit, what)
-        finally:
-            os.close(fd)
         result.bytes_read += len(data)
         return data
 
-    receipt_limit, document_limit = limits.receipt_bytes, limits.document_bytes
+    def document_digest(name: str) -> bytes:
+        try:
+            data = read_regular(prefix + name, document_limit, "the document", dir_fd=folder)
+        except REFUSALS:
+            raise
+        except OSError as err:
+            raise OSError(err.errno, err.strerror, root + name) from None
+        result.bytes_read += len(data)
+        return _document_digest(name, data)
+
     try:
-        yield (
-            lambda name: read_file(name, receipt_limit, "the receipt"),
-            lambda name: _document_digest(name, read_file(name, document_limit, "the document")),
-        )
+        yield read_receipt, document_digest
     finally:
         if folder is not None:
             os.close(folder)

@@ -35,6 +35,9 @@ READ_SIZE: Final = 1 << 20
 """Bytes asked of each ``read`` past the first (the first asks for the whole file, up to its limit)."""
 
 _OPEN_FLAGS: Final = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_NO_FOLLOW_FLAGS: Final = _OPEN_FLAGS | os.O_NOFOLLOW
+_FORMAT: Final = stat.S_IFMT(0o7777777)
+_REGULAR: Final = stat.S_IFREG
 _KINDS: Final = (
     (stat.S_ISLNK, "a symbolic link"),
     (stat.S_ISFIFO, "a FIFO"),
@@ -77,8 +80,9 @@ def not_regular(name: str, kind: str) -> NotRegularFileError:
     return NotRegularFileError(f"{name} is {kind}: not read", member=name, kind=kind)
 
 
-def open_regular(name: str, *, dir_fd: int | None = None, follow: bool = False) -> int:
-    """A descriptor of ``name`` (relative to ``dir_fd`` if given), refused unless a regular file.
+def open_regular(name: str, *, dir_fd: int | None = None, follow: bool = False) -> tuple[int, int]:
+    """A descriptor of ``name`` (relative to ``dir_fd`` if given) and its size, refused unless a
+    regular file.
 
     ``follow=False`` refuses a symbolic link itself (``O_NOFOLLOW``: for members of a folder being
     audited); ``follow=True`` opens what a link names, still only if that is a regular file (for a
@@ -88,35 +92,54 @@ def open_regular(name: str, *, dir_fd: int | None = None, follow: bool = False) 
         NotRegularFileError: A link (unless followed), FIFO, device, socket or directory.
         OSError: It cannot be opened (missing, no permission).
     """
-    flags = _OPEN_FLAGS if follow else _OPEN_FLAGS | os.O_NOFOLLOW
     try:
-        fd = os.open(name, flags, dir_fd=dir_fd)
+        fd = os.open(name, _OPEN_FLAGS if follow else _NO_FOLLOW_FLAGS, dir_fd=dir_fd)
     except OSError as err:
-        if err.errno == errno.ELOOP and not follow:
-            raise not_regular(name, "a symbolic link") from None
-        raise
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+        raise _refusal(name, err, follow) from None
+    status = os.fstat(fd)
+    if status.st_mode & _FORMAT != _REGULAR:
         os.close(fd)
-        raise not_regular(name, file_kind(mode))
-    return fd
+        raise not_regular(name, file_kind(status.st_mode))
+    return fd, status.st_size
 
 
-def read_descriptor(fd: int, name: str, limit: int, what: str) -> bytes:
-    """A regular file's content, at most ``limit`` bytes: refused by its size before reading, and
-    cut off while reading if it holds more than its size said.
+def read_regular(name: str, limit: int, what: str, *, dir_fd: int | None = None, follow: bool = False) -> bytes:
+    """The content of the regular file ``name``, at most ``limit`` bytes: opened as
+    :func:`open_regular` opens it, refused by its size before reading, and cut off while reading
+    if it holds more than its size said. (One function, not two: it runs once per receipt.)
 
     Raises:
+        NotRegularFileError: As :func:`open_regular`.
         PayloadTooLargeError: Over the limit.
+        OSError: It cannot be opened or read.
     """
-    size = os.fstat(fd).st_size
-    if size > limit:
-        raise too_large(name, size, limit, what)
-    want = min(max(size, 4096), limit) + 1
-    data = os.read(fd, want)
-    if len(data) < want:  # the usual case: the whole file in one read (a short read is its end)
-        return data
-    chunks, total = [data], len(data)
+    try:
+        fd = os.open(name, _OPEN_FLAGS if follow else _NO_FOLLOW_FLAGS, dir_fd=dir_fd)
+    except OSError as err:
+        raise _refusal(name, err, follow) from None
+    try:
+        status = os.fstat(fd)
+        if status.st_mode & _FORMAT != _REGULAR:
+            raise not_regular(name, file_kind(status.st_mode))
+        size = status.st_size
+        if size > limit:
+            raise too_large(name, size, limit, what)
+        data = os.read(fd, size + 1)
+        if len(data) <= size:  # the usual case: the whole file in one read (a short read is its end)
+            return data
+        return _read_on(fd, data, name, limit, what)
+    finally:
+        os.close(fd)
+
+
+def _refusal(name: str, err: OSError, follow: bool) -> Exception:
+    """An ``os.open`` failure as raised: a link met with ``O_NOFOLLOW`` is named as such."""
+    return not_regular(name, "a symbolic link") if err.errno == errno.ELOOP and not follow else err
+
+
+def _read_on(fd: int, first: bytes, name: str, limit: int, what: str) -> bytes:
+    """The rest of a file that holds more than ``fstat`` said, up to the limit."""
+    chunks, total = [first], len(first)
     while True:
         if total > limit:
             raise too_large(name, None, limit, what)
@@ -131,14 +154,9 @@ def read_regular_file(path: Path, limit: int, what: str) -> bytes:
     """The content of a file named on the command line (links followed), bounded as above.
 
     Raises:
-        NotRegularFileError, PayloadTooLargeError, OSError: As :func:`open_regular` and
-            :func:`read_descriptor`.
+        NotRegularFileError, PayloadTooLargeError, OSError: As :func:`read_regular`.
     """
-    fd = open_regular(os.fspath(path), follow=True)
-    try:
-        return read_descriptor(fd, str(path), limit, what)
-    finally:
-        os.close(fd)
+    return read_regular(os.fspath(path), limit, what, follow=True)
 
 
 def require_regular_file(path: Path) -> None:
@@ -147,7 +165,7 @@ def require_regular_file(path: Path) -> None:
     Raises:
         NotRegularFileError, OSError: As :func:`open_regular` with ``follow=True``.
     """
-    os.close(open_regular(os.fspath(path), follow=True))
+    os.close(open_regular(os.fspath(path), follow=True)[0])
 
 
 class BoundedStream:
@@ -185,7 +203,7 @@ __all__ = [
     "file_kind",
     "not_regular",
     "open_regular",
-    "read_descriptor",
+    "read_regular",
     "read_regular_file",
     "require_regular_file",
     "too_large",

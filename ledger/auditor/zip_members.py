@@ -54,6 +54,8 @@ class ZipMembers:
             forked from the process that listed the archive has it; else it is read here.
             (A ``ZipFile`` object itself is not shared: its file position would be.)
         limit_of: The most bytes a member may have, by name (no limit if not given).
+        floor: Members of at most this many bytes are within their limit whatever their name
+            (spares asking ``limit_of`` for each of thousands of small members).
 
     Raises:
         zipfile.BadZipFile, OSError: The archive cannot be opened.
@@ -64,9 +66,11 @@ class ZipMembers:
         path: str,
         directory: dict[str, zipfile.ZipInfo] | None = None,
         limit_of: Callable[[str], int] | None = None,
+        floor: int = 0,
     ) -> None:
         self._path = path
         self._limit_of = limit_of
+        self._floor = floor
         self._archive: zipfile.ZipFile | None = None
         if directory is None:
             self._archive = zipfile.ZipFile(path)
@@ -81,12 +85,13 @@ class ZipMembers:
         Unknown names are skipped here; :meth:`read` reports them.
         """
         self._loaded.clear()
-        known, limit_of = self._directory, self._limit_of
+        known, limit_of, floor = self._directory, self._limit_of, self._floor
         infos = sorted(
             (
                 info
                 for info in (known[name] for name in names if name in known)
-                if info.compress_size <= SPAN_LIMIT and (limit_of is None or info.file_size <= limit_of(info.filename))
+                if info.compress_size <= SPAN_LIMIT
+                and (info.file_size <= floor or limit_of is None or info.file_size <= limit_of(info.filename))
             ),
             key=lambda info: info.header_offset,
         )
