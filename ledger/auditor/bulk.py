@@ -259,7 +259,13 @@ def open_source(path: Path, limits: ReadLimits | None = None) -> Iterator[tuple[
             yield opened
         return
     if name.endswith((".tar.gz", ".tgz", ".tar")):
-        streamed = read_tar(path, limits, is_receipt=_is_receipt, digest=_document_digest)
+        streamed = read_tar(
+            path,
+            limits,
+            is_receipt=_is_receipt,
+            digest=_document_digest,
+            wanted=(RECEIPT_SUFFIX, JSON_DOCUMENT_SUFFIX, RAW_DOCUMENT_SUFFIX),
+        )
         _streamed[str(path)] = streamed
         try:
             yield SourceSpec("tar", str(path), limits), _pair(streamed.names)

@@ -83,8 +83,12 @@ def read_tar(
     *,
     is_receipt: Callable[[str], bool],
     digest: Callable[[str, bytes], bytes],
+    wanted: tuple[str, ...],
 ) -> StreamedTar:
     """One pass over the tarball at ``path``: receipts kept, documents hashed with ``digest(name, data)``.
+
+    Only members whose names end with one of ``wanted`` are kept or reported (any other is passed
+    over, so that a tarball of a million junk headers costs no memory).
 
     Raises:
         NotRegularFileError: ``path`` itself is not a regular file.
@@ -105,9 +109,9 @@ def read_tar(
             with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as archive:  # type: ignore[call-overload]
                 while (member := archive.next()) is not None:
                     archive.members.clear()  # stream mode keeps every header otherwise
-                    if member.isdir():
-                        continue
                     name = member.name
+                    if member.isdir() or not name.endswith(wanted):
+                        continue
                     if name not in seen:
                         seen.add(name)
                         kept.names.append(name)

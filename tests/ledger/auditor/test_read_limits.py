@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from ledger.auditor.bulk import verify_receipts
 from ledger.auditor.cli import app
 from ledger.auditor.read_limits import RECEIPT_LIMIT, ReadLimits
-from ledger.auditor.tar_members import HEADER_LIMIT
+from ledger.auditor.tar_members import HEADER_LIMIT, read_tar
 from ledger.exceptions import InputError, PayloadTooLargeError
 from tests.ledger.auditor.conftest import DOCUMENTS, Scenario
 
@@ -182,3 +182,21 @@ def test_a_sparse_tar_member_is_refused(tmp_path: Path) -> None:
         assert archive.getmembers()[0].type == tarfile.GNUTYPE_SPARSE
     with pytest.raises(InputError, match="sparse"):
         verify_receipts(tmp_path / "s.tar", None, workers=1)
+
+
+def test_a_tarball_keeps_nothing_of_members_no_receipt_needs(scenario: Scenario, tmp_path: Path) -> None:
+    """Headers of other names (a million would fit in a few MiB of gzip) are passed over, not remembered."""
+    path = tmp_path / "junk.tar.gz"
+    data = scenario.receipts[0].to_json().encode()
+    with tarfile.open(path, "w:gz") as archive:
+        for index in range(2000):
+            info = tarfile.TarInfo(f"junk/{index}.txt")
+            info.type = tarfile.FIFOTYPE if index % 2 else tarfile.REGTYPE
+            archive.addfile(info, io.BytesIO(b""))
+        info = tarfile.TarInfo("good.receipt.json")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    kept = read_tar(
+        path, ReadLimits(), is_receipt=lambda n: n.endswith(".receipt.json"), digest=lambda n, d: d, wanted=(".json",)
+    )
+    assert (kept.names, kept.receipts, kept.errors) == (["good.receipt.json"], {"good.receipt.json": data}, {})
