@@ -47,7 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.auditor.read_limits import ReadLimits, read_regular, require_regular_file
+from ledger.auditor.read_limits import (
+    ReadLimits,
+    file_kind,
+    not_regular,
+    read_listed_file,
+    read_regular,
+    require_regular_file,
+)
 from ledger.auditor.receipt_format import Failure, LocalVerifier, ParsedReceipt, ReceiptClaim, parse_receipt
 from ledger.auditor.tar_members import StreamedTar, read_tar
 from ledger.auditor.verify import ChainFacts
@@ -66,6 +73,8 @@ from ledger.records.verification import DIGEST, PARSE
 RECEIPT_SUFFIX = ".receipt.json"
 JSON_DOCUMENT_SUFFIX = ".json"
 RAW_DOCUMENT_SUFFIX = ".bin"
+_WANTED = (RECEIPT_SUFFIX, JSON_DOCUMENT_SUFFIX, RAW_DOCUMENT_SUFFIX)
+"""Names a check may read: receipts and documents."""
 CHUNK_SIZE = 2_000
 MIN_CHUNK_SIZE = 250
 MEMO_LIMIT = 16_384
@@ -85,6 +94,8 @@ class Tasks:
     receipts: list[str]
     documents: dict[int, str] = field(default_factory=dict)
     """Document name by the position of its receipt in ``receipts``."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Files of a folder that its listing says are not regular files, with their kind (never opened)."""
 
     def __len__(self) -> int:
         return len(self.receipts)
@@ -212,23 +223,41 @@ def _pair(names: list[str]) -> Tasks:
     return tasks
 
 
-def _folder_names(root: Path) -> list[str]:
-    """Every file under ``root`` by its path relative to ``root`` with ``/`` separators; sub-folders
-    are walked, symbolic links to folders are not, unreadable folders are skipped (as ``os.walk``)."""
+def _folder_names(root: Path) -> tuple[list[str], dict[str, str]]:
+    """Every entry under ``root`` but folders, by its path relative to ``root`` with ``/``
+    separators, and those that are not regular files with their kind (a symbolic link, a FIFO...).
+
+    Sub-folders are walked, symbolic links to folders are not, unreadable folders are skipped (as
+    ``os.walk``). An entry's type comes with the listing (``d_type``), so telling regular files
+    from the others costs no call per file.
+    """
     names: list[str] = []
+    refused: dict[str, str] = {}
     pending = [("", os.fspath(root))]
     while pending:
         prefix, folder = pending.pop()
         try:
             with os.scandir(folder) as entries:
                 for entry in entries:
-                    if not entry.is_dir():
+                    if entry.is_file(follow_symlinks=False):
                         names.append(prefix + entry.name)
-                    elif not entry.is_symlink():
+                    elif entry.is_dir(follow_symlinks=False):
                         pending.append((prefix + entry.name + "/", entry.path))
+                    else:
+                        names.append(prefix + entry.name)
+                        refused[prefix + entry.name] = _entry_kind(entry)
         except OSError:
             continue
-    return names
+    return names, refused
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        return "a symbolic link"
+    try:
+        return file_kind(entry.stat(follow_symlinks=False).st_mode)
+    except OSError:  # gone since the listing
+        return "not a regular file"
 
 
 def _is_receipt(name: str) -> bool:
@@ -249,7 +278,10 @@ def open_source(path: Path, limits: ReadLimits | None = None) -> Iterator[tuple[
     path = Path(path)
     limits = limits or ReadLimits()
     if path.is_dir():
-        yield SourceSpec("dir", str(path), limits), _pair(_folder_names(path))
+        names, refused = _folder_names(path)
+        tasks = _pair(names)
+        tasks.refused.update((name, kind) for name, kind in refused.items() if name.endswith(_WANTED))
+        yield SourceSpec("dir", str(path), limits), tasks
         return
     if not path.exists() and not path.is_symlink():
         raise NotFoundError(f"no such file or folder: {path}", path=str(path))
@@ -264,7 +296,7 @@ def open_source(path: Path, limits: ReadLimits | None = None) -> Iterator[tuple[
             limits,
             is_receipt=_is_receipt,
             digest=_document_digest,
-            wanted=(RECEIPT_SUFFIX, JSON_DOCUMENT_SUFFIX, RAW_DOCUMENT_SUFFIX),
+            wanted=_WANTED,
         )
         _streamed[str(path)] = streamed
         try:
@@ -324,7 +356,9 @@ Read = Callable[[str], bytes]
 
 
 @contextmanager
-def _reader(spec: SourceSpec, names: Callable[[], list[str]], result: ChunkResult) -> Iterator[tuple[Read, Read]]:
+def _reader(
+    spec: SourceSpec, tasks: Tasks, names: Callable[[], list[str]], result: ChunkResult
+) -> Iterator[tuple[Read, Read]]:
     """Two functions for one chunk (whose files ``names`` lists, when asked): one reading a receipt
     by name, one giving a document's digest by name. Bytes read are counted in ``result``.
 
@@ -365,11 +399,13 @@ def _reader(spec: SourceSpec, names: Callable[[], list[str]], result: ChunkResul
     except OSError:  # each file then fails to open by its path, and is reported as unreadable
         folder = None
     prefix = "" if folder is not None else root
-    receipt_limit, document_limit = limits.receipt_bytes, limits.document_bytes
+    receipt_limit, document_limit, refused = limits.receipt_bytes, limits.document_bytes, tasks.refused
 
     def read_receipt(name: str) -> bytes:
-        try:
-            data = read_regular(prefix + name, receipt_limit, "the receipt", dir_fd=folder)
+        if refused and name in refused:
+            raise not_regular(name, refused[name])
+        try:  # the listing said regular: no fstat (see read_listed_file)
+            data = read_listed_file(prefix + name, receipt_limit, "the receipt", folder)
         except REFUSALS:
             raise
         except OSError as err:  # name the file as a path, as opening it by path would
@@ -378,7 +414,9 @@ def _reader(spec: SourceSpec, names: Callable[[], list[str]], result: ChunkResul
         return data
 
     def document_digest(name: str) -> bytes:
-        try:
+        if refused and name in refused:
+            raise not_regular(name, refused[name])
+        try:  # a document may be large: its size is checked before it is read
             data = read_regular(prefix + name, document_limit, "the document", dir_fd=folder)
         except REFUSALS:
             raise
@@ -420,7 +458,7 @@ def check_chunk(spec: SourceSpec, tasks: Tasks, start: int = 0, stop: int | None
         documents = tasks.documents
         return [*tasks.receipts[start:stop], *(documents[i] for i in range(start, stop) if i in documents)]
 
-    with _reader(spec, names, result) as (read, digest):
+    with _reader(spec, tasks, names, result) as (read, digest):
         _check_tasks(tasks, start, stop, read, digest, _verifier.check, result)
     return result
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -24,9 +25,9 @@ from typer.testing import CliRunner
 
 from ledger.auditor.bulk import verify_receipts
 from ledger.auditor.cli import app
-from ledger.auditor.read_limits import RECEIPT_LIMIT, ReadLimits
+from ledger.auditor.read_limits import RECEIPT_LIMIT, ReadLimits, read_listed_file, read_regular
 from ledger.auditor.tar_members import HEADER_LIMIT, read_tar
-from ledger.exceptions import InputError, PayloadTooLargeError
+from ledger.exceptions import InputError, NotRegularFileError, PayloadTooLargeError
 from tests.ledger.auditor.conftest import DOCUMENTS, Scenario
 
 runner = CliRunner()
@@ -200,3 +201,17 @@ def test_a_tarball_keeps_nothing_of_members_no_receipt_needs(scenario: Scenario,
         path, ReadLimits(), is_receipt=lambda n: n.endswith(".receipt.json"), digest=lambda n, d: d, wanted=(".json",)
     )
     assert (kept.names, kept.receipts, kept.errors) == (["good.receipt.json"], {"good.receipt.json": data}, {})
+
+
+def test_a_file_replaced_after_the_listing_neither_blocks_nor_floods(tmp_path: Path) -> None:
+    """Receipts are read without an fstat (their listing said regular); what replaced one since is
+    still opened without following, without blocking, and read no further than the limit."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("/dev/zero")
+    assert read_listed_file(str(tmp_path / "fifo"), 100, "the receipt", None) == b""  # no writer: empty, at once
+    with pytest.raises(NotRegularFileError, match="symbolic link"):
+        read_listed_file(str(tmp_path / "link"), 100, "the receipt", None)
+    with pytest.raises(PayloadTooLargeError, match="more than 100 bytes"):
+        read_listed_file("/dev/zero", 100, "the receipt", None)
+    with pytest.raises(NotRegularFileError, match="a character device"):
+        read_regular("/dev/zero", 100, "the document")
