@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup browser postgres run demo test wheel-smoke lint bench compile clean
+.PHONY: setup browser postgres archivers run demo test wheel-smoke lint bench compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,6 +27,11 @@ browser:
 postgres:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update && apt-get install -y postgresql)
 
+# Debian's zip, 7z and xz for the auditor's reader tests: archives as other tools write them.
+archivers:
+	command -v zip >/dev/null && command -v 7z >/dev/null && command -v xz >/dev/null \
+		|| (apt-get update && apt-get install -y zip p7zip-full xz-utils)
+
 run: setup
 	$(VENV)/bin/careledger create-admin --if-none --data-dir $(DATA_DIR)
 	$(VENV)/bin/careledger serve --data-dir $(DATA_DIR)
@@ -37,7 +42,7 @@ demo: setup
 # The suite runs twice: on the embedded chain with the SQLite store, then on one anvil node the
 # tests start and stop (127.0.0.1, a free port) with the API's store on PostgreSQL (a throwaway
 # server per session, a fresh database per test); tests marked embedded_only are skipped there.
-test: setup browser postgres
+test: setup browser postgres archivers
 	$(PY) -m ruff check ledger api scripts tests bench
 	$(PY) -m ruff format --check ledger api scripts tests bench
 	$(PY) -m mypy

@@ -1,4 +1,9 @@
-"""``careledger``: run the service, and the operator's commands."""
+"""``careledger``: run the service, and the operator's commands.
+
+Text for people goes to stderr; what a command produces (an API key, the accounts, the deployment,
+counts) goes to stdout, and with ``--output json`` as one JSON document
+(:mod:`ledger.command_line`).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from rich.console import Console
 from rich.markup import escape
 
 from api.main import SWITCH_INTERVAL_SECONDS, create_app
 from api.service import Service
 from ledger import log_redaction
+from ledger.command_line import Output, OutputFormat, emit_json, version_option
+from ledger.command_line import human as console
 from ledger.config import Settings
 from ledger.exceptions import ChainLockedError, InputError, LedgerError, StoreLockedError
 from ledger.private_files import PRIVATE_UMASK
@@ -26,7 +32,12 @@ from ledger.store.apps import create_app as create_api_app
 from ledger.store.export import export_index
 
 app = typer.Typer(help="CareLedger: consent and record-integrity ledger.", no_args_is_help=True)
-console = Console()
+
+
+@app.callback()
+def _main(version: Annotated[bool, version_option("careledger")] = False) -> None:
+    """CareLedger: consent and record-integrity ledger."""
+
 
 DataDir = Annotated[Path | None, typer.Option(help="data directory (default: CARELEDGER_DATA_DIR or ./data)")]
 
@@ -75,19 +86,23 @@ def serve(
 
 
 @app.command()
-def accounts(data_dir: DataDir = None) -> None:
+def accounts(data_dir: DataDir = None, output: Output = OutputFormat.TEXT) -> None:
     """Print the ledger's own chain accounts (creating the admin and relayer keys on first use), so
     that an operator can fund them on a network that charges for gas before ``deploy``. Needs only
     the keystore and its passphrase, not the chain."""
     keyring = open_keyring(_settings(data_dir))
     keyring.get_or_create(ADMIN_KEY)
     keyring.get_or_create(RELAYER_KEY)
-    for name in keyring.names():
-        print(f"{name}\t{keyring.get(name).address}")
+    found = {name: str(keyring.get(name).address) for name in keyring.names()}
+    if output is OutputFormat.JSON:
+        emit_json({"accounts": found})
+        return
+    for name, address in found.items():
+        print(f"{name}\t{address}")
 
 
 @app.command()
-def deploy(data_dir: DataDir = None) -> None:
+def deploy(data_dir: DataDir = None, output: Output = OutputFormat.TEXT) -> None:
     """Deploy the contracts on the configured chain (once: later runs check and reuse the record) and
     print where they are. The addresses are written to DATA_DIR/deployment.json."""
     service = _open_stopped_service(data_dir)  # deploys on first open
@@ -100,6 +115,16 @@ def deploy(data_dir: DataDir = None) -> None:
         f"ConsentRegistry {deployment.consent_registry}, from block {deployment.deploy_block}; "
         f"admin {deployment.admin}; recorded in {data}/deployment.json"
     )
+    if output is OutputFormat.JSON:
+        emit_json(
+            {
+                "chainId": deployment.chain_id,
+                "recordAnchor": str(deployment.record_anchor),
+                "consentRegistry": str(deployment.consent_registry),
+                "deployBlock": deployment.deploy_block,
+                "admin": str(deployment.admin),
+            }
+        )
 
 
 @app.command("create-admin")
@@ -108,6 +133,7 @@ def create_admin(
     name: Annotated[str, typer.Option(help="name of the admin app")] = "admin",
     if_none: Annotated[bool, typer.Option("--if-none", help="do nothing if a live admin app exists")] = False,
     data_dir: DataDir = None,
+    output: Output = OutputFormat.TEXT,
 ) -> None:
     """Create an admin app (and its organisation) and print its API key, once. Run it while the
     service is stopped (the embedded chain has one writer)."""
@@ -115,6 +141,8 @@ def create_admin(
     try:
         if if_none and _live_admins(service):
             console.print("an admin app exists already; its key was printed when it was created")
+            if output is OutputFormat.JSON:
+                emit_json({"created": False})
             return
         org = service.create_organisation(organisation)
         created, api_key = create_api_app(service.db.conn, org.id, name, {Role.ADMIN})
@@ -123,7 +151,10 @@ def create_admin(
         service.close()
     console.print(f"admin app {created.name!r} (id {created.id}) of {org.name!r}; {len(admins)} live admin app(s)")
     console.print("API key (shown only now, store it safely):")
-    print(api_key)
+    if output is OutputFormat.JSON:
+        emit_json({"created": True, "appId": created.id, "name": created.name, "apiKey": api_key})
+    else:
+        print(api_key)
 
 
 def _open_stopped_service(data_dir: Path | None) -> Service:
@@ -143,7 +174,7 @@ def _live_admins(service: Service) -> list[object]:
 
 
 @app.command("rebuild-index")
-def rebuild_index(data_dir: DataDir = None) -> None:
+def rebuild_index(data_dir: DataDir = None, output: Output = OutputFormat.TEXT) -> None:
     """Drop the index of contract events and read it again from the deploy block. Run it while the
     service is stopped (the embedded chain has one writer)."""
     service = _open_stopped_service(data_dir)
@@ -153,12 +184,15 @@ def rebuild_index(data_dir: DataDir = None) -> None:
     finally:
         service.close()
     console.print(f"indexed {indexed} events up to block {last}")
+    if output is OutputFormat.JSON:
+        emit_json({"events": indexed, "lastBlock": last})
 
 
 @app.command("export-index")
 def export_index_command(
     target: Annotated[Path, typer.Argument(help="the SQLite file to write (must not exist)")],
     data_dir: DataDir = None,
+    output: Output = OutputFormat.TEXT,
 ) -> None:
     """Write a consistent copy of the store (records, batches, chain index, access log) as one SQLite
     file, for ``careledger-audit audit --index``. Safe while the service runs, on either store."""
@@ -173,7 +207,9 @@ def export_index_command(
     except LedgerError as err:
         console.print(f"[red]{err.code}[/]: {err.message}")
         raise typer.Exit(1) from err
-    console.print(f"wrote {target}: " + ", ".join(f"{rows} {table}" for table, rows in copied.items()))
+    console.print(f"wrote {escape(str(target))}: " + ", ".join(f"{rows} {table}" for table, rows in copied.items()))
+    if output is OutputFormat.JSON:
+        emit_json({"path": str(target), "rows": copied})
 
 
 if __name__ == "__main__":

@@ -324,6 +324,13 @@ class IdempotencyKeyReusedError(InputError):
     code = "idempotency_key_reused"
 
 
+class NotRegularFileError(InputError):
+    """A file to read is a symbolic link, FIFO, device or other non-regular file: refused unread
+    (reading one could follow a link out of its folder, block forever or never end)."""
+
+    code = "not_a_regular_file"
+
+
 class RateLimitedError(LedgerError):
     """Too many requests from one client or about one patient; ``details['retry_after']`` says when to retry."""
 

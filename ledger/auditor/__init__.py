@@ -12,6 +12,9 @@ Modules, one idea each:
 * :mod:`~ledger.auditor.receipt_format`: fast receipt parsing and the local (off-chain) checks.
 * :mod:`~ledger.auditor.verify`: verifying one receipt (the steps are
   :mod:`ledger.records.verification`'s), chain facts cached.
+* :mod:`~ledger.auditor.read_limits`: how much is read from hostile input, and only regular files.
+* :mod:`~ledger.auditor.zip_members` and :mod:`~ledger.auditor.tar_members`: members of a zip
+  archive read a chunk at a time; a tarball read as one stream.
 * :mod:`~ledger.auditor.bulk`: verify folders and archives of receipts in parallel.
 * :mod:`~ledger.auditor.replay`: rebuild consent, guardian and anchoring history from events and
   compare it with the contracts' own view functions.

@@ -1,11 +1,15 @@
 """``careledger-audit``: verify records, receipts and the whole ledger from the chain alone.
 
 Exit codes (every command): ``0`` valid / no discrepancy, ``1`` invalid / discrepancies found,
-``2`` could not check (chain unreachable, missing or unreadable input, wrong deployment).
+``2`` could not check (chain unreachable, missing or unreadable input, wrong deployment, input
+over a limit or refused as not a regular file, out of memory).
 
 The chain is ``--rpc-url URL`` or ``--data-dir DIR`` (the embedded chain's directory, opened
 read-only, so it can run beside the API). The contracts are ``--record-anchor``,
 ``--consent-registry`` and ``--from-block``, or read from ``DIR/deployment.json``.
+
+Output: text for people goes to stderr, escaped (names come from the archives being audited);
+``--output json`` writes the result, or why it could not check, as one JSON document on stdout.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -26,9 +30,12 @@ from ledger.auditor.bulk import BulkReport, verify_receipts
 from ledger.auditor.chain_reader import AuditTarget, ChainReader, open_reader
 from ledger.auditor.html_report import render_html
 from ledger.auditor.index_check import reconcile
+from ledger.auditor.read_limits import DOCUMENT_LIMIT, RECEIPT_LIMIT, TOTAL_LIMIT, ReadLimits, read_regular_file
 from ledger.auditor.replay import compare_with_views, replay, view_checks
 from ledger.auditor.report import AuditReport
 from ledger.auditor.verify import ChainFacts, verify_one
+from ledger.command_line import Output, OutputFormat, byte_count, emit_json, shown, version_option
+from ledger.command_line import human as console
 from ledger.exceptions import InputError, LedgerError
 from ledger.records.hashing import digest_bytes, digest_json
 from ledger.records.verification import Verification
@@ -36,7 +43,12 @@ from ledger.records.verification import Verification
 EXIT_VALID, EXIT_INVALID, EXIT_UNCHECKED = 0, 1, 2
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-console = Console(stderr=False, highlight=False)
+
+
+@app.callback()
+def _main(version: Annotated[bool, version_option("careledger-audit")] = False) -> None:
+    """Verify records, receipts and the whole ledger from the chain alone."""
+
 
 RpcUrl = Annotated[str | None, typer.Option("--rpc-url", help="JSON-RPC node to read the chain from.")]
 DataDir = Annotated[
@@ -49,6 +61,24 @@ DataDir = Annotated[
 RecordAnchor = Annotated[str | None, typer.Option("--record-anchor", help="RecordAnchor address.")]
 ConsentRegistry = Annotated[str | None, typer.Option("--consent-registry", help="ConsentRegistry address.")]
 FromBlock = Annotated[int, typer.Option("--from-block", min=0, help="The deploy block (history starts there).")]
+MaxDocumentBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-document-bytes",
+        parser=byte_count,
+        metavar="SIZE",
+        help="Most bytes of one document (65536, 64K, 64M, 1G...); a larger one is not read.",
+    ),
+]
+MaxTotalBytes = Annotated[
+    int,
+    typer.Option(
+        "--max-total-bytes",
+        parser=byte_count,
+        metavar="SIZE",
+        help="Most bytes read from the folder or archive in all; past it the run stops (could not check).",
+    ),
+]
 
 
 def _target(record_anchor: str | None, consent_registry: str | None, from_block: int) -> AuditTarget | None:
@@ -73,16 +103,28 @@ def _chain(
 
 
 @contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Map "could not check" errors to exit code 2, with the reason on the console."""
+def _exit_codes(output: OutputFormat = OutputFormat.TEXT) -> Iterator[None]:
+    """Map "could not check" errors to exit code 2, with the reason on stderr (and, for
+    ``--output json``, as a JSON document on stdout)."""
     try:
         yield
     except LedgerError as err:
-        console.print(f"[bold]could not check[/bold] ({err.code}): {err.message}")
-        raise typer.Exit(EXIT_UNCHECKED) from err
+        _could_not_check(output, err.code, err.message, err)
+    except MemoryError as err:
+        _could_not_check(output, "out_of_memory", "ran out of memory; give smaller limits or more memory", err)
+    except BrokenProcessPool as err:  # a worker was killed (the kernel's out-of-memory killer, or a signal)
+        _could_not_check(output, "worker_died", f"a worker process died: {err}", err)
+    except FileNotFoundError as err:
+        _could_not_check(output, "not_found", str(err), err)
     except OSError as err:
-        console.print(f"[bold]could not check[/bold]: {err}")
-        raise typer.Exit(EXIT_UNCHECKED) from err
+        _could_not_check(output, "unreadable", str(err), err)
+
+
+def _could_not_check(output: OutputFormat, code: str, message: str, err: BaseException) -> None:
+    console.print(f"[bold]could not check[/bold] ({code}): {shown(message)}", soft_wrap=True)
+    if output is OutputFormat.JSON:
+        emit_json({"type": "careledger-audit-error", "verdict": "unchecked", "code": code, "message": message})
+    raise typer.Exit(EXIT_UNCHECKED) from err
 
 
 def _progress() -> Progress:
@@ -100,14 +142,14 @@ def _progress() -> Progress:
 # --- verify --------------------------------------------------------------------------------------
 
 
-def _document_digest(document: Path | None, raw_file: Path | None, digest: str | None) -> bytes | None:
+def _document_digest(document: Path | None, raw_file: Path | None, digest: str | None, limit: int) -> bytes | None:
     given = [x for x in (document, raw_file, digest) if x is not None]
     if len(given) > 1:
         raise InputError("give at most one of --document, --file and --digest")
     if document is not None:
-        return digest_json(document.read_bytes())
+        return digest_json(read_regular_file(document, limit, "the document"))
     if raw_file is not None:
-        return digest_bytes(raw_file.read_bytes())
+        return digest_bytes(read_regular_file(raw_file, limit, "the document"))
     if digest is not None:
         text = digest.removeprefix("0x")
         try:
@@ -123,17 +165,18 @@ def _document_digest(document: Path | None, raw_file: Path | None, digest: str |
 def _print_outcome(outcome: Verification) -> None:
     table = Table("step", "result", "what was checked")
     for check in outcome.checks:
-        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", check.detail)
+        table.add_row(check.name, "[green]ok[/green]" if check.ok else "[red]FAILED[/red]", shown(check.detail))
     console.print(table)
     for check in outcome.failures:
+        expected, actual = shown(check.expected or "-"), shown(check.actual or "-")
         console.print(
-            f"{check.name}: expected {check.expected or '-'}\n{' ' * len(check.name)}  actual   {check.actual or '-'}",
+            f"{check.name}: expected {expected}\n{' ' * len(check.name)}  actual   {actual}",
             soft_wrap=True,
         )
     if outcome.amended_by:
-        console.print(f"note: the record was later amended by leaf {outcome.amended_by}")
+        console.print(f"note: the record was later amended by leaf {shown(outcome.amended_by)}")
     if outcome.retraction_reason:
-        console.print(f"note: the record was later retracted ({outcome.retraction_reason})")
+        console.print(f"note: the record was later retracted ({shown(outcome.retraction_reason)})")
     if outcome.valid:
         console.print("[bold green]VALID[/bold green]")
     else:
@@ -153,31 +196,32 @@ def verify(
     record_anchor: RecordAnchor = None,
     consent_registry: ConsentRegistry = None,
     from_block: FromBlock = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the steps as JSON instead of a table.")] = False,
+    max_document_bytes: MaxDocumentBytes = DOCUMENT_LIMIT,
+    output: Output = OutputFormat.TEXT,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="The same as --output json.")] = False,
 ) -> None:
     """Verify one record and its receipt: digest, leaf, Merkle path, and the anchor on chain."""
-    with _exit_codes():
-        text = receipt.read_bytes()
-        document_digest = _document_digest(document, raw_file, digest)
+    output = OutputFormat.JSON if as_json else output
+    with _exit_codes(output):
+        text = read_regular_file(receipt, RECEIPT_LIMIT, "the receipt")
+        document_digest = _document_digest(document, raw_file, digest, max_document_bytes)
         with _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader:
             outcome = verify_one(text, document_digest=document_digest, facts=ChainFacts(reader))
-    if as_json:
-        console.print_json(
-            json.dumps(
-                {
-                    "valid": outcome.valid,
-                    "failingStep": outcome.failing_step,
-                    "steps": [
-                        {"step": c.name, "ok": c.ok, "detail": c.detail, "expected": c.expected, "actual": c.actual}
-                        for c in outcome.checks
-                    ],
-                    "amendedBy": outcome.amended_by,
-                    "retractionReason": outcome.retraction_reason,
-                }
-            )
+    _print_outcome(outcome)
+    if output is OutputFormat.JSON:
+        emit_json(
+            {
+                "type": "careledger-verification",
+                "valid": outcome.valid,
+                "failingStep": outcome.failing_step,
+                "steps": [
+                    {"step": c.name, "ok": c.ok, "detail": c.detail, "expected": c.expected, "actual": c.actual}
+                    for c in outcome.checks
+                ],
+                "amendedBy": outcome.amended_by,
+                "retractionReason": outcome.retraction_reason,
+            }
         )
-    else:
-        _print_outcome(outcome)
     raise typer.Exit(EXIT_VALID if outcome.valid else EXIT_INVALID)
 
 
@@ -186,12 +230,21 @@ def verify(
 
 def _print_bulk(report: BulkReport) -> None:
     table = Table(
-        "receipts", "valid", "invalid", "with documents", "batches (claims)", "chain reads", "seconds", "receipts/s"
+        "receipts",
+        "valid",
+        "invalid",
+        "unchecked",
+        "with documents",
+        "batches (claims)",
+        "chain reads",
+        "seconds",
+        "receipts/s",
     )
     table.add_row(
         f"{report.total:,}",
         f"{report.valid:,}",
         f"{len(report.failures):,}",
+        f"{len(report.unchecked):,}",
         f"{report.with_documents:,}",
         f"{report.claims:,}",
         f"{report.anchor_reads:,}",
@@ -205,8 +258,15 @@ def _print_bulk(report: BulkReport) -> None:
         for name, failure in report.failures:
             examples.setdefault(failure.step, name)
         for step, count in sorted(report.by_step().items()):
-            steps.add_row(step, f"{count:,}", examples[step])
+            steps.add_row(step, f"{count:,}", shown(examples[step]))
         console.print(steps)
+    if report.unchecked:
+        refused = Table("could not check", "member refused", "why")
+        for entry in sorted(report.unchecked, key=lambda u: u.file)[:20]:
+            refused.add_row(shown(entry.file), shown(entry.member), shown(entry.reason))
+        console.print(refused)
+        if len(report.unchecked) > 20:
+            console.print(f"... and {len(report.unchecked) - 20:,} more (all are in the JSON report)")
 
 
 @app.command("verify-receipts")
@@ -225,10 +285,18 @@ def verify_receipts_command(
     record_anchor: RecordAnchor = None,
     consent_registry: ConsentRegistry = None,
     from_block: FromBlock = 0,
+    max_document_bytes: MaxDocumentBytes = DOCUMENT_LIMIT,
+    max_total_bytes: MaxTotalBytes = TOTAL_LIMIT,
+    output: Output = OutputFormat.TEXT,
 ) -> None:
-    """Verify every receipt of a folder or archive; each anchored root is read from the chain once."""
+    """Verify every receipt of a folder or archive; each anchored root is read from the chain once.
+
+    A receipt whose file (or document) is not a regular file or is over its limit is reported as
+    unchecked; with no invalid receipt, any unchecked one makes the exit code 2.
+    """
+    limits = ReadLimits(RECEIPT_LIMIT, max_document_bytes, max_total_bytes)
     with (
-        _exit_codes(),
+        _exit_codes(output),
         _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader,
         _progress() as progress,
     ):
@@ -240,13 +308,16 @@ def verify_receipts_command(
                 tasks[phase] = progress.add_task(label, total=total)
             progress.update(tasks[phase], completed=done)
 
-        report = verify_receipts(source, ChainFacts(reader), workers=workers, progress=advance)
+        report = verify_receipts(source, ChainFacts(reader), workers=workers, progress=advance, limits=limits)
     _print_bulk(report)
+    document = report.to_json()
     if report_path is not None:
-        with _exit_codes():
-            report_path.write_text(json.dumps(report.to_json(), indent=1) + "\n", "utf-8")
-        console.print(f"report: {report_path}")
-    raise typer.Exit(EXIT_VALID if not report.failures else EXIT_INVALID)
+        with _exit_codes(output):
+            report_path.write_text(json.dumps(document, indent=1) + "\n", "utf-8")
+        console.print(f"report: {shown(report_path)}")
+    if output is OutputFormat.JSON:
+        emit_json(document)
+    raise typer.Exit(EXIT_INVALID if report.failures else EXIT_UNCHECKED if report.unchecked else EXIT_VALID)
 
 
 # --- audit ---------------------------------------------------------------------------------------
@@ -315,7 +386,7 @@ def _print_audit(report: AuditReport) -> None:
         kinds = Table("discrepancy", "count", "example")
         for kind, count in report.discrepancy_counts().items():
             example = next(d for d in report.discrepancies if d.kind == kind)
-            kinds.add_row(kind, str(count), example.subject)
+            kinds.add_row(shown(kind), str(count), shown(example.subject))
         console.print(kinds)
         console.print(f"[bold red]{len(report.discrepancies)} discrepancies[/bold red]")
     else:
@@ -334,22 +405,26 @@ def audit(
     record_anchor: RecordAnchor = None,
     consent_registry: ConsentRegistry = None,
     from_block: FromBlock = 0,
+    output: Output = OutputFormat.TEXT,
 ) -> None:
     """Replay every event from the deploy block; check state, leaf counts and (given) the index."""
     with (
-        _exit_codes(),
+        _exit_codes(output),
         _chain(rpc_url, data_dir, record_anchor, consent_registry, from_block) as reader,
         _progress() as progress,
     ):
         report = run_audit(reader, index, progress)
     _print_audit(report)
-    with _exit_codes():
+    document = report.to_json()
+    with _exit_codes(output):
         if json_path is not None:
-            json_path.write_text(json.dumps(report.to_json(), indent=1) + "\n", "utf-8")
-            console.print(f"JSON report: {json_path}")
+            json_path.write_text(json.dumps(document, indent=1) + "\n", "utf-8")
+            console.print(f"JSON report: {shown(json_path)}")
         if html_path is not None:
             html_path.write_text(render_html(report), "utf-8")
-            console.print(f"HTML report: {html_path}")
+            console.print(f"HTML report: {shown(html_path)}")
+    if output is OutputFormat.JSON:
+        emit_json(document)
     raise typer.Exit(EXIT_VALID if report.clean else EXIT_INVALID)
 
 

@@ -2,7 +2,9 @@
 
 No external file of any kind: the CSS is inline and the anchoring chart is an inline SVG drawn
 here, so the page can be archived, mailed or opened offline and still shows everything. Every
-value from the chain or the index is HTML-escaped.
+value from the chain or the index is escaped twice: control and other non-printable characters
+(bidirectional overrides that reorder what a reader sees, escape sequences for whoever views the
+file in a terminal) as their escapes (:func:`ledger.command_line.escape_text`), then HTML.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.auditor.report import ActivityBucket, AuditReport, consent_rows
+from ledger.command_line import escape_text
 
 MAX_ROWS = 500
 """Rows shown per table (the JSON report has them all)."""
@@ -30,7 +33,7 @@ font-family:ui-monospace,monospace}svg text{font:11px system-ui,sans-serif;fill:
 
 
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+    return html.escape(escape_text("" if value is None else str(value)))
 
 
 def _time(timestamp: int | float | None) -> str:

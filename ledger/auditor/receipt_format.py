@@ -179,6 +179,8 @@ def _address(data: dict[str, Any], field: str) -> str:
     known = _addresses.get(value) if type(value) is str else None
     if known is not None:
         return known
+    if type(value) is not str or len(value) != 42 or value[:2] != "0x":  # the model's pattern: "0x" and 40 digits
+        raise _malformed(field, "expected 0x followed by 40 hex digits")
     try:
         normalised = str(checksum(value))
     except InputError as err:

@@ -243,7 +243,8 @@ def test_the_cli_reports_a_bad_setting_without_a_traceback(tmp_path: Path) -> No
         )
         assert done.returncode == 1, (command, done.stdout, done.stderr)
         assert "Traceback" not in done.stdout + done.stderr, command
-        assert "invalid_input" in done.stdout and named in done.stdout, (command, done.stdout)
+        assert "invalid_input" in done.stderr and named in done.stderr, (command, done.stderr)  # text for people
+        assert done.stdout == "", (command, done.stdout)  # results only
 
 
 def test_file_then_environment_then_arguments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -280,7 +281,7 @@ def test_deploy_command_on_a_node_records_the_addresses(tmp_path: Path) -> None:
         w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
         assert recorded["chain_id"] == w3.eth.chain_id == 31337
         for address in (recorded["record_anchor"], recorded["consent_registry"]):
-            assert w3.eth.get_code(address) and address in first.stdout
+            assert w3.eth.get_code(address) and address in first.stderr
         again = subprocess.run(
             [sys.executable, "-m", "api.cli", "deploy"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
         )
@@ -308,7 +309,7 @@ def test_operator_funds_the_printed_accounts_then_deploys_on_a_network_without_f
     with running_anvil(port, None):
         w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}"))
         unfunded = careledger("deploy")
-        assert unfunded.returncode == 1 and "insufficient funds" in unfunded.stdout.lower(), unfunded.stdout
+        assert unfunded.returncode == 1 and "insufficient funds" in unfunded.stderr.lower(), unfunded.stderr
         faucet = Account.from_key(ANVIL_DEV_KEY)
         for nonce, address in enumerate(addresses.values(), start=w3.eth.get_transaction_count(faucet.address)):
             signed = faucet.sign_transaction(
@@ -365,4 +366,4 @@ def test_export_index_writes_a_copy_an_auditor_can_read(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert again.returncode == 1 and "exists already" in again.stdout
+    assert again.returncode == 1 and "exists already" in again.stderr

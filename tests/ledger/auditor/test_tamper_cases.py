@@ -62,7 +62,7 @@ def test_case_fails_at_its_step(case: dict[str, Any], scenario: Scenario, reader
         args += ["--file", str(tmp_path / "doc.bin")]
     result = runner.invoke(app, args)
     assert result.exit_code == case["expect"]["exit_code"], result.output
-    assert json.loads(result.output)["failingStep"] == case["expect"]["step"]
+    assert json.loads(result.stdout)["failingStep"] == case["expect"]["step"]
 
 
 def test_bulk_verification_names_the_same_steps(scenario: Scenario, reader: ChainReader, tmp_path: Path) -> None:
