@@ -17,14 +17,14 @@ import typer
 import uvicorn
 from rich.markup import escape
 
+from api import log_redaction
 from api.main import SWITCH_INTERVAL_SECONDS, create_app
 from api.service import Service
-from ledger import log_redaction
 from ledger.command_line import Output, OutputFormat, emit_json, version_option
 from ledger.command_line import human as console
 from ledger.config import Settings
 from ledger.exceptions import ChainLockedError, InputError, LedgerError, StoreLockedError
-from ledger.private_files import PRIVATE_UMASK
+from ledger.files.private import PRIVATE_UMASK
 from ledger.runtime import ADMIN_KEY, RELAYER_KEY, open_keyring
 from ledger.store import open_database
 from ledger.store.apps import Role, list_apps
@@ -36,17 +36,14 @@ app = typer.Typer(help="CareLedger: consent and record-integrity ledger.", no_ar
 
 @app.callback()
 def _main(version: Annotated[bool, version_option("careledger")] = False) -> None:
-    """CareLedger: consent and record-integrity ledger."""
+    """CareLedger: consent and record-integrity ledger.
+
+    Every file a command creates is its user's alone (umask 077): the data directory holds
+    patients' records, keys and secrets."""
+    os.umask(PRIVATE_UMASK)
 
 
 DataDir = Annotated[Path | None, typer.Option(help="data directory (default: CARELEDGER_DATA_DIR or ./data)")]
-
-
-@app.callback()
-def private_files() -> None:
-    """Every file a command creates is its user's alone (umask 077): the data directory holds
-    patients' records, keys and secrets."""
-    os.umask(PRIVATE_UMASK)
 
 
 def _settings(data_dir: Path | None, **overrides: object) -> Settings:

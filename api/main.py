@@ -11,12 +11,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import routes
+from api import log_redaction, routes
 from api.errors import install_error_handlers
 from api.limits import BULK_REGISTRATION_PATH, BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
 from api.service import Service
-from ledger import log_redaction
 from ledger.config import Settings
 
 DESCRIPTION = """

@@ -25,8 +25,7 @@ from ledger.chain.indexer import ChainIndexer
 from ledger.config import Settings
 from ledger.consent.relay import Relayer
 from ledger.exceptions import LedgerError
-from ledger.names import check_distinct, normalise_name
-from ledger.private_files import secure_data_dir
+from ledger.files.private import secure_data_dir
 from ledger.records.batcher import Batcher, BatcherConfig
 from ledger.records.lifecycle import receipt_of
 from ledger.records.receipts import Receipt
@@ -45,6 +44,7 @@ from ledger.store.database import STATEMENT_ERRORS
 from ledger.store.idempotency import purge_statement
 from ledger.store.intake import Intake
 from ledger.store.locks import BatcherLock, sending_as
+from ledger.store.organisation_names import check_distinct, normalise_name
 from ledger.store.records import Batch, RecordIds, StoredRecord, TreeCache
 
 log = logging.getLogger("careledger.service")
@@ -189,7 +189,7 @@ class Service:
         ``EMERGENCY_ROLE`` if ``emergency``); returns the existing one if the name is taken.
 
         The name is stored NFKC-normalised; one with invisible characters, or one that looks like
-        another organisation's name, is refused (:mod:`ledger.names`)."""
+        another organisation's name, is refused (:mod:`ledger.store.organisation_names`)."""
         name = normalise_name(name)
         with self._naming_lock:  # one check-then-create at a time in this process
             existing = organisation_by_name(self.db.conn, name)

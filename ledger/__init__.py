@@ -8,13 +8,13 @@ Packages, one subsystem each (their ``__init__`` lists their modules):
   verification; the batcher; amendments and retractions.
 * :mod:`ledger.consent`: codes, consent terms, EIP-712 typed data, the registry client, access
   decisions and relaying, the access trail, patient sign-in.
-* :mod:`ledger.store`: all SQL (SQLite or PostgreSQL).
+* :mod:`ledger.store`: all SQL (SQLite or PostgreSQL), and what an organisation's name may be.
+* :mod:`ledger.files`: the data directory's own files (one writer at a time, private to its user).
 * :mod:`ledger.auditor`: ``careledger-audit``, which trusts nothing but the chain.
 
 Modules at the root: :mod:`~ledger.exceptions` (the one error hierarchy), :mod:`~ledger.config`
 (settings that validate themselves), :mod:`~ledger.values` (shared value types: checksummed
-addresses, 32-byte hex, codes), :mod:`~ledger.runtime` (``open_ledger``), :mod:`~ledger.file_lock`
-(one writer per data directory), :mod:`~ledger.command_line` (what both CLIs keep: stdout for
+addresses, 32-byte hex, codes), :mod:`~ledger.runtime` (``open_ledger``), :mod:`~ledger.command_line` (what both CLIs keep: stdout for
 results, stderr for people, escaped names, ``--version``), :mod:`~ledger.demo` (``make demo``).
 
 Tuned hot paths, each guarded by a benchmark (change them with it at hand): ``records/hashing.py``

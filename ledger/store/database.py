@@ -25,8 +25,8 @@ from typing import Any, Protocol, TypeVar
 
 import psycopg
 
-from ledger import file_lock
 from ledger.exceptions import IntegrityError, StorageFullError, StoreLockedError, StoreUnavailableError
+from ledger.files import locks as file_lock
 from ledger.store import postgres
 from ledger.store.migration_files import SQLITE, migration_files
 

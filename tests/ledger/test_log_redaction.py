@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import logging
 
+from api.log_redaction import REDACTED, SecretRedactor, secrets_of
 from ledger.config import Settings
-from ledger.log_redaction import REDACTED, SecretRedactor, secrets_of
 
 RPC = "https://node.example/v3/7f3a-secret-token?key=abc%20def"
 DATABASE = "postgresql://careledger:hunter2-pw@db.internal/ledger"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ledger.exceptions import ConfusableNameError, InvalidNameError
-from ledger.names import check_distinct, normalise_name, skeleton
+from ledger.store.organisation_names import check_distinct, normalise_name, skeleton
 
 HOSPITAL = "St Mary's Hospital"
 

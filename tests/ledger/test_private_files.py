@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from ledger.config import Settings
-from ledger.private_files import secure_data_dir
+from ledger.files.private import secure_data_dir
 from tests.support.chain_under_test import ChainUnderTest
 
 

@@ -64,7 +64,6 @@ from eth_typing import BlockNumber
 from eth_utils.hexadecimal import encode_hex
 from web3 import EthereumTesterProvider, Web3
 
-from ledger import file_lock
 from ledger.chain.embedded.kv_store import SqliteAtomicDB, Synchronous
 from ledger.exceptions import (
     ChainError,
@@ -74,6 +73,7 @@ from ledger.exceptions import (
     IntegrityError,
     NotFoundError,
 )
+from ledger.files import locks as file_lock
 
 CHAIN_FILE: Final = "chain.sqlite3"
 """Name of the SQLite store inside the data directory."""
