@@ -14,8 +14,9 @@ Packages, one subsystem each (their ``__init__`` lists their modules):
 
 Modules at the root: :mod:`~ledger.exceptions` (the one error hierarchy), :mod:`~ledger.config`
 (settings that validate themselves), :mod:`~ledger.values` (shared value types: checksummed
-addresses, 32-byte hex, codes), :mod:`~ledger.runtime` (``open_ledger``), :mod:`~ledger.command_line` (what both CLIs keep: stdout for
-results, stderr for people, escaped names, ``--version``), :mod:`~ledger.demo` (``make demo``).
+addresses, 32-byte hex, codes), :mod:`~ledger.runtime` (``open_ledger``), :mod:`~ledger.command_line`
+(what both CLIs keep: stdout for results, stderr for people, escaped names, ``--version``),
+:mod:`~ledger.demo` (``make demo``).
 
 Tuned hot paths, each guarded by a benchmark (change them with it at hand): ``records/hashing.py``
 and ``records/merkle.py`` (``bench/merkle_rate.py``), ``store/intake.py`` and ``store/records.py``
