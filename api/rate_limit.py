@@ -10,9 +10,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.requests import Request
 
 from ledger.exceptions import RateLimitedError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,3 +75,18 @@ class RateLimiter:
             stalest = sorted(self._buckets, key=lambda k: self._buckets[k].updated)[: len(self._buckets) // 2]
             for key in stalest:
                 del self._buckets[key]
+
+
+def app_limits(request: Request, name: str, make: Callable[[], T]) -> T:
+    """The app's limits kept as ``app.state.<name>``, made by ``make`` on first use (tests may set them)."""
+    state: Any = request.app.state
+    limits: T | None = getattr(state, name, None)
+    if limits is None:
+        limits = make()
+        setattr(state, name, limits)
+    return limits
+
+
+def client_address(request: Request) -> str:
+    """The client a per-client limit counts: the peer, or behind a trusted proxy the address it forwarded."""
+    return request.client.host if request.client else "unknown"

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import AnyCaller, Caller, Reader, RelayingApp, ServiceDep
 from api.limits import LedgerRoute
-from api.rate_limit import RateLimiter
+from api.rate_limit import RateLimiter, app_limits
 from api.schemas.common import EXAMPLE_PATIENT, Address, PatientPath
 from api.schemas.consent import (
     ConsentCheckOut,
@@ -76,10 +76,7 @@ class OrganisationRelayLimits:
 
 async def organisation_relay_limits(request: Request) -> OrganisationRelayLimits:
     """The app's budgets (made on first use; tests may set ``app.state.organisation_relay_limits``)."""
-    limits: OrganisationRelayLimits | None = getattr(request.app.state, "organisation_relay_limits", None)
-    if limits is None:
-        limits = request.app.state.organisation_relay_limits = OrganisationRelayLimits.default()
-    return limits
+    return app_limits(request, "organisation_relay_limits", OrganisationRelayLimits.default)
 
 
 def _budgeted(

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.patient_auth import SignedInPatient, TokensDep
-from api.rate_limit import RateLimiter
+from api.rate_limit import RateLimiter, app_limits, client_address
 from api.schemas.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, page_json
 from api.schemas.common import PatientPath
 from api.schemas.consent import (
@@ -98,16 +98,13 @@ class RelayLimits:
 
 async def relay_limits(request: Request) -> RelayLimits:
     """The app's limits (made on first use; tests may set ``app.state.patient_relay_limits``)."""
-    limits: RelayLimits | None = getattr(request.app.state, "patient_relay_limits", None)
-    if limits is None:
-        limits = request.app.state.patient_relay_limits = RelayLimits.default()
-    return limits
+    return app_limits(request, "patient_relay_limits", RelayLimits.default)
 
 
 def _client_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> RelayLimits:
     """Spend one of the client's relays (the peer's address; behind a proxy listed in
     ``trusted_proxies``, the client's address the proxy forwarded)."""
-    limits.per_ip.take(request.client.host if request.client else "unknown")
+    limits.per_ip.take(client_address(request))
     return limits
 
 
@@ -176,7 +173,7 @@ def _session_domain(service: Service) -> dict[str, Any]:
 
 def _challenge_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> None:
     """Spend one of the client's challenges (each is a row in the store until it is used or expires)."""
-    limits.challenges_per_ip.take(request.client.host if request.client else "unknown")
+    limits.challenges_per_ip.take(client_address(request))
 
 
 @router.post(

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 
 from api.deps import Reader, ServiceDep
 from api.limits import DocumentRoute
-from api.rate_limit import RateLimiter
+from api.rate_limit import RateLimiter, app_limits, client_address
 from api.schemas.verify import LookupIn, VerifyIn
 from ledger.chain.indexer import indexed_record_status
 from ledger.records.lookup import Anchored, Waiting, anchorer_organisation, anchorings
@@ -48,15 +48,13 @@ def _anchoring(found: Anchored | Waiting) -> dict[str, Any]:
 async def public_verify_limit(request: Request, service: ServiceDep) -> RateLimiter:
     """The app's per-client budget of public verifications (``public_verify_per_minute``, a burst of
     as many refilled evenly; tests may set ``app.state.verify_limit``)."""
-    limiter: RateLimiter | None = getattr(request.app.state, "verify_limit", None)
-    if limiter is None:
-        limiter = RateLimiter(service.settings.public_verify_per_minute, 60.0, "client")
-        request.app.state.verify_limit = limiter
-    return limiter
+    return app_limits(
+        request, "verify_limit", lambda: RateLimiter(service.settings.public_verify_per_minute, 60.0, "client")
+    )
 
 
 def _client_limited(request: Request, limiter: Annotated[RateLimiter, Depends(public_verify_limit)]) -> None:
-    limiter.take(request.client.host if request.client else "unknown")
+    limiter.take(client_address(request))
 
 
 @router.post(
