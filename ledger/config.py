@@ -41,6 +41,7 @@ from ledger.chain.client import (
 from ledger.chain.keys import DEFAULT_SCRYPT_N
 from ledger.exceptions import InputError
 from ledger.records.batcher import BatcherConfig
+from ledger.records.fhir import DEFAULT_FHIR_VERSION, FhirVersion
 
 ENV_PREFIX = "CARELEDGER_"
 SETTINGS_FILE_VARIABLE = "CARELEDGER_SETTINGS_FILE"
@@ -136,6 +137,8 @@ class Settings(BaseSettings):
         trusted_proxies: Comma-separated addresses (or networks) of reverse proxies whose
             ``X-Forwarded-For`` names the client; empty (the default) trusts no header, so every
             per-client limit counts the peer's address.
+        default_fhir_version: The FHIR version (``4.0`` for R4, ``5.0`` for R5) record documents are
+            validated as when their content type names none (``fhirVersion=``).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -168,6 +171,7 @@ class Settings(BaseSettings):
     max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
     public_verify_per_minute: int = Field(default=600, ge=1, le=10_000_000)
     trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
+    default_fhir_version: FhirVersion = DEFAULT_FHIR_VERSION
 
     def __init__(self, **values: Any) -> None:
         """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""

@@ -77,6 +77,12 @@ class InvalidFhirError(InvalidDocumentError):
     code = "invalid_fhir"
 
 
+class UnsupportedFhirVersionError(InputError):
+    """A content type asks for a FHIR version documents are not validated as (``fhirVersion=3.0``)."""
+
+    code = "unsupported_fhir_version"
+
+
 class InvalidCodeError(InputError):
     """A scope, purpose or reason code is empty, too long or has characters outside the code alphabet."""
 

@@ -8,14 +8,19 @@ import orjson
 from pydantic import Field, model_validator
 
 from api.schemas.common import EXAMPLE_DIGEST, EXAMPLE_PATIENT, Address, Hex32, Schema, camel_config
+from ledger.records.fhir import BundleMode
 from ledger.records.lifecycle import RecordStanding
 
 
 class RecordIn(Schema):
     """One record to register: exactly one of ``document`` (FHIR or any JSON object, hashed in its
     RFC 8785 canonical form), ``content`` (raw bytes, base64) or ``digest`` (SHA-256, precomputed).
-    A document with a ``resourceType`` is validated as FHIR R5 unless ``contentType`` is
-    ``application/json``."""
+    A document with a ``resourceType`` is validated as FHIR unless ``contentType`` is
+    ``application/json``: as R4 by default, as R5 with ``contentType``
+    ``application/fhir+json; fhirVersion=5.0`` (or the request's ``Content-Type`` saying so, or the
+    ``default_fhir_version`` setting). A transaction or collection ``Bundle`` with ``bundle``
+    ``entries`` becomes one record per entry, each entry's digest that of its resource (single
+    registration only)."""
 
     patient: Address
     document: dict[str, Any] | None = None
@@ -23,12 +28,18 @@ class RecordIn(Schema):
     content_type: str | None = Field(default=None, max_length=127, examples=["application/fhir+json"])
     digest: Hex32 | None = None
     metadata: dict[str, Any] | None = Field(default=None, description="kept off chain; at most 4 KiB as JSON")
+    bundle: BundleMode = Field(
+        default="whole",
+        description="a Bundle document as one record (whole) or one record per entry (entries), all or none",
+    )
 
     @model_validator(mode="after")
     def exactly_one_payload(self) -> RecordIn:
         given = [name for name in ("document", "content", "digest") if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of document, content, digest")
+        if self.bundle == "entries" and self.document is None:
+            raise ValueError('bundle "entries" needs a Bundle document')
         return self
 
     model_config = camel_config(
@@ -56,7 +67,11 @@ class RecordsIn(Schema):
                 {"patient": EXAMPLE_PATIENT, "digest": EXAMPLE_DIGEST},
                 {
                     "patient": EXAMPLE_PATIENT,
-                    "document": {"resourceType": "Condition", "code": {"text": "Asthma"}},
+                    "document": {
+                        "resourceType": "Condition",
+                        "code": {"text": "Asthma"},
+                        "subject": {"reference": "Patient/example"},
+                    },
                 },
             ]
         }
@@ -76,6 +91,20 @@ class RecordsAck(Schema):
     count: int
 
 
+class EntryAck(RecordAck):
+    """The record of one Bundle entry: the entry's index and ``fullUrl``."""
+
+    entry: int
+    full_url: str | None
+
+
+class EntriesAck(Schema):
+    """A Bundle registered per entry: one record per entry, in entry order."""
+
+    records: list[EntryAck]
+    count: int
+
+
 class RecordOut(Schema):
     """A record as its organisation sees it."""
 
@@ -84,6 +113,9 @@ class RecordOut(Schema):
     digest: Hex32
     patient: str | None
     content_type: str | None
+    fhir_version: str | None = Field(
+        default=None, description="the FHIR version the document was validated as (4.0, 5.0); null if not FHIR"
+    )
     metadata: dict[str, Any] | None
     registered_at: float
     status: str = Field(
@@ -132,6 +164,7 @@ def record_json(standing: RecordStanding) -> dict[str, Any]:
         "digest": "0x" + record.digest.hex(),
         "patient": record.patient,
         "contentType": record.content_type,
+        "fhirVersion": record.fhir_version,
         "metadata": orjson.loads(record.metadata) if record.metadata else None,
         "registeredAt": record.created_at,
         "status": standing.stage,
