@@ -31,6 +31,7 @@ from ledger.exceptions import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
+    ServerBusyError,
     StorageFullError,
     StoreUnavailableError,
 )
@@ -52,6 +53,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (ChainUnavailableError, 503),
     (StoreUnavailableError, 503),
     (StorageFullError, 503),
+    (ServerBusyError, 503),
     (ContractRevertError, 409),
     (ChainError, 502),
     (LedgerError, 500),
@@ -84,6 +86,7 @@ UNAVAILABLE: dict[str, str] = {
     ChainUnavailableError.code: "the chain is unavailable; retry later",
     StoreUnavailableError.code: "the database is unavailable; retry later",
     StorageFullError.code: "the ledger's disk is full: nothing was written; retry once space is freed",
+    ServerBusyError.code: "too many large documents are waiting to be processed: nothing was done; retry later",
 }
 
 

@@ -97,7 +97,7 @@ class Service:
         if self.db.shared:  # replicas send from the same keys: one sender per account at a time
             self.ledger.chain.sender_guard = functools.partial(sending_as, self.db)
         self.record_ids = RecordIds(self.db)
-        self.cpu = CpuPool(self.settings.cpu_workers)
+        self.cpu = CpuPool(self.settings.cpu_workers, self.settings.cpu_queue)
         self.batcher = Batcher(
             self.db,
             self.ledger.anchors,

@@ -130,6 +130,8 @@ class Settings(BaseSettings):
             document costs.
         cpu_workers: Threads for CPU-heavy request work (parsing, validating, canonicalising and
             hashing large documents), off the event loop; more such requests wait their turn.
+        cpu_queue: Most large documents queued or being processed at once; past it a large
+            request gets 503 ``server_busy`` at once (so waiting bodies cannot fill the memory).
         idempotency_key_ttl: Seconds an ``Idempotency-Key`` is remembered; after that the key is
             new again.
         max_records_per_request: Most records in one bulk registration.
@@ -165,6 +167,7 @@ class Settings(BaseSettings):
     max_bulk_body_bytes: int = Field(default=DEFAULT_MAX_BULK_BODY_BYTES, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
     max_json_elements: int = Field(default=100_000, ge=MIN_JSON_ELEMENTS, le=MAX_JSON_ELEMENTS_LIMIT)
     cpu_workers: int = Field(default=2, ge=1, le=MAX_CPU_WORKERS)
+    cpu_queue: int = Field(default=16, ge=1, le=10_000)
     idempotency_key_ttl: float = Field(
         default=DEFAULT_IDEMPOTENCY_KEY_TTL, ge=MIN_IDEMPOTENCY_KEY_TTL, le=MAX_IDEMPOTENCY_KEY_TTL, allow_inf_nan=False
     )

@@ -341,3 +341,10 @@ class RateLimitedError(LedgerError):
     """Too many requests from one client or about one patient; ``details['retry_after']`` says when to retry."""
 
     code = "rate_limited"
+
+
+class ServerBusyError(LedgerError):
+    """More large documents are waiting to be parsed and hashed than the server queues; nothing was
+    done: retry later (the queue bounds the memory that waiting request bodies hold)."""
+
+    code = "server_busy"
