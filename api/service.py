@@ -43,7 +43,7 @@ from ledger.store.apps import (
 from ledger.store.database import STATEMENT_ERRORS
 from ledger.store.idempotency import purge_statement
 from ledger.store.intake import Intake
-from ledger.store.locks import BatcherLock, sending_as
+from ledger.store.locks import BatcherLock, naming_organisations, sending_as
 from ledger.store.organisation_names import check_distinct, normalise_name
 from ledger.store.records import Batch, RecordIds, StoredRecord, TreeCache
 
@@ -191,7 +191,8 @@ class Service:
         The name is stored NFKC-normalised; one with invisible characters, or one that looks like
         another organisation's name, is refused (:mod:`ledger.store.organisation_names`)."""
         name = normalise_name(name)
-        with self._naming_lock:  # one check-then-create at a time in this process
+        # one check-then-create at a time: in this process, then across replicas of a shared store
+        with self._naming_lock, naming_organisations(self.db):
             existing = organisation_by_name(self.db.conn, name)
             if existing is not None:
                 return existing
