@@ -5,11 +5,16 @@ below gives each family its status; reverts are mapped by custom-error name. 4xx
 warnings, 5xx as errors with the traceback; internals never reach the client: a 5xx body says only
 the failure's class in a fixed sentence (never an exception's text, which may name a node's URL and
 the token in it, or a database host).
+
+One exception to the shape: a refused token request (:class:`TokenRequestError`) is answered as
+RFC 6749 section 5.2 says, ``{"error", "error_description"}``, which OAuth clients read. Refusals
+of a bearer access token carry RFC 6750's ``WWW-Authenticate`` header beside the usual body.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -26,6 +31,9 @@ from ledger.exceptions import (
     ContractRevertError,
     IdempotencyKeyReusedError,
     InputError,
+    InsufficientScopeError,
+    InvalidAccessTokenError,
+    InvalidClientError,
     LedgerError,
     NotFoundError,
     PayloadTooLargeError,
@@ -34,6 +42,7 @@ from ledger.exceptions import (
     ServerBusyError,
     StorageFullError,
     StoreUnavailableError,
+    TokenRequestError,
 )
 
 log = logging.getLogger("careledger.api")
@@ -74,6 +83,17 @@ REVERTS: dict[str, tuple[int, str]] = {
     "RecordAnchorAlreadyChanged": (409, "already_changed"),
     "AccessControlUnauthorizedAccount": (403, "missing_chain_role"),
 }
+
+
+# Token requests (RFC 6749 section 5.2): a client that failed to authenticate gets 401, any other refusal 400.
+OAUTH_STATUS_BY_ERROR: tuple[tuple[type[TokenRequestError], int], ...] = (
+    (InvalidClientError, 401),
+    (TokenRequestError, 400),
+)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""Token responses, answers and refusals alike, are never cached (RFC 6749 section 5.1)."""
+_NOT_OAUTH_TEXT = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+"""Characters an ``error_description`` may not hold (RFC 6749: printable ASCII but ``"`` and ``\\``)."""
 
 
 # What a 5xx says, by status: fixed sentences, whatever the error's own message.
@@ -118,14 +138,35 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def oauth_error_response(err: TokenRequestError) -> Response:
+    """A refused token request, as RFC 6749 section 5.2 says."""
+    status = next(s for cls, s in OAUTH_STATUS_BY_ERROR if isinstance(err, cls))
+    log.warning("%s: %s", err.code, err.message)
+    body = {"error": err.code, "error_description": _NOT_OAUTH_TEXT.sub("?", err.message)}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=NO_STORE)
+
+
+def _bearer_challenge(err: LedgerError) -> dict[str, str] | None:
+    """RFC 6750's ``WWW-Authenticate`` for a refused access token, None for any other error."""
+    if isinstance(err, InvalidAccessTokenError):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if isinstance(err, InsufficientScopeError):
+        scope = err.details.get("scope")  # none when no scope would do (an admin endpoint)
+        return {"WWW-Authenticate": 'Bearer error="insufficient_scope"' + (f', scope="{scope}"' if scope else "")}
+    return None
+
+
 def response_for(err: LedgerError) -> Response:
     """The HTTP response for a ledger error."""
+    if isinstance(err, TokenRequestError):
+        return oauth_error_response(err)
     status, code = next(s for cls, s in STATUS_BY_ERROR if isinstance(err, cls)), err.code
     if isinstance(err, ContractRevertError):
         status, code = REVERTS.get(err.error, (409, "contract_rejected"))
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     if status == 429:
         headers = {"Retry-After": str(err.details.get("retry_after", RETRY_AFTER_SECONDS))}
+    headers = _bearer_challenge(err) or headers
     details: dict[str, Any] = {}
     if status >= 500:
         log.error("%s: %s", code, err.message, exc_info=err)

@@ -26,6 +26,7 @@ from ledger.config import Settings
 from ledger.consent.relay import Relayer
 from ledger.exceptions import LedgerError
 from ledger.files.private import secure_data_dir
+from ledger.oauth.access_tokens import AccessTokenCache
 from ledger.records.batcher import Batcher, BatcherConfig
 from ledger.records.lifecycle import receipt_of
 from ledger.records.receipts import Receipt
@@ -64,6 +65,7 @@ class Service:
     on_anchored: Callable[[Batch], None] | None = None
     trees: TreeCache = field(default_factory=TreeCache)
     app_keys: AppKeyCache = field(default_factory=AppKeyCache)
+    access_tokens: AccessTokenCache = field(default_factory=AccessTokenCache)
     batcher: Batcher = field(init=False)
     intake: Intake = field(init=False)
     indexer: ChainIndexer = field(init=False)

@@ -40,6 +40,7 @@ from ledger.chain.client import (
 )
 from ledger.chain.keys import DEFAULT_SCRYPT_N
 from ledger.exceptions import InputError
+from ledger.oauth.access_tokens import DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from ledger.records.batcher import BatcherConfig
 from ledger.records.fhir import DEFAULT_FHIR_VERSION, FhirVersion
 
@@ -117,9 +118,10 @@ class Settings(BaseSettings):
             loss once mined; ``NORMAL``: it survives a process crash).
         receipt_timeout: Seconds to wait for a transaction to be mined.
         host, port: Where the API listens (loopback by default).
-        public_origin: The origin patients reach the service at (``https://ledger.example.org``);
-            their sign-in names it, so a signature made for another service is refused here. Default
-            ``http://{host}:{port}``.
+        public_origin: The origin patients and SMART clients reach the service at
+            (``https://ledger.example.org``); a patient's sign-in names it, so a signature made for
+            another service is refused here, and the token endpoint's URL (the audience of every
+            client assertion) is built from it. Default ``http://{host}:{port}``.
         max_batch_size, max_batch_age: Seal a batch at this many records or when the oldest pending
             record is this many seconds old.
         max_body_bytes: Largest request body accepted, on every route but bulk registration (one
@@ -136,6 +138,9 @@ class Settings(BaseSettings):
             new again.
         max_records_per_request: Most records in one bulk registration.
         public_verify_per_minute: Receipts one client may verify per minute without an API key.
+        access_token_lifetime: Seconds a SMART Backend Services access token lives (five minutes
+            at most); the client then signs a new assertion for a new one.
+        token_requests_per_minute: Token requests one client address may make per minute.
         trusted_proxies: Comma-separated addresses (or networks) of reverse proxies whose
             ``X-Forwarded-For`` names the client; empty (the default) trusts no header, so every
             per-client limit counts the peer's address.
@@ -173,6 +178,8 @@ class Settings(BaseSettings):
     )
     max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
     public_verify_per_minute: int = Field(default=600, ge=1, le=10_000_000)
+    access_token_lifetime: int = Field(default=DEFAULT_TOKEN_LIFETIME, ge=MIN_TOKEN_LIFETIME, le=MAX_TOKEN_LIFETIME)
+    token_requests_per_minute: int = Field(default=120, ge=1, le=10_000_000)
     trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
     default_fhir_version: FhirVersion = DEFAULT_FHIR_VERSION
 

@@ -274,10 +274,23 @@ class AuthenticationError(LedgerError):
     code = "unauthenticated"
 
 
+class InvalidAccessTokenError(AuthenticationError):
+    """A bearer access token that is unknown, expired, or whose app was revoked (RFC 6750 ``invalid_token``)."""
+
+    code = "invalid_token"
+
+
 class PermissionDeniedError(LedgerError):
     """The caller is known but may not do this (missing role, another organisation's data)."""
 
     code = "forbidden"
+
+
+class InsufficientScopeError(PermissionDeniedError):
+    """An access token whose scopes do not cover this endpoint (RFC 6750 ``insufficient_scope``), even
+    if its app's API key would; ``details['scope']`` names the scopes that would."""
+
+    code = "insufficient_scope"
 
 
 class NotPatientOrGuardianError(PermissionDeniedError):
@@ -335,6 +348,34 @@ class NotRegularFileError(InputError):
     (reading one could follow a link out of its folder, block forever or never end)."""
 
     code = "not_a_regular_file"
+
+
+class TokenRequestError(InputError):
+    """A token request refused as RFC 6749 section 5.2 says: ``code`` is the OAuth ``error`` and the
+    answer is ``{"error", "error_description"}``, the one error body that is not ``{code, message,
+    details}`` (OAuth clients read that shape). This class itself is ``invalid_request``: a parameter
+    missing, repeated, or not understood."""
+
+    code = "invalid_request"
+
+
+class InvalidClientError(TokenRequestError):
+    """The client could not be authenticated: unknown, revoked or without keys, or its assertion is
+    malformed, expired, replayed, meant for another audience, or not signed by one of its keys."""
+
+    code = "invalid_client"
+
+
+class InvalidScopeError(TokenRequestError):
+    """The requested scope is malformed, or none of it may be granted to this client."""
+
+    code = "invalid_scope"
+
+
+class UnsupportedGrantTypeError(TokenRequestError):
+    """A grant other than ``client_credentials`` (the only one this server offers)."""
+
+    code = "unsupported_grant_type"
 
 
 class RateLimitedError(LedgerError):
