@@ -146,6 +146,11 @@ class Settings(BaseSettings):
             per-client limit counts the peer's address.
         default_fhir_version: The FHIR version (``4.0`` for R4, ``5.0`` for R5) record documents are
             validated as when their content type names none (``fhirVersion=``).
+        public_rpc_url: A public JSON-RPC URL of the ledger's chain (``https://rpc.example.org``) that
+            the patient page checks anchored roots against (its origin is added to the page's
+            ``connect-src``; the node must answer CORS requests from the page's origin). Unset: the page
+            asks the service, and says so. Given to every patient's browser: never a URL with a secret
+            in it (unlike ``rpc_url``).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -182,6 +187,7 @@ class Settings(BaseSettings):
     token_requests_per_minute: int = Field(default=120, ge=1, le=10_000_000)
     trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
     default_fhir_version: FhirVersion = DEFAULT_FHIR_VERSION
+    public_rpc_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^/\s?#@]+(/[^\s#]*)?$")
 
     def __init__(self, **values: Any) -> None:
         """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""
@@ -194,6 +200,19 @@ class Settings(BaseSettings):
     def rpc_url_text(self) -> str | None:
         """The RPC URL itself (None or empty: the embedded chain). Keep it out of messages."""
         return self.rpc_url.get_secret_value() if self.rpc_url is not None else None
+
+    @property
+    def public_rpc_origin(self) -> str | None:
+        """The origin (``scheme://host[:port]``) of ``public_rpc_url``, for the page's ``connect-src``."""
+        if self.public_rpc_url is None:
+            return None
+        scheme, _, rest = self.public_rpc_url.partition("://")
+        return f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
+
+    @field_validator("public_rpc_url", mode="before")
+    @classmethod
+    def _empty_public_rpc_url_is_none(cls, url: object) -> object:
+        return None if url == "" else url
 
     @field_validator("keystore_scrypt_n")
     @classmethod

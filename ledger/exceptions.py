@@ -138,6 +138,25 @@ class ChallengeError(InvalidSignatureError):
     code = "invalid_challenge"
 
 
+class InvalidPeriodError(InputError):
+    """A requested period ends before it starts."""
+
+    code = "invalid_period"
+
+
+class PeriodTooLongError(InvalidPeriodError):
+    """A requested period is longer than an accounting of disclosures covers (six years)."""
+
+    code = "period_too_long"
+
+
+class AccountingTooLargeError(InputError):
+    """An accounting of disclosures would hold more entries than one answer carries; a shorter
+    period splits it."""
+
+    code = "accounting_too_large"
+
+
 class NotFoundError(LedgerError, LookupError):
     """The thing asked for does not exist (unknown record, root, deployment)."""
 

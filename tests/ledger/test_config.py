@@ -104,6 +104,8 @@ ACCEPTED: list[dict[str, Any]] = [
     {"idempotency_key_ttl": MIN_IDEMPOTENCY_KEY_TTL},
     {"idempotency_key_ttl": MAX_IDEMPOTENCY_KEY_TTL},
     {"default_fhir_version": "5.0"},
+    {"public_rpc_url": "https://rpc.example.org"},
+    {"public_rpc_url": "http://127.0.0.1:8545/"},
 ]
 
 
@@ -111,6 +113,14 @@ def test_the_rpc_url_is_a_secret() -> None:
     settings = Settings(rpc_url="https://node.example/v3/token-in-the-path", keystore_passphrase="x")
     assert "token-in-the-path" not in repr(settings) and "token-in-the-path" not in str(settings.model_dump())
     assert settings.rpc_url_text == "https://node.example/v3/token-in-the-path"
+
+
+def test_the_public_rpc_url_names_the_origin_the_page_may_connect_to() -> None:
+    assert Settings().public_rpc_origin is None
+    assert Settings(public_rpc_url="").public_rpc_url is None  # an empty variable: none
+    assert Settings(public_rpc_url="https://RPC.example.org:8443/v1/public").public_rpc_origin == (
+        "https://rpc.example.org:8443"
+    )
 
 
 @pytest.mark.parametrize("values", ACCEPTED)
@@ -160,6 +170,10 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"fee_model": "eip-1559"}, "fee_model"),
     ({"chain_sync": "OFF"}, "chain_sync"),
     ({"default_fhir_version": "4.3"}, "default_fhir_version"),
+    ({"public_rpc_url": "https://user:token@rpc.example.org"}, "public_rpc_url"),  # never a secret in it
+    ({"public_rpc_url": "wss://rpc.example.org"}, "public_rpc_url"),
+    ({"public_rpc_url": "https://rpc.example.org/#fragment"}, "public_rpc_url"),
+    ({"public_rpc_url": "rpc.example.org"}, "public_rpc_url"),
 ]
 
 
