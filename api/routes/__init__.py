@@ -4,7 +4,7 @@ Route modules never import each other: what two of them share lives in :mod:`api
 (bodies and their JSON), :mod:`api.deps` (who is calling) or the library.
 """
 
-from . import access, admin, audit, consent, docs, health, patient, patient_page, records, verify
+from . import access, admin, audit, consent, docs, fhir, health, patient, patient_page, records, verify
 
 ROUTERS = (
     health.router,
@@ -18,4 +18,5 @@ ROUTERS = (
     patient_page.router,
     docs.router,
     records.receipts_router,
+    fhir.router,
 )

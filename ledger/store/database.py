@@ -2,11 +2,12 @@
 
 SQLite is the default. Its schema lives in numbered SQL files under ``migrations/``
 (``0001_initial.sql``, ...). Opening the database applies, in order and each in its own transaction,
-the files whose number is above the recorded ``PRAGMA user_version``; a database newer than the
-code is refused. Connections use WAL with ``synchronous=FULL``: a committed transaction survives
-``kill -9`` and power loss. A full disk is :class:`~ledger.exceptions.StorageFullError`
-(:class:`SqliteConnection`): the failed write is not committed, and the next one succeeds once
-space is freed. With a ``database_url``, the store is on PostgreSQL instead
+every file whose number is not in ``schema_migrations`` yet (numbers may have gaps while features are
+merged: a file numbered below one applied already is still applied); a database holding a migration
+the code does not ship is newer than the code and refused. Connections use WAL with
+``synchronous=FULL``: a committed transaction survives ``kill -9`` and power loss. A full disk is
+:class:`~ledger.exceptions.StorageFullError` (:class:`SqliteConnection`): the failed write is not
+committed, and the next one succeeds once space is freed. With a ``database_url``, the store is on PostgreSQL instead
 (:mod:`ledger.store.postgres`, its own migrations in ``migrations_postgres/``), shared by several
 API processes.
 
@@ -128,23 +129,51 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+_APPLIED_TABLE = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+
+
+def _applied(conn: sqlite3.Connection) -> set[int]:
+    """The migrations applied to the database. A store that counted them in ``PRAGMA user_version``
+    alone (migrations 1 to N, all applied, in order) is moved to ``schema_migrations`` first."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_APPLIED_TABLE)
+        applied = {int(v) for (v,) in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        (counted,) = conn.execute("PRAGMA user_version").fetchone()
+        if not applied and counted:
+            applied = set(range(1, counted + 1))
+            conn.executemany("INSERT INTO schema_migrations (version) VALUES (?)", [(v,) for v in sorted(applied)])
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        conn.execute("ROLLBACK")
+        raise
+    return applied
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; return the version it is at."""
-    (current,) = conn.execute("PRAGMA user_version").fetchone()
+    """Bring the schema up to date; return the newest migration it holds."""
     shipped = migrations()
-    if current > len(shipped):
-        raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
-    for version, name, sql in shipped[current:]:
+    applied = _applied(conn)
+    unknown = applied - {version for version, _, _ in shipped}
+    if unknown:
+        raise IntegrityError(
+            f"database schema holds migrations {sorted(unknown)}, newer than this code (up to {shipped[-1][0]})"
+        )
+    for version, name, sql in shipped:
+        if version in applied:
+            continue
         try:
             conn.execute("BEGIN IMMEDIATE")
             for statement in _statements(sql):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            conn.execute(f"PRAGMA user_version = {max({version, *applied})}")
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             conn.execute("ROLLBACK")
             raise IntegrityError(f"migration {name} failed: {err}") from err
-    return len(shipped)
+        applied.add(version)
+    return shipped[-1][0]
 
 
 def _statements(sql: str) -> list[str]:

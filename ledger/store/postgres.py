@@ -175,11 +175,15 @@ def migrate(url: str) -> int:
     with session(url) as pg:
         pg.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         pg.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = pg.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > len(shipped):
-            raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
-        for version, name, sql in shipped[current:]:
+        applied = {int(v) for (v,) in pg.execute("SELECT version FROM schema_version").fetchall()}
+        unknown = applied - {version for version, _, _ in shipped}
+        if unknown:
+            raise IntegrityError(
+                f"database schema holds migrations {sorted(unknown)}, newer than this code (up to {shipped[-1][0]})"
+            )
+        for version, name, sql in shipped:
+            if version in applied:
+                continue
             try:
                 with pg.transaction():
                     pg.execute(sql.encode("utf-8"))
@@ -187,4 +191,4 @@ def migrate(url: str) -> int:
             except psycopg.Error as err:
                 raise IntegrityError(f"migration {name} failed: {_first_line(err)}") from err
         pg.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-    return len(shipped)
+    return shipped[-1][0]

@@ -13,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from api.rate_limit import RateLimiter
-from api.routes.consent import OrganisationRelayLimits
+from api.relay_budgets import OrganisationRelayLimits
 from api.service import Service
 from ledger.chain.contracts import Artifact
 from ledger.consent.terms import ConsentKey, GrantTerms

@@ -1,0 +1,12 @@
+"""The FHIR R4 facade's library (``/fhir/r4``): what FHIR resources mean to the ledger and back.
+
+* :mod:`~ledger.fhir.systems`: the code systems, profiles and CareLedger's own URIs.
+* :mod:`~ledger.fhir.consent`: an IHE PCF-shaped ``Consent`` read as a consent document
+  (:class:`~ledger.consent.terms.ConsentSet`), its signed terms digest, and the refusal of shapes the
+  ledger cannot hold as they say.
+* :mod:`~ledger.fhir.consent_resources`: Consent resources created, withdrawn, read and searched;
+  their status from the chain.
+* :mod:`~ledger.fhir.provenance`: the ``Provenance`` of an anchored record, carrying its receipt.
+* :mod:`~ledger.fhir.capability`: the ``CapabilityStatement`` (exactly what the facade supports).
+* :mod:`~ledger.fhir.outcome`: errors as ``OperationOutcome``; searchset ``Bundle``.
+"""
