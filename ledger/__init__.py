@@ -8,6 +8,8 @@ Packages, one subsystem each (their ``__init__`` lists their modules):
   verification; the batcher; amendments and retractions.
 * :mod:`ledger.consent`: codes, consent terms, EIP-712 typed data, the registry client, access
   decisions and relaying, the access trail, patient sign-in.
+* :mod:`ledger.fhir`: the FHIR R4 facade's meaning: PCF Consents as consent documents, Provenance
+  of anchored records, the CapabilityStatement, OperationOutcome.
 * :mod:`ledger.store`: all SQL (SQLite or PostgreSQL), and what an organisation's name may be.
 * :mod:`ledger.files`: the data directory's own files (one writer at a time, private to its user).
 * :mod:`ledger.auditor`: ``careledger-audit``, which trusts nothing but the chain.
