@@ -44,7 +44,13 @@ class DomainOut(Schema):
                 "verifyingContract": "0x19eC881f565F9d38cbA89AF68862F8A2f685aFb1",
             },
             "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "ConsentGrant": CONSENT_TYPES["ConsentGrant"]},
-            "primaryTypes": ["ConsentGrant", "ConsentRevocation", "GuardianAppointment"],
+            "primaryTypes": [
+                "ConsentGrant",
+                "ConsentRevocation",
+                "ConsentGrantSet",
+                "ConsentRevocationSet",
+                "GuardianAppointment",
+            ],
         }
     )
 
