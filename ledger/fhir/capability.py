@@ -35,10 +35,22 @@ def capability_statement(*, base: str, version: str, date: str) -> dict[str, Any
                     "with an OperationOutcome (not-supported), never narrowed or widened."
                 ),
                 "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
                     "description": (
-                        "Authorization: Bearer with an organisation app's API key (its organisation's Consents "
-                        "and records) or a patient session token from POST /v1/patient/sessions (the patient's own)."
-                    )
+                        "Authorization: Bearer with an organisation app's API key or a SMART Backend Services "
+                        "access token (client credentials with a private_key_jwt assertion; see "
+                        ".well-known/smart-configuration) for its organisation's Consents and records, or a "
+                        "patient session token from POST /v1/patient/sessions for the patient's own."
+                    ),
                 },
                 "resource": [_consent(), _provenance()],
             }
