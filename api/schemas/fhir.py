@@ -40,7 +40,7 @@ async def fhir_resource_body(request: Request) -> dict[str, Any]:
 
 def resource_request_body(example: dict[str, Any]) -> dict[str, Any]:
     """``openapi_extra`` documenting a FHIR resource request body."""
-    schema = {"type": "object", "additionalProperties": True, "example": example}
+    schema = {"type": "object", "additionalProperties": True, "examples": [example]}
     return {"requestBody": {"required": True, "content": {FHIR_JSON: {"schema": schema}}}}
 
 
