@@ -1,10 +1,10 @@
-"""The FHIR R4 facade at ``/fhir/r4``: the CapabilityStatement, Consent and Provenance.
+"""The FHIR R4 facade at ``/fhir/r4``: the CapabilityStatement, Consent, AuditEvent and Provenance.
 
 Everything is ``application/fhir+json``; every error is an ``OperationOutcome`` (:mod:`api.errors`,
 with the status the ``/v1`` API gives the same error). Callers authenticate as on ``/v1``: an
-organisation's app (its API key: its organisation's Consents and records) or a patient's session
-token (the patient's own). Creating and withdrawing a Consent relays the patient's signature and
-draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping itself lives in
+organisation's app (its API key: its organisation's Consents, records and access trail) or a
+patient's session token (the patient's own). Creating and withdrawing a Consent relays the patient's
+signature and draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping itself lives in
 :mod:`ledger.fhir`. Chain calls block, so routes that make them are plain ``def`` routes.
 """
 
@@ -27,7 +27,16 @@ from api.schemas.fhir import (
     resource_request_body,
     resource_responses,
 )
+from api.service import Service
 from ledger.exceptions import InputError
+from ledger.fhir.audit_event_search import (
+    AuditTrail,
+    audit_event_query,
+    read_audit_event,
+    reference_address,
+    search_audit_events,
+)
+from ledger.fhir.audit_events import AuditSource
 from ledger.fhir.capability import capability_statement
 from ledger.fhir.consent_resources import (
     ConsentResource,
@@ -40,7 +49,6 @@ from ledger.fhir.consent_resources import (
 from ledger.fhir.outcome import searchset
 from ledger.fhir.provenance import readable_provenance
 from ledger.store.apps import Role
-from ledger.values import checksum
 
 router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute)
 
@@ -181,13 +189,30 @@ def search(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Respo
 
 
 def _patient_param(value: str | None) -> str | None:
-    if value is None:
-        return None
-    address = value.removeprefix("Patient/")
-    try:
-        return checksum(address)
-    except InputError as err:
-        raise InputError("patient is Patient/<address> or the address", field="patient") from err
+    return reference_address(value, "Patient", "patient") if value is not None else None
+
+
+def _trail(request: Request, service: Service) -> AuditTrail:
+    source = AuditSource(service.settings.origin, service.ledger.deployment.chain_id)
+    return AuditTrail(service.db.conn, source, _base(request), service.organisation, service.receipt_of)
+
+
+@router.get("/AuditEvent/{event_id}", summary="Read an AuditEvent (IHE BALP) of the access trail")
+def read_audit(request: Request, event_id: str, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``<trail id>-authz`` (the access decision) or ``<trail id>-read`` (the read it allowed)."""
+    return fhir_response(read_audit_event(_trail(request, service), _viewer(who), event_id))
+
+
+@router.get("/AuditEvent", summary="Search AuditEvents by patient, date, agent and outcome, paged")
+def search_audit(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``patient`` (``Patient/<address>``), ``date`` (``ge``/``gt``/``le``/``lt``/``eq`` a date or instant;
+    twice for a range), ``agent`` (``Organization/<address>``), ``outcome`` (``0`` given, ``8`` denied),
+    ``_count`` (at most 200); the ``next`` link carries the cursor of the following page."""
+    params = {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
+    page = search_audit_events(_trail(request, service), _viewer(who), audit_event_query(params))
+    next_url = str(request.url.include_query_params(_cursor=page.next_cursor)) if page.next_cursor else None
+    bundle = searchset(page.events, base=_base(request), self_url=str(request.url), next_url=next_url, paged=True)
+    return fhir_response(bundle)
 
 
 @router.get("/Provenance/{record_id}", summary="The Provenance of an anchored record, with its receipt")

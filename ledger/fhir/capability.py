@@ -1,7 +1,8 @@
 """The facade's ``CapabilityStatement``: exactly what ``/fhir/r4`` supports, nothing it does not.
 
 JSON only; Consent read, search (``patient``, ``status``: what IHE ITI-108 requires), create and
-update (withdrawal only); Provenance read. No history, no delete, no conditional interactions.
+update (withdrawal only); AuditEvent read and search (``patient``, ``date``, ``agent``, ``outcome``,
+paged); Provenance read. No history, no delete, no conditional interactions.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def capability_statement(*, base: str, version: str, date: str) -> dict[str, Any
                         "patient session token from POST /v1/patient/sessions for the patient's own."
                     ),
                 },
-                "resource": [_consent(), _provenance()],
+                "resource": [_consent(), _audit_event(), _provenance()],
             }
         ],
     }
@@ -90,6 +91,52 @@ def _consent() -> dict[str, Any]:
                 "definition": "http://hl7.org/fhir/SearchParameter/Consent-status",
                 "type": "token",
                 "documentation": "active or inactive, as the chain has it now",
+            },
+        ],
+    }
+
+
+def _audit_event() -> dict[str, Any]:
+    return {
+        "type": "AuditEvent",
+        "documentation": (
+            "IHE BALP: one AuthZconsent event per access decision (<trail id>-authz) and a PatientRead beside "
+            "each that gave access (<trail id>-read); break-glass carries purposeOfEvent BTG; entity.detail "
+            "carries the anchoring of the decision's audit record"
+        ),
+        "interaction": [
+            {"code": "read"},
+            {"code": "search-type", "documentation": "by patient, date, agent and outcome; paged with _count"},
+        ],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {
+                "name": "patient",
+                "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+                "type": "reference",
+                "documentation": "Patient/<address> or the address",
+            },
+            {
+                "name": "date",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",
+                "type": "date",
+                "documentation": "a date or an instant, prefix eq, ge, gt, le or lt; twice for a range",
+            },
+            {
+                "name": "agent",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-agent",
+                "type": "reference",
+                "documentation": "Organization/<address>: the recipient organisation",
+            },
+            {
+                "name": "outcome",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
+                "type": "token",
+                "documentation": "0 (access given) or 8 (denied)",
             },
         ],
     }

@@ -145,7 +145,7 @@ def patient_session(base: str, patient: LocalAccount) -> str:
 def test_a_fhir_client_creates_searches_and_withdraws_a_consent(served: Served) -> None:
     organisation = SyncFHIRClient(f"{served.base}/fhir/r4", authorization=f"Bearer {served.app_key}")
     statement = validated(organisation.execute("metadata", method="get"))
-    assert {r["type"] for r in statement["rest"][0]["resource"]} == {"Consent", "Provenance"}
+    assert {r["type"] for r in statement["rest"][0]["resource"]} == {"Consent", "AuditEvent", "Provenance"}
 
     organisations = httpx.get(f"{served.base}/v1/patient/organisations").json()["organisations"]
     (grantee,) = [o["address"] for o in organisations if o["name"] == "General Hospital"]  # the app's
