@@ -30,7 +30,7 @@ from api.service import Service
 from ledger.disclosures.accounting import Accounting, accounting_of
 from ledger.disclosures.period import MAX_YEARS, requested_period
 from ledger.disclosures.printable import CONTENT_SECURITY_POLICY, render_accounting
-from ledger.fhir.audit_events import AuditSource, access_audit_event, audit_event_bundle
+from ledger.fhir.audit_events import Anchoring, AuditSource, access_audit_event, audit_event_bundle
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 
@@ -137,7 +137,7 @@ def my_disclosures_bundle(
     accounting = _accounting(service, patient, start, end)
     source = AuditSource(service.settings.origin, service.ledger.deployment.chain_id)
     events = [
-        access_audit_event(entry.event, entry.recipient, source, stage=entry.stage, receipt=entry.receipt)
+        access_audit_event(entry.event, entry.recipient, source, Anchoring(entry.stage, entry.receipt))
         for entry in accounting.entries
     ]
     response.headers.update(PRIVATE)

@@ -21,6 +21,7 @@ from ledger.disclosures.accounting import trail_entry
 from ledger.exceptions import InputError, NotFoundError
 from ledger.fhir.audit_events import (
     OUTCOME_DECISIONS,
+    Anchoring,
     AuditSource,
     audit_events_of,
     parse_audit_event_id,
@@ -80,16 +81,14 @@ class AuditTrail:
     def events_of(self, event: AccessEvent) -> list[dict[str, Any]]:
         """The attempt's events, with the links to its receipt once it has one."""
         entry = trail_entry(self.conn, event, self.organisation_of, self.receipt_of)
-        links = None
+        links = {}
         if entry.receipt is not None:
             origin = self.source.origin.rstrip("/")
             links = {
                 "receipt-url": f"{origin}/v1/records/{event.record_id}/receipt",
                 "provenance-url": f"{self.base}/Provenance/{event.record_id}",
             }
-        return audit_events_of(
-            event, entry.recipient, self.source, stage=entry.stage, receipt=entry.receipt, links=links
-        )
+        return audit_events_of(event, entry.recipient, self.source, Anchoring(entry.stage, entry.receipt, links))
 
 
 def _sees(trail: AuditTrail, viewer: Viewer, event: AccessEvent) -> bool:

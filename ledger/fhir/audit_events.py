@@ -31,8 +31,8 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -158,12 +158,11 @@ def _agents(
     ]
 
 
-def _record_entity(
-    event: AccessEvent, stage: str, receipt: Receipt | None, links: dict[str, str] | None
-) -> dict[str, Any]:
+def _record_entity(event: AccessEvent, anchoring: Anchoring) -> dict[str, Any]:
+    receipt = anchoring.receipt
     details: list[dict[str, str]] = [
         {"type": "document", "valueBase64Binary": _b64(event.document.encode("utf-8"))},
-        {"type": "status", "valueString": stage},
+        {"type": "status", "valueString": anchoring.stage},
     ]
     if event.chain_tx is not None:
         details.append({"type": "break-glass-transaction", "valueString": "0x" + event.chain_tx.hex()})
@@ -175,7 +174,7 @@ def _record_entity(
             {"type": "block", "valueString": str(receipt.block_number)},
             {"type": "chain", "valueString": str(receipt.chain_id)},
         ]
-    for kind, url in (links or {}).items():
+    for kind, url in anchoring.links.items():
         details.append({"type": kind, "valueString": url})
     return {
         "what": {"identifier": {"system": RECORD_SYSTEM, "value": event.record_id}, "display": "anchored audit record"},
@@ -189,9 +188,7 @@ def _entities(
     event: AccessEvent,
     organisation: Organisation,
     source: AuditSource,
-    stage: str,
-    receipt: Receipt | None,
-    links: dict[str, str] | None,
+    anchoring: Anchoring,
 ) -> list[dict[str, Any]]:
     patient = checksum(event.patient)
     entities: list[dict[str, Any]] = [
@@ -211,7 +208,7 @@ def _entities(
             }
         )
     entities.append(_data_entity(event))
-    entities.append(_record_entity(event, stage, receipt, links))
+    entities.append(_record_entity(event, anchoring))
     return entities
 
 
@@ -231,7 +228,38 @@ def _purposes(event: AccessEvent) -> list[dict[str, Any]]:
     return purposes
 
 
-def _validated(resource: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Anchoring:
+    """Where an attempt's audit record stands (pending, sealed, confirming, anchored), its receipt once
+    final, and where a caller may fetch that receipt (``entity.detail`` type to URL)."""
+
+    stage: str
+    receipt: Receipt | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
+
+
+def _audit_event(
+    event: AccessEvent,
+    kind: EventKind,
+    organisation: Organisation,
+    source: AuditSource,
+    facts: dict[str, Any],
+    service: dict[str, str],
+    source_type: dict[str, str],
+) -> dict[str, Any]:
+    """The event of ``kind`` of an attempt: ``facts`` (type, subtype, action, outcome, entity) and
+    what every event has, validated by the R4B model."""
+    recorded = str(orjson.loads(event.document)["time"])
+    resource = {
+        "resourceType": "AuditEvent",
+        "id": audit_event_id(event, kind),
+        "period": {"start": recorded, "end": recorded},
+        "recorded": recorded,
+        "purposeOfEvent": _purposes(event),
+        "agent": _agents(event, organisation, source, service),
+        "source": {"site": source.origin, "observer": source.observer, "type": [source_type]},
+        **facts,
+    }
     dumped: dict[str, Any] = AuditEvent.model_validate(resource).model_dump(
         mode="json", by_alias=True, exclude_none=True
     )
@@ -239,13 +267,7 @@ def _validated(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def access_audit_event(
-    event: AccessEvent,
-    organisation: Organisation,
-    source: AuditSource,
-    *,
-    stage: str,
-    receipt: Receipt | None,
-    links: dict[str, str] | None = None,
+    event: AccessEvent, organisation: Organisation, source: AuditSource, anchoring: Anchoring
 ) -> dict[str, Any]:
     """The ``AuthZconsent`` ``AuditEvent`` (as JSON, validated by the R4B model) of one attempt of the trail.
 
@@ -253,45 +275,26 @@ def access_audit_event(
         event: The attempt as stored.
         organisation: The organisation whose app asked.
         source: This service, on its chain.
-        stage: Where the attempt's audit record stands (pending, sealed, confirming, anchored).
-        receipt: The audit record's receipt, once final.
-        links: Where a caller may fetch that receipt (``entity.detail`` type to URL), if anywhere.
+        anchoring: Where the attempt's audit record stands.
     """
-    recorded = str(orjson.loads(event.document)["time"])
     outcome, description = _outcome(event)
     subtype = ("AuthZ-Role", "Authorization Decision using only Roles")
     if event.decision != "break_glass":
         subtype = ("AuthZ-Consent", "Authorization Decision using Roles and Consent")
-    resource = {
-        "resourceType": "AuditEvent",
-        "id": audit_event_id(event, "authz"),
+    facts = {
         "type": _coding(DCM, "110113", "Security Alert"),
         "subtype": [_coding(AUTHZ_SUBTYPE, *subtype)],
         "action": "E",
-        "period": {"start": recorded, "end": recorded},
-        "recorded": recorded,
         "outcome": outcome,
         "outcomeDesc": description,
-        "purposeOfEvent": _purposes(event),
-        "agent": _agents(event, organisation, source, _AUTHORISATION_SERVER),
-        "source": {
-            "site": source.origin,
-            "observer": source.observer,
-            "type": [_coding(SECURITY_SOURCE_TYPE, "6", "Security Server")],
-        },
-        "entity": _entities(event, organisation, source, stage, receipt, links),
+        "entity": _entities(event, organisation, source, anchoring),
     }
-    return _validated(resource)
+    security_server = _coding(SECURITY_SOURCE_TYPE, "6", "Security Server")
+    return _audit_event(event, "authz", organisation, source, facts, _AUTHORISATION_SERVER, security_server)
 
 
 def patient_read_event(
-    event: AccessEvent,
-    organisation: Organisation,
-    source: AuditSource,
-    *,
-    stage: str,
-    receipt: Receipt | None,
-    links: dict[str, str] | None = None,
+    event: AccessEvent, organisation: Organisation, source: AuditSource, anchoring: Anchoring
 ) -> dict[str, Any]:
     """The BALP ``PatientRead`` ``AuditEvent`` of an attempt that gave access (arguments as
     :func:`access_audit_event`'s).
@@ -301,25 +304,13 @@ def patient_read_event(
     """
     if event.decision not in GAVE_ACCESS:
         raise ValueError(f"access event {event.id} was denied: nothing was read")
-    recorded = str(orjson.loads(event.document)["time"])
     patient = checksum(event.patient)
-    resource = {
-        "resourceType": "AuditEvent",
-        "id": audit_event_id(event, "read"),
+    facts = {
         "type": _coding(AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
         "subtype": [_coding(RESTFUL_INTERACTION, "read", "read")],
         "action": "R",
-        "period": {"start": recorded, "end": recorded},
-        "recorded": recorded,
         "outcome": SUCCESS,
         "outcomeDesc": _outcome(event)[1],
-        "purposeOfEvent": _purposes(event),
-        "agent": _agents(event, organisation, source, _DESTINATION),
-        "source": {
-            "site": source.origin,
-            "observer": source.observer,
-            "type": [_coding(SECURITY_SOURCE_TYPE, "4", "Application Server")],
-        },
         "entity": [
             {
                 "what": {"reference": f"Patient/{patient}", "identifier": source.account(patient)},
@@ -327,26 +318,21 @@ def patient_read_event(
                 "role": _coding(OBJECT_ROLE, "1", "Patient"),
             },
             _data_entity(event),
-            _record_entity(event, stage, receipt, links),
+            _record_entity(event, anchoring),
         ],
     }
-    return _validated(resource)
+    application_server = _coding(SECURITY_SOURCE_TYPE, "4", "Application Server")
+    return _audit_event(event, "read", organisation, source, facts, _DESTINATION, application_server)
 
 
 def audit_events_of(
-    event: AccessEvent,
-    organisation: Organisation,
-    source: AuditSource,
-    *,
-    stage: str,
-    receipt: Receipt | None,
-    links: dict[str, str] | None = None,
+    event: AccessEvent, organisation: Organisation, source: AuditSource, anchoring: Anchoring
 ) -> list[dict[str, Any]]:
     """Every ``AuditEvent`` of one attempt, in order: its ``AuthZconsent`` decision, then (when it
     gave access) its ``PatientRead``."""
-    events = [access_audit_event(event, organisation, source, stage=stage, receipt=receipt, links=links)]
+    events = [access_audit_event(event, organisation, source, anchoring)]
     if event.decision in GAVE_ACCESS:
-        events.append(patient_read_event(event, organisation, source, stage=stage, receipt=receipt, links=links))
+        events.append(patient_read_event(event, organisation, source, anchoring))
     return events
 
 

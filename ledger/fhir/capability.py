@@ -7,9 +7,16 @@ paged); Provenance read. No history, no delete, no conditional interactions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ledger.fhir import systems
+
+_PATIENT_PARAMETER: Final = {
+    "name": "patient",
+    "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+    "type": "reference",
+    "documentation": "Patient/<address> or the address",
+}
 
 
 def capability_statement(*, base: str, version: str, date: str) -> dict[str, Any]:
@@ -80,12 +87,7 @@ def _consent() -> dict[str, Any]:
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
         "searchParam": [
-            {
-                "name": "patient",
-                "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
-                "type": "reference",
-                "documentation": "Patient/<address> or the address",
-            },
+            _PATIENT_PARAMETER,
             {
                 "name": "status",
                 "definition": "http://hl7.org/fhir/SearchParameter/Consent-status",
@@ -114,12 +116,7 @@ def _audit_event() -> dict[str, Any]:
         "conditionalRead": "not-supported",
         "conditionalDelete": "not-supported",
         "searchParam": [
-            {
-                "name": "patient",
-                "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
-                "type": "reference",
-                "documentation": "Patient/<address> or the address",
-            },
+            _PATIENT_PARAMETER,
             {
                 "name": "date",
                 "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",
