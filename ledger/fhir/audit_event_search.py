@@ -157,7 +157,7 @@ def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
 def _count(text: str | None) -> int:
     if text is None:
         return DEFAULT_COUNT
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_COUNT:
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_COUNT))) or not 1 <= int(text) <= MAX_COUNT:
         raise InputError(f"_count is a whole number from 1 to {MAX_COUNT}", field="_count", limit=MAX_COUNT)
     return int(text)
 

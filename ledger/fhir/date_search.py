@@ -49,7 +49,7 @@ def _range(text: str, field: str) -> tuple[str, float, float]:
         raise InputError(f"{field} prefixes are {', '.join(PREFIXES)}", field=field, prefix=prefix)
     try:
         start, end = _bounds(match)
-    except ValueError as err:
+    except (ValueError, OverflowError) as err:
         raise InputError(f"{field} is not a valid date or instant", field=field) from err
     return prefix, start.timestamp(), end.timestamp()
 

@@ -40,7 +40,20 @@ def test_each_prefix_compares_with_the_values_range(values: list[str], since: st
 
 
 @pytest.mark.parametrize(
-    "value", ["ne2026-01-01", "sa2026", "ap2026", "2026-13-01", "2026-02-30", "2026-01-01T10:00", "26-01-01", "x"]
+    "value",
+    [
+        "ne2026-01-01",
+        "sa2026",
+        "ap2026",
+        "2026-13-01",
+        "2026-02-30",
+        "2026-01-01T10:00",
+        "26-01-01",
+        "x",
+        "0000",
+        "9999-12-31T23:59:59Z",
+        "2026-01-01T10:00+24:00",
+    ],
 )
 def test_what_a_window_cannot_say_is_refused(value: str) -> None:
     with pytest.raises(InputError) as refused:
