@@ -4,8 +4,9 @@ Everything is ``application/fhir+json``; every error is an ``OperationOutcome`` 
 with the status the ``/v1`` API gives the same error). Callers authenticate as on ``/v1``: an
 organisation's app (its API key: its organisation's Consents, records and access trail) or a
 patient's session token (the patient's own). Creating and withdrawing a Consent relays the patient's
-signature and draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping itself lives in
-:mod:`ledger.fhir`. Chain calls block, so routes that make them are plain ``def`` routes.
+signature and draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping
+itself lives in :mod:`ledger.fhir`. Chain calls block, so routes that make them are plain ``def``
+routes.
 """
 
 from __future__ import annotations
