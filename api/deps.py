@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.openapi import raises
 from api.service import Service
-from ledger.exceptions import AuthenticationError, PermissionDeniedError
+from ledger.exceptions import AuthenticationError, PermissionDeniedError, StoreUnavailableError
 from ledger.store.apps import App, Organisation, Role
 
 _bearer = HTTPBearer(auto_error=False, description="An app's API key: `Authorization: Bearer clk_...`")
@@ -52,6 +53,7 @@ async def bearer_credentials(
     return HTTPAuthorizationCredentials(scheme="Bearer", credentials=api_key) if api_key else None
 
 
+@raises(AuthenticationError, StoreUnavailableError)
 async def authenticate(
     service: ServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -69,6 +71,7 @@ async def authenticate(
 def requires(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
     """A dependency that authenticates and checks that the app holds one of ``roles``."""
 
+    @raises(PermissionDeniedError)
     async def dependency(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         caller.require(*roles)
         return caller

@@ -22,8 +22,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ServiceDep
+from api.openapi import raises
 from api.schemas.common import PatientPath
-from ledger.exceptions import AuthenticationError, IntegrityError, PermissionDeniedError
+from ledger.exceptions import AuthenticationError, IntegrityError, PermissionDeniedError, StoreUnavailableError
 from ledger.store.shared_files import SharedFiles
 from ledger.values import checksum
 
@@ -85,6 +86,7 @@ class SessionTokens:
         return str(claims["p"])
 
 
+@raises(StoreUnavailableError)
 async def session_tokens(request: Request, service: ServiceDep) -> SessionTokens:
     """The app's token issuer (made on first use, on the event loop, so only once)."""
     tokens: SessionTokens | None = getattr(request.app.state, "patient_tokens", None)
@@ -97,6 +99,7 @@ async def session_tokens(request: Request, service: ServiceDep) -> SessionTokens
 TokensDep = Annotated[SessionTokens, Depends(session_tokens)]
 
 
+@raises(AuthenticationError, PermissionDeniedError)
 def signed_in_patient(
     patient: PatientPath,
     tokens: TokensDep,

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import Field, model_validator
 
-from api.schemas.common import EXAMPLE_DIGEST, EXAMPLE_PATIENT, Address, Hex32, Schema, camel_config
+from api.schemas.common import (
+    EXAMPLE_DIGEST,
+    EXAMPLE_PATIENT,
+    Address,
+    Base64,
+    Hex32,
+    JsonObject,
+    RecordId,
+    Schema,
+    camel_config,
+    one_payload_schema,
+)
 from ledger.records.lifecycle import RecordStanding
 
 
@@ -18,11 +29,16 @@ class RecordIn(Schema):
     ``application/json``."""
 
     patient: Address
-    document: dict[str, Any] | None = None
-    content: str | None = Field(default=None, description="base64 of the raw bytes (a PDF, an image)")
-    content_type: str | None = Field(default=None, max_length=127, examples=["application/fhir+json"])
+    document: JsonObject | None = None
+    content: Base64 | None = Field(default=None, description="base64 of the raw bytes (a PDF, an image)")
+    content_type: str | None = Field(
+        default=None,
+        max_length=127,
+        pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters (PostgreSQL text holds no NUL)
+        examples=["application/fhir+json"],
+    )
     digest: Hex32 | None = None
-    metadata: dict[str, Any] | None = Field(default=None, description="kept off chain; at most 4 KiB as JSON")
+    metadata: JsonObject | None = Field(default=None, description="kept off chain; at most 4 KiB as JSON")
 
     @model_validator(mode="after")
     def exactly_one_payload(self) -> RecordIn:
@@ -41,8 +57,21 @@ class RecordIn(Schema):
                 "valueQuantity": {"value": 72, "unit": "beats/minute"},
             },
             "metadata": {"source": "ward-7-monitor"},
-        }
+        },
+        schema=one_payload_schema(("document", "content", "digest"), required=True),
     )
+
+
+EXAMPLE_CONDITION = {
+    "resourceType": "Condition",
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "code": {"text": "Asthma"},
+    "subject": {"reference": "Patient/example"},
+}
+"""A Condition valid in FHIR R4 and R5 alike (examples are sent as they are by clients and fuzzers)."""
+Stage = Literal["pending", "sealed", "confirming", "anchored"]
 
 
 class RecordsIn(Schema):
@@ -54,10 +83,7 @@ class RecordsIn(Schema):
         {
             "records": [
                 {"patient": EXAMPLE_PATIENT, "digest": EXAMPLE_DIGEST},
-                {
-                    "patient": EXAMPLE_PATIENT,
-                    "document": {"resourceType": "Condition", "code": {"text": "Asthma"}},
-                },
+                {"patient": EXAMPLE_PATIENT, "document": EXAMPLE_CONDITION},
             ]
         }
     )
@@ -66,43 +92,81 @@ class RecordsIn(Schema):
 class RecordAck(Schema):
     """A record acknowledged: durable from now on, anchored within the batch age."""
 
-    record_id: str = Field(examples=["4f1c2b9e0d7a4e53b8a61f0c9d2e7a31"])
+    record_id: RecordId
     digest: Hex32
-    status: str = Field(examples=["pending"])
+    status: Literal["pending"]
+
+
+class AmendmentAck(RecordAck):
+    """The correction acknowledged; it supersedes ``amends`` once both are anchored."""
+
+    amends: RecordId
 
 
 class RecordsAck(Schema):
     records: list[RecordAck]
-    count: int
+    count: int = Field(ge=1)
+
+
+class BatchOut(Schema):
+    """The batch a record was sealed in: its root, and once anchored where and when."""
+
+    root: Hex32
+    leaf_count: int = Field(ge=1)
+    transaction_hash: Hex32 | None = None
+    block_number: int | None = None
+    anchored_at: int | None = None
+    anchorer: str | None = None
+
+
+class RetractionOut(Schema):
+    reason: str
+    state: str = Field(description="pending, then done once the retraction is on chain (or failed)")
+    transaction_hash: Hex32 | None
+    error: str | None
 
 
 class RecordOut(Schema):
     """A record as its organisation sees it."""
 
-    record_id: str
-    kind: str
+    record_id: RecordId
+    kind: Literal["record", "audit"]
     digest: Hex32
     patient: str | None
     content_type: str | None
     metadata: dict[str, Any] | None
     registered_at: float
-    status: str = Field(
+    status: Stage = Field(
         description="pending (waiting for a batch), sealed (in a batch being anchored), "
         "confirming (anchored, waiting for the configured confirmations), anchored (final)"
     )
-    batch: dict[str, Any] | None = None
-    amended_by: str | None = None
-    amends: str | None = None
-    retraction: dict[str, Any] | None = None
+    batch: BatchOut | None = None
+    amended_by: RecordId | None = None
+    amends: RecordId | None = None
+    retraction: RetractionOut | None = None
 
 
 class RetractIn(Schema):
     reason: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}$", examples=["ENTERED_IN_ERROR"])
 
 
+class RetractionRequestOut(Schema):
+    reason: str
+    state: Literal["pending"]
+
+
+class RetractionAck(Schema):
+    """The retraction acknowledged; it reaches the chain once the record is anchored."""
+
+    record_id: RecordId
+    retraction: RetractionRequestOut
+
+
 class PendingOut(Schema):
-    record_id: str
-    status: str
+    """No receipt yet: where the record stands."""
+
+    record_id: RecordId
+    status: Stage
 
 
 def batch_json(standing: RecordStanding) -> dict[str, Any] | None:

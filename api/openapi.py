@@ -1,0 +1,193 @@
+"""What the OpenAPI document says beyond the routes' own signatures: every error an operation can
+answer with, in the one error shape; operation ids; tags.
+
+Each function that raises on purpose (an endpoint, or a dependency such as ``authenticate``) says
+which error families it raises with :func:`raises`, next to its code. When the document is built,
+:func:`document_errors` walks each operation's endpoint and dependencies, maps the families to
+statuses through the one error table (:func:`api.errors.status_of`, :data:`api.errors.REVERTS`),
+and documents each status with :class:`~api.errors.ErrorBody`: FastAPI's own 422 schema
+(``HTTPValidationError``, which this API never sends) is replaced. A request that can fail
+validation (it has parameters or a body) also documents 422 ``invalid_request``, and one with a
+body 413 (the body limit, :class:`api.limits.BodySizeLimit`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from starlette.routing import BaseRoute
+
+from api.errors import RETRY_AFTER_SECONDS, REVERTS, ErrorBody, status_of
+from api.limits import LedgerRoute
+from ledger.exceptions import LedgerError, PayloadTooLargeError
+
+F = TypeVar("F", bound=Callable[..., Any])
+Raised = type[Exception] | str
+"""An error family (a :class:`~ledger.exceptions.LedgerError` subclass, or FastAPI's
+``RequestValidationError``), or the name of a contract's custom error (:data:`api.errors.REVERTS`)."""
+
+TAGS: list[dict[str, Any]] = [
+    {
+        "name": "records",
+        "description": "Register records (salted commitments to their digests), read them back, "
+        "fetch their receipts, amend and retract them. Roles `registrar` (writes) and `reader`.",
+    },
+    {
+        "name": "verification",
+        "description": "Check a receipt against the chain (public, rate-limited per client), "
+        "or look a document up among your organisation's records (API key).",
+    },
+    {
+        "name": "consent",
+        "description": "The EIP-712 domain patients sign, relaying patient-signed consent changes "
+        "(role `relayer`), and the consents given to your organisation.",
+    },
+    {
+        "name": "access",
+        "description": "Ask to access a patient's data (consent checked on chain), or break glass "
+        "(role `emergency`); every attempt is written to the audit trail first.",
+    },
+    {
+        "name": "audit",
+        "description": "The audit trail of access attempts, per patient and per organisation; each "
+        "entry is an anchored record with a receipt.",
+    },
+    {
+        "name": "patient",
+        "description": "The patient page's own endpoints: public codes and signing domains, "
+        "sign-in with a signed challenge, the patient's own consents and accesses, relayed signed changes "
+        "(no API key).",
+    },
+    {"name": "admin", "description": "Organisations and apps (role `admin`); an app's API key is shown once."},
+    {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
+]
+
+STATUS_MEANINGS: dict[int, str] = {
+    400: "the request is well formed but refused",
+    401: "no valid credentials",
+    403: "these credentials may not do this",
+    404: "no such thing (or not yours)",
+    409: "the request conflicts with the current state",
+    413: "the body, or a part of it, is over its limit",
+    422: "the request does not match this document, or reuses an Idempotency-Key",
+    429: "rate-limited: retry after `Retry-After` seconds",
+    502: "the chain refused or failed the request",
+    503: "a service this one depends on is unavailable: retry after `Retry-After` seconds",
+}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": f"seconds to wait before retrying (for example {RETRY_AFTER_SECONDS})",
+        "required": True,
+        "schema": {"type": "string", "pattern": r"^[0-9]+$"},
+    }
+}
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+_RAISED_BY: dict[Callable[..., Any], tuple[Raised, ...]] = {}
+
+
+def raises(*errors: Raised) -> Callable[[F], F]:
+    """Declare the error families a function (an endpoint or a dependency) raises on purpose; the
+    document lists their statuses for every operation that calls it."""
+
+    def mark(function: F) -> F:
+        _RAISED_BY[function] = (*_RAISED_BY.get(function, ()), *errors)
+        return function
+
+    return mark
+
+
+def operation_id(route: APIRoute | RouteContext) -> str:
+    """The operation id: the endpoint function's name (``register_record``, ``verify``)."""
+    return str(route.name)
+
+
+def _dependants(dependant: Dependant) -> Iterator[Dependant]:
+    yield dependant
+    for sub in dependant.dependencies:
+        yield from _dependants(sub)
+
+
+def raised_by(dependant: Dependant) -> list[Raised]:
+    """What an endpoint and every dependency it runs declare they raise."""
+    return [error for d in _dependants(dependant) if d.call is not None for error in _RAISED_BY.get(d.call, ())]
+
+
+def _status_and_code(error: Raised) -> tuple[int, str]:
+    if isinstance(error, str):
+        return REVERTS[error]
+    if issubclass(error, RequestValidationError):
+        return status_of(error), "invalid_request"
+    assert issubclass(error, LedgerError), error
+    return status_of(error), error.code
+
+
+def error_responses(errors: Iterable[Raised]) -> dict[str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries for these errors: one per status, each an ``ErrorBody``
+    whose description names the codes."""
+    codes: dict[int, list[str]] = {}
+    for error in errors:
+        status, code = _status_and_code(error)
+        if code not in codes.setdefault(status, []):
+            codes[status].append(code)
+    responses: dict[str, dict[str, Any]] = {}
+    for status in sorted(codes):
+        named = ", ".join(f"`{c}`" for c in codes[status])
+        response: dict[str, Any] = {
+            "description": f"{STATUS_MEANINGS.get(status, 'error')} ({named})",
+            "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}},
+        }
+        if status in (429, 503):
+            response["headers"] = RETRY_AFTER_HEADER
+        responses[str(status)] = response
+    return responses
+
+
+def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
+    """Document every operation's error statuses with ``ErrorBody`` (in place)."""
+    for route in iter_route_contexts(routes):
+        original = route.original_route
+        if not isinstance(original, APIRoute) or not route.include_in_schema:
+            continue
+        for method in route.methods or ():
+            operation = document["paths"][route.path_format][method.lower()]
+            errors = raised_by(route.dependant)
+            if "parameters" in operation or "requestBody" in operation:
+                errors.append(RequestValidationError)
+            if "requestBody" in operation:
+                errors.append(PayloadTooLargeError)
+                if isinstance(original, LedgerRoute):
+                    errors.extend(original.body_errors)
+            responses = operation.setdefault("responses", {})
+            if "422" in responses and "HTTPValidationError" in str(responses["422"]):
+                del responses["422"]
+            for status, response in error_responses(errors).items():
+                documented = responses.setdefault(status, response)
+                if documented is not response:  # the route's own description and examples, with the body
+                    media = documented.setdefault("content", {}).setdefault("application/json", {})
+                    media.setdefault("schema", {"$ref": ERROR_BODY_REF})
+                    if "headers" in response:
+                        documented.setdefault("headers", response["headers"])
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+class DocumentedApp(FastAPI):
+    """The FastAPI app whose OpenAPI document lists every operation's errors (built once)."""
+
+    _documented: dict[str, Any] | None = None
+
+    def openapi(self) -> dict[str, Any]:
+        document = super().openapi()
+        if document is not self._documented:
+            document_errors(document, self.routes)
+            self._documented = document
+        return document
