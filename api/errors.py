@@ -5,11 +5,16 @@ below gives each family its status; reverts are mapped by custom-error name. 4xx
 warnings, 5xx as errors with the traceback; internals never reach the client: a 5xx body says only
 the failure's class in a fixed sentence (never an exception's text, which may name a node's URL and
 the token in it, or a database host).
+
+One exception to the shape: a refused token request (:class:`TokenRequestError`) is answered as
+RFC 6749 section 5.2 says, ``{"error", "error_description"}``, which OAuth clients read. Refusals
+of a bearer access token carry RFC 6750's ``WWW-Authenticate`` header beside the usual body.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -29,13 +34,18 @@ from ledger.exceptions import (
     DuplicateError,
     IdempotencyKeyReusedError,
     InputError,
+    InsufficientScopeError,
+    InvalidAccessTokenError,
+    InvalidClientError,
     LedgerError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
+    ServerBusyError,
     StorageFullError,
     StoreUnavailableError,
+    TokenRequestError,
 )
 
 log = logging.getLogger("careledger.api")
@@ -56,6 +66,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (ChainUnavailableError, 503),
     (StoreUnavailableError, 503),
     (StorageFullError, 503),
+    (ServerBusyError, 503),
     (ContractRevertError, 409),
     (ChainError, 502),
     (LedgerError, 500),
@@ -78,6 +89,17 @@ REVERTS: dict[str, tuple[int, str]] = {
 }
 
 
+# Token requests (RFC 6749 section 5.2): a client that failed to authenticate gets 401, any other refusal 400.
+OAUTH_STATUS_BY_ERROR: tuple[tuple[type[TokenRequestError], int], ...] = (
+    (InvalidClientError, 401),
+    (TokenRequestError, 400),
+)
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""Token responses, answers and refusals alike, are never cached (RFC 6749 section 5.1)."""
+_NOT_OAUTH_TEXT = re.compile(r"[^\x20\x21\x23-\x5b\x5d-\x7e]")
+"""Characters an ``error_description`` may not hold (RFC 6749: printable ASCII but ``"`` and ``\\``)."""
+
+
 # What a 5xx says, by status: fixed sentences, whatever the error's own message.
 SERVER_FAILURES: dict[int, str] = {
     502: "the chain refused or failed the request; retrying may not help",
@@ -88,6 +110,7 @@ UNAVAILABLE: dict[str, str] = {
     ChainUnavailableError.code: "the chain is unavailable; retry later",
     StoreUnavailableError.code: "the database is unavailable; retry later",
     StorageFullError.code: "the ledger's disk is full: nothing was written; retry once space is freed",
+    ServerBusyError.code: "too many large documents are waiting to be processed: nothing was done; retry later",
 }
 
 
@@ -148,14 +171,35 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+def oauth_error_response(err: TokenRequestError) -> Response:
+    """A refused token request, as RFC 6749 section 5.2 says."""
+    status = next(s for cls, s in OAUTH_STATUS_BY_ERROR if isinstance(err, cls))
+    log.warning("%s: %s", err.code, err.message)
+    body = {"error": err.code, "error_description": _NOT_OAUTH_TEXT.sub("?", err.message)}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=NO_STORE)
+
+
+def _bearer_challenge(err: LedgerError) -> dict[str, str] | None:
+    """RFC 6750's ``WWW-Authenticate`` for a refused access token, None for any other error."""
+    if isinstance(err, InvalidAccessTokenError):
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    if isinstance(err, InsufficientScopeError):
+        scope = err.details.get("scope")  # none when no scope would do (an admin endpoint)
+        return {"WWW-Authenticate": 'Bearer error="insufficient_scope"' + (f', scope="{scope}"' if scope else "")}
+    return None
+
+
 def response_for(err: LedgerError) -> Response:
     """The HTTP response for a ledger error."""
+    if isinstance(err, TokenRequestError):
+        return oauth_error_response(err)
     status, code = next(s for cls, s in STATUS_BY_ERROR if isinstance(err, cls)), err.code
     if isinstance(err, ContractRevertError):
         status, code = REVERTS.get(err.error, (409, "contract_rejected"))
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
     if status == 429:
         headers = {"Retry-After": str(err.details.get("retry_after", RETRY_AFTER_SECONDS))}
+    headers = _bearer_challenge(err) or headers
     details: dict[str, Any] = {}
     if status >= 500:
         log.error("%s: %s", code, err.message, exc_info=err)

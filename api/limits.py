@@ -27,7 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.cpu_pool import is_large
 from api.errors import error_body
-from ledger.exceptions import InvalidDocumentError, InvalidJsonError, LedgerError, TooManyElementsError
+from ledger.exceptions import (
+    InvalidDocumentError,
+    InvalidJsonError,
+    LedgerError,
+    ServerBusyError,
+    TooManyElementsError,
+)
 from ledger.records.strict_json import parse_json
 
 BULK_REGISTRATION_PATH = "/v1/records/bulk"
@@ -159,7 +165,7 @@ class DocumentRoute(LedgerRoute):
     parser (in the CPU pool when it is large) before FastAPI validates it. Routes that read their
     body by hand (bulk registration) are left to do so."""
 
-    body_errors = (InvalidDocumentError, TooManyElementsError)
+    body_errors = (InvalidDocumentError, TooManyElementsError, ServerBusyError)
 
     async def prepare(self, request: OrjsonRequest) -> None:
         if self.body_field is None:

@@ -7,7 +7,8 @@ which error families it raises with :func:`raises`, next to its code. When the d
 statuses through the one error table (:func:`api.errors.status_of`, :data:`api.errors.REVERTS`),
 and documents each status with :class:`~api.errors.ErrorBody`: FastAPI's own 422 schema
 (``HTTPValidationError``, which this API never sends) is replaced. A request that can fail
-validation (it has parameters or a body) also documents 422 ``invalid_request``, and one with a
+validation (it has parameters or a body FastAPI reads; a route reading its body by hand raises
+``RequestValidationError`` itself, or not) also documents 422 ``invalid_request``, and one with a
 body 413 (the body limit, :class:`api.limits.BodySizeLimit`).
 """
 
@@ -62,6 +63,12 @@ TAGS: list[dict[str, Any]] = [
         "description": "The patient page's own endpoints: public codes and signing domains, "
         "sign-in with a signed challenge, the patient's own consents and accesses, relayed signed changes "
         "(no API key).",
+    },
+    {
+        "name": "smart",
+        "description": "SMART Backend Services: the configuration document, and OAuth 2.0 client_credentials "
+        "access tokens for registered clients (their scopes stand for roles). Token refusals are OAuth's "
+        "`{error, error_description}`.",
     },
     {"name": "admin", "description": "Organisations and apps (role `admin`); an app's API key is shown once."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
@@ -158,7 +165,7 @@ def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> No
         for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
             errors = raised_by(route.dependant)
-            if "parameters" in operation or "requestBody" in operation:
+            if "parameters" in operation or route.body_field is not None:  # what FastAPI validates
                 errors.append(RequestValidationError)
             if "requestBody" in operation:
                 errors.append(PayloadTooLargeError)

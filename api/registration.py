@@ -21,10 +21,21 @@ from ledger.exceptions import (
     InvalidJsonError,
     NestingTooDeepError,
     PayloadTooLargeError,
+    ServerBusyError,
     StorageFullError,
     StoreUnavailableError,
+    UnsupportedFhirVersionError,
 )
-from ledger.records.fhir import validate_fhir
+from ledger.records.fhir import (
+    DEFAULT_FHIR_VERSION,
+    FHIR_JSON,
+    PLAIN_JSON,
+    FhirVersion,
+    bundle_entries,
+    fhir_version_of,
+    validate_fhir,
+)
+from ledger.records.hashing import digest_json
 from ledger.records.payloads import payload_digest
 from ledger.records.strict_json import check_value, parse_json
 from ledger.store.intake import Statement
@@ -34,10 +45,12 @@ REGISTRATION_ERRORS = (
     InputError,  # content that is not base64, a bad Idempotency-Key
     InvalidDocumentError,
     InvalidFhirError,
+    UnsupportedFhirVersionError,
     InexactNumberError,
     NestingTooDeepError,
     PayloadTooLargeError,
     IdempotencyKeyReusedError,
+    ServerBusyError,  # a large body, when the CPU pool's queue is full
     ConflictError,
     StoreUnavailableError,
     StorageFullError,
@@ -48,16 +61,6 @@ MAX_METADATA_BYTES = 4096
 MAX_METADATA_DEPTH = 16
 """Metadata is a few labels kept beside a record, not a document: shallow, and checked before it is
 encoded (orjson refuses to encode past 254 levels)."""
-
-
-def _payload_digest(record: RecordIn) -> bytes:
-    """The record's digest; a document with a ``resourceType`` must be valid FHIR first (unless sent as
-    plain ``application/json``)."""
-    if record.document is not None and "resourceType" in record.document and record.content_type != "application/json":
-        validate_fhir(record.document)
-    digest = payload_digest(record.document, record.content, record.digest)
-    assert digest is not None  # the schema requires exactly one payload
-    return digest
 
 
 def _metadata(record: RecordIn) -> str | None:
@@ -74,25 +77,66 @@ def _metadata(record: RecordIn) -> str | None:
     return text.decode("utf-8")
 
 
-def build_records(records: list[RecordIn], ids: RecordIds, *, organisation_id: int, app_id: int) -> list[NewRecord]:
-    """Hash, salt and identify the records of one request (all or nothing: a bad one fails the request)."""
-    payloads = [_payload(record, index if len(records) > 1 else None) for index, record in enumerate(records)]
+def build_records(
+    records: list[RecordIn],
+    ids: RecordIds,
+    *,
+    organisation_id: int,
+    app_id: int,
+    fhir_default: FhirVersion = DEFAULT_FHIR_VERSION,
+    entry_limit: int | None = None,
+) -> list[NewRecord]:
+    """Hash, salt and identify the records of one request (all or nothing: a bad one fails the request).
+
+    A record whose Bundle is registered per entry (``bundle: "entries"``) becomes one record per
+    entry, in entry order: only where ``entry_limit`` (the most entries) is given, elsewhere it is refused.
+    """
+    payloads = [
+        payload
+        for index, record in enumerate(records)
+        for payload in _payloads(record, index if len(records) > 1 else None, fhir_default, entry_limit)
+    ]
     return new_records(payloads, ids, kind="record", organisation_id=organisation_id, app_id=app_id)
 
 
-def _payload(record: RecordIn, index: int | None) -> RecordPayload:
+def _payloads(
+    record: RecordIn, index: int | None, fhir_default: FhirVersion, entry_limit: int | None
+) -> list[RecordPayload]:
+    """The record's payload, or its Bundle's entries' payloads (each entry's digest that of its
+    resource, as verifying that resource as a document computes it). A document with a
+    ``resourceType`` must be valid FHIR of its version first (unless sent as plain ``application/json``)."""
     try:
-        return RecordPayload(
-            digest=_payload_digest(record),
-            patient=record.patient.lower(),
-            content_type=record.content_type
-            or (_document_type(record.document) if record.document is not None else None),
-            metadata=_metadata(record),
-        )
+        document = record.document
+        version = fhir_version_of(document, record.content_type, fhir_default) if document is not None else None
+        if document is not None and version is not None:
+            validate_fhir(document, version)
+        content_type = record.content_type or (_document_type(document) if document is not None else None)
+        patient, metadata = record.patient.lower(), _metadata(record)
+        if record.bundle == "entries":
+            if entry_limit is None:
+                raise InputError(
+                    "a Bundle is registered per entry only by POST /v1/records, one at a time", field="bundle"
+                )
+            if document is None or version is None:
+                raise InputError('bundle "entries" needs a FHIR Bundle document', field="bundle")
+            resources = bundle_entries(document, limit=entry_limit)
+            return [RecordPayload(digest_json(r), patient, content_type, metadata, version) for r in resources]
+        digest = payload_digest(document, record.content, record.digest)
+        assert digest is not None  # the schema requires exactly one payload
+        return [RecordPayload(digest, patient, content_type, metadata, version)]
     except InputError as err:
         if index is not None:
             err.details.setdefault("index", index)
         raise
+
+
+def entries_ack(document: dict[str, Any], built: list[NewRecord]) -> dict[str, Any]:
+    """The answer to a Bundle registered per entry: each entry's record, in entry order."""
+    acks = [
+        {**ack(record), "entry": index, "fullUrl": entry.get("fullUrl")}
+        for index, (record, entry) in enumerate(zip(built, document["entry"], strict=True))
+    ]
+    return {"records": acks, "count": len(acks)}
 
 
 _DIGEST_ONLY = frozenset({"patient", "digest"})
@@ -100,7 +144,15 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
-def build_bulk(body: bytes, ids: RecordIds, *, limit: int, organisation_id: int, app_id: int) -> list[NewRecord]:
+def build_bulk(
+    body: bytes,
+    ids: RecordIds,
+    *,
+    limit: int,
+    organisation_id: int,
+    app_id: int,
+    fhir_default: FhirVersion = DEFAULT_FHIR_VERSION,
+) -> list[NewRecord]:
     """Parse, check, hash, salt and identify the records of a bulk body (all or nothing).
 
     The body is parsed with orjson; if a record carries a document, it is parsed again with the
@@ -114,7 +166,7 @@ def build_bulk(body: bytes, ids: RecordIds, *, limit: int, organisation_id: int,
         items = parsed.get("records") if type(parsed) is dict else None
         if type(items) is list and any(type(item) is dict and "document" in item for item in items):
             parsed = _strictly(body)
-    payloads = bulk_payloads(parsed, limit)
+    payloads = bulk_payloads(parsed, limit, fhir_default)
     return new_records(payloads, ids, kind="record", organisation_id=organisation_id, app_id=app_id)
 
 
@@ -126,7 +178,7 @@ def _strictly(body: bytes) -> Any:
         raise json_syntax_error(err.message) from err
 
 
-def bulk_payloads(body: Any, limit: int) -> list[RecordPayload]:
+def bulk_payloads(body: Any, limit: int, fhir_default: FhirVersion = DEFAULT_FHIR_VERSION) -> list[RecordPayload]:
     """The payloads of a bulk body ``{"records": [...]}``, checked as strictly as :class:`RecordsIn`.
 
     A record that gives just a patient and a digest (the usual bulk case) is checked here directly,
@@ -157,12 +209,12 @@ def bulk_payloads(body: Any, limit: int) -> list[RecordPayload]:
             record = RecordIn.model_validate(item)
         except ValidationError as err:
             raise RequestValidationError([{**e, "loc": ("records", index, *e["loc"])} for e in err.errors()]) from err
-        payloads.append(_payload(record, index))
+        payloads.extend(_payloads(record, index, fhir_default, None))
     return payloads
 
 
 def _document_type(document: dict[str, Any]) -> str:
-    return "application/fhir+json" if "resourceType" in document else "application/json"
+    return FHIR_JSON if "resourceType" in document else PLAIN_JSON
 
 
 def insert_statement(records: list[NewRecord]) -> Statement:

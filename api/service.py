@@ -26,6 +26,7 @@ from ledger.config import Settings
 from ledger.consent.relay import Relayer
 from ledger.exceptions import LedgerError
 from ledger.files.private import secure_data_dir
+from ledger.oauth.access_tokens import AccessTokenCache
 from ledger.records.batcher import Batcher, BatcherConfig
 from ledger.records.lifecycle import receipt_of
 from ledger.records.receipts import Receipt
@@ -43,7 +44,7 @@ from ledger.store.apps import (
 from ledger.store.database import STATEMENT_ERRORS
 from ledger.store.idempotency import purge_statement
 from ledger.store.intake import Intake
-from ledger.store.locks import BatcherLock, sending_as
+from ledger.store.locks import BatcherLock, naming_organisations, sending_as
 from ledger.store.organisation_names import check_distinct, normalise_name
 from ledger.store.records import Batch, RecordIds, StoredRecord, TreeCache
 
@@ -64,6 +65,7 @@ class Service:
     on_anchored: Callable[[Batch], None] | None = None
     trees: TreeCache = field(default_factory=TreeCache)
     app_keys: AppKeyCache = field(default_factory=AppKeyCache)
+    access_tokens: AccessTokenCache = field(default_factory=AccessTokenCache)
     batcher: Batcher = field(init=False)
     intake: Intake = field(init=False)
     indexer: ChainIndexer = field(init=False)
@@ -97,7 +99,7 @@ class Service:
         if self.db.shared:  # replicas send from the same keys: one sender per account at a time
             self.ledger.chain.sender_guard = functools.partial(sending_as, self.db)
         self.record_ids = RecordIds(self.db)
-        self.cpu = CpuPool(self.settings.cpu_workers)
+        self.cpu = CpuPool(self.settings.cpu_workers, self.settings.cpu_queue)
         self.batcher = Batcher(
             self.db,
             self.ledger.anchors,
@@ -191,7 +193,8 @@ class Service:
         The name is stored NFKC-normalised; one with invisible characters, or one that looks like
         another organisation's name, is refused (:mod:`ledger.store.organisation_names`)."""
         name = normalise_name(name)
-        with self._naming_lock:  # one check-then-create at a time in this process
+        # one check-then-create at a time: in this process, then across replicas of a shared store
+        with self._naming_lock, naming_organisations(self.db):
             existing = organisation_by_name(self.db.conn, name)
             if existing is not None:
                 return existing

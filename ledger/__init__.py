@@ -8,6 +8,11 @@ Packages, one subsystem each (their ``__init__`` lists their modules):
   verification; the batcher; amendments and retractions.
 * :mod:`ledger.consent`: codes, consent terms, EIP-712 typed data, the registry client, access
   decisions and relaying, the access trail, patient sign-in.
+* :mod:`ledger.oauth`: SMART Backend Services: client keys, client assertions, scopes standing
+  for roles, short-lived access tokens.
+* :mod:`ledger.disclosures`: a patient's accounting of disclosures (HIPAA 164.528) from the access
+  trail: the period, the accounting, its printable page.
+* :mod:`ledger.fhir`: FHIR R4 views: access decisions as IHE BALP-shaped ``AuditEvent``s.
 * :mod:`ledger.store`: all SQL (SQLite or PostgreSQL), and what an organisation's name may be.
 * :mod:`ledger.files`: the data directory's own files (one writer at a time, private to its user).
 * :mod:`ledger.auditor`: ``careledger-audit``, which trusts nothing but the chain.

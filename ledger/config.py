@@ -40,7 +40,9 @@ from ledger.chain.client import (
 )
 from ledger.chain.keys import DEFAULT_SCRYPT_N
 from ledger.exceptions import InputError
+from ledger.oauth.access_tokens import DEFAULT_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME, MIN_TOKEN_LIFETIME
 from ledger.records.batcher import BatcherConfig
+from ledger.records.fhir import DEFAULT_FHIR_VERSION, FhirVersion
 
 ENV_PREFIX = "CARELEDGER_"
 SETTINGS_FILE_VARIABLE = "CARELEDGER_SETTINGS_FILE"
@@ -116,9 +118,10 @@ class Settings(BaseSettings):
             loss once mined; ``NORMAL``: it survives a process crash).
         receipt_timeout: Seconds to wait for a transaction to be mined.
         host, port: Where the API listens (loopback by default).
-        public_origin: The origin patients reach the service at (``https://ledger.example.org``);
-            their sign-in names it, so a signature made for another service is refused here. Default
-            ``http://{host}:{port}``.
+        public_origin: The origin patients and SMART clients reach the service at
+            (``https://ledger.example.org``); a patient's sign-in names it, so a signature made for
+            another service is refused here, and the token endpoint's URL (the audience of every
+            client assertion) is built from it. Default ``http://{host}:{port}``.
         max_batch_size, max_batch_age: Seal a batch at this many records or when the oldest pending
             record is this many seconds old.
         max_body_bytes: Largest request body accepted, on every route but bulk registration (one
@@ -129,13 +132,25 @@ class Settings(BaseSettings):
             document costs.
         cpu_workers: Threads for CPU-heavy request work (parsing, validating, canonicalising and
             hashing large documents), off the event loop; more such requests wait their turn.
+        cpu_queue: Most large documents queued or being processed at once; past it a large
+            request gets 503 ``server_busy`` at once (so waiting bodies cannot fill the memory).
         idempotency_key_ttl: Seconds an ``Idempotency-Key`` is remembered; after that the key is
             new again.
         max_records_per_request: Most records in one bulk registration.
         public_verify_per_minute: Receipts one client may verify per minute without an API key.
+        access_token_lifetime: Seconds a SMART Backend Services access token lives (five minutes
+            at most); the client then signs a new assertion for a new one.
+        token_requests_per_minute: Token requests one client address may make per minute.
         trusted_proxies: Comma-separated addresses (or networks) of reverse proxies whose
             ``X-Forwarded-For`` names the client; empty (the default) trusts no header, so every
             per-client limit counts the peer's address.
+        default_fhir_version: The FHIR version (``4.0`` for R4, ``5.0`` for R5) record documents are
+            validated as when their content type names none (``fhirVersion=``).
+        public_rpc_url: A public JSON-RPC URL of the ledger's chain (``https://rpc.example.org``) that
+            the patient page checks anchored roots against (its origin is added to the page's
+            ``connect-src``; the node must answer CORS requests from the page's origin). Unset: the page
+            asks the service, and says so. Given to every patient's browser: never a URL with a secret
+            in it (unlike ``rpc_url``).
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -162,12 +177,17 @@ class Settings(BaseSettings):
     max_bulk_body_bytes: int = Field(default=DEFAULT_MAX_BULK_BODY_BYTES, ge=MIN_BODY_BYTES, le=MAX_BODY_BYTES_LIMIT)
     max_json_elements: int = Field(default=100_000, ge=MIN_JSON_ELEMENTS, le=MAX_JSON_ELEMENTS_LIMIT)
     cpu_workers: int = Field(default=2, ge=1, le=MAX_CPU_WORKERS)
+    cpu_queue: int = Field(default=16, ge=1, le=10_000)
     idempotency_key_ttl: float = Field(
         default=DEFAULT_IDEMPOTENCY_KEY_TTL, ge=MIN_IDEMPOTENCY_KEY_TTL, le=MAX_IDEMPOTENCY_KEY_TTL, allow_inf_nan=False
     )
     max_records_per_request: int = Field(default=100_000, ge=1, le=MAX_RECORDS_PER_REQUEST_LIMIT)
     public_verify_per_minute: int = Field(default=600, ge=1, le=10_000_000)
+    access_token_lifetime: int = Field(default=DEFAULT_TOKEN_LIFETIME, ge=MIN_TOKEN_LIFETIME, le=MAX_TOKEN_LIFETIME)
+    token_requests_per_minute: int = Field(default=120, ge=1, le=10_000_000)
     trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
+    default_fhir_version: FhirVersion = DEFAULT_FHIR_VERSION
+    public_rpc_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^/\s?#@]+(/[^\s#]*)?$")
 
     def __init__(self, **values: Any) -> None:
         """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""
@@ -180,6 +200,19 @@ class Settings(BaseSettings):
     def rpc_url_text(self) -> str | None:
         """The RPC URL itself (None or empty: the embedded chain). Keep it out of messages."""
         return self.rpc_url.get_secret_value() if self.rpc_url is not None else None
+
+    @property
+    def public_rpc_origin(self) -> str | None:
+        """The origin (``scheme://host[:port]``) of ``public_rpc_url``, for the page's ``connect-src``."""
+        if self.public_rpc_url is None:
+            return None
+        scheme, _, rest = self.public_rpc_url.partition("://")
+        return f"{scheme.lower()}://{rest.split('/', 1)[0].lower()}"
+
+    @field_validator("public_rpc_url", mode="before")
+    @classmethod
+    def _empty_public_rpc_url_is_none(cls, url: object) -> object:
+        return None if url == "" else url
 
     @field_validator("keystore_scrypt_n")
     @classmethod

@@ -77,6 +77,12 @@ class InvalidFhirError(InvalidDocumentError):
     code = "invalid_fhir"
 
 
+class UnsupportedFhirVersionError(InputError):
+    """A content type asks for a FHIR version documents are not validated as (``fhirVersion=3.0``)."""
+
+    code = "unsupported_fhir_version"
+
+
 class InvalidCodeError(InputError):
     """A scope, purpose or reason code is empty, too long or has characters outside the code alphabet."""
 
@@ -130,6 +136,25 @@ class ChallengeError(InvalidSignatureError):
     """A sign-in challenge is unknown, used already, expired, or was issued to another patient."""
 
     code = "invalid_challenge"
+
+
+class InvalidPeriodError(InputError):
+    """A requested period ends before it starts."""
+
+    code = "invalid_period"
+
+
+class PeriodTooLongError(InvalidPeriodError):
+    """A requested period is longer than an accounting of disclosures covers (six years)."""
+
+    code = "period_too_long"
+
+
+class AccountingTooLargeError(InputError):
+    """An accounting of disclosures would hold more entries than one answer carries; a shorter
+    period splits it."""
+
+    code = "accounting_too_large"
 
 
 class NotFoundError(LedgerError, LookupError):
@@ -268,10 +293,23 @@ class AuthenticationError(LedgerError):
     code = "unauthenticated"
 
 
+class InvalidAccessTokenError(AuthenticationError):
+    """A bearer access token that is unknown, expired, or whose app was revoked (RFC 6750 ``invalid_token``)."""
+
+    code = "invalid_token"
+
+
 class PermissionDeniedError(LedgerError):
     """The caller is known but may not do this (missing role, another organisation's data)."""
 
     code = "forbidden"
+
+
+class InsufficientScopeError(PermissionDeniedError):
+    """An access token whose scopes do not cover this endpoint (RFC 6750 ``insufficient_scope``), even
+    if its app's API key would; ``details['scope']`` names the scopes that would."""
+
+    code = "insufficient_scope"
 
 
 class NotPatientOrGuardianError(PermissionDeniedError):
@@ -337,7 +375,42 @@ class NotRegularFileError(InputError):
     code = "not_a_regular_file"
 
 
+class TokenRequestError(InputError):
+    """A token request refused as RFC 6749 section 5.2 says: ``code`` is the OAuth ``error`` and the
+    answer is ``{"error", "error_description"}``, the one error body that is not ``{code, message,
+    details}`` (OAuth clients read that shape). This class itself is ``invalid_request``: a parameter
+    missing, repeated, or not understood."""
+
+    code = "invalid_request"
+
+
+class InvalidClientError(TokenRequestError):
+    """The client could not be authenticated: unknown, revoked or without keys, or its assertion is
+    malformed, expired, replayed, meant for another audience, or not signed by one of its keys."""
+
+    code = "invalid_client"
+
+
+class InvalidScopeError(TokenRequestError):
+    """The requested scope is malformed, or none of it may be granted to this client."""
+
+    code = "invalid_scope"
+
+
+class UnsupportedGrantTypeError(TokenRequestError):
+    """A grant other than ``client_credentials`` (the only one this server offers)."""
+
+    code = "unsupported_grant_type"
+
+
 class RateLimitedError(LedgerError):
     """Too many requests from one client or about one patient; ``details['retry_after']`` says when to retry."""
 
     code = "rate_limited"
+
+
+class ServerBusyError(LedgerError):
+    """More large documents are waiting to be parsed and hashed than the server queues; nothing was
+    done: retry later (the queue bounds the memory that waiting request bodies hold)."""
+
+    code = "server_busy"

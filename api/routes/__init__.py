@@ -4,10 +4,11 @@ Route modules never import each other: what two of them share lives in :mod:`api
 (bodies and their JSON), :mod:`api.deps` (who is calling) or the library.
 """
 
-from . import access, admin, audit, consent, docs, health, patient, patient_page, records, verify
+from . import access, admin, audit, consent, disclosures, docs, health, patient, patient_page, records, smart, verify
 
 ROUTERS = (
     health.router,
+    smart.router,
     records.router,
     verify.router,
     admin.router,
@@ -15,6 +16,7 @@ ROUTERS = (
     access.router,
     audit.router,
     patient.router,
+    disclosures.router,
     patient_page.router,
     docs.router,
     records.receipts_router,

@@ -105,7 +105,7 @@ async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep
     encode_code(body.reason)
     encode_purpose(body.purpose)
     denied = AccessAttempt(body.patient, body.scope, body.purpose, "denied", NOT_EMERGENCY)
-    if Role.EMERGENCY not in caller.app.roles or not caller.organisation.emergency:
+    if Role.EMERGENCY not in caller.roles or not caller.organisation.emergency:
         record_id = await _audit(service, caller, denied)
         raise PermissionDeniedError(
             "break-glass access needs the emergency role and an organisation holding it",

@@ -1,7 +1,9 @@
-"""Managing organisations and apps (role ``admin``). API keys are shown once, at creation."""
+"""Managing organisations and apps (role ``admin``). API keys are shown once, at creation. An app's
+SMART client keys (its public JWKS, :mod:`ledger.oauth`) are registered and replaced here."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -13,9 +15,12 @@ from api.schemas.admin import (
     AppCreatedOut,
     AppIn,
     AppOut,
+    ClientOut,
+    JwksIn,
     OrganisationIn,
     OrganisationOut,
     app_out,
+    client_out,
     organisation_out,
 )
 from api.schemas.common import IdPath
@@ -25,11 +30,13 @@ from ledger.exceptions import (
     ConflictError,
     ConfusableNameError,
     DuplicateError,
+    InputError,
     InvalidNameError,
     NotFoundError,
     StorageFullError,
     StoreUnavailableError,
 )
+from ledger.oauth.clients import register_client_keys, registered_client
 from ledger.store.apps import Role, create_app, list_apps, list_organisations, revoke_app
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=LedgerRoute)
@@ -79,6 +86,33 @@ def apps(_: Admin, service: ServiceDep) -> list[dict[str, Any]]:
 @router.delete("/apps/{app_id}", response_model=AppOut, summary="Revoke an app's API key")
 @raises(NotFoundError, *WRITES)
 def delete_app(app_id: IdPath, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    """Its SMART access tokens stop working with the key, and its client can get no new ones."""
     revoked = revoke_app(service.db.conn, app_id)
     service.app_keys.clear()  # the key stops working now in this process (within the cache TTL elsewhere)
+    service.access_tokens.clear()  # and so do its access tokens
     return app_out(revoked)
+
+
+@router.put(
+    "/apps/{app_id}/jwks",
+    response_model=ClientOut,
+    summary="Register or replace an app's SMART client keys (a JWKS of public keys)",
+    responses={400: {"description": "a key is not an RS384/ES384 public key with a kid, or holds private material"}},
+)
+@raises(InputError, NotFoundError, ConflictError, *WRITES)
+def put_client_keys(app_id: IdPath, body: JwksIn, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    """The app becomes a SMART Backend Services client with a `clientId` (kept when the keys are
+    replaced). Replacing the keys revokes the app's access tokens."""
+    client = register_client_keys(service.db.conn, app_id, body.model_dump(), int(time.time()))
+    service.access_tokens.clear()
+    return client_out(client)
+
+
+@router.get(
+    "/apps/{app_id}/jwks",
+    response_model=ClientOut,
+    summary="An app's SMART client: its clientId, public keys and the scopes it may ask",
+)
+@raises(NotFoundError)
+def client_keys(app_id: IdPath, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    return client_out(registered_client(service.db.conn, app_id))

@@ -30,7 +30,7 @@ def patient_trail(
     patient: PatientPath, caller: Auditor, service: ServiceDep, after: After = 0, limit: Limit = DEFAULT_PAGE
 ) -> dict[str, Any]:
     """An app sees its own organisation's entries; an app with the admin role sees every organisation's."""
-    organisation_id = None if Role.ADMIN in caller.app.roles else caller.organisation.id
+    organisation_id = None if Role.ADMIN in caller.roles else caller.organisation.id
     page = trail_page(service.db.conn, patient=patient, organisation_id=organisation_id, after=after, limit=limit)
     return page_json(page, service.organisation)
 
@@ -49,7 +49,7 @@ def organisation_trail(
     limit: Limit = DEFAULT_PAGE,
 ) -> dict[str, Any]:
     """An organisation sees its own trail; an app with the admin role sees any organisation's."""
-    if organisation_id != caller.organisation.id and Role.ADMIN not in caller.app.roles:
+    if organisation_id != caller.organisation.id and Role.ADMIN not in caller.roles:
         raise PermissionDeniedError("an organisation sees only its own audit trail", organisation_id=organisation_id)
     service.organisation(organisation_id)  # 404 for an unknown organisation
     page = trail_page(service.db.conn, organisation_id=organisation_id, after=after, limit=limit)

@@ -147,7 +147,7 @@ def _grantee(caller: Caller, grantee: str | None) -> str:
     """The organisation asked about: the caller's own; another only for an app with the admin role."""
     if grantee is None or grantee == caller.organisation.address:
         return caller.organisation.address
-    if Role.ADMIN not in caller.app.roles:
+    if Role.ADMIN not in caller.roles:
         raise PermissionDeniedError(
             "an organisation sees only consents given to itself", grantee=grantee, needed=[Role.ADMIN.value]
         )

@@ -38,7 +38,7 @@ from api.schemas.consent import (
 from api.schemas.patient import ChallengeIn, ChallengeOut, CodesOut, OrganisationsOut, SessionIn, SessionOut, SigningOut
 from api.service import Service
 from ledger.consent.access_trail import trail_page
-from ledger.consent.codes import ALL_DATA, PURPOSES_OF_USE
+from ledger.consent.codes import PURPOSES_OF_USE, SCOPE_LABELS
 from ledger.consent.overview import consent_overview
 from ledger.consent.patient_session import (
     CHALLENGE_SECONDS,
@@ -66,20 +66,6 @@ from ledger.store.patient_challenges import consume_challenge, issue_challenge
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 
-# Kinds of data a patient can choose from (FHIR resource types, or everything), in plain words.
-SCOPES: dict[str, str] = {
-    ALL_DATA: "health data of every kind",
-    "Observation": "test results and measurements",
-    "Condition": "diagnoses and health problems",
-    "MedicationRequest": "prescriptions",
-    "AllergyIntolerance": "allergies",
-    "Immunization": "vaccinations",
-    "Procedure": "operations and procedures",
-    "DiagnosticReport": "reports of tests and scans",
-    "ImagingStudy": "medical images",
-    "Encounter": "visits and hospital stays",
-    "DocumentReference": "letters and documents",
-}
 RELAYS_PER_IP = 30
 CHALLENGES_PER_IP = 30
 RELAYS_PER_PATIENT = 12
@@ -171,7 +157,7 @@ def purposes() -> dict[str, Any]:
 
 @router.get("/scopes", response_model=CodesOut, summary="Kinds of data a consent can cover, in plain words")
 def scopes() -> dict[str, Any]:
-    return {"codes": [{"code": code, "label": label} for code, label in SCOPES.items()]}
+    return {"codes": [{"code": code, "label": label} for code, label in SCOPE_LABELS.items()]}
 
 
 @router.get("/{patient}/nonce", response_model=NonceOut, summary="The patient's next signature nonce")

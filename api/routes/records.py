@@ -16,10 +16,12 @@ from api.deps import Caller, Reader, Registrar, ServiceDep
 from api.idempotency import KEY_PATTERN, check_key, remember, replay, request_hash
 from api.limits import BULK_REGISTRATION_PATH, DocumentRoute
 from api.openapi import raises
-from api.registration import REGISTRATION_ERRORS, ack, build_bulk, build_records
+from api.registration import REGISTRATION_ERRORS, ack, build_bulk, build_records, entries_ack
 from api.schemas.common import Hex32, RecordIdPath
 from api.schemas.records import (
     AmendmentAck,
+    EntriesAck,
+    NewRecordIn,
     PendingOut,
     RecordAck,
     RecordIn,
@@ -41,6 +43,7 @@ from ledger.exceptions import (
     StoreUnavailableError,
 )
 from ledger.records.changes import refused_by_store, request_amendment, request_retraction, require_changeable
+from ledger.records.fhir import FhirVersion, requested_version
 from ledger.records.lifecycle import stage_of, standing_of
 from ledger.records.receipts import SCHEMA_FILE, Receipt
 from ledger.store.database import INTEGRITY_ERRORS
@@ -109,8 +112,18 @@ async def _replayed(service: Service, request: Request, caller: Caller, key: str
     return replay(service.db, caller.app.id, key, fingerprint, ttl=service.settings.idempotency_key_ttl)
 
 
-async def _built(service: Service, request: Request, caller: Caller, records: list[RecordIn]) -> list[NewRecord]:
-    """The records of a request hashed, salted and identified (a large one in the CPU pool)."""
+def _fhir_default(service: Service, request: Request) -> FhirVersion:
+    """The FHIR version of documents whose content type names none: the request's ``Content-Type``
+    (``application/fhir+json; fhirVersion=5.0``), else the setting."""
+    asked = requested_version(request.headers.get("content-type"), field="Content-Type")
+    return asked or service.settings.default_fhir_version
+
+
+async def _built(
+    service: Service, request: Request, caller: Caller, records: list[RecordIn], *, entries: bool = False
+) -> list[NewRecord]:
+    """The records of a request hashed, salted and identified (a large one in the CPU pool);
+    ``entries``: a Bundle may be registered per entry."""
     return await service.cpu.run(
         is_large(await request.body()),
         build_records,
@@ -118,27 +131,40 @@ async def _built(service: Service, request: Request, caller: Caller, records: li
         service.record_ids,
         organisation_id=caller.organisation.id,
         app_id=caller.app.id,
+        fhir_default=_fhir_default(service, request),
+        entry_limit=service.settings.max_records_per_request if entries else None,
     )
 
 
 @router.post(
     "",
     status_code=202,
-    response_model=RecordAck,
-    summary="Register one record",
+    response_model=RecordAck | EntriesAck,
+    summary="Register one record (or a Bundle as one record per entry)",
     responses={202: {"description": "acknowledged: durable, to be anchored in the next batch"}},
 )
 @raises(*REGISTRATION_ERRORS)
 async def register_record(
-    record: RecordIn, request: Request, caller: Registrar, service: ServiceDep, idempotency_key: IdempotencyKey = None
+    record: NewRecordIn,
+    request: Request,
+    caller: Registrar,
+    service: ServiceDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Acknowledge a record once it is durable. Only a salted commitment to its digest will reach
-    the chain; the document itself is not stored."""
+    the chain; the document itself is not stored. A Bundle sent with ``bundle: "entries"`` is
+    answered with one record per entry, in entry order; all are registered, or none."""
     key = check_key(idempotency_key)
     if (replayed := await _replayed(service, request, caller, key)) is not None:
         return replayed
-    (built,) = await _built(service, request, caller, [record])
-    return await _commit(service, request, caller, key, [insert_records_statement([built])], 202, ack(built))
+    built = await _built(service, request, caller, [record], entries=True)
+    if record.bundle == "entries":
+        assert record.document is not None  # the schema requires it
+        answer = entries_ack(record.document, built)
+    else:
+        (only,) = built
+        answer = ack(only)
+    return await _commit(service, request, caller, key, [insert_records_statement(built)], 202, answer)
 
 
 @router.post(
@@ -180,6 +206,7 @@ async def register_records(
         limit=service.settings.max_records_per_request,
         organisation_id=caller.organisation.id,
         app_id=caller.app.id,
+        fhir_default=_fhir_default(service, request),
     )
     answer = {"records": [ack(r) for r in built], "count": len(built)}
     return await _commit(service, request, caller, key, [insert_records_statement(built)], 202, answer)

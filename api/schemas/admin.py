@@ -1,13 +1,18 @@
-"""Organisations and apps: what an admin sends, and what comes back (API keys once, at creation)."""
+"""Organisations and apps: what an admin sends, and what comes back (API keys once, at creation);
+an app's SMART client keys (a public JWKS)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import Field
 
 from api.schemas.common import Flag, RowId, Schema
+from ledger.oauth.client_keys import MAX_KEYS
+from ledger.oauth.scopes import allowed_scopes
 from ledger.store.apps import App, Organisation, Role
+from ledger.store.oauth import StoredClient
 from ledger.store.organisation_names import name_pattern
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in names shown to people
@@ -79,4 +84,34 @@ def app_out(app: App) -> dict[str, Any]:
         "roles": sorted(r.value for r in app.roles),
         "createdAt": app.created_at,
         "revokedAt": app.revoked_at,
+    }
+
+
+class JwksIn(Schema):
+    """A JWK Set of public keys (RSA of 2048 bits or more for RS384, EC P-384 for ES384), each with a ``kid``."""
+
+    keys: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=MAX_KEYS,
+        examples=[[{"kty": "EC", "crv": "P-384", "kid": "backend-2026", "x": "...", "y": "..."}]],
+    )
+
+
+class ClientOut(Schema):
+    """An app's SMART Backend Services client."""
+
+    app_id: int
+    client_id: str
+    jwks: dict[str, Any] = Field(description="the registered public keys")
+    scopes: list[str] = Field(description="the scopes the client may ask for (its app's roles)")
+    updated_at: int
+
+
+def client_out(client: StoredClient) -> dict[str, Any]:
+    return {
+        "appId": client.app.id,
+        "clientId": client.client_id,
+        "jwks": json.loads(client.jwks),
+        "scopes": list(allowed_scopes(client.app.roles)),
+        "updatedAt": client.updated_at,
     }

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Field, model_validator
+from pydantic import Field, WithJsonSchema, model_validator
 
 from api.schemas.common import (
     EXAMPLE_DIGEST,
@@ -19,14 +19,31 @@ from api.schemas.common import (
     camel_config,
     one_payload_schema,
 )
+from ledger.records.fhir import SPLITTABLE_BUNDLES, BundleMode
 from ledger.records.lifecycle import RecordStanding
+
+PAYLOADS = ("document", "content", "digest")
+EXAMPLE_RECORD = {
+    "patient": EXAMPLE_PATIENT,
+    "document": {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "unit": "beats/minute"},
+    },
+    "metadata": {"source": "ward-7-monitor"},
+}
 
 
 class RecordIn(Schema):
     """One record to register: exactly one of ``document`` (FHIR or any JSON object, hashed in its
     RFC 8785 canonical form), ``content`` (raw bytes, base64) or ``digest`` (SHA-256, precomputed).
-    A document with a ``resourceType`` is validated as FHIR R5 unless ``contentType`` is
-    ``application/json``."""
+    A document with a ``resourceType`` is validated as FHIR unless ``contentType`` is
+    ``application/json``: as R4 by default, as R5 with ``contentType``
+    ``application/fhir+json; fhirVersion=5.0`` (or the request's ``Content-Type`` saying so, or the
+    ``default_fhir_version`` setting). A transaction or collection ``Bundle`` with ``bundle``
+    ``entries`` becomes one record per entry, each entry's digest that of its resource (single
+    registration only)."""
 
     patient: Address
     document: JsonObject | None = None
@@ -39,26 +56,62 @@ class RecordIn(Schema):
     )
     digest: Hex32 | None = None
     metadata: JsonObject | None = Field(default=None, description="kept off chain; at most 4 KiB as JSON")
+    bundle: Annotated[
+        BundleMode,
+        # per entry only through POST /v1/records (NewRecordIn): elsewhere "entries" is a 400
+        WithJsonSchema({"type": "string", "const": "whole", "description": "a Bundle document as one record"}),
+    ] = "whole"
 
     @model_validator(mode="after")
     def exactly_one_payload(self) -> RecordIn:
-        given = [name for name in ("document", "content", "digest") if getattr(self, name) is not None]
+        given = [name for name in PAYLOADS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of document, content, digest")
+        if self.bundle == "entries" and self.document is None:
+            raise ValueError('bundle "entries" needs a Bundle document')
         return self
 
-    model_config = camel_config(
-        {
-            "patient": EXAMPLE_PATIENT,
+    model_config = camel_config(EXAMPLE_RECORD, schema=one_payload_schema(PAYLOADS, required=True))
+
+
+ENTRIES_NEED_A_BUNDLE = {
+    "if": {"required": ["bundle"], "properties": {"bundle": {"const": "entries"}}},
+    "then": {
+        "required": ["document"],
+        "properties": {
             "document": {
-                "resourceType": "Observation",
-                "status": "final",
-                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                "valueQuantity": {"value": 72, "unit": "beats/minute"},
-            },
-            "metadata": {"source": "ward-7-monitor"},
+                "type": "object",
+                "required": ["resourceType", "type", "entry"],
+                "properties": {
+                    "resourceType": {"const": "Bundle"},
+                    "type": {"enum": list(SPLITTABLE_BUNDLES)},
+                    "entry": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["resource"],
+                            "properties": {"resource": {"type": "object", "required": ["resourceType"]}},
+                        },
+                    },
+                },
+            }
         },
-        schema=one_payload_schema(("document", "content", "digest"), required=True),
+    },
+}
+
+
+class NewRecordIn(RecordIn):
+    """One record to register, or with ``bundle`` ``entries`` a transaction or collection Bundle to
+    register one record per entry (each a valid FHIR resource; all or none)."""
+
+    bundle: BundleMode = Field(
+        default="whole",
+        description="a Bundle document as one record (whole) or one record per entry (entries), all or none",
+    )
+
+    model_config = camel_config(
+        EXAMPLE_RECORD, schema={**one_payload_schema(PAYLOADS, required=True), **ENTRIES_NEED_A_BUNDLE}
     )
 
 
@@ -126,6 +179,20 @@ class RetractionOut(Schema):
     error: str | None
 
 
+class EntryAck(RecordAck):
+    """The record of one Bundle entry: the entry's index and ``fullUrl``."""
+
+    entry: int
+    full_url: str | None
+
+
+class EntriesAck(Schema):
+    """A Bundle registered per entry: one record per entry, in entry order."""
+
+    records: list[EntryAck]
+    count: int
+
+
 class RecordOut(Schema):
     """A record as its organisation sees it."""
 
@@ -134,6 +201,9 @@ class RecordOut(Schema):
     digest: Hex32
     patient: str | None
     content_type: str | None
+    fhir_version: str | None = Field(
+        default=None, description="the FHIR version the document was validated as (4.0, 5.0); null if not FHIR"
+    )
     metadata: dict[str, Any] | None
     registered_at: float
     status: Stage = Field(
@@ -196,6 +266,7 @@ def record_json(standing: RecordStanding) -> dict[str, Any]:
         "digest": "0x" + record.digest.hex(),
         "patient": record.patient,
         "contentType": record.content_type,
+        "fhirVersion": record.fhir_version,
         "metadata": orjson.loads(record.metadata) if record.metadata else None,
         "registeredAt": record.created_at,
         "status": standing.stage,

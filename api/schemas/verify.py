@@ -103,7 +103,7 @@ class WaitingOut(Schema):
     status: Literal["pending", "confirming"]
 
 
-class AnchoringOut(Schema):
+class AnchoredRecordOut(Schema):
     """A record with the digest in a final batch: where its root went, and what happened since."""
 
     anchored: Literal[True]
@@ -122,5 +122,5 @@ class LookupOut(Schema):
     match: bool
     digest: Hex32
     anchored: bool
-    anchorings: list[AnchoringOut | WaitingOut]
+    anchorings: list[AnchoredRecordOut | WaitingOut]
     message: str

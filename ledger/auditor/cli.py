@@ -2,7 +2,10 @@
 
 Exit codes (every command): ``0`` valid / no discrepancy, ``1`` invalid / discrepancies found,
 ``2`` could not check (chain unreachable, missing or unreadable input, wrong deployment, input
-over a limit or refused as not a regular file, out of memory).
+over a limit or refused as not a regular file, out of memory). ``verify`` judges the receipt: a
+change another account recorded of its leaf (under a root of its own) is listed as a discrepancy
+but leaves the receipt valid (exit 0); ``audit --index`` counts it (``change_by_other_account``,
+exit 1).
 
 The chain is ``--rpc-url URL`` or ``--data-dir DIR`` (the embedded chain's directory, opened
 read-only, so it can run beside the API). The contracts are ``--record-anchor``,
@@ -31,7 +34,7 @@ from ledger.auditor.chain_reader import AuditTarget, ChainReader, open_reader
 from ledger.auditor.html_report import render_html
 from ledger.auditor.index_check import reconcile
 from ledger.auditor.read_limits import DOCUMENT_LIMIT, RECEIPT_LIMIT, TOTAL_LIMIT, ReadLimits, read_regular_file
-from ledger.auditor.replay import compare_with_views, replay, view_checks
+from ledger.auditor.replay import check_changes, compare_with_views, replay, view_checks
 from ledger.auditor.report import AuditReport
 from ledger.auditor.verify import ChainFacts, verify_one
 from ledger.command_line import Output, OutputFormat, byte_count, emit_json, shown, version_option
@@ -177,6 +180,8 @@ def _print_outcome(outcome: Verification) -> None:
         console.print(f"note: the record was later amended by leaf {shown(outcome.amended_by)}")
     if outcome.retraction_reason:
         console.print(f"note: the record was later retracted ({shown(outcome.retraction_reason)})")
+    for line in outcome.foreign_changes:
+        console.print(f"[bold yellow]discrepancy[/bold yellow]: {shown(line)}", soft_wrap=True)
     if outcome.valid:
         console.print("[bold green]VALID[/bold green]")
     else:
@@ -220,6 +225,7 @@ def verify(
                 ],
                 "amendedBy": outcome.amended_by,
                 "retractionReason": outcome.retraction_reason,
+                "foreignChanges": outcome.foreign_changes,
             }
         )
     raise typer.Exit(EXIT_VALID if outcome.valid else EXIT_INVALID)
@@ -346,7 +352,7 @@ def run_audit(reader: ChainReader, index: Path | None, progress: Progress | None
         if progress is not None and viewing is not None:
             progress.advance(viewing, count)
 
-    discrepancies = compare_with_views(reader, history, viewed)
+    discrepancies = check_changes(history) + compare_with_views(reader, history, viewed)
     seconds["views"] = time.perf_counter() - started
     summary = None
     if index is not None:

@@ -13,7 +13,11 @@ The index (``ledger.sqlite3``) is opened READ-ONLY. What it claims that the chai
 * ``index_event_not_on_chain`` / ``index_event_mismatch``: an indexed event the chain does not
   have, or has with other values;
 * ``break_glass_not_on_chain``: an access logged as break-glass whose transaction holds no
-  ``EmergencyAccessRecorded``.
+  ``EmergencyAccessRecorded``;
+* ``change_by_other_account``: an amendment or retraction naming the leaf of one of the index's
+  anchored records, recorded by another account than the record's anchorer: another member
+  anchored a copy of the record's leaf to change it. It does not change the
+  record (changes count only as its anchorer made them), but it is an attempt worth reporting.
 
 And what the chain has that the index misses:
 
@@ -93,6 +97,7 @@ def reconcile(path: Path, history: History, head: int) -> tuple[list[Discrepancy
         _check_records(conn, batch_leaves, summary, found)
         _check_events(conn, history, head, summary, found)
         _check_break_glass(conn, history, found)
+        _check_foreign_changes(conn, history, found)
         _check_missing_roots(conn, history, organisations, found)
         _check_leaf_totals(conn, history, organisations, summary, found)
         return found, summary
@@ -215,6 +220,50 @@ def _check_records(
                     None,
                 )
             )
+
+
+def _check_foreign_changes(conn: sqlite3.Connection, history: History, found: list[Discrepancy]) -> None:
+    """A change naming a record's leaf is the record's own when made by the batch's anchorer or its
+    organisation's account (the accounts :func:`_anchor_for` accepts; a batch naming another
+    anchorer than the chain's is ``batch_anchor_mismatch`` already). One account's changes under
+    another root of its own (a leaf it anchored twice) are its own business, not another's attempt."""
+    changed_leaves = set()
+    for change in history.changes():
+        changed_leaves.add(change.leaf)
+        if change.amended_leaf is not None:
+            changed_leaves.add(change.amended_leaf)
+    if not changed_leaves:
+        return
+    anchored_as: dict[str, tuple[str, str, set[str]]] = {}
+    rows = conn.execute(
+        "SELECT r.record_id, r.leaf, b.root, b.anchorer, o.address FROM records r "
+        "JOIN batches b ON b.id = r.batch_id LEFT JOIN organisations o ON o.id = b.organisation_id "
+        "WHERE b.state = 'anchored'"
+    )
+    for record_id, leaf, root, anchorer, organisation in rows:
+        shown_leaf = show(bytes(leaf)) or ""
+        if shown_leaf in changed_leaves:
+            accounts = {a.lower() for a in (anchorer, organisation) if a}
+            anchored_as[shown_leaf] = (record_id, show(bytes(root)) or "", accounts)
+    for change in history.changes():
+        for leaf, role in ((change.leaf, "changed"), (change.amended_leaf, "amended-to")):
+            record = anchored_as.get(leaf or "")
+            if record is None:
+                continue
+            record_id, root, accounts = record
+            own_root = change.root if role == "changed" else change.amended_root
+            if change.anchorer.lower() not in accounts:
+                found.append(
+                    Discrepancy(
+                        "change_by_other_account",
+                        f"record {record_id}",
+                        f"{change.anchorer} recorded a {change.kind} naming the record's leaf ({role}) "
+                        f"under its own root {own_root} in transaction {change.transaction}; it does not "
+                        "change the record",
+                        f"changes by {' or '.join(sorted(accounts))} in root {root} only",
+                        f"{change.kind} by {change.anchorer.lower()} in root {own_root}",
+                    )
+                )
 
 
 def _render(event: Event) -> tuple[str | None, dict[str, Any]]:

@@ -8,10 +8,14 @@ From the deploy block to the pinned head, the replay rebuilds:
 * every anchor (an anchorer's root, keyed as the contract keys it: two accounts may anchor the same
   root) with its leaf count, then asks ``anchorOf`` for every one (event and storage must agree)
   and totals leaf counts per anchorer;
-* the break-glass accesses, amendments and retractions, and the ``ANCHORER_ROLE`` history.
+* the break-glass accesses, amendments and retractions, and the ``ANCHORER_ROLE`` history; each
+  change is checked against the one rule for changes (:func:`check_changes`: made by the record's
+  anchorer, on its own anchored root, holding the role, at most once per record), then its
+  ``recordStatus`` is asked.
 
 A difference between the replay and a view function means the chain's events do not explain its
-state (or the audit read the wrong contract); each is reported as a :class:`Discrepancy`.
+state (or the audit read the wrong contract); each is reported as a :class:`Discrepancy`. So is a
+change the rule forbids: the contract refuses those, and the auditor does not take that on trust.
 """
 
 from __future__ import annotations
@@ -82,6 +86,27 @@ class AnchoredRoot:
     tx_hash: bytes
 
 
+@dataclass(frozen=True)
+class RecordChange:
+    """One ``RecordAmended`` or ``RecordRetracted`` event: which record (as its anchorer anchored it:
+    ``(anchorer, root, leaf)``) and, for an amendment, the record that superseded it."""
+
+    kind: str
+    """``"amendment"`` or ``"retraction"``."""
+    anchorer: str
+    root: str
+    leaf: str
+    block: int
+    transaction: str
+    amended_root: str | None = None
+    amended_leaf: str | None = None
+    reason: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind} of leaf {self.leaf} in {self.root} by {self.anchorer}"
+
+
 @dataclass
 class History:
     """Everything the replay rebuilt."""
@@ -93,6 +118,7 @@ class History:
     break_glass: list[dict[str, Any]] = field(default_factory=list)
     amendments: list[dict[str, Any]] = field(default_factory=list)
     retractions: list[dict[str, Any]] = field(default_factory=list)
+    record_changes: list[RecordChange] = field(default_factory=list)
     roles: RoleTimeline = field(default_factory=lambda: RoleTimeline((), bytes(ANCHORER_ROLE)))
 
     def event_counts(self) -> dict[str, int]:
@@ -101,6 +127,10 @@ class History:
     def anchors_of_root(self, root: bytes) -> list[AnchoredRoot]:
         """Every account's anchor of ``root``, in chain order."""
         return sorted((a for a in self.anchors.values() if a.root == root), key=lambda a: a.block_number)
+
+    def changes(self) -> list[RecordChange]:
+        """The amendments and retractions, in chain order."""
+        return self.record_changes
 
     def leaves_by_anchorer(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -111,10 +141,14 @@ class History:
 
 def replay(reader: ChainReader, *, progress: Progress | None = None) -> History:
     """Read every event of both contracts up to the head and rebuild their state."""
+    events = reader.events(anchor_events=ANCHOR_EVENTS, consent_events=CONSENT_EVENTS, progress=progress)
+    return rebuild(events, reader.source.block_time)
+
+
+def rebuild(events: list[Event], time_of: Callable[[int], int]) -> History:
+    """The state both contracts' ``events`` make, in chain order (``time_of`` gives a block's time)."""
     history = History()
-    history.events = reader.events(anchor_events=ANCHOR_EVENTS, consent_events=CONSENT_EVENTS, progress=progress)
-    history.events.sort(key=lambda e: e.position)
-    time_of = reader.source.block_time
+    history.events = sorted(events, key=lambda e: e.position)
     for event in history.events:
         _apply(history, event, time_of)
     history.roles = RoleTimeline((e for e in history.events if e.contract == "RecordAnchor"), bytes(ANCHORER_ROLE))
@@ -155,6 +189,18 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
             ),
         )
     elif event.name == "RecordAmended":
+        history.record_changes.append(
+            RecordChange(
+                "amendment",
+                args["anchorer"],
+                show(args["originalRoot"]) or "",
+                show(args["originalLeaf"]) or "",
+                event.block_number,
+                where["transaction"],
+                amended_root=show(args["amendedRoot"]),
+                amended_leaf=show(args["amendedLeaf"]),
+            )
+        )
         history.amendments.append(
             {
                 "originalRoot": show(args["originalRoot"]),
@@ -166,6 +212,17 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
             }
         )
     elif event.name == "RecordRetracted":
+        history.record_changes.append(
+            RecordChange(
+                "retraction",
+                args["anchorer"],
+                show(args["root"]) or "",
+                show(args["leaf"]) or "",
+                event.block_number,
+                where["transaction"],
+                reason=decode_code(args["reason"]),
+            )
+        )
         history.retractions.append(
             {
                 "root": show(args["root"]),
@@ -239,9 +296,90 @@ def compare_with_views(
             )
         if progress:
             progress(1)
+    seen: set[tuple[str, str, str]] = set()
+    for change in history.changes():
+        record = (change.anchorer, change.root, change.leaf)
+        if record in seen:  # a second change is reported by check_changes; the view holds the first
+            continue
+        seen.add(record)
+        status = reader.anchors.record_status(change.anchorer, _bytes(change.root), _bytes(change.leaf), reader.head)
+        replayed_change = (change.amended_leaf, change.reason)
+        stored_change = (show(status.amended_by), status.retraction_reason)
+        if stored_change != replayed_change:
+            found.append(
+                Discrepancy(
+                    "change_state_mismatch",
+                    change.subject,
+                    "recordStatus (amended by, retraction reason) differs from the events",
+                    str(replayed_change),
+                    str(stored_change),
+                )
+            )
+        if progress:
+            progress(1)
     return found
+
+
+def _bytes(value: str) -> bytes:
+    return bytes.fromhex(value.removeprefix("0x"))
 
 
 def view_checks(history: History) -> int:
     """How many view calls :func:`compare_with_views` makes (for progress bars)."""
-    return len(history.consents) + len(history.guardians) + len(history.anchors)
+    return len(history.consents) + len(history.guardians) + len(history.anchors) + len(history.changes())
+
+
+def check_changes(history: History) -> list[Discrepancy]:
+    """Every change against the one rule (``IRecordAnchor``'s NatSpec): a record is changed only by
+    the account that anchored it, on a root that account anchored before, while holding
+    ``ANCHORER_ROLE``, at most once (amended or retracted, not both); the amended-to record is the
+    same account's own. The contract enforces it; the replayed events must show it held.
+
+    * ``change_without_anchor``: the changed (or amended-to) root was not anchored by the change's
+      account before the change;
+    * ``change_without_role``: the account did not hold ``ANCHORER_ROLE`` in the change's block;
+    * ``record_changed_twice``: a second change of the same ``(anchorer, root, leaf)``.
+
+    Changes another account made of the same leaf under a root of its own are not this record's;
+    that the leaf is someone else's record only an index or a receipt can tell
+    (``change_by_other_account`` in :mod:`ledger.auditor.index_check` and :mod:`ledger.auditor.verify`).
+    """
+    found: list[Discrepancy] = []
+    first_change: dict[tuple[str, str, str], RecordChange] = {}
+    for change in history.changes():
+        roots = [change.root] if change.amended_root is None else [change.root, change.amended_root]
+        for root in roots:
+            anchor = history.anchors.get((change.anchorer, _bytes(root)))
+            if anchor is None or anchor.block_number > change.block:
+                found.append(
+                    Discrepancy(
+                        "change_without_anchor",
+                        change.subject,
+                        f"the account had not anchored root {root} when it recorded the change",
+                        f"RootAnchored({root}, {change.anchorer}) before block {change.block}",
+                        None if anchor is None else f"anchored at block {anchor.block_number}",
+                    )
+                )
+        if not history.roles.held_at(change.anchorer, change.block):
+            found.append(
+                Discrepancy(
+                    "change_without_role",
+                    change.subject,
+                    "the change was recorded by an account not holding ANCHORER_ROLE then",
+                    change.anchorer,
+                    "not held",
+                )
+            )
+        key = (change.anchorer, change.root, change.leaf)
+        earlier = first_change.setdefault(key, change)
+        if earlier is not change:
+            found.append(
+                Discrepancy(
+                    "record_changed_twice",
+                    change.subject,
+                    "a record is changed at most once (amended or retracted, not both)",
+                    f"only the {earlier.kind} in transaction {earlier.transaction}",
+                    f"also a {change.kind} in transaction {change.transaction}",
+                )
+            )
+    return found

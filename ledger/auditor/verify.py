@@ -5,7 +5,10 @@ The steps are :data:`ledger.records.verification.AUDITOR_STEPS`, named and worde
 :class:`ChainFacts` reads each anchor (an anchorer's anchor of a root) once and the role history
 once, so verifying a hundred thousand receipts of 25 batches costs 25 ``anchorOf`` calls and one
 log read. Amendments and retractions are read for the record as the receipt's anchorer anchored
-it: no other account's change counts.
+it: no other account's change counts. Changes another account recorded of the same leaf (under a
+root of its own, where it anchored a copy of the leaf) are listed as discrepancies
+(:attr:`~ledger.records.verification.Verification.foreign_changes`): they do not change the
+record or its verdict, but they are someone's attempt to, and an auditor is told.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import dataclasses
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.receipt_format import Failure, ReceiptClaim, parse_receipt
+from ledger.chain.events import Event
 from ledger.chain.roles import ROLE_EVENTS, RoleTimeline
 from ledger.exceptions import InvalidProofError
 from ledger.records.anchoring import ANCHORER_ROLE
@@ -34,6 +38,8 @@ from ledger.records.verification import (
     show,
 )
 
+CHANGE_EVENTS = ("RecordAmended", "RecordRetracted")
+"""The events that change a record (read to find other accounts' changes of a receipt's leaf)."""
 CHAIN_STEPS = tuple(step.name for step in (CHAIN, CONTRACT, ANCHORED, *AUDITOR_ANCHOR_STEPS))
 """Steps that need the chain, in order."""
 
@@ -46,6 +52,7 @@ class ChainFacts:
         self._anchors: dict[tuple[str, bytes], AnchorFacts | None] = {}
         self._roles: RoleTimeline | None = None
         self._claims: dict[ReceiptClaim, list[Check]] = {}
+        self._changes: dict[bytes, list[Event]] | None = None
         self.anchor_reads = 0
 
     def anchor(self, anchorer: str, root: bytes) -> AnchorFacts | None:
@@ -80,6 +87,40 @@ class ChainFacts:
         if self._roles is None:
             self._roles = RoleTimeline(self.reader.events(anchor_events=ROLE_EVENTS), bytes(ANCHORER_ROLE))
         return self._roles
+
+    def changes_naming(self, leaf: bytes) -> list[Event]:
+        """Every ``RecordAmended`` / ``RecordRetracted`` naming ``leaf`` (as the changed or the
+        amended-to record), whoever recorded it (all change events read once, up to the head)."""
+        if self._changes is None:
+            self._changes = {}
+            for event in self.reader.events(anchor_events=CHANGE_EVENTS):
+                leaves = (
+                    (event.args["leaf"],)
+                    if event.name == "RecordRetracted"
+                    else (event.args["originalLeaf"], event.args["amendedLeaf"])
+                )
+                for named in leaves:
+                    self._changes.setdefault(bytes(named), []).append(event)
+        return self._changes.get(leaf, [])
+
+    def foreign_changes(self, claim: ReceiptClaim, leaf: bytes) -> list[str]:
+        """The changes naming ``leaf`` that another account than the claim's anchorer, or another
+        root than the claim's, recorded: each described in a line."""
+        found = []
+        for event in self.changes_naming(leaf):
+            args = event.args
+            if event.name == "RecordRetracted":
+                account, root, what = args["anchorer"], args["root"], "a retraction of"
+            elif bytes(args["originalLeaf"]) == leaf:
+                account, root, what = args["anchorer"], args["originalRoot"], "an amendment of"
+            else:
+                account, root, what = args["anchorer"], args["amendedRoot"], "an amendment to"
+            if (account.lower(), bytes(root)) != (claim.anchorer.lower(), claim.root):
+                found.append(
+                    f"{account} recorded {what} this record's leaf under its own root {show(bytes(root))} "
+                    f"(block {event.block_number}, transaction {show(event.tx_hash)}); it does not count"
+                )
+        return found
 
     def check(self, claim: ReceiptClaim) -> list[Check]:
         """The chain steps for one claim (memoised: receipts of a batch share their claim)."""
@@ -138,6 +179,7 @@ def verify_one(
             status = reader.anchors.record_status(claim.anchorer, claim.root, leaf, reader.head)
             outcome.amended_by = show(status.amended_by)
             outcome.retraction_reason = status.retraction_reason
+            outcome.foreign_changes = facts.foreign_changes(claim, leaf)
     return outcome
 
 

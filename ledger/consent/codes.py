@@ -12,6 +12,21 @@ from ledger.values import encode_code
 
 ALL_DATA = "*"
 
+SCOPE_LABELS: dict[str, str] = {
+    ALL_DATA: "health data of every kind",
+    "Observation": "test results and measurements",
+    "Condition": "diagnoses and health problems",
+    "MedicationRequest": "prescriptions",
+    "AllergyIntolerance": "allergies",
+    "Immunization": "vaccinations",
+    "Procedure": "operations and procedures",
+    "DiagnosticReport": "reports of tests and scans",
+    "ImagingStudy": "medical images",
+    "Encounter": "visits and hospital stays",
+    "DocumentReference": "letters and documents",
+}
+"""Kinds of data a patient can choose from (FHIR resource types, or everything), in plain words."""
+
 PURPOSES_OF_USE: dict[str, str] = {
     "TREAT": "treatment",
     "ETREAT": "emergency treatment",

@@ -12,9 +12,10 @@ it is run:
 Which steps each caller runs:
 
 * the API (:func:`ledger.records.receipts.verify_receipt`: ``POST /v1/verify``, the demo):
-  :data:`API_STEPS`. Its anchor comes from ``RecordAnchorClient.anchor_of(anchorer, root)``
-  (remembered once deep enough), which gives no transaction, leaf count or role history: it does
-  not run ``transaction``, ``leaf_count`` or ``anchorer_role`` (yet). A malformed receipt is refused by
+  :data:`API_STEPS`, every claim the auditor checks. Its anchor comes from
+  ``RecordAnchorClient.anchoring_of(anchorer, root)`` (the anchor with its ``RootAnchored``
+  transaction and leaf count, remembered once deep enough) and the role from
+  ``held_anchorer_role`` (the role events). A malformed receipt is refused by
   :meth:`~ledger.records.receipts.Receipt.parse` (an error worded as ``parse`` fails), not reported
   as a step. It walks the proof from the receipt's leaf.
 * the auditor (:func:`ledger.auditor.verify.verify_one`, ``careledger-audit verify`` and
@@ -23,9 +24,8 @@ Which steps each caller runs:
   event and the role timeline, each read once). It walks the proof from the leaf it computed (so after a failed
   ``leaf`` the two may disagree on ``proof``; both call the receipt invalid).
 
-The comparisons with the anchor a caller runs are its ``*_ANCHOR_STEPS``: adding a step to the API
-is adding it to :data:`API_ANCHOR_STEPS`, once the API's :class:`AnchorFacts` carry the fact it
-compares (they leave unread facts None, and a step whose fact is None fails).
+The comparisons with the anchor a caller runs are its ``*_ANCHOR_STEPS`` (today the same for both:
+:data:`API_ANCHOR_STEPS` is :data:`AUDITOR_ANCHOR_STEPS`); a fact left None fails its step.
 
 The anchor read is the one the receipt's anchorer made: anchors are keyed by ``(anchorer, root)``
 on chain, so a receipt whose anchorer was altered finds no anchor and fails as ``anchored`` (the
@@ -205,6 +205,9 @@ class Verification:
     checks: list[Check] = field(default_factory=list)
     amended_by: str | None = None
     retraction_reason: str | None = None
+    foreign_changes: list[str] = field(default_factory=list)
+    """Set by the auditor: changes of the receipt's leaf that other accounts recorded under roots of
+    their own, one line each (discrepancies to report; they neither change the record nor the verdict)."""
 
     @property
     def valid(self) -> bool:

@@ -11,6 +11,7 @@ written once (:mod:`~ledger.store.postgres` adapts it).
 * :mod:`~ledger.store.changes`: requested and sent amendments and retractions.
 * :mod:`~ledger.store.access_trail`: access attempts, read by patient and/or organisation.
 * :mod:`~ledger.store.apps`: organisations, apps and their API keys.
+* :mod:`~ledger.store.oauth`: SMART clients' keys, spent client-assertion ids, access tokens.
 * :mod:`~ledger.store.idempotency`: stored answers of ``Idempotency-Key`` requests.
 * :mod:`~ledger.store.locks`: the one batcher among replicas, one sender per chain account.
 * :mod:`~ledger.store.shared_files`: write-once files (encrypted keys, the deployment record), in

@@ -2,7 +2,7 @@
 
 Each row sits beside the ``audit`` record whose digest is that of the row's canonical document, so
 the trail is anchored with the organisation's other records. Pages are read by typed filters
-(a patient, an organisation, or both), oldest first, after a row id.
+(a patient, an organisation, or both; optionally a time window), oldest first, after a row id.
 """
 
 from __future__ import annotations
@@ -62,9 +62,18 @@ def access_event_statement(
 
 
 def access_events(
-    conn: Connection, *, patient: str | None = None, organisation_id: int | None = None, after: int = 0, limit: int
+    conn: Connection,
+    *,
+    patient: str | None = None,
+    organisation_id: int | None = None,
+    after: int = 0,
+    limit: int,
+    since: float | None = None,
+    until: float | None = None,
 ) -> list[AccessEvent]:
-    """Attempts about ``patient`` and/or by ``organisation_id`` with ids above ``after``, oldest first."""
+    """Attempts about ``patient`` and/or by ``organisation_id`` with ids above ``after``, oldest first;
+    with ``since`` and/or ``until``, only those made at or after ``since`` and before ``until``
+    (unix seconds)."""
     if patient is None and organisation_id is None:
         raise ValueError("the access trail is read for a patient, an organisation or both")
     conditions, params = ["id > ?"], list[object]([after])
@@ -74,6 +83,12 @@ def access_events(
     if organisation_id is not None:
         conditions.append("organisation_id = ?")
         params.append(organisation_id)
+    if since is not None:
+        conditions.append("created_at >= ?")
+        params.append(since)
+    if until is not None:
+        conditions.append("created_at < ?")
+        params.append(until)
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM access_events WHERE {' AND '.join(conditions)} ORDER BY id LIMIT ?",
         (*params, limit),

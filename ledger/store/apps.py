@@ -54,7 +54,8 @@ class App:
 
 
 _ORG_COLUMNS = "id, name, key_name, address, emergency, created_at"
-_APP_COLUMNS = "id, organisation_id, name, key_prefix, roles, created_at, revoked_at"
+_APP_COLUMN_NAMES = ("id", "organisation_id", "name", "key_prefix", "roles", "created_at", "revoked_at")
+_APP_COLUMNS = ", ".join(_APP_COLUMN_NAMES)
 
 
 def _org(row: Any) -> Organisation:
@@ -62,8 +63,14 @@ def _org(row: Any) -> Organisation:
     return Organisation(id_, name, key_name, address, bool(emergency), created_at)
 
 
-def _app(row: Any) -> App:
-    id_, org, name, prefix, roles, created_at, revoked_at = row
+def app_columns(table: str) -> str:
+    """The columns :func:`app_from_row` reads, of ``table`` (an alias of ``apps`` in a join)."""
+    return ", ".join(f"{table}.{name}" for name in _APP_COLUMN_NAMES)
+
+
+def app_from_row(row: Any) -> App:
+    """The app in the first columns of ``row`` (:func:`app_columns`, in that order)."""
+    id_, org, name, prefix, roles, created_at, revoked_at = row[: len(_APP_COLUMN_NAMES)]
     return App(id_, org, name, prefix, frozenset(Role(r) for r in roles.split(",") if r), created_at, revoked_at)
 
 
@@ -145,7 +152,7 @@ def get_app(conn: Connection, app_id: int) -> App:
     row = conn.execute(f"SELECT {_APP_COLUMNS} FROM apps WHERE id = ?", (app_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"no app {app_id}", app=app_id)
-    return _app(row)
+    return app_from_row(row)
 
 
 def list_apps(conn: Connection, organisation_id: int | None = None) -> list[App]:
@@ -155,7 +162,7 @@ def list_apps(conn: Connection, organisation_id: int | None = None) -> list[App]
         rows = conn.execute(
             f"SELECT {_APP_COLUMNS} FROM apps WHERE organisation_id = ? ORDER BY id", (organisation_id,)
         )
-    return [_app(r) for r in rows]
+    return [app_from_row(r) for r in rows]
 
 
 def revoke_app(conn: Connection, app_id: int) -> App:
@@ -191,7 +198,7 @@ class AppKeyCache:
         row = conn.execute(
             f"SELECT {_APP_COLUMNS} FROM apps WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
         ).fetchone()
-        app = _app(row) if row else None
+        app = app_from_row(row) if row else None
         if len(self._entries) >= self.size:
             self._entries.clear()
         self._entries[key_hash] = (app, now + self.ttl)

@@ -2,13 +2,13 @@
 
 SQLite is the default. Its schema lives in numbered SQL files under ``migrations/``
 (``0001_initial.sql``, ...). Opening the database applies, in order and each in its own transaction,
-the files whose number is above the recorded ``PRAGMA user_version``; a database newer than the
-code is refused. Connections use WAL with ``synchronous=FULL``: a committed transaction survives
-``kill -9`` and power loss. A full disk is :class:`~ledger.exceptions.StorageFullError`
-(:class:`SqliteConnection`): the failed write is not committed, and the next one succeeds once
-space is freed. With a ``database_url``, the store is on PostgreSQL instead
-(:mod:`ledger.store.postgres`, its own migrations in ``migrations_postgres/``), shared by several
-API processes.
+the files it has not had yet (their numbers are recorded in ``schema_migrations``; ``PRAGMA
+user_version`` holds the highest); a database newer than the code is refused. Connections use WAL
+with ``synchronous=FULL``: a committed transaction survives ``kill -9`` and power loss. A full disk
+is :class:`~ledger.exceptions.StorageFullError` (:class:`SqliteConnection`): the failed write is not
+committed, and the next one succeeds once space is freed. With a ``database_url``, the store is on
+PostgreSQL instead (:mod:`ledger.store.postgres`, its own migrations in ``migrations_postgres/``),
+shared by several API processes.
 
 Both hand out :class:`Connection` objects with the part of the ``sqlite3`` interface the store
 uses; the store's SQL is written once, in SQLite's dialect, and rewritten for PostgreSQL.
@@ -28,7 +28,7 @@ import psycopg
 from ledger.exceptions import IntegrityError, StorageFullError, StoreLockedError, StoreUnavailableError
 from ledger.files import locks as file_lock
 from ledger.store import postgres
-from ledger.store.migration_files import SQLITE, migration_files
+from ledger.store.migration_files import SQLITE, migration_files, migrations_to_apply
 
 T = TypeVar("T")
 
@@ -128,23 +128,50 @@ def connect(path: Path, *, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
+APPLIED_MIGRATIONS_TABLE = "schema_migrations"
+"""The numbers of the migrations a SQLite store has had (``PRAGMA user_version`` holds the highest)."""
+
+
 def migrate(conn: sqlite3.Connection) -> int:
-    """Bring the schema up to date; return the version it is at."""
-    (current,) = conn.execute("PRAGMA user_version").fetchone()
+    """Bring the schema up to date: apply, in number order, every shipped migration the database has
+    not had (numbers may skip, see :mod:`~ledger.store.migration_files`); return the highest number.
+
+    A database that had a migration this code does not ship is newer than the code, and refused."""
     shipped = migrations()
-    if current > len(shipped):
-        raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
-    for version, name, sql in shipped[current:]:
+    applied = _applied_migrations(conn)
+    for version, name, sql in migrations_to_apply(shipped, applied):
         try:
             conn.execute("BEGIN IMMEDIATE")
             for statement in _statements(sql):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute(f"INSERT INTO {APPLIED_MIGRATIONS_TABLE} (version) VALUES (?)", (version,))
+            conn.execute(f"PRAGMA user_version = {max({version, *applied})}")
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             conn.execute("ROLLBACK")
             raise IntegrityError(f"migration {name} failed: {err}") from err
-    return len(shipped)
+        applied.add(version)
+    return shipped[-1][0]
+
+
+def _applied_migrations(conn: sqlite3.Connection) -> set[int]:
+    """The numbers of the migrations applied so far. A store migrated before they were recorded one
+    by one had every number up to its ``user_version`` (numbers did not skip then)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {APPLIED_MIGRATIONS_TABLE} (version INTEGER PRIMARY KEY)")
+        applied = {int(row[0]) for row in conn.execute(f"SELECT version FROM {APPLIED_MIGRATIONS_TABLE}")}
+        (current,) = conn.execute("PRAGMA user_version").fetchone()
+        if not applied and current:
+            conn.executemany(
+                f"INSERT INTO {APPLIED_MIGRATIONS_TABLE} (version) VALUES (?)", [(v,) for v in range(1, current + 1)]
+            )
+            applied = set(range(1, current + 1))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return applied
 
 
 def _statements(sql: str) -> list[str]:

@@ -86,6 +86,25 @@ class BatcherLock:
 
 
 @contextlib.contextmanager
+def naming_organisations(db: Database) -> Iterator[None]:
+    """Hold the store-wide lock under which an organisation's name is checked (taken, or looking
+    like another's) and the organisation created, so that two replicas creating look-alike names
+    at once cannot both pass the check. A store of one process only (SQLite) needs no lock here:
+    the caller's in-process lock serialises it."""
+    if not db.shared:
+        yield
+        return
+    key = advisory_key("naming", "organisations")
+    conn = db.conn
+    conn.execute("SELECT pg_advisory_lock(?)", (key,))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):  # a lost session has released the lock already
+            conn.execute("SELECT pg_advisory_unlock(?)", (key,))
+
+
+@contextlib.contextmanager
 def sending_as(db: Database, address: str) -> Iterator[None]:
     """Hold the store-wide lock of one sending account while its next nonce is read and its
     transaction sent, so that replicas sending from the same key (the relayer, an organisation's

@@ -196,9 +196,12 @@ def skeleton(name: str) -> str:
     mapped = "".join(_LOOK_ALIKES.get(char, char) for char in unicodedata.normalize("NFKC", name))
     folded = unicodedata.normalize("NFD", mapped.casefold())
     kept = "".join(_LOOK_ALIKES.get(c, c) for c in folded if unicodedata.category(c)[0] not in "MZC")
+    # I (casefolded to i), l, 1 and | read as one letter: unified before the letter pairs, so that
+    # "Clinic", "CIinic" and "C1inic" all meet "cl" (reading as d) alike.
+    kept = kept.replace("i", "l")
     for pair, single in _SEQUENCES:
         kept = kept.replace(pair, single)
-    return kept.replace("l", "i")  # I (casefolded to i), l, 1 and | read as one letter
+    return kept
 
 
 def check_distinct(name: str, existing: Iterable[tuple[int, str]]) -> None:

@@ -25,7 +25,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 
 from ledger.exceptions import InputError, IntegrityError, StoreUnavailableError
-from ledger.store.migration_files import POSTGRES, migration_files
+from ledger.store.migration_files import POSTGRES, migration_files, migrations_to_apply
 
 MIGRATION_LOCK = 0x6361_7265_6C65_6467  # "careledg": one replica migrates at a time
 _JSON_EXTRACT = re.compile(r"json_extract\((\w+), '\$\.(\w+)'\)")
@@ -170,16 +170,16 @@ def advisory_key(namespace: str, name: str) -> int:
 
 
 def migrate(url: str) -> int:
-    """Bring the schema up to date (one replica at a time, each migration in its own transaction)."""
+    """Bring the schema up to date (one replica at a time, each migration in its own transaction):
+    every shipped migration not yet in ``schema_version`` is applied, in number order (numbers may
+    skip, see :mod:`~ledger.store.migration_files`); returns the highest number. A database that
+    had a migration this code does not ship is newer than the code, and refused."""
     shipped = migrations()
     with session(url) as pg:
         pg.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         pg.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = pg.execute("SELECT max(version) FROM schema_version").fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
-        if current > len(shipped):
-            raise IntegrityError(f"database schema version {current} is newer than this code ({len(shipped)})")
-        for version, name, sql in shipped[current:]:
+        applied = {int(row[0]) for row in pg.execute("SELECT version FROM schema_version").fetchall()}
+        for version, name, sql in migrations_to_apply(shipped, applied):
             try:
                 with pg.transaction():
                     pg.execute(sql.encode("utf-8"))
@@ -187,4 +187,4 @@ def migrate(url: str) -> int:
             except psycopg.Error as err:
                 raise IntegrityError(f"migration {name} failed: {_first_line(err)}") from err
         pg.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
-    return len(shipped)
+    return shipped[-1][0]

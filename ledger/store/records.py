@@ -44,6 +44,7 @@ class NewRecord:
     content_type: str | None
     metadata: str | None
     created_at: float
+    fhir_version: str | None
 
     def as_row(self) -> tuple[Any, ...]:
         return (
@@ -59,13 +60,14 @@ class NewRecord:
             self.content_type,
             self.metadata,
             self.created_at,
+            self.fhir_version,
         )
 
 
 INSERT_RECORD = """
     INSERT INTO records (id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient,
-                         content_type, metadata, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                         content_type, metadata, created_at, fhir_version)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
@@ -78,12 +80,14 @@ class StoredRecord(NewRecord):
 
 @dataclass(frozen=True)
 class RecordPayload:
-    """What a caller gives for one record: its digest, whose it is, and off-chain details."""
+    """What a caller gives for one record: its digest, whose it is, and off-chain details (the FHIR
+    version its document was validated as, if it is one)."""
 
     digest: bytes
     patient: str | None
     content_type: str | None = None
     metadata: str | None = None
+    fhir_version: str | None = None
 
 
 class RecordIds:
@@ -153,6 +157,7 @@ def new_records(
                 payload.content_type,
                 payload.metadata,
                 now,
+                payload.fhir_version,
             )
         )
     return built
@@ -208,7 +213,7 @@ class Batch:
 
 _RECORD_COLUMNS = (
     "id, record_id, kind, organisation_id, app_id, digest, salt, leaf, patient, content_type, "
-    "metadata, created_at, batch_id"
+    "metadata, created_at, fhir_version, batch_id"
 )
 _BATCH_COLUMNS = (
     "id, organisation_id, root, leaf_count, leaves, sealed_at, state, tx_hash, block_number, "

@@ -96,6 +96,21 @@ def build_ledger(client: TestClient, service: Service, make_app: MakeApp, folder
         (folder / f"{record_id}{suffix}").write_bytes(content)
     for owner, record_id in audit_ids:
         (folder / f"{record_id}.receipt.json").write_text(json.dumps(receipt_of(client, owner, record_id)))
+    # The record's own anchorer changes two of them: one retracted, one amended (its correction anchored
+    # first, then the amendment): changes the auditor's rule checks must find sound.
+    first, second = list(documents)[:2]
+    retracted = client.post(f"/v1/records/{first}/retract", json={"reason": "ENTERED_IN_ERROR"}, headers=headers)
+    assert retracted.status_code == 202, retracted.text
+    correction = {**DOCUMENTS[1], "valueQuantity": {"value": 99, "unit": "/min"}}
+    amended = client.post(
+        f"/v1/records/{second}/amend", json={"patient": patient.address, "document": correction}, headers=headers
+    )
+    assert amended.status_code == 202, amended.text
+    receipt_of(client, headers, amended.json()["recordId"])
+    for _ in range(3):
+        service.batcher.run_once()
+    assert client.get(f"/v1/records/{first}", headers=headers).json()["retraction"]["state"] == "done"
+    assert client.get(f"/v1/records/{second}", headers=headers).json()["amendedBy"] == amended.json()["recordId"]
     service.indexer.sync()
 
 
@@ -139,7 +154,8 @@ def test_auditing_an_api_built_ledger_while_it_runs(
     assert report["verdict"] == "clean" and report["discrepancies"] == []
     assert report["events"]["ConsentGranted"] == report["events"]["ConsentRevoked"] == 1
     assert [(b["scope"], b["reason"]) for b in report["breakGlass"]] == [("*", "UNCONSCIOUS")]
-    assert report["anchoring"]["records"] == report["index"]["recordsChecked"] == 7
+    assert report["anchoring"]["records"] == report["index"]["recordsChecked"] == 8
+    assert (len(report["amendments"]), len(report["retractions"])) == (1, 1)
     assert report["consents"]["states"] == {"revoked": 1}
     page = (tmp_path / "audit.html").read_text()
     assert "<svg" in page and "no discrepancies" in page and "<link" not in page and "<script" not in page

@@ -2,7 +2,8 @@
 
 No module under ``api/routes/`` imports another route module (what two routes share lives in
 ``api/schemas``, ``api/deps`` or ``ledger``), and no SQL is run anywhere in ``api/`` (the store
-owns every statement).
+owns every statement). Routes decide by the roles a request may use (``caller.roles``: with an
+access token, only its scopes' roles), never by all the roles of the caller's app.
 """
 
 from __future__ import annotations
@@ -59,6 +60,19 @@ def test_no_sql_in_the_api(module: Path) -> None:
         and node.func.attr in ("execute", "executemany", "executescript")
     ]
     assert not calls, f"{module.relative_to(API.parent)} runs SQL at lines {calls}: put it in ledger/store"
+
+
+@pytest.mark.parametrize("route", sorted(ROUTES.glob("*.py")), ids=str)
+def test_routes_decide_by_the_roles_in_effect(route: Path) -> None:
+    uses = [
+        node.lineno
+        for node in ast.walk(ast.parse(route.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr == "roles"
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "app"
+    ]
+    assert not uses, f"{route.name} reads caller.app.roles at lines {uses}: use caller.roles (a token's scopes)"
 
 
 def test_the_rules_see_a_violation(tmp_path: Path) -> None:

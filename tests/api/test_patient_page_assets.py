@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import urljoin
 
 import pytest
@@ -15,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.routes import patient_page
 from api.routes.patient_page import ETHERS_FILE, ETHERS_SHA256, ETHERS_URL, ETHERS_VERSION, pinned_ethers
+from ledger.config import Settings
 from ledger.exceptions import PackageDataError
 from tests.support import paths
 
@@ -89,3 +91,13 @@ def test_the_page_loads_the_pinned_copy(page: TestClient) -> None:
     assert served.status_code == 200 and served.headers["content-type"].startswith("text/javascript")
     assert hashlib.sha256(served.content).hexdigest() == ETHERS_SHA256
     assert served.headers["content-security-policy"] == patient_page.CONTENT_SECURITY_POLICY
+
+
+def test_the_page_may_connect_to_the_public_node_and_nowhere_else() -> None:
+    app = FastAPI()
+    app.include_router(patient_page.router)
+    app.state.service = SimpleNamespace(settings=Settings(public_rpc_url="https://rpc.example.org/v1/public"))
+    policy = TestClient(app).get("/patient/").headers["content-security-policy"]
+    assert "connect-src 'self' https://rpc.example.org;" in policy
+    assert policy == patient_page.content_security_policy("https://rpc.example.org")
+    assert "script-src 'self';" in policy and "default-src 'none'" in policy

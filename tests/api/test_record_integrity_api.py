@@ -10,28 +10,35 @@ store and the API too: a record is changed at most once (amended or retracted, n
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.service import Service
 from ledger.auditor.chain_reader import open_reader
+from ledger.auditor.cli import app as audit_app
 from ledger.auditor.verify import ChainFacts, verify_one
 from ledger.records.anchoring import RecordInBatch
 from ledger.records.hashing import commitment, digest_bytes, leaf_hash, new_salt
 from ledger.records.merkle import MerkleTree
 from ledger.records.receipts import Receipt
 from ledger.store.apps import Organisation, Role
+from ledger.store.export import export_index
 from ledger.store.records import StoredRecord, get_record, seal_batch
 from tests.api.conftest import PATIENT, MakeApp
 from tests.api.test_records_api import DOC, receipt_of
 from tests.support.chain_under_test import ChainUnderTest, rpc
 
 REASON = "ENTERED_IN_ERROR"
+runner = CliRunner()
 
 
 def register(client: TestClient, headers: dict[str, str], value: int) -> str:
@@ -58,11 +65,20 @@ def verdict(client: TestClient, receipt: Receipt) -> dict[str, Any]:
     return body
 
 
-def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_own(
-    client: TestClient, service: Service, make_app: MakeApp
-) -> None:
+@dataclass(frozen=True)
+class ForeignChanges:
+    """A's two records, which B retracted (A1) and amended (A2) through copies in a root of its own."""
+
+    headers_a: dict[str, str]
+    org_a: Organisation
+    org_b: Organisation
+    ids: list[str]
+    receipts: tuple[Receipt, Receipt]
+
+
+def b_changes_copies_of_a_records(client: TestClient, service: Service, make_app: MakeApp) -> ForeignChanges:
     """The attack of issue 12, point 1: B anchors ``[leafA1, leafA2, leafB]`` and retracts A1 and amends
-    A2 against its own root. A's records stay as they were, to the public verifier and to A."""
+    A2 against its own root (the contract allows it: those are B's anchorings of the leaves)."""
     headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
     _, org_b = make_app({Role.REGISTRAR}, organisation="Org B Clinic")
     ids = [register(client, headers_a, value) for value in (71, 72)]
@@ -75,9 +91,19 @@ def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_o
     anchors.anchor(tree_b.root, tree_b.leaf_count, b)
     own_b = RecordInBatch(tree_b.root, commitment(salt_b, digest_b), tuple(tree_b.proof(leaf_b)))
 
-    anchors.retract(in_tree(receipt_a1, tree_b), REASON, b)  # allowed: B's own anchoring of those leaves
+    anchors.retract(in_tree(receipt_a1, tree_b), REASON, b)
     anchors.amend(in_tree(receipt_a2, tree_b), own_b, b)
     service.index_now()
+    return ForeignChanges(headers_a, org_a, org_b, ids, (receipt_a1, receipt_a2))
+
+
+def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_own(
+    client: TestClient, service: Service, make_app: MakeApp
+) -> None:
+    """B's changes of copies of A's leaves leave A's records as they were, to the public verifier and to A."""
+    attack = b_changes_copies_of_a_records(client, service, make_app)
+    headers_a, org_a, ids = attack.headers_a, attack.org_a, attack.ids
+    receipt_a1, receipt_a2 = attack.receipts
 
     for receipt in (receipt_a1, receipt_a2):
         answer = verdict(client, receipt)
@@ -98,6 +124,47 @@ def test_another_member_cannot_retract_or_amend_a_record_through_a_root_of_its_o
     service.index_now()
     answer = verdict(client, receipt_a1)
     assert (answer["match"], answer["retracted"], answer["retractionReason"]) == (True, True, "DUPLICATE")
+
+
+def test_the_auditor_reports_the_changes_another_member_recorded_of_a_records_leaves(
+    client: TestClient, service: Service, make_app: MakeApp, tmp_path: Path, chain_under_test: ChainUnderTest
+) -> None:
+    """Issue 12: changes count only when made by the record's anchorer, and the auditor reports the
+    others. ``audit --index`` on A's index names both of B's changes (``change_by_other_account``,
+    exit 1); ``verify`` of A's receipt stays VALID and lists B's change as a discrepancy. Before,
+    ``audit`` said "no discrepancies" and ``verify`` VALID with a note that the record was retracted."""
+    attack = b_changes_copies_of_a_records(client, service, make_app)
+    index = tmp_path / "index.sqlite3"
+    export_index(service.db, index)
+    chain = ["--data-dir", str(service.settings.data_dir), *chain_under_test.rpc_options()]
+
+    audited = runner.invoke(audit_app, ["audit", *chain, "--index", str(index), "--output", "json"])
+    assert audited.exit_code == 1, audited.output
+    report = json.loads(audited.stdout)
+    foreign = [d for d in report["discrepancies"] if d["kind"] == "change_by_other_account"]
+    # B is an organisation of this service too, so its root anchored behind the service's back is also missing
+    # from the index (and its leaf total differs): reported as well.
+    assert report["discrepancyCounts"] == {
+        "chain_root_missing_from_index": 1,
+        "change_by_other_account": 2,
+        "leaf_total_mismatch": 1,
+    }, report["discrepancies"]
+    assert sorted(d["subject"] for d in foreign) == sorted(f"record {record_id}" for record_id in attack.ids)
+    b_account = attack.org_b.address.lower()
+    assert {d["actual"].split(" in root")[0] for d in foreign} == {
+        f"retraction by {b_account}",
+        f"amendment by {b_account}",
+    }
+
+    receipt_file = tmp_path / "a1.receipt.json"
+    receipt_file.write_text(attack.receipts[0].to_json())
+    verified = runner.invoke(audit_app, ["verify", "--receipt", str(receipt_file), *chain, "--output", "json"])
+    assert verified.exit_code == 0, verified.output
+    outcome = json.loads(verified.stdout)
+    assert outcome["valid"] is True and outcome["retractionReason"] is None
+    (line,) = outcome["foreignChanges"]
+    assert line.startswith(f"{attack.org_b.address} recorded a retraction of this record's leaf"), line
+    assert "discrepancy" in verified.stderr
 
 
 def anchored_by(service: Service, record_ids: list[str], org: Organisation) -> list[Receipt]:

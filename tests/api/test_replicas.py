@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -198,3 +199,33 @@ def test_a_revoked_key_stops_working_on_every_replica_within_a_second(cluster: C
             assert time.monotonic() - revoked_at < 1.5, "the revoked key still works on the other replica"
             time.sleep(0.05)
         assert time.monotonic() - revoked_at <= 1.5
+
+
+def test_two_replicas_creating_look_alike_organisations_at_once_create_one(cluster: Cluster) -> None:
+    """The look-alike check and the creation are one step across replicas (a store-wide lock): two
+    admins creating "Acme Clinic" and "Acme CIinic" (capital I for l) on two replicas at the same
+    moment get one organisation and one 409 ``confusable_name``. Without the lock both passed the
+    check (it reads the names, then spends seconds on chain transactions before inserting)."""
+    admin_key = create_admin(cluster.env)
+    admin = {"Authorization": f"Bearer {admin_key}"}
+    with ExitStack() as stack:
+        bases = [cluster.start(stack, name)[0] for name in ("a", "b")]
+        start = threading.Barrier(2)
+        answers: dict[str, httpx.Response] = {}
+
+        def create(base: str, name: str) -> None:
+            start.wait(10)
+            answers[name] = httpx.post(f"{base}/v1/admin/organisations", json={"name": name}, headers=admin, timeout=60)
+
+        threads = [
+            threading.Thread(target=create, args=(base, name))
+            for base, name in zip(bases, ("Acme Clinic", "Acme CIinic"), strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(90)
+        statuses = sorted((answer.status_code, answer.json().get("code")) for answer in answers.values())
+        assert statuses == [(201, None), (409, "confusable_name")], {k: v.text for k, v in answers.items()}
+        listed = httpx.get(f"{bases[1]}/v1/admin/organisations", headers=admin).json()
+        assert len([o for o in listed if o["name"] in ("Acme Clinic", "Acme CIinic")]) == 1, listed

@@ -66,8 +66,8 @@ def test_openapi_documents_every_operation_with_examples(client: TestClient) -> 
         for method, operation in operations.items():
             assert operation.get("summary"), (method, path)
             body = operation.get("requestBody")
-            if body:
-                schema = body["content"]["application/json"]["schema"]
+            for content in (body or {}).get("content", {}).values():  # JSON, or the token request's form
+                schema = content["schema"]
                 ref = schema.get("$ref", "").rsplit("/", 1)[-1]
                 component = spec["components"]["schemas"].get(ref, schema)
                 assert component.get("examples") or any(

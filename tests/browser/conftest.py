@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,24 +39,32 @@ ARTIFACTS = ROOT / "test-artifacts"
 class RunningService:
     base: str
     admin_key: str
+    data_dir: Path
+
+
+@contextmanager
+def serving(
+    data_dir: Path, chain_under_test: ChainUnderTest, request: pytest.FixtureRequest, **settings: str
+) -> Iterator[RunningService]:
+    """`careledger serve` on a free loopback port over a fresh data directory (and deployment), with an
+    admin key; ``settings`` are more ``CARELEDGER_*`` variables."""
+    env = service_env(
+        data_dir, CARELEDGER_MAX_BATCH_AGE="0.5", **chain_under_test.env(), **store_env(request), **settings
+    )
+    port = free_port()
+    with chain_under_test.isolated():
+        admin_key = create_admin(env)
+        with running_service(env, port):
+            yield RunningService(f"http://127.0.0.1:{port}", admin_key, data_dir)
 
 
 @pytest.fixture(scope="module")
 def served(
     tmp_path_factory: pytest.TempPathFactory, chain_under_test: ChainUnderTest, request: pytest.FixtureRequest
 ) -> Iterator[RunningService]:
-    """`careledger serve` on a free loopback port over a fresh data directory (and deployment), with an admin key."""
-    env = service_env(
-        tmp_path_factory.mktemp("patient-page") / "data",
-        CARELEDGER_MAX_BATCH_AGE="0.5",
-        **chain_under_test.env(),
-        **store_env(request),
-    )
-    port = free_port()
-    with chain_under_test.isolated():
-        admin_key = create_admin(env)
-        with running_service(env, port):
-            yield RunningService(f"http://127.0.0.1:{port}", admin_key)
+    """The service for the page (see :func:`serving`)."""
+    with serving(tmp_path_factory.mktemp("patient-page") / "data", chain_under_test, request) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,7 @@ from ledger.config import (
 from ledger.exceptions import InputError
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.records.batcher import BatcherConfig
+from ledger.records.fhir import DEFAULT_FHIR_VERSION, validate_fhir
 from tests.support.processes import ANVIL_DEV_KEY, ROOT, free_port, running_anvil, service_env
 
 RPC = "http://node.example:8545"
@@ -81,6 +82,7 @@ def test_defaults_are_those_of_the_code_that_uses_them() -> None:
     assert settings.keystore_scrypt_n == DEFAULT_SCRYPT_N == default_of(Keyring, "scrypt_n") == 2**18
     confirmations = {default_of(RecordAnchorClient, "confirmations"), default_of(ChainIndexer, "confirmations")}
     assert {settings.confirmations, batcher.confirmations, *confirmations} == {DEFAULT_CONFIRMATIONS} == {0}
+    assert settings.default_fhir_version == DEFAULT_FHIR_VERSION == default_of(validate_fhir, "version") == "4.0"
 
 
 ACCEPTED: list[dict[str, Any]] = [
@@ -101,6 +103,9 @@ ACCEPTED: list[dict[str, Any]] = [
     {"max_bulk_body_bytes": MAX_BODY_BYTES_LIMIT, "max_json_elements": MAX_JSON_ELEMENTS_LIMIT, "cpu_workers": 64},
     {"idempotency_key_ttl": MIN_IDEMPOTENCY_KEY_TTL},
     {"idempotency_key_ttl": MAX_IDEMPOTENCY_KEY_TTL},
+    {"default_fhir_version": "5.0"},
+    {"public_rpc_url": "https://rpc.example.org"},
+    {"public_rpc_url": "http://127.0.0.1:8545/"},
 ]
 
 
@@ -108,6 +113,14 @@ def test_the_rpc_url_is_a_secret() -> None:
     settings = Settings(rpc_url="https://node.example/v3/token-in-the-path", keystore_passphrase="x")
     assert "token-in-the-path" not in repr(settings) and "token-in-the-path" not in str(settings.model_dump())
     assert settings.rpc_url_text == "https://node.example/v3/token-in-the-path"
+
+
+def test_the_public_rpc_url_names_the_origin_the_page_may_connect_to() -> None:
+    assert Settings().public_rpc_origin is None
+    assert Settings(public_rpc_url="").public_rpc_url is None  # an empty variable: none
+    assert Settings(public_rpc_url="https://RPC.example.org:8443/v1/public").public_rpc_origin == (
+        "https://rpc.example.org:8443"
+    )
 
 
 @pytest.mark.parametrize("values", ACCEPTED)
@@ -156,6 +169,11 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"priority_fee_wei": -1}, "priority_fee_wei"),
     ({"fee_model": "eip-1559"}, "fee_model"),
     ({"chain_sync": "OFF"}, "chain_sync"),
+    ({"default_fhir_version": "4.3"}, "default_fhir_version"),
+    ({"public_rpc_url": "https://user:token@rpc.example.org"}, "public_rpc_url"),  # never a secret in it
+    ({"public_rpc_url": "wss://rpc.example.org"}, "public_rpc_url"),
+    ({"public_rpc_url": "https://rpc.example.org/#fragment"}, "public_rpc_url"),
+    ({"public_rpc_url": "rpc.example.org"}, "public_rpc_url"),
 ]
 
 

@@ -68,5 +68,7 @@ def test_look_alikes_are_refused(lookalike: str) -> None:
 def test_letter_pairs_and_distinct_names() -> None:
     assert skeleton("Moor Clinic") == skeleton("rnoor Clinic")  # rn reads as m
     assert skeleton("Willow Ward") == skeleton("VVillow Ward")
+    # the one-stroke letters are unified before the pairs: a capital I or a 1 for the l of "cl" too
+    assert skeleton("Acme Clinic") == skeleton("Acme CIinic") == skeleton("Acme C1inic") == skeleton("Acme dinic")
     check_distinct("St Mary's Clinic", [(1, HOSPITAL), (2, "St John's Hospital")])
     check_distinct(HOSPITAL, [(1, HOSPITAL)])  # the same name is that organisation, not a look-alike

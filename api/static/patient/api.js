@@ -22,6 +22,9 @@ const MESSAGES = {
   invalid_guardian: "That address cannot be your guardian (it is empty or your own).",
   not_a_guardian: "That person is not your guardian.",
   missing_chain_role: "The ledger refused this change. Please contact the service operator.",
+  invalid_period: "The period must end on or after the day it starts.",
+  period_too_long: "An accounting covers at most six years: choose a later start date.",
+  accounting_too_large: "That period holds too many entries for one download: choose a shorter period.",
 };
 
 function sentence(status, body, retryAfter) {
@@ -39,9 +42,10 @@ function sentence(status, body, retryAfter) {
   return body?.message ? `The request was refused: ${body.message}.` : `The request failed (HTTP ${status}).`;
 }
 
-/** Call the API; resolves to the JSON answer or rejects with an ApiError carrying a plain message. */
-export async function api(path, { method = "GET", body, token } = {}) {
-  const headers = { Accept: "application/json" };
+/** Call the API; resolves to the JSON answer (or with `text`, the body as sent) or rejects with an
+ *  ApiError carrying a plain message. */
+export async function api(path, { method = "GET", body, token, text = false } = {}) {
+  const headers = { Accept: text ? "*/*" : "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
@@ -50,6 +54,7 @@ export async function api(path, { method = "GET", body, token } = {}) {
   } catch {
     throw new ApiError(0, "network", "Cannot reach the CareLedger service. Check your connection and try again.");
   }
+  if (text && response.ok) return response.text();
   let data = null;
   try {
     data = await response.json();

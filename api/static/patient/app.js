@@ -1,12 +1,15 @@
 // The patient page: wires the key, the ledger and the views together.
 import { api, ApiError } from "./api.js";
 import { PatientLedger, nowSeconds } from "./ledger.js";
+import { checkEntry, nodeFor } from "./receipts.js";
 import * as view from "./render.js";
 import * as wallet from "./wallet.js";
 
 const $ = (id) => document.getElementById(id);
 const REFRESH_MS = 15000;
-const state = { signing: null, labels: null, ledger: null, timer: null };
+const state = { signing: null, anchoring: null, labels: null, ledger: null, timer: null, period: null };
+const ACCOUNTING_LISTS = { disclosures: "accounting-disclosures", breakGlass: "accounting-break-glass",
+  denied: "accounting-denied" };
 
 // --- messages ------------------------------------------------------------------------------------
 
@@ -79,7 +82,10 @@ async function enter(signer) {
 function lock() {
   clearInterval(state.timer);
   state.ledger = null;
-  for (const id of ["consents-current", "consents-ended", "accesses", "guardians", "receipts"]) $(id).replaceChildren();
+  for (const id of ["consents-current", "consents-ended", "accesses", "guardians", "receipts",
+    ...Object.values(ACCOUNTING_LISTS)]) $(id).replaceChildren();
+  $("accounting").hidden = true;
+  state.period = null;
   showKeyScreen();
   say("Locked. Your key is no longer in this page's memory.");
 }
@@ -182,6 +188,69 @@ async function removeGuardian(guardian, button) {
   });
 }
 
+// --- the accounting of disclosures -----------------------------------------------------------------
+
+const utcDay = (date) => date.toISOString().slice(0, 10);
+
+/** The first day of the six years that end with `day` (YYYY-MM-DD), as the service counts them. */
+function sixYearsEndingWith(day) {
+  const next = new Date(`${day}T00:00:00Z`);
+  next.setUTCDate(next.getUTCDate() + 1);
+  return utcDay(new Date(Date.UTC(next.getUTCFullYear() - 6, next.getUTCMonth(), next.getUTCDate())));
+}
+
+async function checkAccounting(accounting) {
+  const node = nodeFor(state.anchoring);
+  const deployment = { chainId: state.anchoring.chainId, recordAnchor: state.anchoring.recordAnchor };
+  $("accounting-node").textContent = `Receipts are checked in this page (digest, leaf and Merkle proof); their roots `
+    + `against ${node.describe}, on chain ${deployment.chainId}, RecordAnchor ${deployment.recordAnchor}.`;
+  const checks = [];
+  for (const [section, list] of Object.entries(ACCOUNTING_LISTS)) {
+    const entries = accounting[section] || [];
+    const items = entries.map((entry) => view.accountingItem(entry));
+    $(list).replaceChildren(...(items.length ? items : [view.emptyItem("None in this period.")]));
+    entries.forEach((entry, i) => checks.push(checkEntry(entry, state.ledger.patient, deployment, node)
+      .catch((err) => ({ state: "unchecked", checks: [], failing: null, problem: String(err?.message || err) }))
+      .then((verdict) => { view.markEntry(items[i], verdict, entry.receipt); return verdict.state; })));
+  }
+  const states = await Promise.all(checks);
+  const count = (s) => states.filter((x) => x === s).length;
+  const parts = [`${count("valid")} of ${states.length} receipts valid`];
+  if (count("invalid")) parts.push(`${count("invalid")} INVALID`);
+  if (count("pending")) parts.push(`${count("pending")} not anchored yet`);
+  if (count("unchecked")) parts.push(`${count("unchecked")} could not be checked`);
+  return `${parts.join(", ")}.`;
+}
+
+async function downloadAccounting(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  await busy(form, async () => {
+    const period = { from: $("accounting-from").value, to: $("accounting-to").value };
+    say("Fetching your accounting of disclosures…");
+    const text = await state.ledger.disclosures(period.from, period.to);
+    view.saveFile(text, "application/json",
+      `accounting-of-disclosures-${state.ledger.patient}-${period.from}-${period.to}.json`);
+    const accounting = JSON.parse(text);
+    state.period = period;
+    $("accounting").hidden = false;
+    $("accounting-summary").textContent = "Checking every receipt…";
+    say("Checking every receipt…");
+    const summary = accounting.patient === state.ledger.patient ? await checkAccounting(accounting)
+      : "This accounting is about another patient: nothing in it was checked.";
+    $("accounting-summary").textContent = summary;
+    say(`Accounting of disclosures from ${period.from} to ${period.to} downloaded. ${summary}`);
+  });
+}
+
+async function downloadAccountingAs(button, format, type, suffix) {
+  await busy(button, async () => {
+    const { from, to } = state.period;
+    const text = await state.ledger.disclosures(from, to, format);
+    view.saveFile(text, type, `accounting-of-disclosures-${state.ledger.patient}-${from}-${to}.${suffix}`);
+  });
+}
+
 // --- the key -------------------------------------------------------------------------------------
 
 async function createKey(event) {
@@ -244,13 +313,20 @@ async function boot() {
   $("lock").addEventListener("click", lock);
   $("grant-form").addEventListener("submit", grant);
   $("guardian-form").addEventListener("submit", appointGuardian);
+  $("accounting-form").addEventListener("submit", downloadAccounting);
+  $("accounting-page").addEventListener("click", (e) => downloadAccountingAs(e.currentTarget, "html", "text/html", "html"));
+  $("accounting-fhir").addEventListener("click",
+    (e) => downloadAccountingAs(e.currentTarget, "fhir", "application/fhir+json", "fhir.json"));
+  $("accounting-to").value = utcDay(new Date());
+  $("accounting-from").value = sixYearsEndingWith($("accounting-to").value);
   $("grant-from").value = isoDay(new Date());
   $("grant-until").value = isoDay(new Date(Date.now() + 365 * 86400000));
   $("guardian-until").value = isoDay(new Date(Date.now() + 365 * 86400000));
   $("wallet-card").hidden = !wallet.hasBrowserWallet();
   showKeyScreen();
   try {
-    [state.signing] = await Promise.all([api("/v1/patient/signing"), loadChoices()]);
+    [state.signing, state.anchoring] = await Promise.all([api("/v1/patient/signing"), api("/v1/patient/anchoring"),
+      loadChoices()]);
     document.body.dataset.ready = "true";
   } catch (err) {
     fail(err);

@@ -44,15 +44,22 @@ export class PatientLedger {
   }
 
   /** A read with the session token; signs in again once if the session has ended. */
-  async read(path) {
+  async read(path, { text = false } = {}) {
     if (!this.session || this.session.expiresAt - 30 <= nowSeconds()) await this.signIn();
     try {
-      return await api(path, { token: this.session.token });
+      return await api(path, { token: this.session.token, text });
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401) throw err;
       await this.signIn();
-      return api(path, { token: this.session.token });
+      return api(path, { token: this.session.token, text });
     }
+  }
+
+  /** My accounting of disclosures for the days `from` to `to` (YYYY-MM-DD): `format` "" (JSON as
+   *  sent, text), "html" (the printable page) or "fhir" (a Bundle of AuditEvents). */
+  disclosures(from, to, format = "") {
+    const query = new URLSearchParams({ from, to });
+    return this.read(`/v1/patient/${this.patient}/disclosures${format ? `/${format}` : ""}?${query}`, { text: true });
   }
 
   consents() {

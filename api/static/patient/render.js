@@ -101,6 +101,57 @@ export function accessItem(entry, labels) {
     el("p", { className: "when" }, time));
 }
 
+const ACCOUNTING_DENIAL = { ...DENIAL, not_an_emergency_purpose: "the purpose given is no emergency" };
+
+/** One entry of the accounting of disclosures, shown from the entry (whose receipt check compares it
+ *  with its anchored document); its receipt verdict is filled in by markEntry. */
+export function accountingItem(entry) {
+  const who = entry.recipient.name;
+  const what = `your ${entry.description}, for ${entry.purposeDescription}`;
+  let text;
+  if (entry.decision === "break_glass") {
+    text = `${who} opened ${what} without your consent, as an emergency (reason given: ${entry.reason || "none"}).`;
+  } else if (entry.decision === "allowed") {
+    text = `${who} saw ${what}, with your consent.`;
+  } else {
+    text = `${who} asked to see ${what}. Refused because ${ACCOUNTING_DENIAL[entry.reason] || entry.reason || "it was not permitted"}.`;
+  }
+  const time = el("time", { text: `${entry.date.replace("T", " ").replace(/\.\d+Z$/, " UTC")}`,
+    attrs: { datetime: entry.date } });
+  return el("li", { className: `card entry ${entry.decision.replace("_", "-")}`,
+    attrs: { "data-record-id": entry.recordId, "data-receipt": "checking" } },
+  el("p", { className: "who", text: who }),
+  el("p", { text }),
+  el("p", { className: "hint" }, el("span", { className: "mono", text: `Account ${entry.recipient.account}` }),
+    document.createTextNode(" · postal address not held by CareLedger")),
+  el("p", { className: "when" }, time),
+  el("p", { className: "receipt-check", text: "Checking the receipt…" }));
+}
+
+const VERDICTS = {
+  valid: (v, receipt) => `✓ Receipt valid: anchored in block ${receipt.blockNumber} (transaction ${shortHash(receipt.transactionHash)}).`,
+  invalid: (v) => `✗ Receipt INVALID: ${v.failing.detail} (step “${v.failing.step}”).`,
+  pending: () => "Not anchored yet: there is no receipt to check yet.",
+  unchecked: (v) => `? Could not be checked: ${v.problem}`,
+};
+
+/** Show an entry's receipt verdict (checkEntry's). */
+export function markEntry(item, verdict, receipt) {
+  item.dataset.receipt = verdict.state;
+  if (verdict.failing) item.dataset.failingStep = verdict.failing.step;
+  item.querySelector(".receipt-check").textContent = VERDICTS[verdict.state](verdict, receipt);
+}
+
+/** Offer `text` as a file download named `name`. */
+export function saveFile(text, type, name) {
+  const link = el("a", { attrs: { download: name } });
+  link.href = URL.createObjectURL(new Blob([text], { type }));
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+}
+
 export function guardianItem(guardian, onRemove) {
   const item = el("li", { className: "card guardian" },
     el("p", { className: "who mono", text: guardian.guardian }),

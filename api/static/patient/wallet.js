@@ -1,6 +1,7 @@
 // The patient's key. It never leaves the browser: either a local key kept encrypted in localStorage
 // (Web3 Secret Storage JSON, scrypt) or a browser wallet (EIP-1193) that signs for us.
 import * as ethers from "./vendor/ethers.js";
+import { saveFile } from "./render.js";
 
 const STORE = "careledger.patient.keystore";
 // Demo strength: ethers' default is 2**17 (several seconds in a phone's JavaScript); 2**14 unlocks in
@@ -72,13 +73,7 @@ export function importKeystore(text) {
 export function downloadKeystore() {
   const json = storedKeystore();
   if (!json) throw new WalletError("There is no key on this device to back up.");
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(new Blob([json], { type: "application/json" }));
-  link.download = `careledger-key-${storedAddress()}.json`;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  saveFile(json, "application/json", `careledger-key-${storedAddress()}.json`);
 }
 
 export function forgetKey() {

@@ -39,6 +39,7 @@ COLUMNS = (
     "content_type",
     "metadata",
     "created_at",
+    "fhir_version",
 )
 
 
