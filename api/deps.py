@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from api.openapi import raises
+from api.declared_errors import raises
 from api.service import Service
 from ledger.exceptions import (
     AuthenticationError,

@@ -25,6 +25,7 @@ from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas.fhir import fhir_response, is_fhir_path
 from ledger.exceptions import (
     AuthenticationError,
     ChainError,
@@ -47,6 +48,7 @@ from ledger.exceptions import (
     StoreUnavailableError,
     TokenRequestError,
 )
+from ledger.fhir.outcome import operation_outcome, outcome_of
 
 log = logging.getLogger("careledger.api")
 
@@ -189,8 +191,9 @@ def _bearer_challenge(err: LedgerError) -> dict[str, str] | None:
     return None
 
 
-def response_for(err: LedgerError) -> Response:
-    """The HTTP response for a ledger error."""
+def response_for(err: LedgerError, *, fhir: bool = False) -> Response:
+    """The HTTP response for a ledger error (``fhir``: as an OperationOutcome, for the FHIR facade;
+    a refused token request always as RFC 6749 says)."""
     if isinstance(err, TokenRequestError):
         return oauth_error_response(err)
     status, code = next(s for cls, s in STATUS_BY_ERROR if isinstance(err, cls)), err.code
@@ -207,6 +210,8 @@ def response_for(err: LedgerError) -> Response:
     else:
         log.warning("%s: %s", code, err.message)
         message, details = err.message, _jsonable(err.details)
+    if fhir:
+        return fhir_response(outcome_of(err, code, message, details), status, headers)
     return error_response(status, code, message, details, headers)
 
 
@@ -234,14 +239,14 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the one JSON shape."""
 
     @app.exception_handler(LedgerError)
-    async def ledger_error(_: Request, exc: LedgerError) -> Response:
-        return response_for(exc)
+    async def ledger_error(request: Request, exc: LedgerError) -> Response:
+        return response_for(exc, fhir=is_fhir_path(request.url.path))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = _validation_details(exc)
         log.warning("invalid_request: %s", details)
-        return error_response(VALIDATION_STATUS, "invalid_request", "the request does not match the schema", details)
+        return _answer(request, VALIDATION_STATUS, "invalid_request", "the request does not match the schema", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -249,9 +254,33 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
-        return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
+        return _answer(request, exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> Response:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("unexpected error", exc_info=exc)
-        return error_response(500, "internal_error", "internal error")
+        return _answer(request, 500, "internal_error", "internal error")
+
+
+_ISSUE_BY_STATUS = {404: "not-found", 405: "not-supported", 422: "invalid", 500: "exception"}
+
+
+def _answer(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An error not raised by the ledger, in the one JSON shape or (under the FHIR facade) as an OperationOutcome."""
+    if is_fhir_path(request.url.path):
+        problems = (details or {}).get("errors", [])
+        issues = [
+            {"severity": "error", "code": "invalid", "diagnostics": p["problem"], "expression": [p["field"]]}
+            for p in problems
+            if p.get("field")
+        ]
+        kind = _ISSUE_BY_STATUS.get(status, "processing")
+        return fhir_response(operation_outcome(kind, code, message, issues=issues), status, headers)
+    return error_response(status, code, message, details, headers)

@@ -2,10 +2,11 @@
 answer with, in the one error shape; operation ids; tags.
 
 Each function that raises on purpose (an endpoint, or a dependency such as ``authenticate``) says
-which error families it raises with :func:`raises`, next to its code. When the document is built,
+which error families it raises with :func:`api.declared_errors.raises`, next to its code. When the document is built,
 :func:`document_errors` walks each operation's endpoint and dependencies, maps the families to
 statuses through the one error table (:func:`api.errors.status_of`, :data:`api.errors.REVERTS`),
-and documents each status with :class:`~api.errors.ErrorBody`: FastAPI's own 422 schema
+and documents each status with :class:`~api.errors.ErrorBody` (under the FHIR facade, an
+OperationOutcome, as :mod:`api.errors` answers there): FastAPI's own 422 schema
 (``HTTPValidationError``, which this API never sends) is replaced. A request that can fail
 validation (it has parameters or a body FastAPI reads; a route reading its body by hand raises
 ``RequestValidationError`` itself, or not) also documents 422 ``invalid_request``, and one with a
@@ -14,23 +15,21 @@ body 413 (the body limit, :class:`api.limits.BodySizeLimit`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from starlette.routing import BaseRoute
 
+from api.declared_errors import Raised, raised_by
 from api.errors import RETRY_AFTER_SECONDS, REVERTS, ErrorBody, status_of
 from api.limits import LedgerRoute
+from api.schemas.fhir import OPERATION_OUTCOME_SCHEMA, is_fhir_path
 from ledger.exceptions import LedgerError, PayloadTooLargeError
-
-F = TypeVar("F", bound=Callable[..., Any])
-Raised = type[Exception] | str
-"""An error family (a :class:`~ledger.exceptions.LedgerError` subclass, or FastAPI's
-``RequestValidationError``), or the name of a contract's custom error (:data:`api.errors.REVERTS`)."""
+from ledger.fhir.systems import FHIR_JSON
 
 TAGS: list[dict[str, Any]] = [
     {
@@ -70,6 +69,11 @@ TAGS: list[dict[str, Any]] = [
         "access tokens for registered clients (their scopes stand for roles). Token refusals are OAuth's "
         "`{error, error_description}`.",
     },
+    {
+        "name": "fhir",
+        "description": "The FHIR R4 facade (`application/fhir+json`): the CapabilityStatement, Consent (created and "
+        "withdrawn on the patient's signature) and Provenance; every error is an OperationOutcome.",
+    },
     {"name": "admin", "description": "Organisations and apps (role `admin`); an app's API key is shown once."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},
 ]
@@ -94,36 +98,13 @@ RETRY_AFTER_HEADER = {
     }
 }
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+OPERATION_OUTCOME_REF = "#/components/schemas/OperationOutcome"
 FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
-
-_RAISED_BY: dict[Callable[..., Any], tuple[Raised, ...]] = {}
-
-
-def raises(*errors: Raised) -> Callable[[F], F]:
-    """Declare the error families a function (an endpoint or a dependency) raises on purpose; the
-    document lists their statuses for every operation that calls it."""
-
-    def mark(function: F) -> F:
-        _RAISED_BY[function] = (*_RAISED_BY.get(function, ()), *errors)
-        return function
-
-    return mark
 
 
 def operation_id(route: APIRoute | RouteContext) -> str:
     """The operation id: the endpoint function's name (``register_record``, ``verify``)."""
     return str(route.name)
-
-
-def _dependants(dependant: Dependant) -> Iterator[Dependant]:
-    yield dependant
-    for sub in dependant.dependencies:
-        yield from _dependants(sub)
-
-
-def raised_by(dependant: Dependant) -> list[Raised]:
-    """What an endpoint and every dependency it runs declare they raise."""
-    return [error for d in _dependants(dependant) if d.call is not None for error in _RAISED_BY.get(d.call, ())]
 
 
 def _status_and_code(error: Raised) -> tuple[int, str]:
@@ -135,9 +116,19 @@ def _status_and_code(error: Raised) -> tuple[int, str]:
     return status_of(error), error.code
 
 
-def error_responses(errors: Iterable[Raised]) -> dict[str, dict[str, Any]]:
-    """The OpenAPI ``responses`` entries for these errors: one per status, each an ``ErrorBody``
-    whose description names the codes."""
+def _error_content(status: int, *, fhir: bool) -> dict[str, Any]:
+    """What an error of ``status`` is answered with: ``ErrorBody``, or under the FHIR facade an
+    OperationOutcome (and for 413 either: the body limit answers before any route, in ``ErrorBody``)."""
+    error_body = {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}
+    if not fhir:
+        return error_body
+    outcome = {FHIR_JSON: {"schema": {"$ref": OPERATION_OUTCOME_REF}}}
+    return {**outcome, **error_body} if status == 413 else outcome
+
+
+def error_responses(errors: Iterable[Raised], *, fhir: bool = False) -> dict[str, dict[str, Any]]:
+    """The OpenAPI ``responses`` entries for these errors: one per status, each an ``ErrorBody`` (or
+    under the FHIR facade an OperationOutcome) whose description names the codes."""
     codes: dict[int, list[str]] = {}
     for error in errors:
         status, code = _status_and_code(error)
@@ -148,12 +139,17 @@ def error_responses(errors: Iterable[Raised]) -> dict[str, dict[str, Any]]:
         named = ", ".join(f"`{c}`" for c in codes[status])
         response: dict[str, Any] = {
             "description": f"{STATUS_MEANINGS.get(status, 'error')} ({named})",
-            "content": {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}},
+            "content": _error_content(status, fhir=fhir),
         }
         if status in (429, 503):
             response["headers"] = RETRY_AFTER_HEADER
         responses[str(status)] = response
     return responses
+
+
+def _validates_inputs(route: RouteContext) -> bool:
+    """Whether FastAPI validates any of the route's inputs (parameters it declares, or a body)."""
+    return route.body_field is not None or bool(get_flat_params(route.dependant))
 
 
 def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> None:
@@ -165,7 +161,7 @@ def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> No
         for method in route.methods or ():
             operation = document["paths"][route.path_format][method.lower()]
             errors = raised_by(route.dependant)
-            if "parameters" in operation or route.body_field is not None:  # what FastAPI validates
+            if _validates_inputs(route):
                 errors.append(RequestValidationError)
             if "requestBody" in operation:
                 errors.append(PayloadTooLargeError)
@@ -174,17 +170,19 @@ def document_errors(document: dict[str, Any], routes: Sequence[BaseRoute]) -> No
             responses = operation.setdefault("responses", {})
             if "422" in responses and "HTTPValidationError" in str(responses["422"]):
                 del responses["422"]
-            for status, response in error_responses(errors).items():
+            for status, response in error_responses(errors, fhir=is_fhir_path(route.path_format or "")).items():
                 documented = responses.setdefault(status, response)
                 if documented is not response:  # the route's own description and examples, with the body
-                    media = documented.setdefault("content", {}).setdefault("application/json", {})
-                    media.setdefault("schema", {"$ref": ERROR_BODY_REF})
+                    content = documented.setdefault("content", {})
+                    for media_type, body in response["content"].items():
+                        content.setdefault(media_type, {}).setdefault("schema", body["schema"])
                     if "headers" in response:
                         documented.setdefault("headers", response["headers"])
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name in FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas["OperationOutcome"] = OPERATION_OUTCOME_SCHEMA
 
 
 class DocumentedApp(FastAPI):

@@ -15,14 +15,15 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from typing import Annotated
 
 import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.deps import ServiceDep
-from api.openapi import raises
+from api.declared_errors import raises
+from api.deps import Caller, ServiceDep, authenticate, bearer_credentials
 from api.schemas.common import PatientPath
 from ledger.exceptions import AuthenticationError, IntegrityError, PermissionDeniedError, StoreUnavailableError
 from ledger.store.shared_files import SharedFiles
@@ -115,3 +116,27 @@ def signed_in_patient(
 
 
 SignedInPatient = Annotated[str, Depends(signed_in_patient)]
+
+
+@dataclass(frozen=True)
+class PatientOrApp:
+    """Who calls an endpoint open to both: a patient's own session, or an organisation's app."""
+
+    patient: str | None = None
+    caller: Caller | None = None
+
+
+@raises(AuthenticationError, StoreUnavailableError)
+async def patient_or_app(
+    service: ServiceDep,
+    tokens: TokensDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)],
+) -> PatientOrApp:
+    """A patient session token (``v1.``...) names the patient; anything else authenticates as the
+    ``/v1`` routes do (:func:`api.deps.authenticate`: an app's API key)."""
+    if credentials is not None and credentials.credentials.startswith(f"{TOKEN_VERSION}."):
+        return PatientOrApp(patient=tokens.verify(credentials.credentials, int(time.time())))
+    return PatientOrApp(caller=await authenticate(service, credentials, None))
+
+
+PatientOrAppDep = Annotated[PatientOrApp, Depends(patient_or_app)]

@@ -30,8 +30,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ledger.chain.contracts import Artifact
 from ledger.config import Settings
-from ledger.consent.terms import ConsentKey, GrantTerms
-from ledger.consent.typed_data import grant_typed_data, guardian_typed_data, revocation_typed_data, sign_typed_data
+from ledger.consent.terms import ConsentKey, ConsentSet, GrantTerms
+from ledger.consent.typed_data import (
+    grant_set_typed_data,
+    grant_typed_data,
+    guardian_typed_data,
+    revocation_set_typed_data,
+    revocation_typed_data,
+    sign_typed_data,
+)
 from ledger.records.anchoring import RecordAnchorClient, RecordInBatch
 from ledger.records.hashing import commitment, digest_bytes, new_salt
 from ledger.records.merkle import MerkleTree
@@ -141,10 +148,38 @@ def consent_gas(ledger: Ledger) -> dict[str, int]:
     figures["appoint guardian, relayed"] = consents.set_guardian_by_signature(
         patient.address, guardian.address, now + 86_400, deadline, sign_typed_data(patient, typed), ledger.relayer
     )["gasUsed"]
+    figures.update(consent_document_gas(ledger, org.address, now))
     fn = consents.contract.functions.isPermitted(
         patient.address, org.address, b"Observation".ljust(32, b"\0"), b"TREAT".ljust(32, b"\0")
     )
     figures["isPermitted (call, incl. 21k base)"] = fn.estimate_gas()
+    return figures
+
+
+def consent_document_gas(ledger: Ledger, grantee: str, now: int) -> dict[str, int]:
+    """A FHIR Consent granted whole (``grantSetBySig``): one key, and treatment, payment and operations
+    (three keys) as IHE PCF's basic consent has them; and its withdrawal."""
+    consents, figures = ledger.consents, {}
+    for label, purposes in (
+        ("grant, relayed FHIR Consent, 1 key (patient's first signature)", ("TREAT",)),
+        (
+            "grant, relayed FHIR Consent, 3 keys: TREAT, HPAYMT, HOPERAT (first signature)",
+            ("TREAT", "HPAYMT", "HOPERAT"),
+        ),
+    ):
+        patient = Account.create()
+        consent = ConsentSet(patient.address, grantee, ("*",), purposes, now - 1, now + 86_400, os.urandom(32))
+        nonce, deadline = consents.nonce(patient.address), now + 3_600
+        typed = grant_set_typed_data(consents.domain, consent, patient.address, nonce, deadline)
+        receipt = consents.grant_set_by_signature(
+            consent, patient.address, deadline, sign_typed_data(patient, typed), ledger.relayer
+        )
+        figures[label] = receipt["gasUsed"]
+    nonce = consents.nonce(patient.address)
+    typed = revocation_set_typed_data(consents.domain, consent, patient.address, nonce, deadline)
+    figures["withdraw, relayed FHIR Consent, 3 keys"] = consents.revoke_set_by_signature(
+        consent, patient.address, deadline, sign_typed_data(patient, typed), ledger.relayer
+    )["gasUsed"]
     return figures
 
 
@@ -192,7 +227,7 @@ def main() -> None:
         for label, gas in figures.items():
             table.add_row(label, f"{gas:,}")
         console.print(table)
-        relayed = max(v for k, v in figures.items() if k.startswith("grant, relayed"))
+        relayed = max(v for k, v in figures.items() if k.startswith("grant, relayed") and "3 keys" not in k)
         console.print(
             f"target: relayed grant < {TARGET_RELAYED_GRANT:,} gas: worst {relayed:,} "
             f"-> {'PASS' if relayed < TARGET_RELAYED_GRANT else 'FAIL'}"

@@ -32,6 +32,18 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         "uint256 nonce,uint256 deadline)"
     );
 
+    /// @dev EIP-712 type hash of a signed consent document (every key of scopes x purposes).
+    bytes32 private constant _GRANT_SET_TYPEHASH = keccak256(
+        "ConsentGrantSet(address patient,address grantee,bytes32[] scopes,bytes32[] purposes,uint64 validFrom,"
+        "uint64 validUntil,bytes32 terms,address signer,uint256 nonce,uint256 deadline)"
+    );
+
+    /// @dev EIP-712 type hash of a signed withdrawal of a consent document.
+    bytes32 private constant _REVOCATION_SET_TYPEHASH = keccak256(
+        "ConsentRevocationSet(address patient,address grantee,bytes32[] scopes,bytes32[] purposes,bytes32 terms,"
+        "address signer,uint256 nonce,uint256 deadline)"
+    );
+
     /// @dev EIP-712 type hash of a signed guardian appointment (validUntil zero removes).
     bytes32 private constant _GUARDIAN_TYPEHASH = keccak256(
         "GuardianAppointment(address patient,address guardian,uint64 validUntil,uint256 nonce,uint256 deadline)"
@@ -66,13 +78,13 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     /// @inheritdoc IConsentRegistry
     function grant(GrantRequest calldata request) external {
         _requireActor(request.patient, msg.sender);
-        _grant(request, msg.sender);
+        _grantRequest(request, msg.sender);
     }
 
     /// @inheritdoc IConsentRegistry
     function revoke(RevokeRequest calldata request) external {
         _requireActor(request.patient, msg.sender);
-        _revoke(request, msg.sender);
+        _revokeRequest(request, msg.sender);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -83,7 +95,7 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         _requireActor(request.patient, signer);
         bytes32 digest = _grantDigest(request, signer, _useNonce(request.patient), deadline);
         _requireSignature(signer, digest, signature);
-        _grant(request, signer);
+        _grantRequest(request, signer);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -94,7 +106,61 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         _requireActor(request.patient, signer);
         bytes32 digest = _revocationDigest(request, signer, _useNonce(request.patient), deadline);
         _requireSignature(signer, digest, signature);
-        _revoke(request, signer);
+        _revokeRequest(request, signer);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function grantSetBySig(GrantSetRequest calldata request, address signer, uint256 deadline, bytes calldata signature)
+        external
+    {
+        _requireLive(deadline);
+        _requireActor(request.patient, signer);
+        _requireSet(request.scopes, request.purposes, request.terms);
+        bytes32 digest = _grantSetDigest(request, signer, _useNonce(request.patient), deadline);
+        _requireSignature(signer, digest, signature);
+        for (uint256 i = 0; i < request.scopes.length; ++i) {
+            for (uint256 j = 0; j < request.purposes.length; ++j) {
+                _grant(
+                    request.patient,
+                    request.grantee,
+                    request.scopes[i],
+                    request.purposes[j],
+                    request.validFrom,
+                    request.validUntil,
+                    signer
+                );
+            }
+        }
+        emit ConsentSetGranted(request.patient, request.grantee, request.terms, signer);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function revokeSetBySig(
+        RevokeSetRequest calldata request,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _requireLive(deadline);
+        _requireActor(request.patient, signer);
+        _requireSet(request.scopes, request.purposes, request.terms);
+        bytes32 digest = _revocationSetDigest(request, signer, _useNonce(request.patient), deadline);
+        _requireSignature(signer, digest, signature);
+        bool revoked = false;
+        for (uint256 i = 0; i < request.scopes.length; ++i) {
+            for (uint256 j = 0; j < request.purposes.length; ++j) {
+                Consent storage consent =
+                    _consents[_key(request.patient, request.grantee, request.scopes[i], request.purposes[j])];
+                if (consent.status == ConsentStatus.Granted) {
+                    _revoke(consent, request.patient, request.grantee, request.scopes[i], request.purposes[j], signer);
+                    revoked = true;
+                }
+            }
+        }
+        if (!revoked) {
+            revert ConsentRegistryNotGranted(request.patient, request.grantee, request.scopes[0], request.purposes[0]);
+        }
+        emit ConsentSetRevoked(request.patient, request.grantee, request.terms, signer);
     }
 
     // --- guardians -----------------------------------------------------------------------
@@ -196,6 +262,24 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentRegistry
+    function grantSetDigest(GrantSetRequest calldata request, address signer, uint256 nonce, uint256 deadline)
+        external
+        view
+        returns (bytes32)
+    {
+        return _grantSetDigest(request, signer, nonce, deadline);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function revocationSetDigest(RevokeSetRequest calldata request, address signer, uint256 nonce, uint256 deadline)
+        external
+        view
+        returns (bytes32)
+    {
+        return _revocationSetDigest(request, signer, nonce, deadline);
+    }
+
+    /// @inheritdoc IConsentRegistry
     function guardianDigest(address patient, address guardian, uint64 validUntil, uint256 nonce, uint256 deadline)
         external
         view
@@ -206,19 +290,8 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
 
     // --- internals -----------------------------------------------------------------------
 
-    function _grant(GrantRequest calldata request, address actor) private {
-        if (request.grantee == address(0)) revert ConsentRegistryZeroAddress();
-        if (request.scope == bytes32(0) || request.purpose == bytes32(0)) revert ConsentRegistryZeroCode();
-        if (request.validFrom >= request.validUntil || request.validUntil <= block.timestamp) {
-            revert ConsentRegistryInvalidWindow(request.validFrom, request.validUntil);
-        }
-        _consents[_key(request.patient, request.grantee, request.scope, request.purpose)] = Consent({
-            validFrom: request.validFrom,
-            validUntil: request.validUntil,
-            updatedAt: uint64(block.timestamp),
-            status: ConsentStatus.Granted
-        });
-        emit ConsentGranted(
+    function _grantRequest(GrantRequest calldata request, address actor) private {
+        _grant(
             request.patient,
             request.grantee,
             request.scope,
@@ -229,14 +302,53 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
         );
     }
 
-    function _revoke(RevokeRequest calldata request, address actor) private {
+    function _grant(
+        address patient,
+        address grantee,
+        bytes32 scope,
+        bytes32 purpose,
+        uint64 validFrom,
+        uint64 validUntil,
+        address actor
+    ) private {
+        if (grantee == address(0)) revert ConsentRegistryZeroAddress();
+        if (scope == bytes32(0) || purpose == bytes32(0)) revert ConsentRegistryZeroCode();
+        if (validFrom >= validUntil || validUntil <= block.timestamp) {
+            revert ConsentRegistryInvalidWindow(validFrom, validUntil);
+        }
+        _consents[_key(patient, grantee, scope, purpose)] = Consent({
+            validFrom: validFrom,
+            validUntil: validUntil,
+            updatedAt: uint64(block.timestamp),
+            status: ConsentStatus.Granted
+        });
+        emit ConsentGranted(patient, grantee, scope, purpose, validFrom, validUntil, actor);
+    }
+
+    function _revokeRequest(RevokeRequest calldata request, address actor) private {
         Consent storage consent = _consents[_key(request.patient, request.grantee, request.scope, request.purpose)];
         if (consent.status != ConsentStatus.Granted) {
             revert ConsentRegistryNotGranted(request.patient, request.grantee, request.scope, request.purpose);
         }
+        _revoke(consent, request.patient, request.grantee, request.scope, request.purpose, actor);
+    }
+
+    function _revoke(
+        Consent storage consent,
+        address patient,
+        address grantee,
+        bytes32 scope,
+        bytes32 purpose,
+        address actor
+    ) private {
         consent.status = ConsentStatus.Revoked;
         consent.updatedAt = uint64(block.timestamp);
-        emit ConsentRevoked(request.patient, request.grantee, request.scope, request.purpose, actor);
+        emit ConsentRevoked(patient, grantee, scope, purpose, actor);
+    }
+
+    /// @dev Reverts unless a consent document names at least one scope and one purpose and has a digest.
+    function _requireSet(bytes32[] calldata scopes, bytes32[] calldata purposes, bytes32 terms) private pure {
+        if (scopes.length == 0 || purposes.length == 0 || terms == bytes32(0)) revert ConsentRegistryEmptySet(terms);
     }
 
     function _appointGuardian(address patient, address guardian, uint64 validUntil) private {
@@ -317,6 +429,52 @@ contract ConsentRegistry is IConsentRegistry, AccessControl, EIP712, Nonces {
                     request.grantee,
                     request.scope,
                     request.purpose,
+                    signer,
+                    nonce,
+                    deadline
+                )
+            )
+        );
+    }
+
+    function _grantSetDigest(GrantSetRequest calldata request, address signer, uint256 nonce, uint256 deadline)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    _GRANT_SET_TYPEHASH,
+                    request.patient,
+                    request.grantee,
+                    keccak256(abi.encodePacked(request.scopes)),
+                    keccak256(abi.encodePacked(request.purposes)),
+                    request.validFrom,
+                    request.validUntil,
+                    request.terms,
+                    signer,
+                    nonce,
+                    deadline
+                )
+            )
+        );
+    }
+
+    function _revocationSetDigest(RevokeSetRequest calldata request, address signer, uint256 nonce, uint256 deadline)
+        private
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    _REVOCATION_SET_TYPEHASH,
+                    request.patient,
+                    request.grantee,
+                    keccak256(abi.encodePacked(request.scopes)),
+                    keccak256(abi.encodePacked(request.purposes)),
+                    request.terms,
                     signer,
                     nonce,
                     deadline

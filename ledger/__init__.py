@@ -12,7 +12,9 @@ Packages, one subsystem each (their ``__init__`` lists their modules):
   for roles, short-lived access tokens.
 * :mod:`ledger.disclosures`: a patient's accounting of disclosures (HIPAA 164.528) from the access
   trail: the period, the accounting, its printable page.
-* :mod:`ledger.fhir`: FHIR R4 views: access decisions as IHE BALP-shaped ``AuditEvent``s.
+* :mod:`ledger.fhir`: FHIR R4 views and the facade's meaning: PCF Consents as consent documents,
+  access decisions as IHE BALP-shaped ``AuditEvent``s, Provenance of anchored records, the
+  CapabilityStatement, OperationOutcome.
 * :mod:`ledger.store`: all SQL (SQLite or PostgreSQL), and what an organisation's name may be.
 * :mod:`ledger.files`: the data directory's own files (one writer at a time, private to its user).
 * :mod:`ledger.auditor`: ``careledger-audit``, which trusts nothing but the chain.

@@ -77,6 +77,14 @@ class InvalidFhirError(InvalidDocumentError):
     code = "invalid_fhir"
 
 
+class UnsupportedFhirError(InputError):
+    """A valid FHIR resource asks for what the ledger cannot hold as it says (a deny or nested
+    provision, a purpose or data class it has no code for): refused whole, never narrowed or widened.
+    ``details['expression']`` is the FHIRPath of the element."""
+
+    code = "fhir_not_supported"
+
+
 class UnsupportedFhirVersionError(InputError):
     """A content type asks for a FHIR version documents are not validated as (``fhirVersion=3.0``)."""
 

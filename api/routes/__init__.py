@@ -4,7 +4,21 @@ Route modules never import each other: what two of them share lives in :mod:`api
 (bodies and their JSON), :mod:`api.deps` (who is calling) or the library.
 """
 
-from . import access, admin, audit, consent, disclosures, docs, health, patient, patient_page, records, smart, verify
+from . import (
+    access,
+    admin,
+    audit,
+    consent,
+    disclosures,
+    docs,
+    fhir,
+    health,
+    patient,
+    patient_page,
+    records,
+    smart,
+    verify,
+)
 
 ROUTERS = (
     health.router,
@@ -20,4 +34,5 @@ ROUTERS = (
     patient_page.router,
     docs.router,
     records.receipts_router,
+    fhir.router,
 )

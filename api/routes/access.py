@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from api.declared_errors import raises
 from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
-from api.openapi import raises
 from api.schemas.access import DENIED, AccessIn, AccessOut, BreakGlassIn, access_json
 from api.service import Service
 from ledger.consent.access import NOT_EMERGENCY, NOT_EMERGENCY_PURPOSE, decide, require_emergency_purpose

@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api.declared_errors import raises
 from api.deps import Admin, ServiceDep
 from api.limits import LedgerRoute
-from api.openapi import raises
 from api.schemas.admin import (
     AppCreatedOut,
     AppIn,

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 
+from api.declared_errors import raises
 from api.deps import Caller, ServiceDep, requires
 from api.limits import LedgerRoute
-from api.openapi import raises
 from api.schemas.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, page_json
 from api.schemas.common import IdPath, PatientPath
 from ledger.consent.access_trail import trail_page

@@ -7,15 +7,14 @@ routes are plain ``def`` routes (FastAPI runs them in its thread pool).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 
-from api.deps import AnyCaller, Caller, Reader, RelayingApp, ServiceDep
+from api.declared_errors import raises
+from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
-from api.openapi import raises
-from api.rate_limit import RateLimiter, app_limits
+from api.relay_budgets import Budgeted
 from api.schemas.common import EXAMPLE_PATIENT, Address, Code, PatientPath, Purpose
 from api.schemas.consent import (
     RELAY_ERRORS,
@@ -39,17 +38,12 @@ from ledger.exceptions import (
     ChainUnavailableError,
     InvalidCodeError,
     PermissionDeniedError,
-    RateLimitedError,
     StoreUnavailableError,
 )
 from ledger.store.apps import Role
 from ledger.values import ADDRESS_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["consent"], route_class=LedgerRoute)
-
-ORGANISATION_RELAYS_PER_APP = 120
-ORGANISATION_RELAYS_OVERALL = 1_000
-ORGANISATION_RELAY_WINDOW_SECONDS = 600.0
 
 
 @router.get("/consents/domain", response_model=DomainOut, summary="The EIP-712 domain and types patients sign")
@@ -69,37 +63,6 @@ def nonce(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, 
     return {"patient": patient, "nonce": service.ledger.consents.nonce(patient)}
 
 
-@dataclass(frozen=True)
-class OrganisationRelayLimits:
-    """The gas an organisation's apps may spend through the relayer: a budget per app, and one for all."""
-
-    per_app: RateLimiter
-    overall: RateLimiter
-
-    @classmethod
-    def default(cls) -> OrganisationRelayLimits:
-        return cls(
-            RateLimiter(ORGANISATION_RELAYS_PER_APP, ORGANISATION_RELAY_WINDOW_SECONDS, "app"),
-            RateLimiter(ORGANISATION_RELAYS_OVERALL, ORGANISATION_RELAY_WINDOW_SECONDS, "relayer"),
-        )
-
-
-async def organisation_relay_limits(request: Request) -> OrganisationRelayLimits:
-    """The app's budgets (made on first use; tests may set ``app.state.organisation_relay_limits``)."""
-    return app_limits(request, "organisation_relay_limits", OrganisationRelayLimits.default)
-
-
-@raises(RateLimitedError)
-def _budgeted(
-    caller: RelayingApp, limits: Annotated[OrganisationRelayLimits, Depends(organisation_relay_limits)]
-) -> Caller:
-    """An app with the relayer role, charged one relay of its own budget and of the overall one."""
-    limits.per_app.take(str(caller.app.id))
-    limits.overall.take("all")
-    return caller
-
-
-Budgeted = Annotated[Caller, Depends(_budgeted)]
 _RELAY_LIMITED: dict[int | str, dict[str, Any]] = {
     429: {"description": "rate_limited: this app's (or every app's) relays are spent for now; see Retry-After"},
 }

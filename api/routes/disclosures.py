@@ -15,9 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
-from api.openapi import raises
 from api.patient_auth import SignedInPatient
 from api.schemas.disclosures import (
     AccountingOut,

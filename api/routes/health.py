@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.declared_errors import raises
 from api.deps import ServiceDep, bearer_credentials
 from api.errors import ErrorBody
-from api.openapi import RETRY_AFTER_HEADER, raises
+from api.openapi import RETRY_AFTER_HEADER
 from api.schemas.health import HealthOut, ReadyOut
 from api.service import Service
 from ledger.chain.indexer import indexed_to

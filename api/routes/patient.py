@@ -12,16 +12,16 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
-from api.openapi import raises
 from api.patient_auth import SignedInPatient, TokensDep
-from api.rate_limit import RateLimiter, app_limits, client_address
+from api.rate_limit import client_address
+from api.relay_budgets import RELAYS_PER_PATIENT, ClientLimited, RelayLimits, relay_limits
 from api.schemas.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, page_json
 from api.schemas.common import PatientPath
 from api.schemas.consent import (
@@ -66,49 +66,6 @@ from ledger.store.patient_challenges import consume_challenge, issue_challenge
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 
-RELAYS_PER_IP = 30
-CHALLENGES_PER_IP = 30
-RELAYS_PER_PATIENT = 12
-REVOCATIONS_PER_PATIENT = 12
-RELAY_WINDOW_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class RelayLimits:
-    """The relayer's budgets: one per client IP (every attempt), and per patient one for grants and
-    guardians and one for revocations (charged only once the signature held: nobody but the patient
-    or a guardian spends them, and giving consent never uses up the budget for withdrawing it)."""
-
-    per_ip: RateLimiter
-    per_patient: RateLimiter
-    revocations_per_patient: RateLimiter
-    challenges_per_ip: RateLimiter = field(
-        default_factory=lambda: RateLimiter(CHALLENGES_PER_IP, RELAY_WINDOW_SECONDS, "client")
-    )
-
-    @classmethod
-    def default(cls) -> RelayLimits:
-        return cls(
-            RateLimiter(RELAYS_PER_IP, RELAY_WINDOW_SECONDS, "client"),
-            RateLimiter(RELAYS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient"),
-            RateLimiter(REVOCATIONS_PER_PATIENT, RELAY_WINDOW_SECONDS, "patient's revocations"),
-        )
-
-
-async def relay_limits(request: Request) -> RelayLimits:
-    """The app's limits (made on first use; tests may set ``app.state.patient_relay_limits``)."""
-    return app_limits(request, "patient_relay_limits", RelayLimits.default)
-
-
-@raises(RateLimitedError)
-def _client_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> RelayLimits:
-    """Spend one of the client's relays (the peer's address; behind a proxy listed in
-    ``trusted_proxies``, the client's address the proxy forwarded)."""
-    limits.per_ip.take(client_address(request))
-    return limits
-
-
-ClientLimited = Annotated[RelayLimits, Depends(_client_limited)]
 
 _RATE_LIMITED: dict[int | str, dict[str, Any]] = {
     429: {

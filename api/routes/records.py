@@ -12,10 +12,10 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from api.cpu_pool import is_large
+from api.declared_errors import raises
 from api.deps import Caller, Reader, Registrar, ServiceDep
 from api.idempotency import KEY_PATTERN, check_key, remember, replay, request_hash
 from api.limits import BULK_REGISTRATION_PATH, DocumentRoute
-from api.openapi import raises
 from api.registration import REGISTRATION_ERRORS, ack, build_bulk, build_records, entries_ack
 from api.schemas.common import Hex32, RecordIdPath
 from api.schemas.records import (

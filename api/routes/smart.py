@@ -13,10 +13,10 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.errors import NO_STORE
 from api.limits import LedgerRoute
-from api.openapi import raises
 from api.rate_limit import RateLimiter, app_limits, client_address
 from api.schemas.smart import TOKEN_ERRORS, TOKEN_REQUEST_BODY, SmartConfigurationOut, TokenOut
 from api.service import Service

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from api.declared_errors import raises
 from api.deps import Reader, ServiceDep
 from api.limits import DocumentRoute
-from api.openapi import raises
 from api.rate_limit import RateLimiter, app_limits, client_address
 from api.schemas.verify import LookupIn, LookupOut, VerifyIn, VerifyOut
 from ledger.chain.indexer import indexed_record_status

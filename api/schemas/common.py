@@ -119,6 +119,11 @@ class RecordIdConvertor(Convertor[str]):
 
 
 register_url_convertor("record_id", RecordIdConvertor())
+register_url_convertor("consent_id", RecordIdConvertor())  # the FHIR facade's Consent ids: 32 hex digits too
+ConsentIdPath = Annotated[
+    str,
+    Path(json_schema_extra={"pattern": RECORD_ID_PATTERN}, description="a Consent id (32 hex digits)"),
+]
 JsonNumber = Annotated[
     float,
     WithJsonSchema(

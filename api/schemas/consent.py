@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
+from api.declared_errors import Raised
 from api.errors import REVERTS
-from api.openapi import Raised
 from api.schemas.common import (
     EXAMPLE_GRANTEE,
     EXAMPLE_GUARDIAN,
@@ -70,7 +70,13 @@ class DomainOut(Schema):
                 "verifyingContract": "0x19eC881f565F9d38cbA89AF68862F8A2f685aFb1",
             },
             "types": {"EIP712Domain": EIP712_DOMAIN_TYPE, "ConsentGrant": CONSENT_TYPES["ConsentGrant"]},
-            "primaryTypes": ["ConsentGrant", "ConsentRevocation", "GuardianAppointment"],
+            "primaryTypes": [
+                "ConsentGrant",
+                "ConsentRevocation",
+                "ConsentGrantSet",
+                "ConsentRevocationSet",
+                "GuardianAppointment",
+            ],
         }
     )
 

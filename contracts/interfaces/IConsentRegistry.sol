@@ -55,6 +55,29 @@ interface IConsentRegistry {
         bytes32 purpose;
     }
 
+    /// @notice A consent document granted whole: `patient` lets `grantee` access each of `scopes` for
+    /// each of `purposes` (every pair is one consent key) from `validFrom` until (excluding)
+    /// `validUntil`, as the document whose digest is `terms` says (a FHIR Consent's RFC 8785 SHA-256).
+    struct GrantSetRequest {
+        address patient;
+        address grantee;
+        bytes32[] scopes;
+        bytes32[] purposes;
+        uint64 validFrom;
+        uint64 validUntil;
+        bytes32 terms;
+    }
+
+    /// @notice The withdrawal of the consent document `terms`: every key of `scopes` x `purposes`
+    /// still granted to `grantee` is revoked.
+    struct RevokeSetRequest {
+        address patient;
+        address grantee;
+        bytes32[] scopes;
+        bytes32[] purposes;
+        bytes32 terms;
+    }
+
     /// @notice An address argument (patient, grantee, guardian) is zero.
     error ConsentRegistryZeroAddress();
 
@@ -85,6 +108,9 @@ interface IConsentRegistry {
     /// @notice `purpose` is not one of the emergency purposes break-glass access may be recorded for.
     error ConsentRegistryNotEmergencyPurpose(bytes32 purpose);
 
+    /// @notice A consent document names no scope or no purpose, or its `terms` digest is zero.
+    error ConsentRegistryEmptySet(bytes32 terms);
+
     /// @notice `actor` granted `grantee` access to `scope` data of `patient` for `purpose`.
     event ConsentGranted(
         address indexed patient,
@@ -100,6 +126,14 @@ interface IConsentRegistry {
     event ConsentRevoked(
         address indexed patient, address indexed grantee, bytes32 indexed scope, bytes32 purpose, address actor
     );
+
+    /// @notice `actor` granted `grantee` the consent document `terms` of `patient`; the document's keys
+    /// were each announced by a {ConsentGranted} event just before, in the same transaction.
+    event ConsentSetGranted(address indexed patient, address indexed grantee, bytes32 indexed terms, address actor);
+
+    /// @notice `actor` withdrew the consent document `terms` of `patient` given to `grantee`; the keys it
+    /// revoked were each announced by a {ConsentRevoked} event just before, in the same transaction.
+    event ConsentSetRevoked(address indexed patient, address indexed grantee, bytes32 indexed terms, address actor);
 
     /// @notice `patient` appointed `guardian`, who may grant and revoke for them until `validUntil`.
     event GuardianAppointed(address indexed patient, address indexed guardian, uint64 validUntil);
@@ -166,6 +200,43 @@ interface IConsentRegistry {
      */
     function revokeBySig(RevokeRequest calldata request, address signer, uint256 deadline, bytes calldata signature)
         external;
+
+    /**
+     * @notice Grants every key of a consent document on the strength of one EIP-712 `ConsentGrantSet`
+     * signature by `signer`, so that the chain names the exact document (`terms`) the grant came from.
+     * @param request The document's keys (`scopes` x `purposes`), window and digest.
+     * @param signer The patient or a current guardian; an EOA or an ERC-1271 contract wallet.
+     * @param deadline Last timestamp at which the signature is accepted.
+     * @param signature The signature over `ConsentGrantSet(..., signer, nonces(patient), deadline)`.
+     *
+     * Requirements: as {grantBySig} for every key, plus at least one scope and one purpose and a
+     * non-zero `terms`.
+     *
+     * Emits a {ConsentGranted} event per key, then a {ConsentSetGranted} event.
+     */
+    function grantSetBySig(GrantSetRequest calldata request, address signer, uint256 deadline, bytes calldata signature)
+        external;
+
+    /**
+     * @notice Withdraws a consent document on the strength of one EIP-712 `ConsentRevocationSet`
+     * signature by `signer`: every key of `scopes` x `purposes` that is granted now is revoked, the
+     * others (revoked already, or never granted) are left as they are.
+     * @param request The document's keys and digest.
+     * @param signer The patient or a current guardian; an EOA or an ERC-1271 contract wallet.
+     * @param deadline Last timestamp at which the signature is accepted.
+     * @param signature The signature over `ConsentRevocationSet(..., signer, nonces(patient), deadline)`.
+     *
+     * Requirements: as {revokeBySig}, except that one granted key of the set suffices; at least one
+     * scope and one purpose and a non-zero `terms`.
+     *
+     * Emits a {ConsentRevoked} event per key revoked, then a {ConsentSetRevoked} event.
+     */
+    function revokeSetBySig(
+        RevokeSetRequest calldata request,
+        address signer,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
 
     /**
      * @notice Appoints (or re-appoints with a new expiry) a guardian of the caller.
@@ -254,6 +325,18 @@ interface IConsentRegistry {
 
     /// @notice The EIP-712 digest a `signer` signs to authorise `request` with `nonce` and `deadline`.
     function revocationDigest(RevokeRequest calldata request, address signer, uint256 nonce, uint256 deadline)
+        external
+        view
+        returns (bytes32);
+
+    /// @notice The EIP-712 digest a `signer` signs to authorise the consent document `request`.
+    function grantSetDigest(GrantSetRequest calldata request, address signer, uint256 nonce, uint256 deadline)
+        external
+        view
+        returns (bytes32);
+
+    /// @notice The EIP-712 digest a `signer` signs to withdraw the consent document `request`.
+    function revocationSetDigest(RevokeSetRequest calldata request, address signer, uint256 nonce, uint256 deadline)
         external
         view
         returns (bytes32);

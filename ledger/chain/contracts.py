@@ -26,7 +26,10 @@ CONSENT_CHANGE_EVENTS = ("ConsentGranted", "ConsentRevoked")
 """ConsentRegistry events that change one consent key."""
 GUARDIAN_EVENTS = ("GuardianAppointed", "GuardianRemoved")
 """ConsentRegistry events that change one guardian appointment."""
-CONSENT_EVENTS = (*CONSENT_CHANGE_EVENTS, *GUARDIAN_EVENTS, "EmergencyAccessRecorded")
+CONSENT_SET_EVENTS = ("ConsentSetGranted", "ConsentSetRevoked")
+"""ConsentRegistry events naming the consent document (``terms``, a FHIR Consent's digest) a transaction's
+``ConsentGranted`` or ``ConsentRevoked`` events came from."""
+CONSENT_EVENTS = (*CONSENT_CHANGE_EVENTS, *CONSENT_SET_EVENTS, *GUARDIAN_EVENTS, "EmergencyAccessRecorded")
 """Every ConsentRegistry event about a patient (all carry an indexed ``patient``)."""
 ANCHOR_EVENTS = ("RootAnchored", "RecordAmended", "RecordRetracted")
 """Every RecordAnchor event about roots and records (role events aside)."""

@@ -13,7 +13,7 @@ from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_EVENTS, CONSENT_REGISTRY, load_artifact
 from ledger.chain.events import decode_log, raw_log, topics_of
 from ledger.consent.codes import encode_purpose
-from ledger.consent.terms import ConsentKey, ConsentRecord, GrantTerms, consent_state
+from ledger.consent.terms import ConsentKey, ConsentRecord, ConsentSet, GrantTerms, consent_state
 from ledger.consent.typed_data import eip712_domain
 from ledger.values import checksum, decode_code, encode_code
 
@@ -80,6 +80,24 @@ class ConsentRegistryClient:
     ) -> TxReceipt:
         """Relay a signed revocation; the relayer pays the gas."""
         fn = self.contract.functions.revokeBySig(key.as_revoke_request(), checksum(signer), deadline, signature)
+        return self.chain.transact(fn, relayer)
+
+    def grant_set_by_signature(
+        self, consent: ConsentSet, signer: str, deadline: int, signature: bytes, relayer: LocalAccount
+    ) -> TxReceipt:
+        """Relay a signed consent document (every key of it, in one transaction); the relayer pays the gas."""
+        fn = self.contract.functions.grantSetBySig(
+            consent.as_grant_set_request(), checksum(signer), deadline, signature
+        )
+        return self.chain.transact(fn, relayer)
+
+    def revoke_set_by_signature(
+        self, consent: ConsentSet, signer: str, deadline: int, signature: bytes, relayer: LocalAccount
+    ) -> TxReceipt:
+        """Relay a signed withdrawal of a consent document (its keys still granted are revoked)."""
+        fn = self.contract.functions.revokeSetBySig(
+            consent.as_revoke_set_request(), checksum(signer), deadline, signature
+        )
         return self.chain.transact(fn, relayer)
 
     def appoint_guardian(self, patient: LocalAccount, guardian: str, valid_until: int) -> TxReceipt:

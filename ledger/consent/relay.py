@@ -19,11 +19,13 @@ from web3.types import TxReceipt
 
 from ledger.chain.client import Chain
 from ledger.consent.registry import ConsentRegistryClient
-from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.terms import ConsentKey, ConsentSet, GrantTerms
 from ledger.consent.typed_data import (
+    grant_set_typed_data,
     grant_typed_data,
     guardian_typed_data,
     recover_signer,
+    revocation_set_typed_data,
     revocation_typed_data,
     typed_data_digest,
 )
@@ -106,6 +108,28 @@ class Relayer:
         self._check(typed, signed, key.patient, admit)
         receipt = self.consents.revoke_by_signature(key, signed.signer, signed.deadline, signed.signature, self.account)
         return self._relayed("revoked", key.patient, receipt)
+
+    def grant_set(self, consent: ConsentSet, signed: Signed, admit: Admit | None = None) -> Relayed:
+        """Relay a signed ``ConsentGrantSet`` (a consent document granted whole, in one transaction)."""
+        nonce = self.consents.nonce(consent.patient)
+        typed = grant_set_typed_data(self.consents.domain, consent, signed.signer, nonce, signed.deadline)
+        self._require_actor(consent.patient, signed.signer)
+        self._check(typed, signed, consent.patient, admit)
+        receipt = self.consents.grant_set_by_signature(
+            consent, signed.signer, signed.deadline, signed.signature, self.account
+        )
+        return self._relayed("granted", consent.patient, receipt)
+
+    def revoke_set(self, consent: ConsentSet, signed: Signed, admit: Admit | None = None) -> Relayed:
+        """Relay a signed ``ConsentRevocationSet`` (the withdrawal of a consent document)."""
+        nonce = self.consents.nonce(consent.patient)
+        typed = revocation_set_typed_data(self.consents.domain, consent, signed.signer, nonce, signed.deadline)
+        self._require_actor(consent.patient, signed.signer)
+        self._check(typed, signed, consent.patient, admit)
+        receipt = self.consents.revoke_set_by_signature(
+            consent, signed.signer, signed.deadline, signed.signature, self.account
+        )
+        return self._relayed("revoked", consent.patient, receipt)
 
     def set_guardian(
         self, patient: str, guardian: str, valid_until: int, signed: Signed, admit: Admit | None = None

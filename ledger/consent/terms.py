@@ -66,6 +66,59 @@ class GrantTerms:
         return (*self.key.as_revoke_request(), self.valid_from, self.valid_until)
 
 
+MAX_SET_KEYS = 16
+"""Most consent keys (scopes x purposes) one consent document may grant: each is a storage write."""
+
+
+@dataclass(frozen=True)
+class ConsentSet:
+    """A consent document granted whole: ``patient`` lets ``grantee`` access every scope of ``scopes`` for
+    every purpose of ``purposes`` (each pair one :class:`ConsentKey`) during one window, as the document
+    whose 32-byte digest is ``terms`` says (a FHIR Consent's, :mod:`ledger.fhir.consent`)."""
+
+    patient: str
+    grantee: str
+    scopes: tuple[str, ...]
+    purposes: tuple[str, ...]
+    valid_from: int
+    valid_until: int
+    terms: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "patient", checksum(self.patient))
+        object.__setattr__(self, "grantee", checksum(self.grantee))
+        if not self.scopes or not self.purposes:
+            raise InputError("a consent document names at least one scope and one purpose", field="scopes")
+        if len(set(self.scopes)) != len(self.scopes) or len(set(self.purposes)) != len(self.purposes):
+            raise InputError("a consent document names each scope and each purpose once", field="scopes")
+        if len(self.scopes) * len(self.purposes) > MAX_SET_KEYS:
+            raise InputError(
+                f"a consent document grants at most {MAX_SET_KEYS} scope and purpose pairs",
+                field="scopes",
+                limit=MAX_SET_KEYS,
+            )
+        if not isinstance(self.terms, bytes) or len(self.terms) != 32 or not any(self.terms):
+            raise InputError("a consent document's digest is 32 non-zero bytes", field="terms")
+        GrantTerms(self.consent_keys()[0], self.valid_from, self.valid_until)  # checks codes and the window
+
+    def consent_keys(self) -> list[ConsentKey]:
+        """Every consent key the document grants, scope by scope, purpose by purpose (the contract's order)."""
+        return [ConsentKey(self.patient, self.grantee, s, p) for s in self.scopes for p in self.purposes]
+
+    def _codes(self) -> tuple[list[bytes], list[bytes]]:
+        return [encode_code(s) for s in self.scopes], [encode_code(p) for p in self.purposes]
+
+    def as_grant_set_request(self) -> tuple[str, str, list[bytes], list[bytes], int, int, bytes]:
+        """The ``GrantSetRequest`` tuple the contract takes."""
+        scopes, purposes = self._codes()
+        return (self.patient, self.grantee, scopes, purposes, self.valid_from, self.valid_until, self.terms)
+
+    def as_revoke_set_request(self) -> tuple[str, str, list[bytes], list[bytes], bytes]:
+        """The ``RevokeSetRequest`` tuple the contract takes."""
+        scopes, purposes = self._codes()
+        return (self.patient, self.grantee, scopes, purposes, self.terms)
+
+
 class ConsentState(enum.Enum):
     """What a consent means now, for people: active, not yet valid, expired, revoked or never granted."""
 

@@ -15,7 +15,7 @@ from eth_account.messages import _hash_eip191_message, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_keys.exceptions import BadSignature
 
-from ledger.consent.terms import ConsentKey, GrantTerms
+from ledger.consent.terms import ConsentKey, ConsentSet, GrantTerms
 from ledger.exceptions import InvalidSignatureError
 from ledger.values import checksum, encode_code
 
@@ -47,6 +47,28 @@ CONSENT_TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "grantee", "type": "address"},
         {"name": "scope", "type": "bytes32"},
         {"name": "purpose", "type": "bytes32"},
+        {"name": "signer", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "ConsentGrantSet": [
+        {"name": "patient", "type": "address"},
+        {"name": "grantee", "type": "address"},
+        {"name": "scopes", "type": "bytes32[]"},
+        {"name": "purposes", "type": "bytes32[]"},
+        {"name": "validFrom", "type": "uint64"},
+        {"name": "validUntil", "type": "uint64"},
+        {"name": "terms", "type": "bytes32"},
+        {"name": "signer", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ],
+    "ConsentRevocationSet": [
+        {"name": "patient", "type": "address"},
+        {"name": "grantee", "type": "address"},
+        {"name": "scopes", "type": "bytes32[]"},
+        {"name": "purposes", "type": "bytes32[]"},
+        {"name": "terms", "type": "bytes32"},
         {"name": "signer", "type": "address"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
@@ -119,6 +141,45 @@ def revocation_typed_data(
             "deadline": deadline,
         },
     )
+
+
+def _set_message(consent: ConsentSet) -> dict[str, Any]:
+    return {
+        "patient": consent.patient,
+        "grantee": consent.grantee,
+        "scopes": ["0x" + encode_code(s).hex() for s in consent.scopes],
+        "purposes": ["0x" + encode_code(p).hex() for p in consent.purposes],
+    }
+
+
+def grant_set_typed_data(
+    domain: dict[str, Any], consent: ConsentSet, signer: str, nonce: int, deadline: int
+) -> dict[str, Any]:
+    """The ``ConsentGrantSet`` typed data that ``signer`` signs to grant a consent document whole."""
+    message = {
+        **_set_message(consent),
+        "validFrom": consent.valid_from,
+        "validUntil": consent.valid_until,
+        "terms": "0x" + consent.terms.hex(),
+        "signer": checksum(signer),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return _typed(domain, "ConsentGrantSet", message)
+
+
+def revocation_set_typed_data(
+    domain: dict[str, Any], consent: ConsentSet, signer: str, nonce: int, deadline: int
+) -> dict[str, Any]:
+    """The ``ConsentRevocationSet`` typed data that ``signer`` signs to withdraw a consent document."""
+    message = {
+        **_set_message(consent),
+        "terms": "0x" + consent.terms.hex(),
+        "signer": checksum(signer),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    return _typed(domain, "ConsentRevocationSet", message)
 
 
 def guardian_typed_data(

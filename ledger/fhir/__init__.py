@@ -1,7 +1,17 @@
-"""FHIR R4 views of the ledger (``fhir.resources.R4B`` models), for FHIR clients and FHIR-shaped exports.
+"""FHIR R4 views of the ledger (``fhir.resources.R4B`` models): the facade's library (``/fhir/r4``)
+and FHIR-shaped exports; what FHIR resources mean to the ledger and back.
 
+* :mod:`~ledger.fhir.systems`: the code systems, profiles and CareLedger's own URIs.
+* :mod:`~ledger.fhir.consent`: an IHE PCF-shaped ``Consent`` read as a consent document
+  (:class:`~ledger.consent.terms.ConsentSet`), its signed terms digest, and the refusal of shapes the
+  ledger cannot hold as they say.
+* :mod:`~ledger.fhir.consent_resources`: Consent resources created, withdrawn, read and searched;
+  their status from the chain.
+* :mod:`~ledger.fhir.provenance`: the ``Provenance`` of an anchored record, carrying its receipt.
+* :mod:`~ledger.fhir.capability`: the ``CapabilityStatement`` (exactly what the facade supports).
+* :mod:`~ledger.fhir.outcome`: errors as ``OperationOutcome``; searchset ``Bundle``.
 * :mod:`~ledger.fhir.audit_events`: access decisions of the access trail as ``AuditEvent``s after IHE
-  BALP, and a ``Bundle`` of them (the accounting of disclosures uses it; so can a FHIR facade).
+  BALP, and a ``Bundle`` of them (the accounting of disclosures uses it).
 
 (Validating record documents as FHIR is :mod:`ledger.records.fhir`'s.)
 """

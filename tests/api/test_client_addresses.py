@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.routes.patient import RELAYS_PER_IP
+from api.relay_budgets import RELAYS_PER_IP
 from tests.support.chain_under_test import ChainUnderTest
 from tests.support.processes import create_admin, free_port, running_service, service_env
 

@@ -13,7 +13,7 @@ from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
 from api.rate_limit import RateLimiter
-from api.routes.consent import OrganisationRelayLimits
+from api.relay_budgets import OrganisationRelayLimits
 from api.service import Service
 from ledger.chain.contracts import Artifact
 from ledger.consent.terms import ConsentKey, GrantTerms
@@ -165,7 +165,13 @@ def test_domain_and_nonce_are_what_wallets_sign_with(
     headers, _ = make_app({Role.REGISTRAR})
     body = client.get("/v1/consents/domain", headers=headers).json()
     assert body["domain"] == service.ledger.consents.domain
-    assert set(body["primaryTypes"]) == {"ConsentGrant", "ConsentRevocation", "GuardianAppointment"}
+    assert set(body["primaryTypes"]) == {
+        "ConsentGrant",
+        "ConsentRevocation",
+        "ConsentGrantSet",
+        "ConsentRevocationSet",
+        "GuardianAppointment",
+    }
     assert "EIP712Domain" in body["types"]
     assert client.get(f"/v1/patients/{patient.address}/nonce", headers=headers).json() == {
         "patient": patient.address,

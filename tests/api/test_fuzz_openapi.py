@@ -66,19 +66,21 @@ NOT_GENERATED_VALID = "|".join(
     [
         r"^/v1/(consents|patient)/(grants|revocations|guardians)$",
         r"^/v1/patient/sessions$",
+        r"^/fhir/r4/Consent(/\{consent_id\})?$",
         r"^/v1/records$",
         r"^/oauth/token$",
         r"^/v1/admin/apps/\{app_id\}/jwks$",
         r"^/v1/patient/\{patient\}/disclosures(/html|/fhir)?$",
     ]
 )
-ORGANISATION_TAGS = ("records", "verification", "consent", "access", "audit")
+ORGANISATION_TAGS = ("records", "verification", "consent", "access", "audit", "fhir")
 POSITIVE_STATUSES_NOT_GENERATED_VALID = ["2xx", "3xx", "400", "401", "403", "404", "409", "429", "5xx"]
 """``positive_data_acceptance`` expects a schema-valid request to be accepted (or refused for auth,
 absence, conflict or rate). Some requests cannot be generated valid, because what makes them valid
 is no JSON Schema's to state:
 
-- a body signed by a patient (grants, revocations, guardians, sign-in): its signature is over the
+- a body signed by a patient (grants, revocations, guardians, sign-in, a FHIR Consent created or
+  withdrawn): its signature is over the
   body's own terms and the patient's current nonce, its deadline and a sign-in's ``issuedAt`` are
   about the clock, a sign-in's challenge is one the service issued, a grant's window must start
   before it ends (``invalid_signature``, ``signature_expired``, ``invalid_challenge``,

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from api.patient_auth import SessionTokens
 from api.rate_limit import RateLimiter
-from api.routes.patient import RelayLimits
+from api.relay_budgets import RelayLimits
 from api.service import Service
 from ledger.consent.patient_session import PatientSession, session_domain, session_typed_data
 from ledger.consent.typed_data import sign_typed_data

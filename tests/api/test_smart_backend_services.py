@@ -256,3 +256,26 @@ def test_token_requests_are_rate_limited_per_client(
     assert request_token(client, smart.token_form(smart.assertion(TOKEN_URL), READ_SCOPE)).status_code == 200
     limited = request_token(client, smart.token_form(smart.assertion(TOKEN_URL), READ_SCOPE))
     assert limited.status_code == 429 and limited.json()["code"] == "rate_limited" and limited.headers["retry-after"]
+
+
+def test_a_token_reads_the_fhir_facade_and_a_missing_one_gets_an_operation_outcome(
+    client: TestClient, service: Service, admin: dict[str, str]
+) -> None:
+    """Bearer tokens work on ``/fhir/r4`` as on ``/v1`` (the facade authenticates through the same
+    dependency): a registrar's token registers a record, then reads its Provenance and searches Consents."""
+    smart, _ = register(client, service, admin, {Role.REGISTRAR})
+    headers = bearer(token_for(client, smart, REGISTRAR_SCOPE))
+    ack = client.post("/v1/records", json={"patient": PATIENT, "digest": new_digest()}, headers=headers)
+    assert ack.status_code == 202, ack.text
+    record_id = ack.json()["recordId"]
+    anchored = client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20}, headers=headers)
+    assert anchored.status_code == 200, anchored.text
+    provenance = client.get(f"/fhir/r4/Provenance/{record_id}", headers=headers)
+    assert provenance.status_code == 200, provenance.text
+    assert provenance.json()["resourceType"] == "Provenance"
+    search = client.get("/fhir/r4/Consent", params={"patient": f"Patient/{PATIENT}"}, headers=headers)
+    assert search.status_code == 200, search.text
+    assert (search.json()["resourceType"], search.json()["type"]) == ("Bundle", "searchset")
+    refused = client.get(f"/fhir/r4/Provenance/{record_id}", headers=bearer("clt_" + "A" * 43))
+    assert refused.status_code == 401 and refused.json()["resourceType"] == "OperationOutcome", refused.text
+    assert refused.headers["WWW-Authenticate"].startswith('Bearer error="invalid_token"')

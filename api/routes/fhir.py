@@ -1,0 +1,265 @@
+"""The FHIR R4 facade at ``/fhir/r4``: the CapabilityStatement, Consent and Provenance.
+
+Everything is ``application/fhir+json``; every error is an ``OperationOutcome`` (:mod:`api.errors`,
+with the status the ``/v1`` API gives the same error). Callers authenticate as on ``/v1``: an
+organisation's app (its API key: its organisation's Consents and records) or a patient's session
+token (the patient's own). Creating and withdrawing a Consent relays the patient's signature and
+draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping itself lives in
+:mod:`ledger.fhir`. Chain calls block, so routes that make them are plain ``def`` routes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.declared_errors import raises
+from api.deps import ServiceDep
+from api.limits import LedgerRoute
+from api.patient_auth import PatientOrApp, PatientOrAppDep
+from api.relay_budgets import OrganisationLimits, PatientLimits, admission
+from api.schemas.common import ConsentIdPath, RecordIdPath
+from api.schemas.consent import RELAY_ERRORS
+from api.schemas.fhir import (
+    FHIR_BASE_PATH,
+    FhirResponse,
+    fhir_resource_body,
+    fhir_response,
+    resource_request_body,
+    resource_responses,
+)
+from ledger.exceptions import (
+    ConflictError,
+    InputError,
+    InsufficientScopeError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    StorageFullError,
+    StoreUnavailableError,
+    UnsupportedFhirError,
+)
+from ledger.fhir.capability import capability_statement
+from ledger.fhir.consent_resources import (
+    ConsentResource,
+    Viewer,
+    create_consent,
+    read_consent_resource,
+    search_consents,
+    withdraw_consent,
+)
+from ledger.fhir.outcome import searchset
+from ledger.fhir.provenance import readable_provenance
+from ledger.store.apps import Role
+from ledger.values import checksum
+
+router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute, default_response_class=FhirResponse)
+CHANGE_ERRORS = (
+    *RELAY_ERRORS,
+    RateLimitedError,  # the relay budgets, charged by admission()
+    UnsupportedFhirError,
+    NotFoundError,
+    ConflictError,
+    StoreUnavailableError,
+    StorageFullError,
+)
+"""What creating or withdrawing a Consent can refuse with: the relay's refusals and the resource's own."""
+VIEW_ERRORS = (PermissionDeniedError, InsufficientScopeError, StoreUnavailableError)
+PATIENT_PARAMETER = {
+    "name": "patient",
+    "in": "query",
+    "required": False,
+    "description": "the patient: `Patient/<address>` or the address (EIP-55 checksummed in mixed case)",
+    "schema": {
+        "anyOf": [
+            {"type": "string", "pattern": r"^0x[0-9a-fA-F]{40}$", "format": "eip55-address"},
+            {"type": "string", "pattern": r"^Patient/0x([0-9a-f]{40}|[0-9A-F]{40})$"},
+        ]
+    },
+}
+STATUS_PARAMETER = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "description": "`active` or `inactive` (any other status matches no Consent)",
+    "schema": {"type": "string", "examples": ["active"]},
+}
+
+SEARCH_PARAMETERS = ("patient", "status")
+"""What a Consent search may name (IHE ITI-108's); any other parameter is refused, not ignored."""
+IGNORED_PARAMETERS = ("_format",)
+VERSION = "0.1.0"
+EXAMPLE_CONSENT: dict[str, Any] = {
+    "resourceType": "Consent",
+    "status": "active",
+    "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]},
+    "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+    "patient": {"reference": "Patient/0x70997970C51812dc3A010C7d01b50e0d17dc79C8"},
+    "dateTime": "2026-01-01",
+    "performer": [{"reference": "Patient/0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}],
+    "provision": {
+        "type": "permit",
+        "period": {"start": "2026-01-01", "end": "2026-12-31"},
+        "actor": [
+            {
+                "role": {
+                    "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP"}]
+                },
+                "reference": {"reference": "Organization/0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"},
+            }
+        ],
+        "purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}],
+        "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Observation"}],
+    },
+    "extension": [
+        {
+            "url": "urn:careledger:fhir:eip712-signature",
+            "extension": [
+                {"url": "deadline", "valueUnsignedInt": 1767229200},
+                {"url": "signature", "valueBase64Binary": "<65 bytes of the ConsentGrantSet signature, base64>"},
+            ],
+        }
+    ],
+}
+ResourceBody = Annotated[dict[str, Any], Depends(fhir_resource_body)]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + FHIR_BASE_PATH
+
+
+def _viewer(who: PatientOrApp) -> Viewer:
+    """Who reads: the patient's session, or an organisation's app with a reading role."""
+    if who.caller is None:
+        return Viewer(patient=who.patient)
+    who.caller.require(Role.READER, Role.REGISTRAR)
+    return Viewer(organisation=who.caller.organisation.address)
+
+
+def _consent_answer(request: Request, served: ConsentResource, status_code: int = 200) -> Response:
+    version = str(served.stored.version)
+    headers = {"ETag": f'W/"{version}"', "Last-Modified": _http_date(served.stored.updated_at)}
+    if status_code == 201:
+        headers["Location"] = f"{_base(request)}/Consent/{served.stored.id}/_history/{version}"
+    return fhir_response(served.to_fhir(), status_code, headers)
+
+
+def _http_date(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+@router.get(
+    "/metadata",
+    summary="The CapabilityStatement: exactly what this FHIR R4 facade supports",
+    responses=resource_responses("CapabilityStatement", "the CapabilityStatement"),
+)
+def metadata(request: Request) -> Response:
+    """Public, as FHIR servers' capability statements are."""
+    date = datetime.now(UTC).date().isoformat()
+    return fhir_response(capability_statement(base=_base(request), version=VERSION, date=date))
+
+
+@router.post(
+    "/Consent",
+    status_code=201,
+    summary="Create a Consent: granted on chain whole, on the patient's signature over its terms",
+    openapi_extra=resource_request_body(EXAMPLE_CONSENT),
+    responses=resource_responses("Consent", "the Consent created", 201),
+)
+@raises(*CHANGE_ERRORS)
+def create(
+    request: Request,
+    body: ResourceBody,
+    who: PatientOrAppDep,
+    service: ServiceDep,
+    organisations: OrganisationLimits,
+    patients: PatientLimits,
+) -> Response:
+    """An IHE PCF-shaped Consent, status ``active``, carrying the ``ConsentGrantSet`` signature (see the
+    README's FHIR quick start). Relayed by an app with the relayer role, or by the patient's own session."""
+    admit = admission(request, who, organisations, patients, revocation=False)
+    served = create_consent(service.relayer, service.db.conn, body, admit)
+    return _consent_answer(request, served, 201)
+
+
+@router.get(
+    "/Consent/{consent_id:consent_id}",
+    summary="Read a Consent (status from the chain now)",
+    responses=resource_responses("Consent", "the Consent"),
+)
+@raises(NotFoundError, *VIEW_ERRORS)
+def read(request: Request, consent_id: ConsentIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    return _consent_answer(request, read_consent_resource(service.db.conn, _viewer(who), consent_id))
+
+
+@router.put(
+    "/Consent/{consent_id:consent_id}",
+    summary="Withdraw a Consent: status inactive, on the patient's signed revocation",
+    openapi_extra=resource_request_body({**EXAMPLE_CONSENT, "id": "<the id>", "status": "inactive"}),
+    responses=resource_responses("Consent", "the Consent withdrawn"),
+)
+@raises(*CHANGE_ERRORS)
+def update(
+    request: Request,
+    consent_id: ConsentIdPath,
+    body: ResourceBody,
+    who: PatientOrAppDep,
+    service: ServiceDep,
+    organisations: OrganisationLimits,
+    patients: PatientLimits,
+) -> Response:
+    """The only update is a withdrawal: the same Consent with ``status`` ``inactive`` and a
+    ``ConsentRevocationSet`` signature over the same terms."""
+    viewer = Viewer(patient=who.patient) if who.caller is None else Viewer(organisation=who.caller.organisation.address)
+    admit = admission(request, who, organisations, patients, revocation=True)
+    served = withdraw_consent(service.relayer, service.db.conn, viewer, consent_id, body, admit)
+    return _consent_answer(request, served)
+
+
+@router.get(
+    "/Consent",
+    summary="Search Consents by patient and status (IHE ITI-108)",
+    responses=resource_responses("Bundle", "a searchset Bundle of the Consents found"),
+    openapi_extra={"parameters": [PATIENT_PARAMETER, STATUS_PARAMETER]},
+)
+@raises(InputError, *VIEW_ERRORS)
+def search(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``patient`` (``Patient/<address>`` or the address) and ``status`` (``active`` or ``inactive``)."""
+    params = request.query_params
+    unknown = sorted(set(params) - {*SEARCH_PARAMETERS, *IGNORED_PARAMETERS})
+    if unknown:
+        raise InputError(f"unsupported search parameters: {', '.join(unknown)}", field=unknown[0])
+    for name in SEARCH_PARAMETERS:
+        if len(params.getlist(name)) > 1:
+            raise InputError(f"search parameter {name} is given more than once", field=name)
+    patient = _patient_param(params.get("patient"))
+    found = search_consents(service.db.conn, _viewer(who), patient=patient, status=params.get("status"))
+    bundle = searchset([c.to_fhir() for c in found], base=_base(request), self_url=str(request.url))
+    return fhir_response(bundle)
+
+
+def _patient_param(value: str | None) -> str | None:
+    if value is None:
+        return None
+    address = value.removeprefix("Patient/")
+    try:
+        return checksum(address)
+    except InputError as err:
+        raise InputError("patient is Patient/<address> or the address", field="patient") from err
+
+
+@router.get(
+    "/Provenance/{record_id:record_id}",
+    summary="The Provenance of an anchored record, with its receipt",
+    responses=resource_responses("Provenance", "the Provenance"),
+)
+@raises(NotFoundError, *VIEW_ERRORS)
+def provenance(record_id: RecordIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """The record's organisation or its patient's session; a record not anchored (and final) yet has none."""
+    found = readable_provenance(
+        service.db.conn, _viewer(who), record_id, receipt_of=service.receipt_of, organisation_of=service.organisation
+    )
+    return fhir_response(found)

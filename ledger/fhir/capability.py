@@ -1,0 +1,108 @@
+"""The facade's ``CapabilityStatement``: exactly what ``/fhir/r4`` supports, nothing it does not.
+
+JSON only; Consent read, search (``patient``, ``status``: what IHE ITI-108 requires), create and
+update (withdrawal only); Provenance read. No history, no delete, no conditional interactions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.fhir import systems
+
+
+def capability_statement(*, base: str, version: str, date: str) -> dict[str, Any]:
+    """The CapabilityStatement of the facade served at ``base``, by CareLedger ``version``."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date,
+        "publisher": "CareLedger",
+        "kind": "instance",
+        "software": {"name": "CareLedger", "version": version},
+        "implementation": {
+            "description": "CareLedger FHIR R4 facade: patient consents held on chain, provenance of anchored records",
+            "url": base,
+        },
+        "fhirVersion": systems.FHIR_VERSION,
+        "format": [systems.FHIR_JSON, "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "Consents are IHE PCF-shaped and granted on the patient's EIP-712 signature over their RFC 8785 "
+                    f"digest (extension {systems.SIGNATURE_EXTENSION}); unsupported provision shapes are refused "
+                    "with an OperationOutcome (not-supported), never narrowed or widened."
+                ),
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": (
+                        "Authorization: Bearer with an organisation app's API key or a SMART Backend Services "
+                        "access token (client credentials with a private_key_jwt assertion; see "
+                        ".well-known/smart-configuration) for its organisation's Consents and records, or a "
+                        "patient session token from POST /v1/patient/sessions for the patient's own."
+                    ),
+                },
+                "resource": [_consent(), _provenance()],
+            }
+        ],
+    }
+
+
+def _consent() -> dict[str, Any]:
+    return {
+        "type": "Consent",
+        "documentation": "one Consent is one consent document: its provision's scope x purpose pairs, one grantee",
+        "interaction": [
+            {"code": "read"},
+            {"code": "search-type", "documentation": "by patient and status (IHE ITI-108)"},
+            {"code": "create", "documentation": "status active, with the patient's ConsentGrantSet signature"},
+            {
+                "code": "update",
+                "documentation": "withdrawal only: status inactive, same terms, with a ConsentRevocationSet signature",
+            },
+        ],
+        "versioning": "versioned",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {
+                "name": "patient",
+                "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+                "type": "reference",
+                "documentation": "Patient/<address> or the address",
+            },
+            {
+                "name": "status",
+                "definition": "http://hl7.org/fhir/SearchParameter/Consent-status",
+                "type": "token",
+                "documentation": "active or inactive, as the chain has it now",
+            },
+        ],
+    }
+
+
+def _provenance() -> dict[str, Any]:
+    return {
+        "type": "Provenance",
+        "documentation": "Provenance/<record id>: an anchored record's anchoring, its receipt in signature.data",
+        "interaction": [{"code": "read"}],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalDelete": "not-supported",
+    }

@@ -1,0 +1,305 @@
+"""The FHIR R4 facade over HTTP: the CapabilityStatement, Consents granted and withdrawn on the
+patient's signature (with the chain naming their terms), searches, who sees what, refusals as
+OperationOutcome, and the Provenance of anchored records. Everything answered validates with
+``fhir.resources.R4B``."""
+
+from __future__ import annotations
+
+import base64
+import time
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from fastapi.testclient import TestClient
+from fhir.resources.R4B import get_fhir_model_class
+
+from api.service import Service
+from ledger.consent.terms import ConsentKey
+from ledger.consent.typed_data import revocation_typed_data, sign_typed_data
+from ledger.fhir.consent import terms_digest, with_signature
+from ledger.records.receipts import Receipt, verify_receipt
+from ledger.store.apps import Role
+from tests.api.conftest import MakeApp
+from tests.support.fhir_consents import pcf_consent, signed_consent
+from tests.support.patient_sessions import sign_in
+
+FHIR = "application/fhir+json"
+
+
+def valid(response: Any, resource_type: str) -> dict[str, Any]:
+    """The answer's resource, checked: FHIR JSON of ``resource_type``, valid R4 (R4B models)."""
+    assert response.headers["content-type"].startswith(FHIR), response.text
+    body: dict[str, Any] = response.json()
+    assert body["resourceType"] == resource_type, body
+    get_fhir_model_class(resource_type).model_validate(body)
+    return body
+
+
+def outcome(response: Any, status: int, issue: str, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = valid(response, "OperationOutcome")
+    assert body["issue"][0]["code"] == issue, body
+    if code is not None:
+        assert body["issue"][0]["details"]["coding"][0]["code"] == code, body
+    return body
+
+
+def create(
+    client: TestClient, service: Service, signer: LocalAccount, resource: dict[str, Any], headers: dict[str, str]
+) -> Any:
+    patient = resource["patient"]["reference"].removeprefix("Patient/")
+    nonce = service.ledger.consents.nonce(patient)
+    body = signed_consent(service.ledger.consents.domain, nonce, signer, resource)
+    return client.post("/fhir/r4/Consent", json=body, headers={**headers, "Content-Type": FHIR})
+
+
+def withdraw(
+    client: TestClient,
+    service: Service,
+    signer: LocalAccount,
+    served: dict[str, Any],
+    headers: dict[str, str],
+    **kw: Any,
+) -> Any:
+    patient = served["patient"]["reference"].removeprefix("Patient/")
+    body = signed_consent(
+        service.ledger.consents.domain,
+        service.ledger.consents.nonce(patient),
+        signer,
+        {**served, "status": "inactive"},
+        **kw,
+    )
+    return client.put(f"/fhir/r4/Consent/{served['id']}", json=body, headers={**headers, "Content-Type": FHIR})
+
+
+@pytest.fixture
+def hospital(make_app: MakeApp) -> tuple[dict[str, str], str]:
+    headers, org = make_app({Role.READER, Role.RELAYER}, "General Hospital")
+    return headers, org.address
+
+
+def test_metadata_lists_exactly_what_is_supported(client: TestClient) -> None:
+    statement = valid(client.get("/fhir/r4/metadata"), "CapabilityStatement")
+    assert statement["fhirVersion"] == "4.0.1"
+    (rest,) = statement["rest"]
+    by_type = {r["type"]: r for r in rest["resource"]}
+    assert set(by_type) == {"Consent", "Provenance"}
+    assert [i["code"] for i in by_type["Consent"]["interaction"]] == ["read", "search-type", "create", "update"]
+    assert [p["name"] for p in by_type["Consent"]["searchParam"]] == ["patient", "status"]
+    assert [i["code"] for i in by_type["Provenance"]["interaction"]] == ["read"]
+
+
+def test_a_patient_grants_reads_searches_and_withdraws_a_consent(
+    client: TestClient, service: Service, patient: LocalAccount, hospital: tuple[dict[str, str], str]
+) -> None:
+    org_headers, org = hospital
+    session = sign_in(client, service, patient)
+    resource = pcf_consent(patient.address, org, ("TREAT", "HPAYMT"), classes=("Observation", "Condition"))
+
+    created = create(client, service, patient, resource, session)
+    assert created.status_code == 201, created.text
+    served = valid(created, "Consent")
+    assert served["status"] == "active" and served["meta"]["versionId"] == "1"
+    assert created.headers["location"].endswith(f"/fhir/r4/Consent/{served['id']}/_history/1")
+    assert terms_digest(served) == terms_digest(resource)  # what was signed is what is served
+    for scope in ("Observation", "Condition"):
+        for purpose in ("TREAT", "HPAYMT"):
+            assert service.ledger.consents.is_permitted(patient.address, org, scope, purpose)
+    set_events = [e for e in service.ledger.consents.history(patient.address) if e.kind == "ConsentSetGranted"]
+    assert [e.fields["terms"] for e in set_events] == [terms_digest(resource)]
+
+    for headers in (session, org_headers):
+        assert valid(client.get(f"/fhir/r4/Consent/{served['id']}", headers=headers), "Consent") == served
+        for query in ({"patient": f"Patient/{patient.address}"}, {"patient": patient.address, "status": "active"}):
+            bundle = valid(client.get("/fhir/r4/Consent", params=query, headers=headers), "Bundle")
+            assert bundle["type"] == "searchset" and bundle["total"] == 1
+            assert bundle["entry"][0]["resource"] == served
+        none = valid(client.get("/fhir/r4/Consent", params={"status": "inactive"}, headers=headers), "Bundle")
+        assert none["total"] == 0
+
+    withdrawn = withdraw(client, service, patient, served, session)
+    assert withdrawn.status_code == 200, withdrawn.text
+    after = valid(withdrawn, "Consent")
+    assert after["status"] == "inactive" and after["meta"]["versionId"] == "2"
+    assert not service.ledger.consents.is_permitted(patient.address, org, "Observation", "TREAT")
+    revoked = [e for e in service.ledger.consents.history(patient.address) if e.kind == "ConsentSetRevoked"]
+    assert [e.fields["terms"] for e in revoked] == [terms_digest(resource)]
+    found = valid(client.get("/fhir/r4/Consent", params={"status": "inactive"}, headers=org_headers), "Bundle")
+    assert [e["resource"]["id"] for e in found["entry"]] == [served["id"]]
+
+    outcome(withdraw(client, service, patient, served, session), 409, "conflict", "conflict")
+
+
+def test_an_organisation_sees_only_consents_to_itself(
+    client: TestClient, service: Service, patient: LocalAccount, make_app: MakeApp, hospital: tuple[dict[str, str], str]
+) -> None:
+    org_headers, org = hospital
+    other_headers, other = make_app({Role.READER}, "Riverside Clinic")
+    served = valid(create(client, service, patient, pcf_consent(patient.address, org), org_headers), "Consent")
+    outcome(client.get(f"/fhir/r4/Consent/{served['id']}", headers=other_headers), 404, "not-found", "not_found")
+    bundle = valid(client.get("/fhir/r4/Consent", params={"patient": patient.address}, headers=other_headers), "Bundle")
+    assert bundle["total"] == 0
+    stranger = sign_in(client, service, Account.create())
+    outcome(client.get(f"/fhir/r4/Consent/{served['id']}", headers=stranger), 404, "not-found")
+    assert (
+        valid(client.get("/fhir/r4/Consent", params={"patient": patient.address}, headers=stranger), "Bundle")["total"]
+        == 0
+    )
+    assert other != org
+
+
+def test_a_consent_revoked_elsewhere_or_granted_again_turns_inactive(
+    client: TestClient, service: Service, patient: LocalAccount, hospital: tuple[dict[str, str], str]
+) -> None:
+    org_headers, org = hospital
+    first = valid(create(client, service, patient, pcf_consent(patient.address, org), org_headers), "Consent")
+    second = valid(
+        create(client, service, patient, {**pcf_consent(patient.address, org), "dateTime": "2026-02-01"}, org_headers),
+        "Consent",
+    )
+    read = {
+        c["id"]: c["status"]
+        for c in (
+            valid(client.get(f"/fhir/r4/Consent/{i}", headers=org_headers), "Consent")
+            for i in (first["id"], second["id"])
+        )
+    }
+    assert read == {first["id"]: "inactive", second["id"]: "active"}
+    outcome(withdraw(client, service, patient, first, org_headers), 409, "conflict")
+
+    key = ConsentKey(patient.address, org, "Observation", "TREAT")
+    deadline = int(time.time()) + 600
+    typed = revocation_typed_data(
+        service.ledger.consents.domain, key, patient.address, service.ledger.consents.nonce(patient.address), deadline
+    )
+    body = {
+        "patient": patient.address,
+        "grantee": org,
+        "scope": "Observation",
+        "purpose": "TREAT",
+        "deadline": deadline,
+        "signature": "0x" + sign_typed_data(patient, typed).hex(),
+    }
+    assert client.post("/v1/consents/revocations", json=body, headers=org_headers).status_code == 200
+    assert valid(client.get(f"/fhir/r4/Consent/{second['id']}", headers=org_headers), "Consent")["status"] == "inactive"
+
+
+def test_a_guardian_grants_and_the_patient_withdraws(
+    client: TestClient, service: Service, patient: LocalAccount, hospital: tuple[dict[str, str], str]
+) -> None:
+    org_headers, org = hospital
+    guardian = Account.create()
+    service.ledger.chain.fund(patient.address, 10**18)
+    service.ledger.consents.appoint_guardian(patient, guardian.address, int(time.time()) + 86_400)
+    resource = pcf_consent(patient.address, org, performer=f"RelatedPerson/{guardian.address}")
+    served = valid(create(client, service, guardian, resource, org_headers), "Consent")
+    assert service.ledger.consents.is_permitted(patient.address, org, "Observation", "TREAT")
+    withdrawn = withdraw(client, service, patient, served, sign_in(client, service, patient), name_signer=True)
+    assert valid(withdrawn, "Consent")["status"] == "inactive"
+
+
+UNSUPPORTED: dict[str, tuple[dict[str, Any], str]] = {
+    "nested deny provision": (
+        {
+            "provision": [
+                {"type": "deny", "class": [{"system": "http://hl7.org/fhir/resource-types", "code": "Condition"}]}
+            ]
+        },
+        "Consent.provision.provision",
+    ),
+    "no purpose": ({"purpose": []}, "Consent.provision.purpose"),
+    "unknown purpose": (
+        {"purpose": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "MARKETING"}]},
+        "Consent.provision.purpose[0]",
+    ),
+    "class and label together": (
+        {"securityLabel": [{"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N"}]},
+        "Consent.provision.securityLabel",
+    ),
+    "two actors": ("two actors", "Consent.provision.actor"),
+    "deny": ({"type": "deny"}, "Consent.provision.type"),
+    "action": (
+        {"action": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentaction", "code": "access"}]}]},
+        "Consent.provision.action",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNSUPPORTED))
+def test_unsupported_shapes_are_refused_with_an_operation_outcome(
+    client: TestClient, service: Service, patient: LocalAccount, hospital: tuple[dict[str, str], str], case: str
+) -> None:
+    org_headers, org = hospital
+    change, expression = UNSUPPORTED[case]
+    resource = pcf_consent(patient.address, org)
+    if change == "two actors":
+        resource["provision"]["actor"] *= 2
+    else:
+        resource["provision"].update(change)
+    before = service.ledger.chain.block_number()
+    unsigned = with_signature(resource, int(time.time()) + 600, bytes(65))  # refused before any signature check
+    response = client.post("/fhir/r4/Consent", json=unsigned, headers=org_headers)
+    body = outcome(response, 400, "not-supported", "fhir_not_supported")
+    assert body["issue"][0]["expression"] == [expression]
+    assert service.ledger.chain.block_number() == before  # nothing sent
+
+
+def test_refusals_are_operation_outcomes(
+    client: TestClient, service: Service, patient: LocalAccount, hospital: tuple[dict[str, str], str]
+) -> None:
+    org_headers, org = hospital
+    resource = pcf_consent(patient.address, org)
+    outcome(client.post("/fhir/r4/Consent", json=resource, headers=org_headers), 400, "invalid", "invalid_input")
+    forged = signed_consent(service.ledger.consents.domain, 0, Account.create(), resource)
+    outcome(client.post("/fhir/r4/Consent", json=forged, headers=org_headers), 400, "security", "invalid_signature")
+    invalid = {**resource, "status": 7}
+    body = outcome(client.post("/fhir/r4/Consent", json=invalid, headers=org_headers), 400, "structure", "invalid_fhir")
+    assert body["issue"][0]["expression"] == ["Consent.status"]
+    outcome(client.get("/fhir/r4/Consent"), 401, "login", "unauthenticated")
+    outcome(client.get("/fhir/r4/Consent/nope", headers=org_headers), 404, "not-found")
+    outcome(client.get("/fhir/r4/Patient/1", headers=org_headers), 404, "not-found")
+    outcome(client.get("/fhir/r4/Consent", params={"category": "x"}, headers=org_headers), 400, "invalid")
+    not_deleted = client.delete("/fhir/r4/Consent/" + "0" * 32, headers=org_headers)  # an id of the right form
+    outcome(not_deleted, 405, "not-supported")
+    assert not_deleted.headers["allow"] == "GET, PUT"
+    reader, _ = hospital
+    assert client.post("/v1/consents/grants", json={}, headers=reader).headers["content-type"] == "application/json"
+
+
+def test_a_reader_without_the_relayer_role_cannot_create(
+    client: TestClient, service: Service, patient: LocalAccount, make_app: MakeApp
+) -> None:
+    headers, org = make_app({Role.READER}, "Reader Only")
+    body = outcome(
+        create(client, service, patient, pcf_consent(patient.address, org.address), headers), 403, "forbidden"
+    )
+    assert "relayer" in body["issue"][0]["diagnostics"]
+    other = Account.create()
+    outcome(
+        create(client, service, patient, pcf_consent(patient.address, org.address), sign_in(client, service, other)),
+        403,
+        "forbidden",
+    )
+
+
+def test_provenance_of_an_anchored_record_carries_its_receipt(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
+) -> None:
+    headers, org = make_app({Role.REGISTRAR}, "General Hospital")
+    document = {"resourceType": "Observation", "status": "final", "code": {"text": "heart rate"}}
+    ack = client.post("/v1/records", json={"patient": patient.address, "document": document}, headers=headers).json()
+    record_id = ack["recordId"]
+    client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20}, headers=headers)
+    for who in (headers, sign_in(client, service, patient)):
+        provenance = valid(client.get(f"/fhir/r4/Provenance/{record_id}", headers=who), "Provenance")
+        assert provenance["target"][0]["identifier"]["value"] == record_id
+        assert provenance["agent"][0]["who"]["reference"] == f"Organization/{org.address}"
+        receipt = Receipt.parse(base64.b64decode(provenance["signature"][0]["data"]))
+        assert verify_receipt(receipt, anchors=service.ledger.anchors).valid
+        assert provenance["entity"][0]["what"]["identifier"]["value"].endswith(receipt.transaction_hash.hex())
+    other, _ = make_app({Role.READER}, "Riverside Clinic")
+    outcome(client.get(f"/fhir/r4/Provenance/{record_id}", headers=other), 404, "not-found")
+    pending = client.post("/v1/records", json={"patient": patient.address, "digest": "0x" + "11" * 32}, headers=headers)
+    outcome(client.get(f"/fhir/r4/Provenance/{pending.json()['recordId']}", headers=headers), 404, "not-found")
