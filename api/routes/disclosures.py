@@ -37,7 +37,7 @@ from ledger.exceptions import (
     PeriodTooLongError,
     StoreUnavailableError,
 )
-from ledger.fhir.audit_events import AuditSource, access_audit_event, audit_event_bundle
+from ledger.fhir.audit_events import Anchoring, AuditSource, access_audit_event, audit_event_bundle
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
 
@@ -150,7 +150,7 @@ def my_disclosures_bundle(
     accounting = _accounting(service, patient, start, end)
     source = AuditSource(service.settings.origin, service.ledger.deployment.chain_id)
     events = [
-        access_audit_event(entry.event, entry.recipient, source, stage=entry.stage, receipt=entry.receipt)
+        access_audit_event(entry.event, entry.recipient, source, Anchoring(entry.stage, entry.receipt))
         for entry in accounting.entries
     ]
     response.headers.update(PRIVATE)

@@ -1,11 +1,12 @@
-"""The FHIR R4 facade at ``/fhir/r4``: the CapabilityStatement, Consent and Provenance.
+"""The FHIR R4 facade at ``/fhir/r4``: the CapabilityStatement, Consent, AuditEvent and Provenance.
 
 Everything is ``application/fhir+json``; every error is an ``OperationOutcome`` (:mod:`api.errors`,
 with the status the ``/v1`` API gives the same error). Callers authenticate as on ``/v1``: an
-organisation's app (its API key: its organisation's Consents and records) or a patient's session
-token (the patient's own). Creating and withdrawing a Consent relays the patient's signature and
-draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping itself lives in
-:mod:`ledger.fhir`. Chain calls block, so routes that make them are plain ``def`` routes.
+organisation's app (its API key: its organisation's Consents, records and access trail) or a
+patient's session token (the patient's own). Creating and withdrawing a Consent relays the patient's
+signature and draws on the same gas budgets as ``/v1/consents`` and ``/v1/patient``. The mapping
+itself lives in :mod:`ledger.fhir`. Chain calls block, so routes that make them are plain ``def``
+routes.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from api.declared_errors import raises
@@ -31,6 +32,7 @@ from api.schemas.fhir import (
     resource_request_body,
     resource_responses,
 )
+from api.service import Service
 from ledger.exceptions import (
     ConflictError,
     InputError,
@@ -42,6 +44,16 @@ from ledger.exceptions import (
     StoreUnavailableError,
     UnsupportedFhirError,
 )
+from ledger.fhir.audit_event_search import (
+    MAX_COUNT,
+    OUTCOMES,
+    AuditTrail,
+    audit_event_query,
+    read_audit_event,
+    reference_address,
+    search_audit_events,
+)
+from ledger.fhir.audit_events import AuditSource
 from ledger.fhir.capability import capability_statement
 from ledger.fhir.consent_resources import (
     ConsentResource,
@@ -54,7 +66,6 @@ from ledger.fhir.consent_resources import (
 from ledger.fhir.outcome import searchset
 from ledger.fhir.provenance import readable_provenance
 from ledger.store.apps import Role
-from ledger.values import checksum
 
 router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute, default_response_class=FhirResponse)
 CHANGE_ERRORS = (
@@ -68,18 +79,25 @@ CHANGE_ERRORS = (
 )
 """What creating or withdrawing a Consent can refuse with: the relay's refusals and the resource's own."""
 VIEW_ERRORS = (PermissionDeniedError, InsufficientScopeError, StoreUnavailableError)
-PATIENT_PARAMETER = {
-    "name": "patient",
-    "in": "query",
-    "required": False,
-    "description": "the patient: `Patient/<address>` or the address (EIP-55 checksummed in mixed case)",
-    "schema": {
-        "anyOf": [
-            {"type": "string", "pattern": r"^0x[0-9a-fA-F]{40}$", "format": "eip55-address"},
-            {"type": "string", "pattern": r"^Patient/0x([0-9a-f]{40}|[0-9A-F]{40})$"},
-        ]
-    },
-}
+
+
+def _reference_parameter(name: str, resource: str, what: str) -> dict[str, Any]:
+    """A search parameter naming an account: ``<resource>/<address>`` or the address alone."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"{what}: `{resource}/<address>` or the address (EIP-55 checksummed in mixed case)",
+        "schema": {
+            "anyOf": [
+                {"type": "string", "pattern": r"^0x[0-9a-fA-F]{40}$", "format": "eip55-address"},
+                {"type": "string", "pattern": rf"^{resource}/0x([0-9a-f]{{40}}|[0-9A-F]{{40}})$"},
+            ]
+        },
+    }
+
+
+PATIENT_PARAMETER = _reference_parameter("patient", "Patient", "the patient")
 STATUS_PARAMETER = {
     "name": "status",
     "in": "query",
@@ -242,13 +260,75 @@ def search(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Respo
 
 
 def _patient_param(value: str | None) -> str | None:
-    if value is None:
-        return None
-    address = value.removeprefix("Patient/")
-    try:
-        return checksum(address)
-    except InputError as err:
-        raise InputError("patient is Patient/<address> or the address", field="patient") from err
+    return reference_address(value, "Patient", "patient") if value is not None else None
+
+
+def _trail(request: Request, service: Service) -> AuditTrail:
+    source = AuditSource(service.settings.origin, service.ledger.deployment.chain_id)
+    return AuditTrail(service.db.conn, source, _base(request), service.organisation, service.receipt_of)
+
+
+AuditEventIdPath = Annotated[
+    str,
+    Path(json_schema_extra={"pattern": r"^[1-9][0-9]{0,17}-(authz|read)$"}, description="`<trail id>-authz` or -read"),
+]
+AUDIT_SEARCH_PARAMETERS = [
+    PATIENT_PARAMETER,
+    {
+        "name": "date",
+        "in": "query",
+        "required": False,
+        "description": "`ge`, `gt`, `le`, `lt` or `eq` and a date or instant; twice for a range",
+        "style": "form",
+        "explode": True,
+        "schema": {"type": "array", "maxItems": 2, "items": {"type": "string", "examples": ["ge2026-01-01"]}},
+    },
+    _reference_parameter("agent", "Organization", "the organisation that asked"),
+    {
+        "name": "outcome",
+        "in": "query",
+        "required": False,
+        "description": "0 allowed, 8 denied (http://hl7.org/fhir/audit-event-outcome)",
+        "schema": {"type": "string", "enum": list(OUTCOMES)},
+    },
+    {
+        "name": "_count",
+        "in": "query",
+        "required": False,
+        "description": f"entries per page, 1 to {MAX_COUNT}",
+        "schema": {"type": "string", "pattern": r"^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$"},
+    },
+    {"name": "_cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
+
+@router.get(
+    "/AuditEvent/{event_id}",
+    summary="Read an AuditEvent (IHE BALP) of the access trail",
+    responses=resource_responses("AuditEvent", "the AuditEvent"),
+)
+@raises(NotFoundError, *VIEW_ERRORS)
+def read_audit(request: Request, event_id: AuditEventIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``<trail id>-authz`` (the access decision) or ``<trail id>-read`` (the read it allowed)."""
+    return fhir_response(read_audit_event(_trail(request, service), _viewer(who), event_id))
+
+
+@router.get(
+    "/AuditEvent",
+    summary="Search AuditEvents by patient, date, agent and outcome, paged",
+    responses=resource_responses("Bundle", "a searchset Bundle of the AuditEvents, a page of them"),
+    openapi_extra={"parameters": AUDIT_SEARCH_PARAMETERS},
+)
+@raises(InputError, *VIEW_ERRORS)
+def search_audit(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``patient`` (``Patient/<address>``), ``date`` (``ge``/``gt``/``le``/``lt``/``eq`` a date or instant;
+    twice for a range), ``agent`` (``Organization/<address>``), ``outcome`` (``0`` given, ``8`` denied),
+    ``_count`` (at most 200); the ``next`` link carries the cursor of the following page."""
+    params = {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
+    page = search_audit_events(_trail(request, service), _viewer(who), audit_event_query(params))
+    next_url = str(request.url.include_query_params(_cursor=page.next_cursor)) if page.next_cursor else None
+    bundle = searchset(page.events, base=_base(request), self_url=str(request.url), next_url=next_url, paged=True)
+    return fhir_response(bundle)
 
 
 @router.get(

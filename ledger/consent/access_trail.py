@@ -70,8 +70,12 @@ def audit_document(
 def audit_statements(
     ids: RecordIds, organisation: Organisation, app_id: int, attempt: AccessAttempt
 ) -> tuple[str, list[Statement]]:
-    """The audit record's id and the statements writing it (record and access event together)."""
-    document = audit_document(organisation, app_id, attempt, time.time(), secrets.token_hex(NONCE_BYTES))
+    """The audit record's id and the statements writing it (record and access event together).
+
+    The event's time is the document's, to the millisecond, so searches by time (the FHIR facade's
+    ``date``) agree with the time anchored."""
+    at = round(time.time(), 3)
+    document = audit_document(organisation, app_id, attempt, at, secrets.token_hex(NONCE_BYTES))
     (record,) = new_records(
         [RecordPayload(digest_json(document), attempt.patient.lower(), "application/json")],
         ids,
@@ -89,7 +93,7 @@ def audit_statements(
         decision=attempt.decision,
         reason=attempt.reason,
         document=canonical_json(document).decode("utf-8"),
-        created_at=record.created_at,
+        created_at=at,
         chain_tx=attempt.break_glass_tx,
     )
     return record.record_id, [insert_records_statement([record]), event]

@@ -162,16 +162,22 @@ def accounting_of(
             start=str(period.start),
             end=str(period.end),
         )
-    entries = tuple(_entry(conn, event, organisation_of, receipt_of) for event in events)
+    entries = tuple(trail_entry(conn, event, organisation_of, receipt_of) for event in events)
     return Accounting(checksum(patient), period, generated_at, entries)
 
 
-def _entry(
+def trail_entry(
     conn: Connection,
     event: AccessEvent,
     organisation_of: Callable[[int], Organisation],
     receipt_of: Callable[[StoredRecord], Receipt | None],
 ) -> AccountingEntry:
+    """One attempt of the trail with its recipient, its anchored document and its audit record's
+    stage and receipt.
+
+    Raises:
+        IntegrityError: The attempt has an unknown decision or names no stored record.
+    """
     if event.decision not in SECTIONS:
         raise IntegrityError(f"access event {event.id} has an unknown decision", decision=event.decision)
     record = get_record(conn, event.record_id)

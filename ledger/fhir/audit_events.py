@@ -16,6 +16,11 @@ with the ``fhir.resources.R4B`` models (R4B's AuditEvent is R4's):
   the anchored audit record: ``detail`` carries the anchored document (base64 of its RFC 8785 form),
   its stage and, once final, its receipt (base64 JSON), transaction, root, block and chain id.
 
+Beside it, an attempt that gave access (allowed, or break-glass) has a BALP ``PatientRead`` event:
+``type`` rest, ``subtype`` read, ``action`` R, the same agents (CareLedger as the server read from)
+and purposes, the patient as a ``Patient/<address>`` entity, the data read and the anchored record.
+Each event has a stable id: ``<trail id>-authz`` and ``<trail id>-read`` (:func:`audit_event_id`).
+
 Accounts are identified by CAIP-10 (``eip155:<chain id>:<address>``). BALP's required agent
 ``network`` and ``user`` are left out (the trail keeps neither a network address nor a person), so
 the events do not claim the profile in ``meta.profile``.
@@ -24,11 +29,12 @@ the events do not claim the profile in ``meta.profile``.
 from __future__ import annotations
 
 import base64
+import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 from fhir.resources.R4B.auditevent import AuditEvent
@@ -41,6 +47,8 @@ from ledger.store.apps import Organisation
 from ledger.values import checksum
 
 DCM: Final = "http://dicom.nema.org/resources/ontology/DCM"
+AUDIT_EVENT_TYPE: Final = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL_INTERACTION: Final = "http://hl7.org/fhir/restful-interaction"
 AUTHZ_SUBTYPE: Final = "https://profiles.ihe.net/ITI/BALP/CodeSystem/AuthZsubType"
 ACT_REASON: Final = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
 PARTICIPATION_TYPE: Final = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -58,8 +66,29 @@ RFC3986: Final = "urn:ietf:rfc:3986"
 SUCCESS: Final = "0"
 SERIOUS_FAILURE: Final = "8"
 BREAK_GLASS_PURPOSE: Final = "BTG"
+GAVE_ACCESS: Final = frozenset({"allowed", "break_glass"})
+"""The trail's decisions that gave access: outcome 0, and a ``PatientRead`` event beside the decision."""
+OUTCOME_DECISIONS: Final[dict[str, frozenset[str]]] = {SUCCESS: GAVE_ACCESS, SERIOUS_FAILURE: frozenset({"denied"})}
+"""The trail's decisions behind each ``outcome`` an event may have."""
+
+EventKind = Literal["authz", "read"]
+_EVENT_ID: Final = re.compile(r"([1-9][0-9]{0,17})-(authz|read)")
 _BUNDLE_NAMESPACE: Final = uuid.UUID("5d0c3f0e-8d43-4f0e-9a51-6c1b7a0f2e11")
 """Names the entries' ``urn:uuid`` full URLs (a uuid5 of the audit record's id: the same every time)."""
+
+
+def audit_event_id(event: AccessEvent, kind: EventKind) -> str:
+    """The stable id of the ``kind`` event of an attempt: ``<trail id>-authz`` or ``<trail id>-read``."""
+    return f"{event.id}-{kind}"
+
+
+def parse_audit_event_id(text: str) -> tuple[int, EventKind] | None:
+    """The trail id and kind an event id names, or None if it names none."""
+    match = _EVENT_ID.fullmatch(text)
+    if match is None:
+        return None
+    kind: EventKind = "authz" if match[2] == "authz" else "read"
+    return int(match[1]), kind
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, str]:
@@ -98,7 +127,13 @@ def _outcome(event: AccessEvent) -> tuple[str, str]:
     return SERIOUS_FAILURE, f"access denied: {event.reason or 'not permitted'}"
 
 
-def _agents(event: AccessEvent, organisation: Organisation, source: AuditSource) -> list[dict[str, Any]]:
+_AUTHORISATION_SERVER: Final = _coding(SECURITY_ROLE_TYPE, "authserver", "authorization server")
+_DESTINATION: Final = _coding(DCM, "110152", "Destination Role ID")
+
+
+def _agents(
+    event: AccessEvent, organisation: Organisation, source: AuditSource, service: dict[str, str]
+) -> list[dict[str, Any]]:
     return [
         {
             "type": {"coding": [_coding(DCM, "110150", "Application")]},
@@ -116,17 +151,18 @@ def _agents(event: AccessEvent, organisation: Organisation, source: AuditSource)
             "purposeOfUse": [_purpose(event.purpose)],
         },
         {
-            "type": {"coding": [_coding(SECURITY_ROLE_TYPE, "authserver", "authorization server")]},
+            "type": {"coding": [service]},
             "who": source.observer,
             "requestor": False,
         },
     ]
 
 
-def _record_entity(event: AccessEvent, stage: str, receipt: Receipt | None, receipt_url: str | None) -> dict[str, Any]:
+def _record_entity(event: AccessEvent, anchoring: Anchoring) -> dict[str, Any]:
+    receipt = anchoring.receipt
     details: list[dict[str, str]] = [
         {"type": "document", "valueBase64Binary": _b64(event.document.encode("utf-8"))},
-        {"type": "status", "valueString": stage},
+        {"type": "status", "valueString": anchoring.stage},
     ]
     if event.chain_tx is not None:
         details.append({"type": "break-glass-transaction", "valueString": "0x" + event.chain_tx.hex()})
@@ -138,8 +174,8 @@ def _record_entity(event: AccessEvent, stage: str, receipt: Receipt | None, rece
             {"type": "block", "valueString": str(receipt.block_number)},
             {"type": "chain", "valueString": str(receipt.chain_id)},
         ]
-    if receipt_url is not None:
-        details.append({"type": "receipt-url", "valueString": receipt_url})
+    for kind, url in anchoring.links.items():
+        details.append({"type": kind, "valueString": url})
     return {
         "what": {"identifier": {"system": RECORD_SYSTEM, "value": event.record_id}, "display": "anchored audit record"},
         "type": _coding(ENTITY_TYPE, "2", "System Object"),
@@ -152,9 +188,7 @@ def _entities(
     event: AccessEvent,
     organisation: Organisation,
     source: AuditSource,
-    stage: str,
-    receipt: Receipt | None,
-    receipt_url: str | None,
+    anchoring: Anchoring,
 ) -> list[dict[str, Any]]:
     patient = checksum(event.patient)
     entities: list[dict[str, Any]] = [
@@ -173,68 +207,133 @@ def _entities(
                 "detail": [{"type": "decision", "valueString": event.reason or "permitted"}],
             }
         )
-    entities.append(
-        {
-            "type": _coding(ENTITY_TYPE, "2", "System Object"),
-            "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
-            "name": event.scope,
-            "description": SCOPE_LABELS.get(event.scope, f"data of type {event.scope}"),
-        }
-    )
-    entities.append(_record_entity(event, stage, receipt, receipt_url))
+    entities.append(_data_entity(event))
+    entities.append(_record_entity(event, anchoring))
     return entities
 
 
-def access_audit_event(
-    event: AccessEvent,
-    organisation: Organisation,
-    source: AuditSource,
-    *,
-    stage: str,
-    receipt: Receipt | None,
-    receipt_url: str | None = None,
-) -> dict[str, Any]:
-    """The ``AuditEvent`` (as JSON, validated by the R4B model) of one attempt of the trail.
+def _data_entity(event: AccessEvent) -> dict[str, Any]:
+    return {
+        "type": _coding(ENTITY_TYPE, "2", "System Object"),
+        "role": _coding(OBJECT_ROLE, "4", "Domain Resource"),
+        "name": event.scope,
+        "description": SCOPE_LABELS.get(event.scope, f"data of type {event.scope}"),
+    }
 
-    Args:
-        event: The attempt as stored.
-        organisation: The organisation whose app asked.
-        source: This service, on its chain.
-        stage: Where the attempt's audit record stands (pending, sealed, confirming, anchored).
-        receipt: The audit record's receipt, once final.
-        receipt_url: Where a caller may fetch that receipt, if anywhere.
-    """
-    recorded = str(orjson.loads(event.document)["time"])
-    outcome, description = _outcome(event)
+
+def _purposes(event: AccessEvent) -> list[dict[str, Any]]:
     purposes = [_purpose(event.purpose)]
     if event.decision == "break_glass" and event.purpose != BREAK_GLASS_PURPOSE:
         purposes.append(_purpose(BREAK_GLASS_PURPOSE))
-    subtype = ("AuthZ-Role", "Authorization Decision using only Roles")
-    if event.decision != "break_glass":
-        subtype = ("AuthZ-Consent", "Authorization Decision using Roles and Consent")
+    return purposes
+
+
+@dataclass(frozen=True)
+class Anchoring:
+    """Where an attempt's audit record stands (pending, sealed, confirming, anchored), its receipt once
+    final, and where a caller may fetch that receipt (``entity.detail`` type to URL)."""
+
+    stage: str
+    receipt: Receipt | None = None
+    links: Mapping[str, str] = field(default_factory=dict)
+
+
+def _audit_event(
+    event: AccessEvent,
+    kind: EventKind,
+    organisation: Organisation,
+    source: AuditSource,
+    facts: dict[str, Any],
+    service: dict[str, str],
+    source_type: dict[str, str],
+) -> dict[str, Any]:
+    """The event of ``kind`` of an attempt: ``facts`` (type, subtype, action, outcome, entity) and
+    what every event has, validated by the R4B model."""
+    recorded = str(orjson.loads(event.document)["time"])
     resource = {
         "resourceType": "AuditEvent",
-        "id": event.record_id,
-        "type": _coding(DCM, "110113", "Security Alert"),
-        "subtype": [_coding(AUTHZ_SUBTYPE, *subtype)],
-        "action": "E",
+        "id": audit_event_id(event, kind),
         "period": {"start": recorded, "end": recorded},
         "recorded": recorded,
-        "outcome": outcome,
-        "outcomeDesc": description,
-        "purposeOfEvent": purposes,
-        "agent": _agents(event, organisation, source),
-        "source": {
-            "site": source.origin,
-            "observer": source.observer,
-            "type": [_coding(SECURITY_SOURCE_TYPE, "6", "Security Server")],
-        },
-        "entity": _entities(event, organisation, source, stage, receipt, receipt_url),
+        "purposeOfEvent": _purposes(event),
+        "agent": _agents(event, organisation, source, service),
+        "source": {"site": source.origin, "observer": source.observer, "type": [source_type]},
+        **facts,
     }
     dumped: dict[str, Any] = AuditEvent.model_validate(resource).model_dump(
         mode="json", by_alias=True, exclude_none=True
     )
     return dumped
+
+
+def access_audit_event(
+    event: AccessEvent, organisation: Organisation, source: AuditSource, anchoring: Anchoring
+) -> dict[str, Any]:
+    """The ``AuthZconsent`` ``AuditEvent`` (as JSON, validated by the R4B model) of one attempt of the trail.
+
+    Args:
+        event: The attempt as stored.
+        organisation: The organisation whose app asked.
+        source: This service, on its chain.
+        anchoring: Where the attempt's audit record stands.
+    """
+    outcome, description = _outcome(event)
+    subtype = ("AuthZ-Role", "Authorization Decision using only Roles")
+    if event.decision != "break_glass":
+        subtype = ("AuthZ-Consent", "Authorization Decision using Roles and Consent")
+    facts = {
+        "type": _coding(DCM, "110113", "Security Alert"),
+        "subtype": [_coding(AUTHZ_SUBTYPE, *subtype)],
+        "action": "E",
+        "outcome": outcome,
+        "outcomeDesc": description,
+        "entity": _entities(event, organisation, source, anchoring),
+    }
+    security_server = _coding(SECURITY_SOURCE_TYPE, "6", "Security Server")
+    return _audit_event(event, "authz", organisation, source, facts, _AUTHORISATION_SERVER, security_server)
+
+
+def patient_read_event(
+    event: AccessEvent, organisation: Organisation, source: AuditSource, anchoring: Anchoring
+) -> dict[str, Any]:
+    """The BALP ``PatientRead`` ``AuditEvent`` of an attempt that gave access (arguments as
+    :func:`access_audit_event`'s).
+
+    Raises:
+        ValueError: The attempt was denied: nothing was read.
+    """
+    if event.decision not in GAVE_ACCESS:
+        raise ValueError(f"access event {event.id} was denied: nothing was read")
+    patient = checksum(event.patient)
+    facts = {
+        "type": _coding(AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
+        "subtype": [_coding(RESTFUL_INTERACTION, "read", "read")],
+        "action": "R",
+        "outcome": SUCCESS,
+        "outcomeDesc": _outcome(event)[1],
+        "entity": [
+            {
+                "what": {"reference": f"Patient/{patient}", "identifier": source.account(patient)},
+                "type": _coding(ENTITY_TYPE, "1", "Person"),
+                "role": _coding(OBJECT_ROLE, "1", "Patient"),
+            },
+            _data_entity(event),
+            _record_entity(event, anchoring),
+        ],
+    }
+    application_server = _coding(SECURITY_SOURCE_TYPE, "4", "Application Server")
+    return _audit_event(event, "read", organisation, source, facts, _DESTINATION, application_server)
+
+
+def audit_events_of(
+    event: AccessEvent, organisation: Organisation, source: AuditSource, anchoring: Anchoring
+) -> list[dict[str, Any]]:
+    """Every ``AuditEvent`` of one attempt, in order: its ``AuthZconsent`` decision, then (when it
+    gave access) its ``PatientRead``."""
+    events = [access_audit_event(event, organisation, source, anchoring)]
+    if event.decision in GAVE_ACCESS:
+        events.append(patient_read_event(event, organisation, source, anchoring))
+    return events
 
 
 def audit_event_bundle(events: Sequence[dict[str, Any]], *, timestamp: float) -> dict[str, Any]:

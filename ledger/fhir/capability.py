@@ -1,14 +1,22 @@
 """The facade's ``CapabilityStatement``: exactly what ``/fhir/r4`` supports, nothing it does not.
 
 JSON only; Consent read, search (``patient``, ``status``: what IHE ITI-108 requires), create and
-update (withdrawal only); Provenance read. No history, no delete, no conditional interactions.
+update (withdrawal only); AuditEvent read and search (``patient``, ``date``, ``agent``, ``outcome``,
+paged); Provenance read. No history, no delete, no conditional interactions.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ledger.fhir import systems
+
+_PATIENT_PARAMETER: Final = {
+    "name": "patient",
+    "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
+    "type": "reference",
+    "documentation": "Patient/<address> or the address",
+}
 
 
 def capability_statement(*, base: str, version: str, date: str) -> dict[str, Any]:
@@ -52,7 +60,7 @@ def capability_statement(*, base: str, version: str, date: str) -> dict[str, Any
                         "patient session token from POST /v1/patient/sessions for the patient's own."
                     ),
                 },
-                "resource": [_consent(), _provenance()],
+                "resource": [_consent(), _audit_event(), _provenance()],
             }
         ],
     }
@@ -79,17 +87,53 @@ def _consent() -> dict[str, Any]:
         "conditionalUpdate": False,
         "conditionalDelete": "not-supported",
         "searchParam": [
-            {
-                "name": "patient",
-                "definition": "http://hl7.org/fhir/SearchParameter/clinical-patient",
-                "type": "reference",
-                "documentation": "Patient/<address> or the address",
-            },
+            _PATIENT_PARAMETER,
             {
                 "name": "status",
                 "definition": "http://hl7.org/fhir/SearchParameter/Consent-status",
                 "type": "token",
                 "documentation": "active or inactive, as the chain has it now",
+            },
+        ],
+    }
+
+
+def _audit_event() -> dict[str, Any]:
+    return {
+        "type": "AuditEvent",
+        "documentation": (
+            "IHE BALP: one AuthZconsent event per access decision (<trail id>-authz) and a PatientRead beside "
+            "each that gave access (<trail id>-read); break-glass carries purposeOfEvent BTG; entity.detail "
+            "carries the anchoring of the decision's audit record"
+        ),
+        "interaction": [
+            {"code": "read"},
+            {"code": "search-type", "documentation": "by patient, date, agent and outcome; paged with _count"},
+        ],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            _PATIENT_PARAMETER,
+            {
+                "name": "date",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-date",
+                "type": "date",
+                "documentation": "a date or an instant, prefix eq, ge, gt, le or lt; twice for a range",
+            },
+            {
+                "name": "agent",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-agent",
+                "type": "reference",
+                "documentation": "Organization/<address>: the recipient organisation",
+            },
+            {
+                "name": "outcome",
+                "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
+                "type": "token",
+                "documentation": "0 (access given) or 8 (denied)",
             },
         ],
     }

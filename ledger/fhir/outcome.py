@@ -77,13 +77,19 @@ def outcome_of(err: LedgerError, code: str, message: str, details: dict[str, Any
     )
 
 
-def searchset(resources: list[dict[str, Any]], *, base: str, self_url: str) -> dict[str, Any]:
-    """A ``searchset`` Bundle of every match (no paging: a search names one patient or one organisation)."""
+def searchset(
+    resources: list[dict[str, Any]], *, base: str, self_url: str, next_url: str | None = None, paged: bool = False
+) -> dict[str, Any]:
+    """A ``searchset`` Bundle of matches: every one (with ``total``), or, when ``paged``, one page of
+    them (no ``total``; a ``next`` link while more follow)."""
+    links = [{"relation": "self", "url": self_url}]
+    if next_url is not None:
+        links.append({"relation": "next", "url": next_url})
     return {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(resources),
-        "link": [{"relation": "self", "url": self_url}],
+        **({} if paged else {"total": len(resources)}),
+        "link": links,
         "entry": [
             {"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r, "search": {"mode": "match"}}
             for r in resources

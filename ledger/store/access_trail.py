@@ -7,6 +7,7 @@ the trail is anchored with the organisation's other records. Pages are read by t
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,10 +71,11 @@ def access_events(
     limit: int,
     since: float | None = None,
     until: float | None = None,
+    decisions: Collection[str] | None = None,
 ) -> list[AccessEvent]:
     """Attempts about ``patient`` and/or by ``organisation_id`` with ids above ``after``, oldest first;
     with ``since`` and/or ``until``, only those made at or after ``since`` and before ``until``
-    (unix seconds)."""
+    (unix seconds); with ``decisions``, only those decided so."""
     if patient is None and organisation_id is None:
         raise ValueError("the access trail is read for a patient, an organisation or both")
     conditions, params = ["id > ?"], list[object]([after])
@@ -89,11 +91,21 @@ def access_events(
     if until is not None:
         conditions.append("created_at < ?")
         params.append(until)
+    if decisions is not None:
+        chosen = sorted(decisions)
+        conditions.append(f"decision IN ({', '.join('?' for _ in chosen)})" if chosen else "1 = 0")
+        params.extend(chosen)
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM access_events WHERE {' AND '.join(conditions)} ORDER BY id LIMIT ?",
         (*params, limit),
     ).fetchall()
     return [_event(row) for row in rows]
+
+
+def access_event(conn: Connection, event_id: int) -> AccessEvent | None:
+    """One attempt by its id in the trail."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM access_events WHERE id = ?", (event_id,)).fetchone()
+    return _event(row) if row is not None else None
 
 
 def _event(row: Any) -> AccessEvent:

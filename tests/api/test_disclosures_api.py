@@ -158,8 +158,9 @@ def test_the_accounting_is_the_access_trail_and_every_receipt_verifies(
     bundle = response.json()
     Bundle.model_validate(bundle)
     events = [e["resource"] for e in bundle["entry"]]
-    assert [e["id"] for e in events] == [e["recordId"] for e in trail["entries"]]
-    by_id = {e["recordId"]: e for name in SECTIONS.values() for e in answer[name]}
+    assert [e["id"] for e in events] == [f"{e['id']}-authz" for e in trail["entries"]]
+    assert [e["entity"][-1]["what"]["identifier"]["value"] for e in events] == [e["recordId"] for e in trail["entries"]]
+    by_id = {f"{e['id']}-authz": e for name in SECTIONS.values() for e in answer[name]}
     for event in events:
         entry = by_id[event["id"]]
         details = {d["type"]: d for d in event["entity"][-1]["detail"]}

@@ -2,7 +2,8 @@
 
 It reads the CapabilityStatement, creates a Consent the patient signed, searches it (as the grantee
 organisation and as the patient's own session), withdraws it, is refused an unsupported one with an
-OperationOutcome, and fetches the Provenance of an anchored record. The client side signs as a
+OperationOutcome, searches the AuditEvents of allowed, denied and break-glass accesses (page by
+page, as each side may see them), and fetches the Provenance of an anchored record. The client side signs as a
 wallet would, from what the service publishes (``GET /v1/patient/signing``, the patient's nonce),
 with the terms digest computed here from RFC 8785 and SHA-256 (not with the ledger's code).
 Everything received validates with ``fhir.resources.R4B``.
@@ -40,6 +41,7 @@ SIGNATURE_EXTENSION = "urn:careledger:fhir:eip712-signature"
 class Served:
     base: str
     app_key: str
+    emergency_key: str
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,9 @@ def served(
         admin_key = create_admin(env)
         with running_service(env, port):
             base = f"http://127.0.0.1:{port}"
-            yield Served(base, setup_app(base, admin_key, ["reader", "registrar", "relayer"]))
+            app_key = setup_app(base, admin_key, ["reader", "registrar", "relayer"])
+            emergency_key = setup_app(base, admin_key, ["reader", "emergency"], "City ER", emergency=True)
+            yield Served(base, app_key, emergency_key)
 
 
 def validated(resource: Any) -> dict[str, Any]:
@@ -145,7 +149,7 @@ def patient_session(base: str, patient: LocalAccount) -> str:
 def test_a_fhir_client_creates_searches_and_withdraws_a_consent(served: Served) -> None:
     organisation = SyncFHIRClient(f"{served.base}/fhir/r4", authorization=f"Bearer {served.app_key}")
     statement = validated(organisation.execute("metadata", method="get"))
-    assert {r["type"] for r in statement["rest"][0]["resource"]} == {"Consent", "Provenance"}
+    assert {r["type"] for r in statement["rest"][0]["resource"]} == {"Consent", "AuditEvent", "Provenance"}
 
     organisations = httpx.get(f"{served.base}/v1/patient/organisations").json()["organisations"]
     (grantee,) = [o["address"] for o in organisations if o["name"] == "General Hospital"]  # the app's
@@ -200,3 +204,59 @@ def test_a_fhir_client_fetches_the_provenance_of_an_anchored_record(served: Serv
     verdict = httpx.post(f"{served.base}/v1/verify", json={"receipt": json.loads(carried)})
     assert verdict.status_code == 200 and verdict.json()["match"] is True, verdict.text
     assert json.loads(carried) == receipt.json()
+
+
+def access(base: str, key: str, path: str, body: dict[str, str]) -> int:
+    return httpx.post(f"{base}/v1/access{path}", json=body, headers={"Authorization": f"Bearer {key}"}).status_code
+
+
+def anchored(event: dict[str, Any]) -> bool:
+    return any(d["type"] == "transaction" for d in event["entity"][-1]["detail"])
+
+
+def test_a_fhir_client_searches_audit_events_after_allowed_denied_and_break_glass_accesses(served: Served) -> None:
+    organisation = SyncFHIRClient(f"{served.base}/fhir/r4", authorization=f"Bearer {served.app_key}")
+    organisations = httpx.get(f"{served.base}/v1/patient/organisations").json()["organisations"]
+    (grantee,) = [o["address"] for o in organisations if o["name"] == "General Hospital"]
+    patient: LocalAccount = Account.create()
+    organisation.resource(
+        "Consent", **sign(served.base, patient, pcf_consent(patient.address, grantee), grantee)
+    ).save()
+    who = {"patient": patient.address}
+    assert access(served.base, served.app_key, "", {**who, "scope": "Observation", "purpose": "TREAT"}) == 200
+    assert access(served.base, served.app_key, "", {**who, "scope": "Observation", "purpose": "HRESCH"}) == 403
+    assert (
+        access(served.base, served.emergency_key, "/emergency", {**who, "scope": "*", "reason": "UNCONSCIOUS"}) == 200
+    )
+
+    own = SyncFHIRClient(f"{served.base}/fhir/r4", authorization=f"Bearer {patient_session(served.base, patient)}")
+    search = own.resources("AuditEvent").search(patient=f"Patient/{patient.address}")
+    events = [validated(e) for e in search.limit(2).fetch_all()]  # three pages, following next links
+    assert [validated(e)["id"] for e in search.fetch()] == [e["id"] for e in events]  # one page of 50
+    kinds = [(e["id"].split("-")[1], e["outcome"]) for e in events]
+    assert kinds == [("authz", "0"), ("read", "0"), ("authz", "8"), ("authz", "0"), ("read", "0")]
+    *_, glass, glass_read = events
+    for event in (glass, glass_read):
+        assert [c["coding"][0]["code"] for c in event["purposeOfEvent"]] == ["ETREAT", "BTG"]
+    assert glass_read["entity"][0]["what"]["reference"] == f"Patient/{patient.address}"
+    assert [validated(e)["id"] for e in own.resources("AuditEvent").search(outcome="8").fetch()] == [events[2]["id"]]
+    validated(own.execute("AuditEvent", method="get", params={"date": ["ge2020-01-01", "lt2100-01-01"]}))
+
+    # The organisation sees its own apps' attempts only: not City ER's break-glass.
+    seen = organisation.resources("AuditEvent").search(patient=patient.address).fetch_all()
+    assert [validated(e)["id"] for e in seen] == [e["id"] for e in events[:3]]
+
+    # Once the audit records are anchored, entity.detail carries transaction, root and receipt links.
+    deadline = time.monotonic() + 60
+    while not all(anchored(e) for e in events):
+        assert time.monotonic() < deadline, "the audit records were not anchored in time"
+        time.sleep(0.3)
+        events = [validated(own.reference("AuditEvent", e["id"]).to_resource()) for e in events]
+    details = {d["type"]: d["valueString"] for d in events[0]["entity"][-1]["detail"] if "valueString" in d}
+    assert details["root"].startswith("0x") and details["transaction"].startswith("0x")
+    provenance = validated(own.execute(details["provenance-url"].removeprefix(own.url), method="get"))
+    assert base64.b64decode(provenance["signature"][0]["data"])
+
+    with pytest.raises(OperationOutcome) as refused:
+        organisation.resources("AuditEvent").search(subject="x").fetch()
+    assert validated(refused.value.resource)["issue"][0]["code"] == "invalid"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from ledger.fhir.consent import terms_digest, with_signature
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
+from tests.api.test_disclosures_api import anchored_accounting, build_scenario
 from tests.support.fhir_consents import pcf_consent, signed_consent
 from tests.support.patient_sessions import sign_in
 
@@ -85,10 +87,12 @@ def test_metadata_lists_exactly_what_is_supported(client: TestClient) -> None:
     assert statement["fhirVersion"] == "4.0.1"
     (rest,) = statement["rest"]
     by_type = {r["type"]: r for r in rest["resource"]}
-    assert set(by_type) == {"Consent", "Provenance"}
+    assert set(by_type) == {"Consent", "AuditEvent", "Provenance"}
     assert [i["code"] for i in by_type["Consent"]["interaction"]] == ["read", "search-type", "create", "update"]
     assert [p["name"] for p in by_type["Consent"]["searchParam"]] == ["patient", "status"]
     assert [i["code"] for i in by_type["Provenance"]["interaction"]] == ["read"]
+    assert [i["code"] for i in by_type["AuditEvent"]["interaction"]] == ["read", "search-type"]
+    assert [p["name"] for p in by_type["AuditEvent"]["searchParam"]] == ["patient", "date", "agent", "outcome"]
 
 
 def test_a_patient_grants_reads_searches_and_withdraws_a_consent(
@@ -303,3 +307,211 @@ def test_provenance_of_an_anchored_record_carries_its_receipt(
     outcome(client.get(f"/fhir/r4/Provenance/{record_id}", headers=other), 404, "not-found")
     pending = client.post("/v1/records", json={"patient": patient.address, "digest": "0x" + "11" * 32}, headers=headers)
     outcome(client.get(f"/fhir/r4/Provenance/{pending.json()['recordId']}", headers=headers), 404, "not-found")
+
+
+# --- AuditEvent: the access trail as IHE BALP events ---------------------------------------------
+
+
+def audit_search(client: TestClient, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    """Every AuditEvent a search finds, page after page (following ``next``), each validated."""
+    events: list[dict[str, Any]] = []
+    response = client.get("/fhir/r4/AuditEvent", params=params, headers=headers)
+    while True:
+        bundle = valid(response, "Bundle")
+        assert bundle["type"] == "searchset"
+        events += [valid_event(e["resource"]) for e in bundle.get("entry", [])]
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not following:
+            return events
+        response = client.get(following[0], headers=headers)
+
+
+def valid_event(resource: dict[str, Any]) -> dict[str, Any]:
+    get_fhir_model_class("AuditEvent").model_validate(resource)
+    return resource
+
+
+def ids(events: list[dict[str, Any]]) -> list[str]:
+    return [e["id"] for e in events]
+
+
+def expected_ids(entries: list[dict[str, Any]]) -> list[str]:
+    """The events of trail entries: each decision, then the read of each that gave access."""
+    gave = ("allowed", "break_glass")
+    return [i for e in entries for i in (f"{e['id']}-authz", *([f"{e['id']}-read"] if e["decision"] in gave else []))]
+
+
+def details(event: dict[str, Any]) -> dict[str, str]:
+    record = event["entity"][-1]
+    assert record["what"]["identifier"]["system"] == "urn:careledger:record"
+    return {d["type"]: d.get("valueString") or d.get("valueBase64Binary") for d in record["detail"]}
+
+
+@pytest.fixture
+def trail(client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount) -> list[dict[str, Any]]:
+    """The disclosures scenario (three organisations; allowed, denied and break-glass accesses), anchored."""
+    build_scenario(client, service, make_app, patient)
+    token = sign_in(client, service, patient)
+    anchored_accounting(client, patient.address, token)
+    entries: list[dict[str, Any]] = client.get(f"/v1/patient/{patient.address}/accesses", headers=token).json()[
+        "entries"
+    ]
+    assert len(entries) == 6
+    return entries
+
+
+def test_audit_events_show_each_decision_and_each_read_with_its_anchoring(
+    client: TestClient, service: Service, patient: LocalAccount, trail: list[dict[str, Any]]
+) -> None:
+    session = sign_in(client, service, patient)
+    events = audit_search(client, session, patient=f"Patient/{patient.address}")
+    assert ids(events) == expected_ids(trail)
+    assert ids(audit_search(client, session)) == ids(events)  # the patient's own, unasked
+    by_id = {e["id"]: e for e in events}
+    for entry in trail:
+        decision = by_id[f"{entry['id']}-authz"]
+        assert decision["type"]["code"] == "110113" and decision["action"] == "E"
+        assert decision["outcome"] == ("8" if entry["decision"] == "denied" else "0")
+        recipient = next(a for a in decision["agent"] if a["requestor"])
+        assert recipient["who"]["identifier"]["value"].endswith(entry["organisation"]["address"])
+        anchoring = details(decision)
+        assert {"transaction", "root", "receipt", "receipt-url", "provenance-url"} <= set(anchoring)
+        assert anchoring["provenance-url"].endswith(f"/fhir/r4/Provenance/{entry['recordId']}")
+        provenance = valid(client.get(anchoring["provenance-url"], headers=session), "Provenance")
+        receipt = Receipt.parse(base64.b64decode(provenance["signature"][0]["data"]))
+        assert "0x" + receipt.transaction_hash.hex() == anchoring["transaction"]
+        assert "0x" + receipt.root.hex() == anchoring["root"]
+        if entry["decision"] == "denied":
+            assert f"{entry['id']}-read" not in by_id
+            continue
+        read = by_id[f"{entry['id']}-read"]
+        assert (read["type"]["code"], read["subtype"][0]["code"], read["action"]) == ("rest", "read", "R")
+        assert read["entity"][0]["what"]["reference"] == f"Patient/{patient.address}"
+        assert read["entity"][0]["role"]["code"] == "1"
+        assert details(read) == anchoring
+        purposes = [[c["coding"][0]["code"] for c in e["purposeOfEvent"]] for e in (decision, read)]
+        if entry["decision"] == "break_glass":
+            assert purposes == [["ETREAT", "BTG"]] * 2
+            assert decision["subtype"][0]["code"] == "AuthZ-Role"
+        else:
+            assert purposes == [[entry["purpose"]]] * 2
+            assert decision["subtype"][0]["code"] == "AuthZ-Consent"
+            consent = next(e for e in decision["entity"] if e["type"]["code"] == "Consent")
+            assert consent["what"]["identifier"]["value"].startswith(f"{patient.address}:")
+
+    # Read by id: the same event; a denied attempt read nothing.
+    for event in events:
+        assert valid(client.get(f"/fhir/r4/AuditEvent/{event['id']}", headers=session), "AuditEvent") == event
+    denied = next(e for e in trail if e["decision"] == "denied")
+    for missing in (f"{denied['id']}-read", "0-authz", "x", f"{denied['id']}"):
+        outcome(client.get(f"/fhir/r4/AuditEvent/{missing}", headers=session), 404, "not-found")
+
+
+def test_audit_event_searches_by_outcome_agent_and_date(
+    client: TestClient, service: Service, patient: LocalAccount, trail: list[dict[str, Any]]
+) -> None:
+    session = sign_in(client, service, patient)
+    denied = [e for e in trail if e["decision"] == "denied"]
+    given = [e for e in trail if e["decision"] != "denied"]
+    assert ids(audit_search(client, session, outcome="8")) == expected_ids(denied)
+    assert ids(audit_search(client, session, outcome="http://hl7.org/fhir/audit-event-outcome|0")) == expected_ids(
+        given
+    )
+    assert audit_search(client, session, outcome="4") == []
+    lab = next(e["organisation"]["address"] for e in trail if e["organisation"]["name"] == "City Lab")
+    of_lab = [e for e in trail if e["organisation"]["address"] == lab]
+    assert ids(audit_search(client, session, agent=f"Organization/{lab}")) == expected_ids(of_lab)
+    assert ids(audit_search(client, session, agent=lab, outcome="8")) == expected_ids(
+        [e for e in of_lab if e["decision"] == "denied"]
+    )
+    assert audit_search(client, session, agent=Account.create().address) == []
+
+    everything = expected_ids(trail)
+    today = datetime.now(UTC).date()
+    yesterday, tomorrow = today - timedelta(days=1), today + timedelta(days=1)
+    assert ids(audit_search(client, session, date=[f"ge{yesterday}", f"lt{tomorrow}"])) == everything
+    assert ids(audit_search(client, session, date=f"gt{yesterday}")) == everything
+    assert audit_search(client, session, date=f"lt{yesterday}") == []
+    assert audit_search(client, session, date=f"ge{tomorrow}") == []
+    assert ids(audit_search(client, session, date=str(today.year))) == everything
+    # Instants: to the millisecond, as recorded.
+    times = [datetime.fromisoformat(e["document"]["time"]) for e in trail]
+    for at in (times[1], times[3]):
+        instant = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        from_then = [e for e, t in zip(trail, times, strict=True) if t >= at]
+        assert ids(audit_search(client, session, date=f"ge{instant}")) == expected_ids(from_then)
+        before = [e for e, t in zip(trail, times, strict=True) if t < at]
+        assert ids(audit_search(client, session, date=f"lt{instant}")) == expected_ids(before)
+        assert ids(audit_search(client, session, date=instant)) == expected_ids(
+            [e for e, t in zip(trail, times, strict=True) if t == at]
+        )
+    assert ids(audit_search(client, session, date=f"le{times[0].isoformat()}")) == expected_ids(
+        [e for e, t in zip(trail, times, strict=True) if t == times[0]]
+    )
+
+
+def test_audit_events_page_with_a_next_link(
+    client: TestClient, service: Service, patient: LocalAccount, trail: list[dict[str, Any]]
+) -> None:
+    session = sign_in(client, service, patient)
+    everything = expected_ids(trail)
+    for count in (1, 2, 3, 200):
+        assert ids(audit_search(client, session, _count=str(count))) == everything, count
+    first = valid(client.get("/fhir/r4/AuditEvent", params={"_count": "2"}, headers=session), "Bundle")
+    assert "total" not in first and len(first["entry"]) == 2
+    (following,) = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    assert "_cursor=" in following and "_count=2" in following
+    last = valid(client.get("/fhir/r4/AuditEvent", params={"_count": "200"}, headers=session), "Bundle")
+    assert [link["relation"] for link in last["link"]] == ["self"]
+    for refused in (
+        {"_count": "0"},
+        {"_count": "201"},
+        {"_count": "two"},
+        {"_count": "9" * 5000},
+        {"_cursor": "nowhere"},
+    ):
+        outcome(client.get("/fhir/r4/AuditEvent", params=refused, headers=session), 400, "invalid")
+
+
+def test_an_organisation_sees_only_its_own_audit_events(
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount, trail: list[dict[str, Any]]
+) -> None:
+    hospital, org = make_app({Role.READER, Role.REGISTRAR}, "General Hospital")
+    own = [e for e in trail if e["organisation"]["address"] == org.address]
+    assert len(own) == 2
+    for params in ({}, {"patient": patient.address}, {"agent": f"Organization/{org.address}"}):
+        assert ids(audit_search(client, hospital, **params)) == expected_ids(own), params
+    lab = next(e for e in trail if e["organisation"]["name"] == "City Lab")
+    assert audit_search(client, hospital, agent=f"Organization/{lab['organisation']['address']}") == []
+    assert audit_search(client, hospital, patient=Account.create().address) == []
+    outcome(client.get(f"/fhir/r4/AuditEvent/{lab['id']}-authz", headers=hospital), 404, "not-found")
+    assert valid(client.get(f"/fhir/r4/AuditEvent/{own[0]['id']}-authz", headers=hospital), "AuditEvent")
+
+    # Another patient's session sees none of this patient's events.
+    other = sign_in(client, service, Account.create())
+    assert audit_search(client, other) == []
+    assert audit_search(client, other, patient=patient.address) == []
+    outcome(client.get(f"/fhir/r4/AuditEvent/{lab['id']}-authz", headers=other), 404, "not-found")
+    outcome(client.get("/fhir/r4/AuditEvent"), 401, "login")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"subject": "x"},
+        {"patient": ["Patient/0x1", "Patient/0x2"]},
+        {"patient": "Practitioner/1"},
+        {"agent": "Organization/nope"},
+        {"outcome": "9"},
+        {"outcome": ["0", "8"]},
+        {"date": "ne2026-01-01"},
+        {"date": "2026-13-01"},
+        {"date": "2026-01-01T10:00"},
+        {"date": ["ge2026", "le2027", "eq2026"]},
+    ],
+)
+def test_audit_event_searches_refuse_what_they_cannot_answer(
+    client: TestClient, service: Service, patient: LocalAccount, params: dict[str, Any]
+) -> None:
+    session = sign_in(client, service, patient)
+    outcome(client.get("/fhir/r4/AuditEvent", params=params, headers=session), 400, "invalid")

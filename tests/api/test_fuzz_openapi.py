@@ -67,6 +67,7 @@ NOT_GENERATED_VALID = "|".join(
         r"^/v1/(consents|patient)/(grants|revocations|guardians)$",
         r"^/v1/patient/sessions$",
         r"^/fhir/r4/Consent(/\{consent_id\})?$",
+        r"^/fhir/r4/AuditEvent$",
         r"^/v1/records$",
         r"^/oauth/token$",
         r"^/v1/admin/apps/\{app_id\}/jwks$",
@@ -92,6 +93,8 @@ is no JSON Schema's to state:
   ``invalid_request``, ``invalid_scope``);
 - an app's SMART client keys: each must be a real RSA or P-384 public key, and the app must hold a
   role a scope stands for (``invalid_input``);
+- a FHIR AuditEvent search: its ``date`` values are FHIR dates or instants that must exist (no
+  30 February) and lie within the representable range (``invalid_input``);
 - an accounting of disclosures: its period must not start after it ends, nor end after tomorrow,
   nor last more than six years: constraints between two parameters and the clock
   (``invalid_period``, ``period_too_long``).

@@ -114,10 +114,14 @@ def running_anvil(port: int, state: Path | None, *options: str) -> Iterator[subp
             process.wait(timeout=30)
 
 
-def setup_app(base: str, admin_key: str, roles: list[str], organisation: str = "General Hospital") -> str:
-    """Create an organisation and an app through the admin API; return the app's key."""
+def setup_app(
+    base: str, admin_key: str, roles: list[str], organisation: str = "General Hospital", *, emergency: bool = False
+) -> str:
+    """Create an organisation (with break-glass rights if ``emergency``) and an app through the
+    admin API; return the app's key."""
     admin = {"Authorization": f"Bearer {admin_key}"}
-    org = httpx.post(f"{base}/v1/admin/organisations", json={"name": organisation}, headers=admin, timeout=60)
+    body = {"name": organisation, "emergency": emergency}
+    org = httpx.post(f"{base}/v1/admin/organisations", json=body, headers=admin, timeout=60)
     assert org.status_code == 201, org.text
     app = httpx.post(
         f"{base}/v1/admin/apps",
