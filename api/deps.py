@@ -15,8 +15,14 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.declared_errors import raises
 from api.service import Service
-from ledger.exceptions import AuthenticationError, InsufficientScopeError, PermissionDeniedError
+from ledger.exceptions import (
+    AuthenticationError,
+    InsufficientScopeError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+)
 from ledger.oauth.access_tokens import is_access_token
 from ledger.oauth.scopes import scopes_for
 from ledger.store.apps import App, Organisation, Role
@@ -79,6 +85,7 @@ async def bearer_credentials(
     return HTTPAuthorizationCredentials(scheme="Bearer", credentials=api_key) if api_key else None
 
 
+@raises(AuthenticationError, StoreUnavailableError)
 async def authenticate(
     service: ServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -99,6 +106,7 @@ async def authenticate(
 def requires(*roles: Role) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
     """A dependency that authenticates and checks that the app holds one of ``roles``."""
 
+    @raises(PermissionDeniedError, InsufficientScopeError)
     async def dependency(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
         caller.require(*roles)
         return caller

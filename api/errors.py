@@ -21,6 +21,8 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas.fhir import fhir_response, is_fhir_path
@@ -30,6 +32,7 @@ from ledger.exceptions import (
     ChainUnavailableError,
     ConflictError,
     ContractRevertError,
+    DuplicateError,
     IdempotencyKeyReusedError,
     InputError,
     InsufficientScopeError,
@@ -60,6 +63,7 @@ STATUS_BY_ERROR: tuple[tuple[type[LedgerError], int], ...] = (
     (PayloadTooLargeError, 413),
     (RateLimitedError, 429),
     (IdempotencyKeyReusedError, 422),
+    (DuplicateError, 409),  # a name taken, or one that looks like a taken one: the store's state, not the input
     (InputError, 400),
     (ChainUnavailableError, 503),
     (StoreUnavailableError, 503),
@@ -112,8 +116,37 @@ UNAVAILABLE: dict[str, str] = {
 }
 
 
+CODE_PATTERN = r"^[a-z][a-z0-9_]*$"
+VALIDATION_STATUS = 422
+"""A request that does not match the OpenAPI document (``invalid_request``; also bad JSON)."""
+
+
+class ErrorBody(BaseModel):
+    """The one error shape, whatever the status: a stable ``code`` to act on, a ``message`` for
+    people, and ``details`` (which field, the limit, when to retry; ``{}`` on a 5xx)."""
+
+    code: str = Field(pattern=CODE_PATTERN, examples=["not_found"], description="stable: act on this")
+    message: str = Field(description="for people; may change between releases")
+    details: dict[str, Any] = Field(description="what the code is about (fields, limits, ids); empty on a 5xx")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"code": "not_found", "message": "no record 'f00d' of this organisation", "details": {}}]
+        },
+    )
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An :class:`ErrorBody` as a dict (built by hand: it is on every error's path)."""
     return {"code": code, "message": message, "details": details or {}}
+
+
+def status_of(error: type[Exception]) -> int:
+    """The status every error of this class is answered with (reverts: see :data:`REVERTS`)."""
+    if issubclass(error, RequestValidationError):
+        return VALIDATION_STATUS
+    return next(status for cls, status in STATUS_BY_ERROR if issubclass(error, cls))
 
 
 def error_response(
@@ -190,6 +223,18 @@ def _validation_details(exc: RequestValidationError) -> dict[str, Any]:
     return {"errors": problems}
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at the request's path (RFC 9110 ``Allow``). Starlette names
+    only the methods of the first route that matches the path, and FastAPI makes one route per
+    method (``GET`` and ``POST /v1/records`` are two)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.scope["path"]):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every error into the one JSON shape."""
 
@@ -201,12 +246,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         details = _validation_details(exc)
         log.warning("invalid_request: %s", details)
-        return _answer(request, 422, "invalid_request", "the request does not match the schema", details)
+        return _answer(request, VALIDATION_STATUS, "invalid_request", "the request does not match the schema", details)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _answer(request, exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}) or None)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return _answer(request, exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

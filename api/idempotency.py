@@ -10,6 +10,7 @@ IETF Idempotency-Key draft asks.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from typing import Any
 
@@ -22,6 +23,9 @@ from ledger.store.idempotency import answer_statements, stored_answer
 from ledger.store.intake import Statement
 
 MAX_KEY_LENGTH = 255
+KEY_PATTERN = r"^[ -~]*[!-~][ -~]*$"
+"""Visible ASCII, spaces between (HTTP servers strip the spaces around a header's value)."""
+_KEY = re.compile(KEY_PATTERN)
 
 
 def request_hash(method: str, path: str, body: bytes) -> bytes:
@@ -31,8 +35,10 @@ def request_hash(method: str, path: str, body: bytes) -> bytes:
 def check_key(key: str | None) -> str | None:
     if key is None:
         return None
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
-        raise InputError(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters", field="Idempotency-Key")
+    if len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
+        raise InputError(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} visible ASCII characters", field="Idempotency-Key"
+        )
     return key
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping
 from email.message import Message as EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from fastapi import Request, Response
@@ -27,7 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.cpu_pool import is_large
 from api.errors import error_body
-from ledger.exceptions import InvalidJsonError
+from ledger.exceptions import (
+    InvalidDocumentError,
+    InvalidJsonError,
+    LedgerError,
+    ServerBusyError,
+    TooManyElementsError,
+)
 from ledger.records.strict_json import parse_json
 
 BULK_REGISTRATION_PATH = "/v1/records/bulk"
@@ -126,6 +132,9 @@ async def json_body(request: Request) -> Any:
 class LedgerRoute(APIRoute):
     """Routes that parse JSON with :class:`OrjsonRequest`."""
 
+    body_errors: ClassVar[tuple[type[LedgerError], ...]] = ()
+    """What :meth:`prepare` raises about a body, beside bad JSON (422): the OpenAPI document lists them."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -155,6 +164,8 @@ class DocumentRoute(LedgerRoute):
     """Routes whose declared body carries a record document: the body is parsed by the strict
     parser (in the CPU pool when it is large) before FastAPI validates it. Routes that read their
     body by hand (bulk registration) are left to do so."""
+
+    body_errors = (InvalidDocumentError, TooManyElementsError, ServerBusyError)
 
     async def prepare(self, request: OrjsonRequest) -> None:
         if self.body_field is None:

@@ -15,6 +15,7 @@ from api import log_redaction, routes
 from api.errors import install_error_handlers
 from api.limits import BULK_REGISTRATION_PATH, BodySizeLimit
 from api.metrics import Metrics, RequestMetrics
+from api.openapi import TAGS, DocumentedApp, operation_id
 from api.service import Service
 from ledger.config import Settings
 
@@ -50,10 +51,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await service.stop()
 
-    app = FastAPI(
+    app = DocumentedApp(
         title="CareLedger",
         version="0.1.0",
         description=DESCRIPTION,
+        openapi_tags=TAGS,
+        generate_unique_id_function=operation_id,
         lifespan=lifespan,
         docs_url=None,  # served by api.routes.docs, with the assets from the package
         redoc_url=None,

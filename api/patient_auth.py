@@ -22,9 +22,10 @@ import orjson
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.declared_errors import raises
 from api.deps import Caller, ServiceDep, authenticate, bearer_credentials
 from api.schemas.common import PatientPath
-from ledger.exceptions import AuthenticationError, IntegrityError, PermissionDeniedError
+from ledger.exceptions import AuthenticationError, IntegrityError, PermissionDeniedError, StoreUnavailableError
 from ledger.store.shared_files import SharedFiles
 from ledger.values import checksum
 
@@ -86,6 +87,7 @@ class SessionTokens:
         return str(claims["p"])
 
 
+@raises(StoreUnavailableError)
 async def session_tokens(request: Request, service: ServiceDep) -> SessionTokens:
     """The app's token issuer (made on first use, on the event loop, so only once)."""
     tokens: SessionTokens | None = getattr(request.app.state, "patient_tokens", None)
@@ -98,6 +100,7 @@ async def session_tokens(request: Request, service: ServiceDep) -> SessionTokens
 TokensDep = Annotated[SessionTokens, Depends(session_tokens)]
 
 
+@raises(AuthenticationError, PermissionDeniedError)
 def signed_in_patient(
     patient: PatientPath,
     tokens: TokensDep,
@@ -123,6 +126,7 @@ class PatientOrApp:
     caller: Caller | None = None
 
 
+@raises(AuthenticationError, StoreUnavailableError)
 async def patient_or_app(
     service: ServiceDep,
     tokens: TokensDep,

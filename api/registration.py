@@ -11,7 +11,21 @@ from pydantic import ValidationError
 
 from api.limits import json_syntax_error
 from api.schemas.records import RecordIn
-from ledger.exceptions import InputError, InvalidDocumentError, InvalidJsonError, PayloadTooLargeError
+from ledger.exceptions import (
+    ConflictError,
+    IdempotencyKeyReusedError,
+    InexactNumberError,
+    InputError,
+    InvalidDocumentError,
+    InvalidFhirError,
+    InvalidJsonError,
+    NestingTooDeepError,
+    PayloadTooLargeError,
+    ServerBusyError,
+    StorageFullError,
+    StoreUnavailableError,
+    UnsupportedFhirVersionError,
+)
 from ledger.records.fhir import (
     DEFAULT_FHIR_VERSION,
     FHIR_JSON,
@@ -26,6 +40,22 @@ from ledger.records.payloads import payload_digest
 from ledger.records.strict_json import check_value, parse_json
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, NewRecord, RecordIds, RecordPayload, new_records
+
+REGISTRATION_ERRORS = (
+    InputError,  # content that is not base64, a bad Idempotency-Key
+    InvalidDocumentError,
+    InvalidFhirError,
+    UnsupportedFhirVersionError,
+    InexactNumberError,
+    NestingTooDeepError,
+    PayloadTooLargeError,
+    IdempotencyKeyReusedError,
+    ServerBusyError,  # a large body, when the CPU pool's queue is full
+    ConflictError,
+    StoreUnavailableError,
+    StorageFullError,
+)
+"""What registering records can refuse with (the OpenAPI document lists them for each route that does)."""
 
 MAX_METADATA_BYTES = 4096
 MAX_METADATA_DEPTH = 16

@@ -10,11 +10,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.declared_errors import raises
 from api.deps import Caller, RelayingApp
 from api.patient_auth import PatientOrApp
 from api.rate_limit import RateLimiter, app_limits, client_address
 from ledger.consent.relay import Admit
-from ledger.exceptions import PermissionDeniedError
+from ledger.exceptions import PermissionDeniedError, RateLimitedError
 from ledger.store.apps import Role
 
 ORGANISATION_RELAYS_PER_APP = 120
@@ -47,6 +48,7 @@ async def organisation_relay_limits(request: Request) -> OrganisationRelayLimits
     return app_limits(request, "organisation_relay_limits", OrganisationRelayLimits.default)
 
 
+@raises(RateLimitedError)
 def budgeted(
     caller: RelayingApp, limits: Annotated[OrganisationRelayLimits, Depends(organisation_relay_limits)]
 ) -> Caller:
@@ -92,6 +94,7 @@ async def relay_limits(request: Request) -> RelayLimits:
     return app_limits(request, "patient_relay_limits", RelayLimits.default)
 
 
+@raises(RateLimitedError)
 def client_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> RelayLimits:
     """Spend one of the client's relays (the peer's address; behind a proxy listed in
     ``trusted_proxies``, the client's address the proxy forwarded)."""

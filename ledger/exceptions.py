@@ -352,6 +352,12 @@ class AlreadyChangedError(ConflictError):
     code = "already_changed"
 
 
+class NotChangeableError(ConflictError):
+    """The record is of a kind that is never amended or retracted (an audit-trail entry)."""
+
+    code = "not_changeable"
+
+
 class PayloadTooLargeError(InputError):
     """The request body or one of its parts is over the configured limit."""
 

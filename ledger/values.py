@@ -17,7 +17,12 @@ from web3 import Web3
 from ledger.exceptions import InvalidCodeError, InvalidHexError
 
 ADDRESS_PATTERN = r"^0x[0-9a-fA-F]{40}$"
+ADDRESS_FORMAT = "eip55-address"
+"""The JSON Schema ``format`` of an :data:`Address`: what a pattern cannot say (the checksum)."""
 HEX32_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+CODE_PATTERN = r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31})$"
+"""A scope, purpose or reason code (:func:`encode_code`): 1-32 characters of letters, digits and
+``_.:/-`` starting with a letter or digit, or ``*``."""
 
 
 def checksum(address: str) -> ChecksumAddress:
@@ -61,7 +66,15 @@ def _checksummed(value: Any) -> str:
         raise ValueError(err.message) from err
 
 
-Address = Annotated[str, Field(pattern=ADDRESS_PATTERN), AfterValidator(_checksummed)]
+Address = Annotated[
+    str,
+    Field(
+        pattern=ADDRESS_PATTERN,
+        json_schema_extra={"format": ADDRESS_FORMAT},
+        description="0x and 40 hex digits; in mixed case, its EIP-55 checksum",
+    ),
+    AfterValidator(_checksummed),
+]
 """An account or contract address: ``0x`` and 40 hex digits, checksummed (EIP-55) when parsed; a
 mixed-case address with a wrong checksum is refused."""
 
@@ -79,7 +92,7 @@ Bytes32 = Annotated[
 
 # --- codes: short ASCII identifiers stored on chain as left-aligned bytes32 --------------------
 
-_CODE_PATTERN = re.compile(r"^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31})$")
+_CODE_PATTERN = re.compile(CODE_PATTERN)
 
 
 def encode_code(code: str) -> bytes:

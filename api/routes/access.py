@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from api.declared_errors import raises
 from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.schemas.access import DENIED, AccessIn, AccessOut, BreakGlassIn, access_json
@@ -22,11 +23,22 @@ from api.service import Service
 from ledger.consent.access import NOT_EMERGENCY, NOT_EMERGENCY_PURPOSE, decide, require_emergency_purpose
 from ledger.consent.access_trail import AccessAttempt, audit_statements
 from ledger.consent.codes import encode_purpose
-from ledger.exceptions import ConsentDeniedError, ContractRevertError, NotEmergencyPurposeError, PermissionDeniedError
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    ConsentDeniedError,
+    ContractRevertError,
+    InvalidCodeError,
+    NotEmergencyPurposeError,
+    PermissionDeniedError,
+    StorageFullError,
+    StoreUnavailableError,
+)
 from ledger.store.apps import Role
 from ledger.values import encode_code
 
 router = APIRouter(prefix="/v1/access", tags=["access"], route_class=LedgerRoute)
+ACCESS_ERRORS = (InvalidCodeError, ChainUnavailableError, ChainError, StoreUnavailableError, StorageFullError)
 
 
 async def _audit(service: Service, caller: Caller, attempt: AccessAttempt) -> str:
@@ -42,6 +54,7 @@ async def _audit(service: Service, caller: Caller, attempt: AccessAttempt) -> st
     summary="Ask to access a patient's data (consent checked, audited)",
     responses=DENIED,
 )
+@raises(ConsentDeniedError, *ACCESS_ERRORS)
 async def request_access(body: AccessIn, caller: Reader, service: ServiceDep) -> dict[str, Any]:
     """Permitted when the patient's consent for this scope, or for '*', is active for the caller's
     organisation and purpose (the contract's ``isPermitted``)."""
@@ -84,6 +97,7 @@ def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tu
     responses=DENIED,
     summary="Break-glass access without consent (role emergency; recorded on chain, flagged)",
 )
+@raises(PermissionDeniedError, NotEmergencyPurposeError, "AccessControlUnauthorizedAccount", *ACCESS_ERRORS)
 async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     """A refused break-glass attempt (no emergency role, no ``EMERGENCY_ROLE`` on chain, or a purpose
     that is no emergency: 403 ``not_an_emergency_purpose``, before any transaction) is audited too."""

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 
+from api.declared_errors import raises
 from api.deps import Caller, ServiceDep, requires
 from api.limits import LedgerRoute
 from api.schemas.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, page_json
-from api.schemas.common import MAX_ROW_ID, PatientPath
+from api.schemas.common import IdPath, PatientPath
 from ledger.consent.access_trail import trail_page
-from ledger.exceptions import PermissionDeniedError
+from ledger.exceptions import NotFoundError, PermissionDeniedError, StoreUnavailableError
 from ledger.store.apps import Role
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=LedgerRoute)
@@ -24,6 +25,7 @@ Auditor = Annotated[Caller, Depends(requires(Role.READER, Role.REGISTRAR, Role.A
 
 
 @router.get("/patients/{patient}", response_model=AuditPageOut, summary="Access attempts about a patient")
+@raises(StoreUnavailableError)
 def patient_trail(
     patient: PatientPath, caller: Auditor, service: ServiceDep, after: After = 0, limit: Limit = DEFAULT_PAGE
 ) -> dict[str, Any]:
@@ -38,8 +40,9 @@ def patient_trail(
     response_model=AuditPageOut,
     summary="Access attempts made by an organisation's apps",
 )
+@raises(PermissionDeniedError, NotFoundError, StoreUnavailableError)
 def organisation_trail(
-    organisation_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    organisation_id: IdPath,
     caller: Auditor,
     service: ServiceDep,
     after: After = 0,

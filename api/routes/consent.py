@@ -11,11 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.declared_errors import raises
 from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.relay_budgets import Budgeted
-from api.schemas.common import EXAMPLE_PATIENT, Address, PatientPath
+from api.schemas.common import EXAMPLE_PATIENT, Address, Code, PatientPath, Purpose
 from api.schemas.consent import (
+    RELAY_ERRORS,
     ConsentCheckOut,
     DomainOut,
     GranteeConsentsOut,
@@ -31,7 +33,13 @@ from api.schemas.consent import (
 from ledger.consent.access import decide
 from ledger.consent.overview import consents_granted_to
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
-from ledger.exceptions import PermissionDeniedError
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    InvalidCodeError,
+    PermissionDeniedError,
+    StoreUnavailableError,
+)
 from ledger.store.apps import Role
 from ledger.values import ADDRESS_PATTERN
 
@@ -50,12 +58,12 @@ def domain(_: AnyCaller, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/patients/{patient}/nonce", response_model=NonceOut, summary="The patient's next signature nonce")
+@raises(ChainUnavailableError, ChainError)
 def nonce(patient: PatientPath, _: AnyCaller, service: ServiceDep) -> dict[str, Any]:
     return {"patient": patient, "nonce": service.ledger.consents.nonce(patient)}
 
 
 _RELAY_LIMITED: dict[int | str, dict[str, Any]] = {
-    403: {"description": "forbidden: the app lacks the relayer role"},
     429: {"description": "rate_limited: this app's (or every app's) relays are spent for now; see Retry-After"},
 }
 
@@ -66,6 +74,7 @@ _RELAY_LIMITED: dict[int | str, dict[str, Any]] = {
     responses=_RELAY_LIMITED,
     summary="Relay a patient-signed consent grant (role relayer)",
 )
+@raises(*RELAY_ERRORS)
 def relay_grant(body: SignedGrantIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     """Checked locally first (codes, window, deadline, EOA signature), then sent by the relayer."""
     return relay_json(service.relayer.grant(body.terms(), body.signed()))
@@ -77,6 +86,7 @@ def relay_grant(body: SignedGrantIn, _: Budgeted, service: ServiceDep) -> dict[s
     responses=_RELAY_LIMITED,
     summary="Relay a patient-signed revocation (role relayer)",
 )
+@raises(*RELAY_ERRORS)
 def relay_revocation(body: SignedRevocationIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     return relay_json(service.relayer.revoke(body.key(), body.signed()))
 
@@ -87,9 +97,13 @@ def relay_revocation(body: SignedRevocationIn, _: Budgeted, service: ServiceDep)
     responses=_RELAY_LIMITED,
     summary="Relay a patient-signed guardian appointment; validUntil 0 removes (role relayer)",
 )
+@raises(*RELAY_ERRORS)
 def relay_guardian(body: SignedGuardianIn, _: Budgeted, service: ServiceDep) -> dict[str, Any]:
     """A guardian may then sign grants and revocations for the patient until ``validUntil``."""
     return relay_json(service.relayer.set_guardian(body.patient, body.guardian, body.valid_until, body.signed()))
+
+
+READ_ERRORS = (PermissionDeniedError, ChainUnavailableError, ChainError, StoreUnavailableError)
 
 
 def _grantee(caller: Caller, grantee: str | None) -> str:
@@ -113,6 +127,7 @@ GranteeQuery = Annotated[
     response_model=GranteeConsentsOut,
     summary="The patient's consents to my organisation, with their state",
 )
+@raises(*READ_ERRORS)
 def list_consents(
     patient: PatientPath, caller: Reader, service: ServiceDep, grantee: GranteeQuery = None
 ) -> dict[str, Any]:
@@ -129,12 +144,13 @@ def list_consents(
     response_model=ConsentCheckOut,
     summary="May an organisation access a patient's data of a scope for a purpose now?",
 )
+@raises(InvalidCodeError, *READ_ERRORS)
 def check_consent(
     caller: Reader,
     service: ServiceDep,
     patient: Annotated[Address, Query(pattern=ADDRESS_PATTERN, examples=[EXAMPLE_PATIENT])],
-    scope: Annotated[str, Query(min_length=1, max_length=66, examples=["Observation"])],
-    purpose: Annotated[str, Query(min_length=1, max_length=66, examples=["TREAT"])],
+    scope: Annotated[Code, Query(examples=["Observation"])],
+    purpose: Annotated[Purpose, Query(examples=["TREAT"])],
     grantee: GranteeQuery = None,
 ) -> dict[str, Any]:
     """A consent for the '*' scope covers every scope. Nothing is logged: see ``POST /v1/access``."""

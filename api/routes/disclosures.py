@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.patient_auth import SignedInPatient
@@ -30,6 +31,12 @@ from api.service import Service
 from ledger.disclosures.accounting import Accounting, accounting_of
 from ledger.disclosures.period import MAX_YEARS, requested_period
 from ledger.disclosures.printable import CONTENT_SECURITY_POLICY, render_accounting
+from ledger.exceptions import (
+    AccountingTooLargeError,
+    InvalidPeriodError,
+    PeriodTooLongError,
+    StoreUnavailableError,
+)
 from ledger.fhir.audit_events import Anchoring, AuditSource, access_audit_event, audit_event_bundle
 
 router = APIRouter(prefix="/v1/patient", tags=["patient"], route_class=LedgerRoute)
@@ -54,6 +61,9 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
         },
     }
 }
+
+
+ACCOUNTING_ERRORS = (InvalidPeriodError, PeriodTooLongError, AccountingTooLargeError, StoreUnavailableError)
 
 
 class FhirJsonResponse(JSONResponse):
@@ -94,6 +104,7 @@ def anchoring(service: ServiceDep) -> dict[str, Any]:
     responses=_REFUSED,
     summary="My accounting of disclosures (HIPAA 164.528), every entry with its receipt",
 )
+@raises(*ACCOUNTING_ERRORS)
 def my_disclosures(
     patient: SignedInPatient, service: ServiceDep, response: Response, start: From = None, end: To = None
 ) -> dict[str, Any]:
@@ -111,6 +122,7 @@ def my_disclosures(
     responses=_REFUSED,
     summary="My accounting of disclosures as a printable page",
 )
+@raises(*ACCOUNTING_ERRORS)
 def my_disclosures_page(patient: SignedInPatient, service: ServiceDep, start: From = None, end: To = None) -> Response:
     accounting = _accounting(service, patient, start, end)
     headers = {
@@ -129,6 +141,7 @@ def my_disclosures_page(patient: SignedInPatient, service: ServiceDep, start: Fr
     responses=_REFUSED,
     summary="My accounting of disclosures as a FHIR R4 Bundle of AuditEvents",
 )
+@raises(*ACCOUNTING_ERRORS)
 def my_disclosures_bundle(
     patient: SignedInPatient, service: ServiceDep, response: Response, start: From = None, end: To = None
 ) -> dict[str, Any]:

@@ -14,23 +14,39 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.patient_auth import PatientOrApp, PatientOrAppDep
 from api.relay_budgets import OrganisationLimits, PatientLimits, admission
+from api.schemas.common import ConsentIdPath, RecordIdPath
+from api.schemas.consent import RELAY_ERRORS
 from api.schemas.fhir import (
     FHIR_BASE_PATH,
+    FhirResponse,
     fhir_resource_body,
     fhir_response,
     resource_request_body,
     resource_responses,
 )
 from api.service import Service
-from ledger.exceptions import InputError
+from ledger.exceptions import (
+    ConflictError,
+    InputError,
+    InsufficientScopeError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    StorageFullError,
+    StoreUnavailableError,
+    UnsupportedFhirError,
+)
 from ledger.fhir.audit_event_search import (
+    MAX_COUNT,
+    OUTCOMES,
     AuditTrail,
     audit_event_query,
     read_audit_event,
@@ -51,7 +67,44 @@ from ledger.fhir.outcome import searchset
 from ledger.fhir.provenance import readable_provenance
 from ledger.store.apps import Role
 
-router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute)
+router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute, default_response_class=FhirResponse)
+CHANGE_ERRORS = (
+    *RELAY_ERRORS,
+    RateLimitedError,  # the relay budgets, charged by admission()
+    UnsupportedFhirError,
+    NotFoundError,
+    ConflictError,
+    StoreUnavailableError,
+    StorageFullError,
+)
+"""What creating or withdrawing a Consent can refuse with: the relay's refusals and the resource's own."""
+VIEW_ERRORS = (PermissionDeniedError, InsufficientScopeError, StoreUnavailableError)
+
+
+def _reference_parameter(name: str, resource: str, what: str) -> dict[str, Any]:
+    """A search parameter naming an account: ``<resource>/<address>`` or the address alone."""
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"{what}: `{resource}/<address>` or the address (EIP-55 checksummed in mixed case)",
+        "schema": {
+            "anyOf": [
+                {"type": "string", "pattern": r"^0x[0-9a-fA-F]{40}$", "format": "eip55-address"},
+                {"type": "string", "pattern": rf"^{resource}/0x([0-9a-f]{{40}}|[0-9A-F]{{40}})$"},
+            ]
+        },
+    }
+
+
+PATIENT_PARAMETER = _reference_parameter("patient", "Patient", "the patient")
+STATUS_PARAMETER = {
+    "name": "status",
+    "in": "query",
+    "required": False,
+    "description": "`active` or `inactive` (any other status matches no Consent)",
+    "schema": {"type": "string", "examples": ["active"]},
+}
 
 SEARCH_PARAMETERS = ("patient", "status")
 """What a Consent search may name (IHE ITI-108's); any other parameter is refused, not ignored."""
@@ -116,7 +169,11 @@ def _http_date(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
 
 
-@router.get("/metadata", summary="The CapabilityStatement: exactly what this FHIR R4 facade supports")
+@router.get(
+    "/metadata",
+    summary="The CapabilityStatement: exactly what this FHIR R4 facade supports",
+    responses=resource_responses("CapabilityStatement", "the CapabilityStatement"),
+)
 def metadata(request: Request) -> Response:
     """Public, as FHIR servers' capability statements are."""
     date = datetime.now(UTC).date().isoformat()
@@ -128,8 +185,9 @@ def metadata(request: Request) -> Response:
     status_code=201,
     summary="Create a Consent: granted on chain whole, on the patient's signature over its terms",
     openapi_extra=resource_request_body(EXAMPLE_CONSENT),
-    responses=resource_responses("the Consent created"),
+    responses=resource_responses("Consent", "the Consent created", 201),
 )
+@raises(*CHANGE_ERRORS)
 def create(
     request: Request,
     body: ResourceBody,
@@ -145,20 +203,26 @@ def create(
     return _consent_answer(request, served, 201)
 
 
-@router.get("/Consent/{consent_id}", summary="Read a Consent (status from the chain now)")
-def read(request: Request, consent_id: str, who: PatientOrAppDep, service: ServiceDep) -> Response:
+@router.get(
+    "/Consent/{consent_id:consent_id}",
+    summary="Read a Consent (status from the chain now)",
+    responses=resource_responses("Consent", "the Consent"),
+)
+@raises(NotFoundError, *VIEW_ERRORS)
+def read(request: Request, consent_id: ConsentIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
     return _consent_answer(request, read_consent_resource(service.db.conn, _viewer(who), consent_id))
 
 
 @router.put(
-    "/Consent/{consent_id}",
+    "/Consent/{consent_id:consent_id}",
     summary="Withdraw a Consent: status inactive, on the patient's signed revocation",
     openapi_extra=resource_request_body({**EXAMPLE_CONSENT, "id": "<the id>", "status": "inactive"}),
-    responses=resource_responses("the Consent withdrawn"),
+    responses=resource_responses("Consent", "the Consent withdrawn"),
 )
+@raises(*CHANGE_ERRORS)
 def update(
     request: Request,
-    consent_id: str,
+    consent_id: ConsentIdPath,
     body: ResourceBody,
     who: PatientOrAppDep,
     service: ServiceDep,
@@ -173,7 +237,13 @@ def update(
     return _consent_answer(request, served)
 
 
-@router.get("/Consent", summary="Search Consents by patient and status (IHE ITI-108)")
+@router.get(
+    "/Consent",
+    summary="Search Consents by patient and status (IHE ITI-108)",
+    responses=resource_responses("Bundle", "a searchset Bundle of the Consents found"),
+    openapi_extra={"parameters": [PATIENT_PARAMETER, STATUS_PARAMETER]},
+)
+@raises(InputError, *VIEW_ERRORS)
 def search(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
     """``patient`` (``Patient/<address>`` or the address) and ``status`` (``active`` or ``inactive``)."""
     params = request.query_params
@@ -198,13 +268,58 @@ def _trail(request: Request, service: Service) -> AuditTrail:
     return AuditTrail(service.db.conn, source, _base(request), service.organisation, service.receipt_of)
 
 
-@router.get("/AuditEvent/{event_id}", summary="Read an AuditEvent (IHE BALP) of the access trail")
-def read_audit(request: Request, event_id: str, who: PatientOrAppDep, service: ServiceDep) -> Response:
+AuditEventIdPath = Annotated[
+    str,
+    Path(json_schema_extra={"pattern": r"^[1-9][0-9]{0,17}-(authz|read)$"}, description="`<trail id>-authz` or -read"),
+]
+AUDIT_SEARCH_PARAMETERS = [
+    PATIENT_PARAMETER,
+    {
+        "name": "date",
+        "in": "query",
+        "required": False,
+        "description": "`ge`, `gt`, `le`, `lt` or `eq` and a date or instant; twice for a range",
+        "style": "form",
+        "explode": True,
+        "schema": {"type": "array", "maxItems": 2, "items": {"type": "string", "examples": ["ge2026-01-01"]}},
+    },
+    _reference_parameter("agent", "Organization", "the organisation that asked"),
+    {
+        "name": "outcome",
+        "in": "query",
+        "required": False,
+        "description": "0 allowed, 8 denied (http://hl7.org/fhir/audit-event-outcome)",
+        "schema": {"type": "string", "enum": list(OUTCOMES)},
+    },
+    {
+        "name": "_count",
+        "in": "query",
+        "required": False,
+        "description": f"entries per page, 1 to {MAX_COUNT}",
+        "schema": {"type": "string", "pattern": r"^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$"},
+    },
+    {"name": "_cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
+
+@router.get(
+    "/AuditEvent/{event_id}",
+    summary="Read an AuditEvent (IHE BALP) of the access trail",
+    responses=resource_responses("AuditEvent", "the AuditEvent"),
+)
+@raises(NotFoundError, *VIEW_ERRORS)
+def read_audit(request: Request, event_id: AuditEventIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
     """``<trail id>-authz`` (the access decision) or ``<trail id>-read`` (the read it allowed)."""
     return fhir_response(read_audit_event(_trail(request, service), _viewer(who), event_id))
 
 
-@router.get("/AuditEvent", summary="Search AuditEvents by patient, date, agent and outcome, paged")
+@router.get(
+    "/AuditEvent",
+    summary="Search AuditEvents by patient, date, agent and outcome, paged",
+    responses=resource_responses("Bundle", "a searchset Bundle of the AuditEvents, a page of them"),
+    openapi_extra={"parameters": AUDIT_SEARCH_PARAMETERS},
+)
+@raises(InputError, *VIEW_ERRORS)
 def search_audit(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
     """``patient`` (``Patient/<address>``), ``date`` (``ge``/``gt``/``le``/``lt``/``eq`` a date or instant;
     twice for a range), ``agent`` (``Organization/<address>``), ``outcome`` (``0`` given, ``8`` denied),
@@ -216,8 +331,13 @@ def search_audit(request: Request, who: PatientOrAppDep, service: ServiceDep) ->
     return fhir_response(bundle)
 
 
-@router.get("/Provenance/{record_id}", summary="The Provenance of an anchored record, with its receipt")
-def provenance(record_id: str, who: PatientOrAppDep, service: ServiceDep) -> Response:
+@router.get(
+    "/Provenance/{record_id:record_id}",
+    summary="The Provenance of an anchored record, with its receipt",
+    responses=resource_responses("Provenance", "the Provenance"),
+)
+@raises(NotFoundError, *VIEW_ERRORS)
+def provenance(record_id: RecordIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
     """The record's organisation or its patient's session; a record not anchored (and final) yet has none."""
     found = readable_provenance(
         service.db.conn, _viewer(who), record_id, receipt_of=service.receipt_of, organisation_of=service.organisation

@@ -15,16 +15,22 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from api.declared_errors import raises
 from api.deps import ServiceDep, bearer_credentials
+from api.errors import ErrorBody
+from api.openapi import RETRY_AFTER_HEADER
+from api.schemas.health import HealthOut, ReadyOut
 from api.service import Service
 from ledger.chain.indexer import indexed_to
+from ledger.exceptions import StoreUnavailableError
 from ledger.store.apps import Role
 from ledger.store.records import oldest_pending_at, pending_count
 
 router = APIRouter(tags=["health"])
+METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.partition(";")[0]
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", response_model=HealthOut, summary="The process is up")
 async def healthz() -> dict[str, str]:
     """On the event loop itself (no thread hop): it answers as soon as the loop is free."""
     return {"status": "ok"}
@@ -32,9 +38,19 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
+    response_model=ReadyOut,
     summary="The chain is reachable and the batcher and the chain indexer are running",
-    responses={503: {"description": "not ready (with an admin's API key, the body says which check failed)"}},
+    responses={
+        503: {
+            "model": ReadyOut | ErrorBody,
+            "headers": RETRY_AFTER_HEADER,
+            "description": "not ready (with an admin's API key, the body says which check failed), or "
+            "the store is unavailable (`store_unavailable`)",
+        }
+    },
+    openapi_extra={"security": [{}]},  # the API key is optional: an admin's gets the details
 )
+@raises(StoreUnavailableError)
 def readyz(
     service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_credentials)]
 ) -> Response:
@@ -85,6 +101,11 @@ def failure_class(error: str | None) -> str | None:
     return error.partition(":")[0] if error else None
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=Response,
+    responses={200: {"content": {METRICS_MEDIA_TYPE: {"schema": {"type": "string"}}}}},
+)
 def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

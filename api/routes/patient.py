@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.patient_auth import SignedInPatient, TokensDep
@@ -24,6 +25,7 @@ from api.relay_budgets import RELAYS_PER_PATIENT, ClientLimited, RelayLimits, re
 from api.schemas.audit import DEFAULT_PAGE, After, AuditPageOut, Limit, page_json
 from api.schemas.common import PatientPath
 from api.schemas.consent import (
+    RELAY_ERRORS,
     ConsentListOut,
     NonceOut,
     RelayOut,
@@ -47,7 +49,18 @@ from ledger.consent.patient_session import (
     verify_session,
 )
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
-from ledger.exceptions import ChallengeError
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    ChallengeError,
+    InputError,
+    InvalidSignatureError,
+    RateLimitedError,
+    SignatureExpiredError,
+    StorageFullError,
+    StoreUnavailableError,
+    WrongOriginError,
+)
 from ledger.store.apps import list_organisations
 from ledger.store.patient_challenges import consume_challenge, issue_challenge
 
@@ -89,7 +102,8 @@ def signing(service: ServiceDep) -> dict[str, Any]:
 
 
 @router.get("/organisations", response_model=OrganisationsOut, summary="Organisations a patient can consent to")
-def organisations(service: ServiceDep) -> dict[str, Any]:
+@raises(StoreUnavailableError)
+def patient_organisations(service: ServiceDep) -> dict[str, Any]:
     return {"organisations": [{"name": o.name, "address": o.address} for o in list_organisations(service.db.conn)]}
 
 
@@ -104,7 +118,8 @@ def scopes() -> dict[str, Any]:
 
 
 @router.get("/{patient}/nonce", response_model=NonceOut, summary="The patient's next signature nonce")
-def nonce(patient: PatientPath, service: ServiceDep) -> dict[str, Any]:
+@raises(ChainUnavailableError, ChainError)
+def patient_nonce(patient: PatientPath, service: ServiceDep) -> dict[str, Any]:
     return {"patient": patient, "nonce": service.ledger.consents.nonce(patient)}
 
 
@@ -115,6 +130,7 @@ def _session_domain(service: Service) -> dict[str, Any]:
     return session_domain(service.ledger.chain.chain_id, service.ledger.consents.address)
 
 
+@raises(RateLimitedError)
 def _challenge_limited(request: Request, limits: Annotated[RelayLimits, Depends(relay_limits)]) -> None:
     """Spend one of the client's challenges (each is a row in the store until it is used or expires)."""
     limits.challenges_per_ip.take(client_address(request))
@@ -127,6 +143,7 @@ def _challenge_limited(request: Request, limits: Annotated[RelayLimits, Depends(
     responses=_RATE_LIMITED,
     summary="A single-use challenge to sign in with",
 )
+@raises(StoreUnavailableError, StorageFullError)
 def challenge(body: ChallengeIn, service: ServiceDep) -> dict[str, Any]:
     """Sign ``PatientSession`` with it (and this ``origin``) within ``expiresAt``; it works once."""
     now = time.time()
@@ -140,6 +157,15 @@ def challenge(body: ChallengeIn, service: ServiceDep) -> dict[str, Any]:
 
 
 @router.post("/sessions", response_model=SessionOut, summary="Sign in with a signed PatientSession")
+@raises(
+    WrongOriginError,
+    SignatureExpiredError,
+    InputError,
+    InvalidSignatureError,
+    ChallengeError,
+    StoreUnavailableError,
+    StorageFullError,
+)
 def sign_in(body: SessionIn, service: ServiceDep, tokens: TokensDep) -> dict[str, Any]:
     """The token reads only this patient's data and ends at ``expiresAt``. The challenge is used up
     by this call, whatever its outcome after the signature check: a sign-in cannot be replayed."""
@@ -159,6 +185,7 @@ def sign_in(body: SessionIn, service: ServiceDep, tokens: TokensDep) -> dict[str
 
 
 @router.get("/{patient}/consents", response_model=ConsentListOut, summary="My consents, guardians and history")
+@raises(ChainUnavailableError, ChainError, StoreUnavailableError)
 def my_consents(patient: SignedInPatient, service: ServiceDep) -> dict[str, Any]:
     return overview_json(consent_overview(service.ledger.consents, service.ledger.chain, service.db.conn, patient))
 
@@ -168,6 +195,7 @@ def my_consents(patient: SignedInPatient, service: ServiceDep) -> dict[str, Any]
     response_model=AuditPageOut,
     summary="Every access attempt to my data, by any organisation (oldest first)",
 )
+@raises(StoreUnavailableError)
 def my_accesses(
     patient: SignedInPatient, service: ServiceDep, after: After = 0, limit: Limit = DEFAULT_PAGE
 ) -> dict[str, Any]:
@@ -180,6 +208,7 @@ def my_accesses(
 @router.post(
     "/grants", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed consent grant (no API key)"
 )
+@raises(*RELAY_ERRORS)
 def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
     return relay_json(service.relayer.grant(body.terms(), body.signed(), admit=limits.per_patient.take))
 
@@ -187,6 +216,7 @@ def grant(body: SignedGrantIn, service: ServiceDep, limits: ClientLimited) -> di
 @router.post(
     "/revocations", response_model=RelayOut, responses=_RATE_LIMITED, summary="Relay my signed revocation (no API key)"
 )
+@raises(*RELAY_ERRORS)
 def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
     return relay_json(service.relayer.revoke(body.key(), body.signed(), admit=limits.revocations_per_patient.take))
 
@@ -197,6 +227,7 @@ def revoke(body: SignedRevocationIn, service: ServiceDep, limits: ClientLimited)
     responses=_RATE_LIMITED,
     summary="Relay my signed guardian appointment; validUntil 0 removes (no API key)",
 )
+@raises(*RELAY_ERRORS)
 def guardian(body: SignedGuardianIn, service: ServiceDep, limits: ClientLimited) -> dict[str, Any]:
     relayed = service.relayer.set_guardian(
         body.patient, body.guardian, body.valid_until, body.signed(), admit=limits.per_patient.take

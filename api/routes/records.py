@@ -9,15 +9,19 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 
 from api.cpu_pool import is_large
+from api.declared_errors import raises
 from api.deps import Caller, Reader, Registrar, ServiceDep
-from api.idempotency import check_key, remember, replay, request_hash
+from api.idempotency import KEY_PATTERN, check_key, remember, replay, request_hash
 from api.limits import BULK_REGISTRATION_PATH, DocumentRoute
-from api.registration import ack, build_bulk, build_records, entries_ack
-from api.schemas.common import Hex32
+from api.registration import REGISTRATION_ERRORS, ack, build_bulk, build_records, entries_ack
+from api.schemas.common import Hex32, RecordIdPath
 from api.schemas.records import (
+    AmendmentAck,
     EntriesAck,
+    NewRecordIn,
     PendingOut,
     RecordAck,
     RecordIn,
@@ -25,14 +29,23 @@ from api.schemas.records import (
     RecordsAck,
     RecordsIn,
     RetractIn,
+    RetractionAck,
     record_json,
 )
 from api.service import Service
-from ledger.exceptions import ConflictError, NotFoundError
+from ledger.exceptions import (
+    AlreadyChangedError,
+    ConflictError,
+    InputError,
+    NotChangeableError,
+    NotFoundError,
+    StorageFullError,
+    StoreUnavailableError,
+)
 from ledger.records.changes import refused_by_store, request_amendment, request_retraction, require_changeable
 from ledger.records.fhir import FhirVersion, requested_version
 from ledger.records.lifecycle import stage_of, standing_of
-from ledger.records.receipts import SCHEMA_FILE
+from ledger.records.receipts import SCHEMA_FILE, Receipt
 from ledger.store.database import INTEGRITY_ERRORS
 from ledger.store.idempotency import is_key_taken
 from ledger.store.intake import Statement
@@ -50,10 +63,17 @@ receipts_router = APIRouter(prefix="/v1/receipts", tags=["records"], route_class
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=255, description="Repeat a POST safely: the first answer is returned."),
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=KEY_PATTERN,
+        description="Repeat a POST safely: the first answer is returned.",
+    ),
 ]
+SCHEMA_MEDIA_TYPE = "application/schema+json"
 DigestQuery = Annotated[Hex32, Query(pattern=r"^0x[0-9a-fA-F]{64}$", description="SHA-256 digest")]
 MAX_WAIT_SECONDS = 30.0
+CHANGE_ERRORS = (NotFoundError, AlreadyChangedError, NotChangeableError)
 
 
 async def _commit(
@@ -123,8 +143,13 @@ async def _built(
     summary="Register one record (or a Bundle as one record per entry)",
     responses={202: {"description": "acknowledged: durable, to be anchored in the next batch"}},
 )
+@raises(*REGISTRATION_ERRORS)
 async def register_record(
-    record: RecordIn, request: Request, caller: Registrar, service: ServiceDep, idempotency_key: IdempotencyKey = None
+    record: NewRecordIn,
+    request: Request,
+    caller: Registrar,
+    service: ServiceDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Acknowledge a record once it is durable. Only a salted commitment to its digest will reach
     the chain; the document itself is not stored. A Bundle sent with ``bundle: "entries"`` is
@@ -162,6 +187,7 @@ async def register_record(
         }
     },
 )
+@raises(RequestValidationError, *REGISTRATION_ERRORS)
 async def register_records(
     request: Request, caller: Registrar, service: ServiceDep, idempotency_key: IdempotencyKey = None
 ) -> Response:
@@ -193,18 +219,21 @@ def _own_record(service: Service, caller: Caller, record_id: str) -> StoredRecor
     return record
 
 
-@router.get("/{record_id}", response_model=RecordOut, summary="A record and its anchoring status")
-def read_record(record_id: str, caller: Reader, service: ServiceDep) -> dict[str, Any]:
+@router.get("/{record_id:record_id}", response_model=RecordOut, summary="A record and its anchoring status")
+@raises(NotFoundError)
+def read_record(record_id: RecordIdPath, caller: Reader, service: ServiceDep) -> dict[str, Any]:
     return record_json(standing_of(service.db.conn, _own_record(service, caller, record_id)))
 
 
 @router.get(
-    "/{record_id}/receipt",
+    "/{record_id:record_id}/receipt",
     summary="The record's receipt (wait for it with ?wait=true)",
+    response_model=Receipt,
     responses={200: {"description": "the receipt"}, 202: {"model": PendingOut, "description": "not anchored yet"}},
 )
+@raises(NotFoundError)
 async def read_receipt(
-    record_id: str,
+    record_id: RecordIdPath,
     caller: Reader,
     service: ServiceDep,
     wait: Annotated[bool, Query(description="hold the request until the receipt exists or `timeout` passes")] = False,
@@ -234,14 +263,21 @@ def find_records(caller: Reader, service: ServiceDep, digest: DigestQuery) -> li
     return [record_json(standing_of(service.db.conn, r)) for r in found]
 
 
-@receipts_router.get("/schema", summary="The JSON Schema of receipts (this version)")
+@receipts_router.get(
+    "/schema",
+    summary="The JSON Schema of receipts (this version)",
+    response_class=Response,
+    responses={200: {"content": {SCHEMA_MEDIA_TYPE: {"schema": {"type": "object"}}}}},
+)
 def receipt_json_schema() -> Response:
     """Public: what every receipt this service issues conforms to (``receipt.schema.json``)."""
     body = resources.files("ledger.records").joinpath(SCHEMA_FILE).read_bytes()
-    return Response(body, media_type="application/schema+json")
+    return Response(body, media_type=SCHEMA_MEDIA_TYPE)
 
 
-@receipts_router.get("", summary="Receipts of this organisation's anchored records with a digest")
+@receipts_router.get(
+    "", response_model=list[Receipt], summary="Receipts of this organisation's anchored records with a digest"
+)
 def receipts_by_digest(caller: Reader, service: ServiceDep, digest: DigestQuery) -> Response:
     """Pending records with this digest are left out (fetch them by id with ``?wait=true``)."""
     found = records_by_digest(service.db.conn, bytes.fromhex(digest[2:]), caller.organisation.id)
@@ -250,13 +286,14 @@ def receipts_by_digest(caller: Reader, service: ServiceDep, digest: DigestQuery)
 
 
 @router.post(
-    "/{record_id}/amend",
+    "/{record_id:record_id}/amend",
     status_code=202,
-    response_model=RecordAck,
+    response_model=AmendmentAck,
     summary="Register a corrected version that supersedes a record",
 )
+@raises(*CHANGE_ERRORS, *REGISTRATION_ERRORS)
 async def amend_record(
-    record_id: str,
+    record_id: RecordIdPath,
     replacement: RecordIn,
     request: Request,
     caller: Registrar,
@@ -275,9 +312,15 @@ async def amend_record(
     return await _commit(service, request, caller, key, [insert_records_statement([built]), change], 202, body)
 
 
-@router.post("/{record_id}/retract", status_code=202, summary="Retract a record entered in error")
+@router.post(
+    "/{record_id:record_id}/retract",
+    status_code=202,
+    response_model=RetractionAck,
+    summary="Retract a record entered in error",
+)
+@raises(*CHANGE_ERRORS, InputError, ConflictError, StoreUnavailableError, StorageFullError)
 async def retract_record(
-    record_id: str,
+    record_id: RecordIdPath,
     body: RetractIn,
     request: Request,
     caller: Registrar,

@@ -13,12 +13,14 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.declared_errors import raises
 from api.deps import ServiceDep
 from api.errors import NO_STORE
 from api.limits import LedgerRoute
 from api.rate_limit import RateLimiter, app_limits, client_address
 from api.schemas.smart import TOKEN_ERRORS, TOKEN_REQUEST_BODY, SmartConfigurationOut, TokenOut
 from api.service import Service
+from ledger.exceptions import RateLimitedError, StorageFullError, StoreUnavailableError
 from ledger.oauth.discovery import (
     SMART_CONFIGURATION_PATH,
     TOKEN_ENDPOINT_PATH,
@@ -49,6 +51,7 @@ async def token_request_limit(request: Request, service: ServiceDep) -> RateLimi
     )
 
 
+@raises(RateLimitedError)
 def _client_limited(request: Request, limiter: Annotated[RateLimiter, Depends(token_request_limit)]) -> None:
     limiter.take(client_address(request))
 
@@ -61,6 +64,7 @@ def _client_limited(request: Request, limiter: Annotated[RateLimiter, Depends(to
     responses=TOKEN_ERRORS,
     openapi_extra=TOKEN_REQUEST_BODY,
 )
+@raises(StoreUnavailableError, StorageFullError)  # refusals of the request itself: TOKEN_ERRORS (OAuth's shape)
 async def token(request: Request, service: ServiceDep) -> Response:
     """Use the token as `Authorization: Bearer <access_token>` until it expires, then get another
     with a new assertion (there are no refresh tokens)."""

@@ -15,11 +15,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
+from api.declared_errors import raises
 from api.deps import Reader, ServiceDep
 from api.limits import DocumentRoute
 from api.rate_limit import RateLimiter, app_limits, client_address
-from api.schemas.verify import LookupIn, VerifyIn
+from api.schemas.verify import LookupIn, LookupOut, VerifyIn, VerifyOut
 from ledger.chain.indexer import indexed_record_status
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    InputError,
+    InvalidProofError,
+    RateLimitedError,
+    StoreUnavailableError,
+)
 from ledger.records.lookup import Anchored, Waiting, anchorer_organisation, anchorings
 from ledger.records.payloads import payload_digest
 from ledger.records.receipts import Receipt, verify_receipt
@@ -53,22 +62,24 @@ async def public_verify_limit(request: Request, service: ServiceDep) -> RateLimi
     )
 
 
+@raises(RateLimitedError)
 def _client_limited(request: Request, limiter: Annotated[RateLimiter, Depends(public_verify_limit)]) -> None:
     limiter.take(client_address(request))
 
 
 @router.post(
     "/verify",
+    response_model=VerifyOut,
     summary="Verify a receipt against the chain (public)",
     dependencies=[Depends(_client_limited)],
-    responses={429: {"description": "rate_limited: too many verifications from this client; see Retry-After"}},
 )
+@raises(InvalidProofError, InputError, StoreUnavailableError, ChainUnavailableError, ChainError)
 def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
     """Every step is checked (digest when a document is given, leaf, proof, chain id, contract, and
     the root's anchor block, anchorer and time as the chain records them). For a check that trusts
     nothing of this service, run `careledger-audit verify` against any node."""
     digest = service.cpu.call(payload_digest, body.document, body.content, body.digest)
-    receipt = Receipt.parse(body.receipt)
+    receipt = Receipt.parse(body.receipt, strict=True)  # numbers as the schema says: JSON integers
     # The anchor is read from the chain (once per root); the proof is checked here; amendments and
     # retractions come from the chain event index. The contract's own verifyRecord is left to auditors.
     result = verify_receipt(
@@ -95,7 +106,12 @@ def verify(body: VerifyIn, service: ServiceDep) -> dict[str, Any]:
     }
 
 
-@router.post("/verify/lookup", summary="Is this document or digest among my organisation's records, and anchored?")
+@router.post(
+    "/verify/lookup",
+    response_model=LookupOut,
+    summary="Is this document or digest among my organisation's records, and anchored?",
+)
+@raises(InputError, StoreUnavailableError)
 def lookup(body: LookupIn, caller: Reader, service: ServiceDep) -> dict[str, Any]:
     """Records of the caller's organisation with this digest, and where each was anchored (other
     organisations' records are never searched)."""

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from api.schemas.common import EXAMPLE_PATIENT, EXAMPLE_TX, Address, Code, Schema, camel_config
+from api.schemas.common import (
+    EXAMPLE_PATIENT,
+    EXAMPLE_TX,
+    Address,
+    ChainAddress,
+    Code,
+    Hex32,
+    Purpose,
+    RecordId,
+    Schema,
+    camel_config,
+)
 from ledger.consent.access import EMERGENCY_PURPOSE
 from ledger.consent.access_trail import AccessAttempt
 from ledger.store.apps import Organisation
@@ -17,7 +28,7 @@ class AccessIn(Schema):
 
     patient: Address
     scope: Code
-    purpose: Code
+    purpose: Purpose
 
     model_config = camel_config({"patient": EXAMPLE_PATIENT, "scope": "Observation", "purpose": "TREAT"})
 
@@ -25,10 +36,10 @@ class AccessIn(Schema):
 class BreakGlassIn(Schema):
     """Emergency access without consent; ``reason`` is a code (never free text about the patient)."""
 
-    patient: Address
+    patient: ChainAddress
     scope: Code
     reason: Code
-    purpose: Code = Field(default=EMERGENCY_PURPOSE)
+    purpose: Purpose = Field(default=EMERGENCY_PURPOSE)
 
     model_config = camel_config(
         {"patient": EXAMPLE_PATIENT, "scope": "*", "reason": "UNCONSCIOUS", "purpose": EMERGENCY_PURPOSE}
@@ -38,16 +49,16 @@ class BreakGlassIn(Schema):
 class AccessOut(Schema):
     """Access granted, and the audit record that proves it was asked for."""
 
-    decision: str = Field(description="allowed or break_glass")
+    decision: Literal["allowed", "break_glass"]
     patient: str
     organisation: str
     scope: str
     purpose: str
     reason: str | None = Field(description="the break-glass reason code")
     break_glass: bool
-    break_glass_tx: str | None
+    break_glass_tx: Hex32 | None
     block_number: int | None = Field(description="the block recording a break-glass access")
-    audit_record_id: str
+    audit_record_id: RecordId
 
     model_config = camel_config(
         {

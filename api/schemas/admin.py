@@ -8,24 +8,61 @@ from typing import Any
 
 from pydantic import Field
 
-from api.schemas.common import RowId, Schema
+from api.schemas.common import Flag, RowId, Schema
 from ledger.oauth.client_keys import MAX_KEYS
 from ledger.oauth.scopes import allowed_scopes
 from ledger.store.apps import App, Organisation, Role
 from ledger.store.oauth import StoredClient
+from ledger.store.organisation_names import name_pattern
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in names shown to people
 
 
+def _organisation_name_schema(schema: dict[str, Any]) -> None:
+    schema["pattern"] = name_pattern()  # what the library accepts (400 invalid_name otherwise)
+
+
 class OrganisationIn(Schema):
-    name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["St Mary's Hospital"])
-    emergency: bool = Field(default=False, description="may record break-glass access (EMERGENCY_ROLE on chain)")
+    name: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=NAME_PATTERN,
+        json_schema_extra=_organisation_name_schema,
+        examples=["St Mary's Hospital"],
+        description="shown to patients: no invisible or control characters; stored NFKC-normalised; "
+        "a name that looks like another organisation's is refused (409 `confusable_name`)",
+    )
+    emergency: Flag = Field(default=False, description="may record break-glass access (EMERGENCY_ROLE on chain)")
 
 
 class AppIn(Schema):
     organisation_id: RowId
     name: str = Field(min_length=1, max_length=100, pattern=NAME_PATTERN, examples=["ward-7-monitor"])
     roles: list[Role] = Field(min_length=1, examples=[["registrar", "reader"]])
+
+
+class OrganisationOut(Schema):
+    id: int
+    name: str
+    address: str = Field(description="the organisation's own chain account (anchors its records)")
+    emergency: bool
+    created_at: int
+
+
+class AppOut(Schema):
+    """An app, without its key (only the key's first characters, to tell keys apart)."""
+
+    id: int
+    organisation_id: int
+    name: str
+    key_prefix: str
+    roles: list[Role]
+    created_at: int
+    revoked_at: int | None
+
+
+class AppCreatedOut(AppOut):
+    api_key: str = Field(description="`Authorization: Bearer <apiKey>`; shown in this answer only")
 
 
 def organisation_out(organisation: Organisation) -> dict[str, Any]:
@@ -58,6 +95,16 @@ class JwksIn(Schema):
         max_length=MAX_KEYS,
         examples=[[{"kty": "EC", "crv": "P-384", "kid": "backend-2026", "x": "...", "y": "..."}]],
     )
+
+
+class ClientOut(Schema):
+    """An app's SMART Backend Services client."""
+
+    app_id: int
+    client_id: str
+    jwks: dict[str, Any] = Field(description="the registered public keys")
+    scopes: list[str] = Field(description="the scopes the client may ask for (its app's roles)")
+    updated_at: int
 
 
 def client_out(client: StoredClient) -> dict[str, Any]:

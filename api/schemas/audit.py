@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import Query
 from pydantic import ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from api.schemas.common import EXAMPLE_PATIENT, MAX_ROW_ID, Schema
-from api.schemas.records import batch_json
+from api.schemas.common import EXAMPLE_PATIENT, MAX_JSON_INTEGER, Hex32, RecordId, Schema
+from api.schemas.records import BatchOut, Stage, batch_json
 from ledger.consent.access_trail import DOCUMENT_TYPE, TrailEntry, TrailPage
 from ledger.store.apps import Organisation
 from ledger.values import checksum
@@ -20,24 +20,30 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 500
 
 
+class TrailOrganisationOut(Schema):
+    id: int
+    name: str
+    address: str
+
+
 class AuditEntryOut(Schema):
     """One access attempt, with the anchoring of its audit record (fetch the receipt by ``recordId``)."""
 
     id: int = Field(description="position in the trail; pass the last one as `after` for the next page")
-    record_id: str
+    record_id: RecordId
     patient: str
-    organisation: dict[str, Any]
+    organisation: TrailOrganisationOut
     app_id: int
     scope: str
     purpose: str
-    decision: str = Field(description="allowed, denied or break_glass")
+    decision: Literal["allowed", "denied", "break_glass"]
     reason: str | None
     break_glass: bool
-    break_glass_tx: str | None
+    break_glass_tx: Hex32 | None
     time: float
     document: dict[str, Any] = Field(description="the anchored document (its RFC 8785 form is what was hashed)")
-    status: str = Field(description="pending, sealed or anchored")
-    batch: dict[str, Any] | None
+    status: Stage
+    batch: BatchOut | None
 
 
 class AuditPageOut(Schema):
@@ -93,7 +99,7 @@ class AuditPageOut(Schema):
     )
 
 
-After = Annotated[int, Query(ge=0, le=MAX_ROW_ID, description="return entries after this id")]
+After = Annotated[int, Query(ge=0, le=MAX_JSON_INTEGER, description="return entries after this id")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="at most this many entries")]
 
 

@@ -6,15 +6,18 @@ from typing import Any
 
 from pydantic import Field
 
+from api.declared_errors import Raised
+from api.errors import REVERTS
 from api.schemas.common import (
     EXAMPLE_GRANTEE,
     EXAMPLE_GUARDIAN,
     EXAMPLE_PATIENT,
     EXAMPLE_SIGNATURE,
     EXAMPLE_TX,
-    Address,
+    ChainAddress,
     Code,
     Deadline,
+    Purpose,
     Schema,
     Signature,
     Uint64,
@@ -26,6 +29,29 @@ from ledger.consent.overview import ConsentNow, ConsentOverview
 from ledger.consent.relay import Relayed, Signed
 from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.consent.typed_data import CONSENT_TYPES, EIP712_DOMAIN_TYPE
+from ledger.exceptions import (
+    ChainError,
+    ChainUnavailableError,
+    InputError,
+    InvalidCodeError,
+    InvalidHexError,
+    InvalidSignatureError,
+    NotPatientOrGuardianError,
+    SignatureExpiredError,
+)
+
+RELAY_ERRORS: tuple[Raised, ...] = (
+    InputError,  # a validity window that ends before it starts
+    InvalidCodeError,
+    InvalidHexError,
+    InvalidSignatureError,
+    SignatureExpiredError,
+    NotPatientOrGuardianError,
+    *(name for name in REVERTS if name.startswith("ConsentRegistry")),
+    ChainUnavailableError,
+    ChainError,
+)
+"""What relaying a signed consent change can refuse with (the organisation's and the patient's routes)."""
 
 
 class DomainOut(Schema):
@@ -67,11 +93,11 @@ class NonceOut(Schema):
 class SignedRevocationIn(Schema):
     """A ``ConsentRevocation`` signed by the patient or a guardian (``signer``, default the patient)."""
 
-    patient: Address
-    grantee: Address
+    patient: ChainAddress
+    grantee: ChainAddress
     scope: Code
-    purpose: Code
-    signer: Address | None = None
+    purpose: Purpose
+    signer: ChainAddress | None = None
     deadline: Deadline
     signature: Signature
 
@@ -123,8 +149,8 @@ class SignedGrantIn(SignedRevocationIn):
 class SignedGuardianIn(Schema):
     """A ``GuardianAppointment`` signed by the patient; ``validUntil`` 0 removes the guardian."""
 
-    patient: Address
-    guardian: Address
+    patient: ChainAddress
+    guardian: ChainAddress
     valid_until: Uint64
     deadline: Deadline
     signature: Signature

@@ -3,11 +3,12 @@ where the patient page checks receipts."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from api.schemas.common import EXAMPLE_GRANTEE, EXAMPLE_PATIENT, EXAMPLE_TX, Schema, camel_config
 from ledger.consent.access_trail import DOCUMENT_TYPE
@@ -23,11 +24,24 @@ from ledger.disclosures.period import MAX_YEARS
 ACCOUNTING_TYPE = "careledger-accounting-of-disclosures"
 ACCOUNTING_VERSION = 1
 
+DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _iso_day(value: Any) -> Any:
+    """A day as ``YYYY-MM-DD`` only (pydantic's lax mode would also read ``0`` as 1970-01-01)."""
+    if isinstance(value, str) and not re.fullmatch(DAY_PATTERN, value):
+        raise ValueError("a day is written YYYY-MM-DD")
+    return value
+
+
 From = Annotated[
     date | None,
     Query(alias="from", description=f"first day (UTC, included); default: the earliest of {MAX_YEARS} years"),
+    BeforeValidator(_iso_day),
 ]
-To = Annotated[date | None, Query(alias="to", description="last day (UTC, included); default: today")]
+To = Annotated[
+    date | None, Query(alias="to", description="last day (UTC, included); default: today"), BeforeValidator(_iso_day)
+]
 
 
 class RecipientOut(Schema):

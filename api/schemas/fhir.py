@@ -13,7 +13,8 @@ import orjson
 from fastapi import Request
 from fastapi.responses import Response
 
-from ledger.exceptions import InputError
+from api.declared_errors import raises
+from ledger.exceptions import InputError, InvalidDocumentError, TooManyElementsError
 from ledger.fhir.systems import FHIR_JSON
 from ledger.records.strict_json import parse_json
 
@@ -30,6 +31,7 @@ def fhir_response(body: dict[str, Any], status_code: int = 200, headers: dict[st
     return Response(orjson.dumps(body), status_code=status_code, media_type=FHIR_JSON, headers=headers)
 
 
+@raises(InvalidDocumentError, InputError, TooManyElementsError)
 async def fhir_resource_body(request: Request) -> dict[str, Any]:
     """The request's resource: a JSON object (sent as ``application/fhir+json`` or ``application/json``)."""
     parsed = parse_json(await request.body())
@@ -38,19 +40,54 @@ async def fhir_resource_body(request: Request) -> dict[str, Any]:
     return parsed
 
 
+class FhirResponse(Response):
+    media_type = FHIR_JSON
+
+
+OPERATION_OUTCOME_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "description": "A FHIR R4 OperationOutcome; the first issue's `details.coding` names the ledger's stable error "
+    "code (system `urn:careledger:error`), the code the /v1 API answers with",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {
+                    "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                    "code": {"type": "string"},
+                    "diagnostics": {"type": "string"},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                    "details": {"type": "object"},
+                },
+            },
+        },
+    },
+}
+"""The ``OperationOutcome`` component of the OpenAPI document: every error under the facade."""
+
+
+def resource_schema(resource_type: str) -> dict[str, Any]:
+    """A FHIR resource of one type, for the OpenAPI document (its shape is FHIR R4's)."""
+    return {
+        "type": "object",
+        "description": f"a FHIR R4 {resource_type}",
+        "required": ["resourceType"],
+        "properties": {"resourceType": {"const": resource_type}},
+    }
+
+
 def resource_request_body(example: dict[str, Any]) -> dict[str, Any]:
     """``openapi_extra`` documenting a FHIR resource request body."""
-    schema = {"type": "object", "additionalProperties": True, "examples": [example]}
+    schema = {**resource_schema(example["resourceType"]), "examples": [example]}
     return {"requestBody": {"required": True, "content": {FHIR_JSON: {"schema": schema}}}}
 
 
-def resource_responses(description: str) -> dict[int | str, dict[str, Any]]:
-    """``responses`` of a route answering a FHIR resource, or an OperationOutcome."""
-    outcome = {FHIR_JSON: {"schema": {"type": "object", "description": "OperationOutcome"}}}
-    return {
-        200: {"description": description, "content": {FHIR_JSON: {"schema": {"type": "object"}}}},
-        400: {"description": "OperationOutcome: invalid or unsupported", "content": outcome},
-        401: {"description": "OperationOutcome: no credentials", "content": outcome},
-        403: {"description": "OperationOutcome: not allowed", "content": outcome},
-        404: {"description": "OperationOutcome: not found", "content": outcome},
-    }
+def resource_responses(resource_type: str, description: str, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """``responses`` of a route answering a FHIR resource (its errors: OperationOutcome, added to the
+    document with every operation's error statuses by :mod:`api.openapi`)."""
+    return {status: {"description": description, "content": {FHIR_JSON: {"schema": resource_schema(resource_type)}}}}

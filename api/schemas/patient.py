@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -19,20 +19,27 @@ class CodesOut(Schema):
     codes: list[CodeOut]
 
 
-class OrganisationOut(Schema):
+class PublicOrganisationOut(Schema):
     name: str
     address: str
 
 
 class OrganisationsOut(Schema):
-    organisations: list[OrganisationOut]
+    organisations: list[PublicOrganisationOut]
+
+
+class TypedDataOut(Schema):
+    """An EIP-712 domain and the types signed in it."""
+
+    domain: dict[str, Any]
+    types: dict[str, list[dict[str, str]]]
 
 
 class SigningOut(Schema):
     """What the page signs: the consent registry's domain and types, and the sign-in domain and types."""
 
-    consent: dict[str, Any]
-    session: dict[str, Any]
+    consent: TypedDataOut
+    session: TypedDataOut
     max_session_seconds: int
 
 
@@ -71,6 +78,6 @@ class SessionIn(Schema):
 
 class SessionOut(Schema):
     token: str = Field(description="send as `Authorization: Bearer <token>` to this patient's read endpoints")
-    token_type: str = "Bearer"
+    token_type: Literal["Bearer"]
     patient: str
     expires_at: int

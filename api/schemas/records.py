@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Field, model_validator
+from pydantic import Field, WithJsonSchema, model_validator
 
-from api.schemas.common import EXAMPLE_DIGEST, EXAMPLE_PATIENT, Address, Hex32, Schema, camel_config
-from ledger.records.fhir import BundleMode
+from api.schemas.common import (
+    EXAMPLE_DIGEST,
+    EXAMPLE_PATIENT,
+    Address,
+    Base64,
+    Hex32,
+    JsonObject,
+    RecordId,
+    Schema,
+    camel_config,
+    one_payload_schema,
+)
+from ledger.records.fhir import SPLITTABLE_BUNDLES, BundleMode
 from ledger.records.lifecycle import RecordStanding
+
+PAYLOADS = ("document", "content", "digest")
+EXAMPLE_RECORD = {
+    "patient": EXAMPLE_PATIENT,
+    "document": {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "unit": "beats/minute"},
+    },
+    "metadata": {"source": "ward-7-monitor"},
+}
 
 
 class RecordIn(Schema):
@@ -23,37 +46,85 @@ class RecordIn(Schema):
     registration only)."""
 
     patient: Address
-    document: dict[str, Any] | None = None
-    content: str | None = Field(default=None, description="base64 of the raw bytes (a PDF, an image)")
-    content_type: str | None = Field(default=None, max_length=127, examples=["application/fhir+json"])
-    digest: Hex32 | None = None
-    metadata: dict[str, Any] | None = Field(default=None, description="kept off chain; at most 4 KiB as JSON")
-    bundle: BundleMode = Field(
-        default="whole",
-        description="a Bundle document as one record (whole) or one record per entry (entries), all or none",
+    document: JsonObject | None = None
+    content: Base64 | None = Field(default=None, description="base64 of the raw bytes (a PDF, an image)")
+    content_type: str | None = Field(
+        default=None,
+        max_length=127,
+        pattern=r"^[^\x00-\x1f\x7f]*$",  # no control characters (PostgreSQL text holds no NUL)
+        examples=["application/fhir+json"],
     )
+    digest: Hex32 | None = None
+    metadata: JsonObject | None = Field(default=None, description="kept off chain; at most 4 KiB as JSON")
+    bundle: Annotated[
+        BundleMode,
+        # per entry only through POST /v1/records (NewRecordIn): elsewhere "entries" is a 400
+        WithJsonSchema({"type": "string", "const": "whole", "description": "a Bundle document as one record"}),
+    ] = "whole"
 
     @model_validator(mode="after")
     def exactly_one_payload(self) -> RecordIn:
-        given = [name for name in ("document", "content", "digest") if getattr(self, name) is not None]
+        given = [name for name in PAYLOADS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of document, content, digest")
         if self.bundle == "entries" and self.document is None:
             raise ValueError('bundle "entries" needs a Bundle document')
         return self
 
-    model_config = camel_config(
-        {
-            "patient": EXAMPLE_PATIENT,
+    model_config = camel_config(EXAMPLE_RECORD, schema=one_payload_schema(PAYLOADS, required=True))
+
+
+ENTRIES_NEED_A_BUNDLE = {
+    "if": {"required": ["bundle"], "properties": {"bundle": {"const": "entries"}}},
+    "then": {
+        "required": ["document"],
+        "properties": {
             "document": {
-                "resourceType": "Observation",
-                "status": "final",
-                "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-                "valueQuantity": {"value": 72, "unit": "beats/minute"},
-            },
-            "metadata": {"source": "ward-7-monitor"},
-        }
+                "type": "object",
+                "required": ["resourceType", "type", "entry"],
+                "properties": {
+                    "resourceType": {"const": "Bundle"},
+                    "type": {"enum": list(SPLITTABLE_BUNDLES)},
+                    "entry": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "required": ["resource"],
+                            "properties": {"resource": {"type": "object", "required": ["resourceType"]}},
+                        },
+                    },
+                },
+            }
+        },
+    },
+}
+
+
+class NewRecordIn(RecordIn):
+    """One record to register, or with ``bundle`` ``entries`` a transaction or collection Bundle to
+    register one record per entry (each a valid FHIR resource; all or none)."""
+
+    bundle: BundleMode = Field(
+        default="whole",
+        description="a Bundle document as one record (whole) or one record per entry (entries), all or none",
     )
+
+    model_config = camel_config(
+        EXAMPLE_RECORD, schema={**one_payload_schema(PAYLOADS, required=True), **ENTRIES_NEED_A_BUNDLE}
+    )
+
+
+EXAMPLE_CONDITION = {
+    "resourceType": "Condition",
+    "clinicalStatus": {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+    },
+    "code": {"text": "Asthma"},
+    "subject": {"reference": "Patient/example"},
+}
+"""A Condition valid in FHIR R4 and R5 alike (examples are sent as they are by clients and fuzzers)."""
+Stage = Literal["pending", "sealed", "confirming", "anchored"]
 
 
 class RecordsIn(Schema):
@@ -65,14 +136,7 @@ class RecordsIn(Schema):
         {
             "records": [
                 {"patient": EXAMPLE_PATIENT, "digest": EXAMPLE_DIGEST},
-                {
-                    "patient": EXAMPLE_PATIENT,
-                    "document": {
-                        "resourceType": "Condition",
-                        "code": {"text": "Asthma"},
-                        "subject": {"reference": "Patient/example"},
-                    },
-                },
+                {"patient": EXAMPLE_PATIENT, "document": EXAMPLE_CONDITION},
             ]
         }
     )
@@ -81,14 +145,38 @@ class RecordsIn(Schema):
 class RecordAck(Schema):
     """A record acknowledged: durable from now on, anchored within the batch age."""
 
-    record_id: str = Field(examples=["4f1c2b9e0d7a4e53b8a61f0c9d2e7a31"])
+    record_id: RecordId
     digest: Hex32
-    status: str = Field(examples=["pending"])
+    status: Literal["pending"]
+
+
+class AmendmentAck(RecordAck):
+    """The correction acknowledged; it supersedes ``amends`` once both are anchored."""
+
+    amends: RecordId
 
 
 class RecordsAck(Schema):
     records: list[RecordAck]
-    count: int
+    count: int = Field(ge=1)
+
+
+class BatchOut(Schema):
+    """The batch a record was sealed in: its root, and once anchored where and when."""
+
+    root: Hex32
+    leaf_count: int = Field(ge=1)
+    transaction_hash: Hex32 | None = None
+    block_number: int | None = None
+    anchored_at: int | None = None
+    anchorer: str | None = None
+
+
+class RetractionOut(Schema):
+    reason: str
+    state: str = Field(description="pending, then done once the retraction is on chain (or failed)")
+    transaction_hash: Hex32 | None
+    error: str | None
 
 
 class EntryAck(RecordAck):
@@ -108,8 +196,8 @@ class EntriesAck(Schema):
 class RecordOut(Schema):
     """A record as its organisation sees it."""
 
-    record_id: str
-    kind: str
+    record_id: RecordId
+    kind: Literal["record", "audit"]
     digest: Hex32
     patient: str | None
     content_type: str | None
@@ -118,23 +206,37 @@ class RecordOut(Schema):
     )
     metadata: dict[str, Any] | None
     registered_at: float
-    status: str = Field(
+    status: Stage = Field(
         description="pending (waiting for a batch), sealed (in a batch being anchored), "
         "confirming (anchored, waiting for the configured confirmations), anchored (final)"
     )
-    batch: dict[str, Any] | None = None
-    amended_by: str | None = None
-    amends: str | None = None
-    retraction: dict[str, Any] | None = None
+    batch: BatchOut | None = None
+    amended_by: RecordId | None = None
+    amends: RecordId | None = None
+    retraction: RetractionOut | None = None
 
 
 class RetractIn(Schema):
     reason: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,31}$", examples=["ENTERED_IN_ERROR"])
 
 
+class RetractionRequestOut(Schema):
+    reason: str
+    state: Literal["pending"]
+
+
+class RetractionAck(Schema):
+    """The retraction acknowledged; it reaches the chain once the record is anchored."""
+
+    record_id: RecordId
+    retraction: RetractionRequestOut
+
+
 class PendingOut(Schema):
-    record_id: str
-    status: str
+    """No receipt yet: where the record stands."""
+
+    record_id: RecordId
+    status: Stage
 
 
 def batch_json(standing: RecordStanding) -> dict[str, Any] | None:

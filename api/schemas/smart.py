@@ -8,26 +8,32 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledger.oauth.assertions import ASSERTION_TYPE
 from ledger.oauth.scopes import SUPPORTED_SCOPES
 from ledger.oauth.token_endpoint import FORM_TYPE, GRANT_TYPE, TOKEN_TYPE
 
 
-class TokenOut(BaseModel):
+class OAuthModel(BaseModel):
+    """snake_case as OAuth and SMART spell it; what is sent is all there is (``additionalProperties: false``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenOut(OAuthModel):
     access_token: str = Field(description="an opaque bearer token (`clt_...`)")
     token_type: Literal["bearer"] = TOKEN_TYPE
     expires_in: int = Field(description="seconds the token lives")
     scope: str = Field(description="the granted scopes, space-separated", examples=[" ".join(SUPPORTED_SCOPES[:1])])
 
 
-class OAuthErrorOut(BaseModel):
+class OAuthErrorOut(OAuthModel):
     error: Literal["invalid_request", "invalid_client", "invalid_scope", "unsupported_grant_type"]
     error_description: str
 
 
-class SmartConfigurationOut(BaseModel):
+class SmartConfigurationOut(OAuthModel):
     token_endpoint: str
     token_endpoint_auth_methods_supported: list[str]
     token_endpoint_auth_signing_alg_values_supported: list[str]

@@ -14,7 +14,7 @@ refusal into the same answer.
 
 from __future__ import annotations
 
-from ledger.exceptions import AlreadyChangedError, InputError
+from ledger.exceptions import AlreadyChangedError, NotChangeableError
 from ledger.store.changes import amendment_statement, change_kind_of, is_change_taken, retraction_statement
 from ledger.store.database import Connection
 from ledger.store.intake import Statement
@@ -32,7 +32,7 @@ def require_changeable(conn: Connection, record: StoredRecord) -> None:
             change=kind,
         )
     if record.kind != "record":
-        raise InputError("audit entries cannot be amended or retracted", record_id=record.record_id)
+        raise NotChangeableError("audit entries cannot be amended or retracted", record_id=record.record_id)
 
 
 def request_amendment(conn: Connection, original: StoredRecord, replacement_id: str) -> Statement:

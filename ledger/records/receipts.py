@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from eth_account.signers.local import LocalAccount
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from ledger.exceptions import InputError, InvalidProofError
 from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordStatus
 from ledger.records.hashing import leaf_hash
 from ledger.records.merkle import LEAF_ENCODING, MerkleTree
+from ledger.records.strict_json import EXACT_INTEGER_BOUND
 from ledger.records.verification import (
     API_ANCHOR_STEPS,
     CONTRACT_VERDICT,
@@ -74,7 +75,14 @@ class Receipt(BaseModel):
     digest: Bytes32
     salt: Bytes32
     tree_format: Literal["openzeppelin-standard-merkle-tree"] = "openzeppelin-standard-merkle-tree"
-    leaf_encoding: tuple[Literal["bytes32"], Literal["bytes32"]] = LEAF_ENCODING
+    leaf_encoding: Annotated[
+        tuple[Literal["bytes32"], Literal["bytes32"]],
+        # the same pair without `prefixItems`, which JSON Schema drafts before 2020-12 (and tools reading
+        # them) spell differently: "two items, each bytes32" reads alike in every draft
+        WithJsonSchema(
+            {"type": "array", "items": {"const": "bytes32", "type": "string"}, "minItems": 2, "maxItems": 2}
+        ),
+    ] = LEAF_ENCODING
 
     def to_json(self) -> str:
         """The receipt as compact JSON text."""
@@ -85,19 +93,42 @@ class Receipt(BaseModel):
         return self.model_dump(mode="json", by_alias=True)
 
     @classmethod
-    def parse(cls, data: str | bytes | dict[str, Any]) -> Receipt:
-        """Parse and validate a receipt; raise :class:`InvalidProofError` naming the bad fields."""
+    def parse(cls, data: str | bytes | dict[str, Any], *, strict: bool = False) -> Receipt:
+        """Parse and validate a receipt; raise :class:`InvalidProofError` naming the bad fields.
+
+        ``strict``: numbers must be JSON numbers of at most :data:`EXACT_INTEGER_BOUND` (what every
+        JSON reader holds exactly), as the API's schema says; the model's lax mode also takes
+        ``true`` or ``"5"`` (``7.0`` is the integer 7 in JSON Schema, and here)."""
         try:
             parsed = data if isinstance(data, dict) else json.loads(data)
             if isinstance(parsed, dict) and parsed.get("version") == 1:
                 raise InvalidProofError(
                     PARSE.because(OLD_VERSION_PROBLEM), errors=[{"field": "version", "problem": OLD_VERSION_PROBLEM}]
                 )
+            if strict:
+                _require_numbers(parsed)
             return cls.model_validate(parsed)
         except InvalidProofError:
             raise
         except (ValidationError, ValueError) as err:
             raise InvalidProofError(PARSE.because(str(err)), errors=_errors(err)) from err
+
+
+_NUMBER_FIELDS = ("version", "chainId", "blockNumber", "anchoredAt", "leafCount")
+
+
+def _require_numbers(parsed: Any) -> None:
+    if not isinstance(parsed, dict):
+        return  # the model says what it expected
+    problem = f"must be a JSON number of at most {EXACT_INTEGER_BOUND}"
+    wrong = [
+        {"field": name, "problem": problem}
+        for name in _NUMBER_FIELDS
+        if isinstance(value := parsed.get(name), (bool, str))
+        or (isinstance(value, (int, float)) and abs(value) > EXACT_INTEGER_BOUND)
+    ]
+    if wrong:
+        raise InvalidProofError(PARSE.because(f"{wrong[0]['field']} {problem}"), errors=wrong)
 
 
 def receipt_schema() -> dict[str, Any]:

@@ -40,7 +40,9 @@ from ledger.exceptions import (
 MAX_JSON_DEPTH: Final = 512
 """Deepest nesting of arrays and objects accepted by default."""
 
-_MAX_SAFE_INTEGER: Final = 2**53 - 1
+EXACT_INTEGER_BOUND: Final = 2**53
+"""Every integer of at most this magnitude is held exactly by a double (beyond it, only some are)."""
+_MAX_SAFE_INTEGER: Final = EXACT_INTEGER_BOUND - 1
 _JSON_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
 _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")

@@ -20,9 +20,11 @@ script; a name mixing scripts could be refused too, but organisation names legit
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Final
 
 from ledger.exceptions import ConfusableNameError, InvalidNameError
@@ -131,6 +133,41 @@ _LOOK_ALIKES: Final[dict[str, str]] = {
 _SEQUENCES: Final = (("rn", "m"), ("vv", "w"), ("cl", "d"))
 """Letter pairs that render as one letter (applied after casefolding, to the mapped text)."""
 _SPACES: Final = re.compile(r"\s+")
+_HIDDEN: Final = ("Cf", "Cc")
+"""Unicode categories never allowed in a name: format (hides or reorders text) and control."""
+
+
+def _ranges(code_points: Iterable[int]) -> Iterator[tuple[int, int]]:
+    start = end = None
+    for cp in code_points:
+        if end is not None and cp == end + 1:
+            end = cp
+            continue
+        if start is not None and end is not None:
+            yield start, end
+        start = end = cp
+    if start is not None and end is not None:
+        yield start, end
+
+
+def _character_class(code_points: Iterable[int]) -> str:
+    def char(cp: int) -> str:
+        return re.escape(chr(cp)) if chr(cp) in "\\]^-[" else chr(cp)
+
+    return "".join(char(a) if a == b else f"{char(a)}-{char(b)}" for a, b in _ranges(code_points))
+
+
+@functools.cache
+def name_pattern() -> str:
+    """A regular expression (JSON Schema's, and Python's) for the names :func:`normalise_name`
+    accepts: no format or control character, and at least one that is not whitespace (NFKC maps no
+    character to one of those, so the raw name can be judged). Built from this Python's Unicode
+    database, as :func:`normalise_name` judges."""
+    hidden = [cp for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)) in _HIDDEN]
+    blank = [cp for cp in range(sys.maxunicode + 1) if chr(cp).isspace() and cp not in set(hidden)]
+    anything = _character_class(hidden)
+    visible = _character_class(sorted({*hidden, *blank}))
+    return f"^[^{anything}]*[^{visible}][^{anything}]*$"
 
 
 def normalise_name(name: str) -> str:

@@ -204,7 +204,7 @@ def test_a_revoked_key_stops_working_on_every_replica_within_a_second(cluster: C
 def test_two_replicas_creating_look_alike_organisations_at_once_create_one(cluster: Cluster) -> None:
     """The look-alike check and the creation are one step across replicas (a store-wide lock): two
     admins creating "Acme Clinic" and "Acme CIinic" (capital I for l) on two replicas at the same
-    moment get one organisation and one 400 ``confusable_name``. Without the lock both passed the
+    moment get one organisation and one 409 ``confusable_name``. Without the lock both passed the
     check (it reads the names, then spends seconds on chain transactions before inserting)."""
     admin_key = create_admin(cluster.env)
     admin = {"Authorization": f"Bearer {admin_key}"}
@@ -226,6 +226,6 @@ def test_two_replicas_creating_look_alike_organisations_at_once_create_one(clust
         for thread in threads:
             thread.join(90)
         statuses = sorted((answer.status_code, answer.json().get("code")) for answer in answers.values())
-        assert statuses == [(201, None), (400, "confusable_name")], {k: v.text for k, v in answers.items()}
+        assert statuses == [(201, None), (409, "confusable_name")], {k: v.text for k, v in answers.items()}
         listed = httpx.get(f"{bases[1]}/v1/admin/organisations", headers=admin).json()
         assert len([o for o in listed if o["name"] in ("Acme Clinic", "Acme CIinic")]) == 1, listed

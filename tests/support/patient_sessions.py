@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 
@@ -60,3 +61,25 @@ def own_consents(client: TestClient, service: Service, patient: LocalAccount) ->
     assert response.status_code == 200, response.text
     answer: dict[str, Any] = response.json()
     return answer
+
+
+def sign_in_over_http(base: str, patient: LocalAccount, lasts: int = 3600) -> str:
+    """Sign ``patient`` in to a served instance at ``base`` (as the patient page does); its session token."""
+    signing = httpx.get(f"{base}/v1/patient/signing", timeout=30).json()
+    challenge = httpx.post(f"{base}/v1/patient/challenges", json={"patient": patient.address}, timeout=30).json()
+    issued = int(time.time())
+    session = PatientSession(
+        patient.address, challenge["origin"], bytes.fromhex(challenge["challenge"][2:]), issued, issued + lasts
+    )
+    body = {
+        "patient": session.patient,
+        "origin": session.origin,
+        "challenge": challenge["challenge"],
+        "issuedAt": session.issued_at,
+        "expiresAt": session.expires_at,
+        "signature": "0x" + sign_typed_data(patient, session_typed_data(signing["session"]["domain"], session)).hex(),
+    }
+    response = httpx.post(f"{base}/v1/patient/sessions", json=body, timeout=30)
+    assert response.status_code == 200, response.text
+    token: str = response.json()["token"]
+    return token
