@@ -94,14 +94,8 @@ def naming_organisations(db: Database) -> Iterator[None]:
     if not db.shared:
         yield
         return
-    key = advisory_key("naming", "organisations")
-    conn = db.conn
-    conn.execute("SELECT pg_advisory_lock(?)", (key,))
-    try:
+    with _session_lock(db, advisory_key("naming", "organisations")):
         yield
-    finally:
-        with contextlib.suppress(Exception):  # a lost session has released the lock already
-            conn.execute("SELECT pg_advisory_unlock(?)", (key,))
 
 
 @contextlib.contextmanager
@@ -109,7 +103,13 @@ def sending_as(db: Database, address: str) -> Iterator[None]:
     """Hold the store-wide lock of one sending account while its next nonce is read and its
     transaction sent, so that replicas sending from the same key (the relayer, an organisation's
     key) never pick the same nonce. Held for the send only, not while waiting to be mined."""
-    key = advisory_key("sender", address.lower())
+    with _session_lock(db, advisory_key("sender", address.lower())):
+        yield
+
+
+@contextlib.contextmanager
+def _session_lock(db: Database, key: int) -> Iterator[None]:
+    """Hold PostgreSQL's session advisory lock ``key`` on this thread's connection, waiting for it."""
     conn = db.conn
     conn.execute("SELECT pg_advisory_lock(?)", (key,))
     try:
