@@ -98,6 +98,7 @@ class RecordChange:
     leaf: str
     block: int
     transaction: str
+    time: int
     amended_root: str | None = None
     amended_leaf: str | None = None
     reason: str | None = None
@@ -105,6 +106,19 @@ class RecordChange:
     @property
     def subject(self) -> str:
         return f"{self.kind} of leaf {self.leaf} in {self.root} by {self.anchorer}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The change as the report lists it (``amendments`` or ``retractions``)."""
+        where = {"anchorer": self.anchorer, "block": self.block, "transaction": self.transaction, "time": self.time}
+        if self.kind == "amendment":
+            return {
+                "originalRoot": self.root,
+                "originalLeaf": self.leaf,
+                "amendedRoot": self.amended_root,
+                "amendedLeaf": self.amended_leaf,
+                **where,
+            }
+        return {"root": self.root, "leaf": self.leaf, "reason": self.reason, **where}
 
 
 @dataclass
@@ -116,8 +130,6 @@ class History:
     guardians: dict[tuple[str, str], int] = field(default_factory=dict)
     anchors: dict[AnchorKey, AnchoredRoot] = field(default_factory=dict)
     break_glass: list[dict[str, Any]] = field(default_factory=list)
-    amendments: list[dict[str, Any]] = field(default_factory=list)
-    retractions: list[dict[str, Any]] = field(default_factory=list)
     record_changes: list[RecordChange] = field(default_factory=list)
     roles: RoleTimeline = field(default_factory=lambda: RoleTimeline((), bytes(ANCHORER_ROLE)))
 
@@ -131,6 +143,16 @@ class History:
     def changes(self) -> list[RecordChange]:
         """The amendments and retractions, in chain order."""
         return self.record_changes
+
+    @property
+    def amendments(self) -> list[dict[str, Any]]:
+        """The amendments as the report lists them, in chain order."""
+        return [c.to_json() for c in self.record_changes if c.kind == "amendment"]
+
+    @property
+    def retractions(self) -> list[dict[str, Any]]:
+        """The retractions as the report lists them, in chain order."""
+        return [c.to_json() for c in self.record_changes if c.kind == "retraction"]
 
     def leaves_by_anchorer(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -197,19 +219,10 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
                 show(args["originalLeaf"]) or "",
                 event.block_number,
                 where["transaction"],
+                when,
                 amended_root=show(args["amendedRoot"]),
                 amended_leaf=show(args["amendedLeaf"]),
             )
-        )
-        history.amendments.append(
-            {
-                "originalRoot": show(args["originalRoot"]),
-                "originalLeaf": show(args["originalLeaf"]),
-                "amendedRoot": show(args["amendedRoot"]),
-                "amendedLeaf": show(args["amendedLeaf"]),
-                "anchorer": args["anchorer"],
-                **where,
-            }
         )
     elif event.name == "RecordRetracted":
         history.record_changes.append(
@@ -220,17 +233,9 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
                 show(args["leaf"]) or "",
                 event.block_number,
                 where["transaction"],
+                when,
                 reason=decode_code(args["reason"]),
             )
-        )
-        history.retractions.append(
-            {
-                "root": show(args["root"]),
-                "leaf": show(args["leaf"]),
-                "reason": decode_code(args["reason"]),
-                "anchorer": args["anchorer"],
-                **where,
-            }
         )
 
 
