@@ -27,6 +27,7 @@ from typing import Any
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.logs import Progress
+from ledger.auditor.record_changes import CHANGE_EVENTS, RecordChange
 from ledger.chain import contracts
 from ledger.chain.contracts import CONSENT_EVENTS
 from ledger.chain.events import Event
@@ -84,41 +85,6 @@ class AnchoredRoot:
     block_number: int
     block_time: int
     tx_hash: bytes
-
-
-@dataclass(frozen=True)
-class RecordChange:
-    """One ``RecordAmended`` or ``RecordRetracted`` event: which record (as its anchorer anchored it:
-    ``(anchorer, root, leaf)``) and, for an amendment, the record that superseded it."""
-
-    kind: str
-    """``"amendment"`` or ``"retraction"``."""
-    anchorer: str
-    root: str
-    leaf: str
-    block: int
-    transaction: str
-    time: int
-    amended_root: str | None = None
-    amended_leaf: str | None = None
-    reason: str | None = None
-
-    @property
-    def subject(self) -> str:
-        return f"{self.kind} of leaf {self.leaf} in {self.root} by {self.anchorer}"
-
-    def to_json(self) -> dict[str, Any]:
-        """The change as the report lists it (``amendments`` or ``retractions``)."""
-        where = {"anchorer": self.anchorer, "block": self.block, "transaction": self.transaction, "time": self.time}
-        if self.kind == "amendment":
-            return {
-                "originalRoot": self.root,
-                "originalLeaf": self.leaf,
-                "amendedRoot": self.amended_root,
-                "amendedLeaf": self.amended_leaf,
-                **where,
-            }
-        return {"root": self.root, "leaf": self.leaf, "reason": self.reason, **where}
 
 
 @dataclass
@@ -210,33 +176,8 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
                 args["root"], args["anchorer"], int(args["leafCount"]), event.block_number, when, event.tx_hash
             ),
         )
-    elif event.name == "RecordAmended":
-        history.record_changes.append(
-            RecordChange(
-                "amendment",
-                args["anchorer"],
-                show(args["originalRoot"]) or "",
-                show(args["originalLeaf"]) or "",
-                event.block_number,
-                where["transaction"],
-                when,
-                amended_root=show(args["amendedRoot"]),
-                amended_leaf=show(args["amendedLeaf"]),
-            )
-        )
-    elif event.name == "RecordRetracted":
-        history.record_changes.append(
-            RecordChange(
-                "retraction",
-                args["anchorer"],
-                show(args["root"]) or "",
-                show(args["leaf"]) or "",
-                event.block_number,
-                where["transaction"],
-                when,
-                reason=decode_code(args["reason"]),
-            )
-        )
+    elif event.name in CHANGE_EVENTS:
+        history.record_changes.append(RecordChange.of_event(event, when))
 
 
 def compare_with_views(
