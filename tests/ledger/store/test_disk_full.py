@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger.exceptions import InputError, StorageFullError
+from ledger.records.merkle import merkle_root
 from ledger.store.database import Database, open_database, with_tx
 from ledger.store.export import export_index
 from ledger.store.intake import Intake, Statement
@@ -81,12 +82,12 @@ def test_a_full_disk_fails_a_seal_whole_and_the_batch_is_sealed_once_freed(small
     with_tx(db.conn, lambda: db.conn.executemany(sql, rows))
     filler = fill(small_disk)
     with pytest.raises(StorageFullError):
-        seal_batch(db.conn, org, ROWS)
+        seal_batch(db.conn, org, ROWS, merkle_root)
     assert not db.conn.in_transaction
     assert db.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
     assert db.conn.execute("SELECT count(*) FROM records WHERE batch_id IS NULL").fetchone()[0] == ROWS
     filler.unlink()
-    sealed = seal_batch(db.conn, org, ROWS)
+    sealed = seal_batch(db.conn, org, ROWS, merkle_root)
     assert sealed is not None and sealed.leaf_count == ROWS
     assert db.conn.execute("SELECT count(*) FROM records WHERE batch_id = ?", (sealed.id,)).fetchone()[0] == ROWS
     db.close()
