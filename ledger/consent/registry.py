@@ -7,7 +7,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxReceipt
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_EVENTS, CONSENT_REGISTRY, load_artifact
@@ -156,18 +156,24 @@ class ConsentRegistryClient:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def is_permitted(self, patient: str, grantee: str, scope: str, purpose: str) -> bool:
-        """The contract's own answer: may ``grantee`` access ``scope`` data for ``purpose`` now?"""
+    def is_permitted(
+        self, patient: str, grantee: str, scope: str, purpose: str, *, block: BlockIdentifier = "latest"
+    ) -> bool:
+        """The contract's own answer: may ``grantee`` access ``scope`` data for ``purpose`` at ``block``
+        (by that block's time; default: the newest block)?"""
         fn = self.contract.functions.isPermitted(
             checksum(patient), checksum(grantee), encode_code(scope), encode_purpose(purpose)
         )
-        return bool(self.chain.call(fn))
+        return bool(self.chain.call(fn, block))
 
-    def consent_of(self, key: ConsentKey, as_of: int | None = None) -> ConsentRecord:
-        """The stored state of a consent and what it means at ``as_of`` (default: now)."""
+    def consent_of(
+        self, key: ConsentKey, as_of: int | None = None, *, block: BlockIdentifier = "latest"
+    ) -> ConsentRecord:
+        """The state of a consent stored at ``block`` (default: the newest) and what it means at
+        ``as_of`` (default: that block's time)."""
         fn = self.contract.functions.consentOf(*key.as_revoke_request())
-        valid_from, valid_until, updated_at, status = self.chain.call(fn)
-        now = self.chain.block_timestamp("latest") if as_of is None else as_of
+        valid_from, valid_until, updated_at, status = self.chain.call(fn, block)
+        now = self.chain.block_timestamp(block) if as_of is None else as_of
         return ConsentRecord(
             key, valid_from, valid_until, updated_at, consent_state(status, valid_from, valid_until, now)
         )

@@ -7,6 +7,8 @@ and FHIR-shaped exports; what FHIR resources mean to the ledger and back.
   ledger cannot hold as they say.
 * :mod:`~ledger.fhir.consent_resources`: Consent resources created, withdrawn, read and searched;
   their status from the chain.
+* :mod:`~ledger.fhir.consent_links`: which Consent granted the consent that decided an access, as of
+  the decision's block (from the chain index; none while it lags).
 * :mod:`~ledger.fhir.provenance`: the ``Provenance`` of an anchored record, carrying its receipt.
 * :mod:`~ledger.fhir.capability`: the ``CapabilityStatement`` (exactly what the facade supports).
 * :mod:`~ledger.fhir.outcome`: errors as ``OperationOutcome``; searchset ``Bundle``.
