@@ -20,7 +20,6 @@ from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.schemas.access import DENIED, AccessIn, AccessOut, BreakGlassIn, access_json
 from api.service import Service
-from ledger.chain.indexer import indexed_to
 from ledger.consent.access import (
     NOT_EMERGENCY,
     NOT_EMERGENCY_PURPOSE,
@@ -45,6 +44,7 @@ from ledger.exceptions import (
 )
 from ledger.fhir.consent_links import deciding_fhir_consent
 from ledger.store.apps import Role
+from ledger.store.chain_index import indexed_to
 from ledger.values import encode_code
 
 router = APIRouter(prefix="/v1/access", tags=["access"], route_class=LedgerRoute)

@@ -22,10 +22,10 @@ from api.errors import ErrorBody
 from api.openapi import RETRY_AFTER_HEADER
 from api.schemas.health import HealthOut, ReadyOut
 from api.service import Service
-from ledger.chain.indexer import indexed_to
 from ledger.exceptions import StoreUnavailableError
 from ledger.files.free_space import free_space
 from ledger.store.apps import Role
+from ledger.store.chain_index import indexed_to
 from ledger.store.records import oldest_pending_at, pending_count
 
 router = APIRouter(tags=["health"])

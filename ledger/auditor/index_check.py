@@ -43,10 +43,10 @@ from ledger.auditor.receipt_format import leaf_of
 from ledger.auditor.replay import AnchoredRoot, Discrepancy, History
 from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
 from ledger.chain.events import Event
-from ledger.chain.indexer import readable
 from ledger.exceptions import InputError, NotFoundError
 from ledger.records.merkle import MerkleTree
 from ledger.records.verification import show
+from ledger.store.chain_index import readable
 
 
 @dataclass

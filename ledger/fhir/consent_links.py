@@ -5,12 +5,12 @@ chain wrote; a FHIR Consent created through ``/fhir/r4`` is one ``grantSetBySig`
 granting every key of its document (:mod:`ledger.fhir.consent_resources` keeps it, with that
 transaction). The Consent behind a decision is the one whose grant transaction carries the newest
 ``ConsentGranted`` of the deciding key at or before the decision's block, read from the chain index
-(:func:`ledger.chain.indexer.patient_events`), never from a chain scan.
+(:func:`ledger.store.chain_index.patient_events`), never from a chain scan.
 
 The index may lag the chain (it reads only blocks ``confirmations`` deep, and in the background), so
 a grant or revocation of the key may be mined but not indexed yet, and the newest indexed grant be
 an older one. The index is therefore asked only once it has read every block up to the decision's
-(:func:`ledger.chain.indexer.indexed_to`); before that the answer is "none found", never a guess. The
+(:func:`ledger.store.chain_index.indexed_to`); before that the answer is "none found", never a guess. The
 service indexes up to the head before asking (:mod:`api.routes.access`), so with no confirmations
 configured a decision names its Consent; with confirmations, a decision at the newest block names
 none. (Block times cannot stand in for the index: the embedded chain may mine two blocks in the same
@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 
 from ledger.chain.contracts import CONSENT_CHANGE_EVENTS
-from ledger.chain.indexer import IndexedEvent, indexed_to, patient_events
 from ledger.consent.terms import ConsentKey, ConsentRecord, ConsentState
 from ledger.fhir.consent import GRANTING, read_consent
+from ledger.store.chain_index import IndexedEvent, indexed_to, patient_events
 from ledger.store.database import Connection
 from ledger.store.fhir_consents import StoredConsent, find_consents
 

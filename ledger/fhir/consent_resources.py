@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ledger.chain.contracts import CONSENT_CHANGE_EVENTS
-from ledger.chain.indexer import IndexedEvent, patient_events
 from ledger.consent.relay import Admit, Relayed, Relayer
 from ledger.consent.terms import ConsentKey
 from ledger.exceptions import ConflictError, InputError, NotFoundError
 from ledger.fhir.consent import GRANTING, WITHDRAWN, ConsentDocument, read_consent
+from ledger.store.chain_index import IndexedEvent, patient_events
 from ledger.store.database import Connection
 from ledger.store.fhir_consents import StoredConsent, find_consents, get_consent, insert_consent, record_withdrawal
 from ledger.values import checksum
