@@ -210,6 +210,11 @@ class Chain:
         with self.io():
             return list(self.w3.eth.get_logs(params))
 
+    def transaction_input(self, tx_hash: bytes) -> bytes:
+        """The calldata of a transaction (errors translated; a missing one is a ChainError)."""
+        with self.io():
+            return bytes(self.w3.eth.get_transaction(HexBytes(tx_hash))["input"])
+
     def transaction_receipt(self, tx_hash: bytes) -> TxReceipt:
         """The receipt of a mined transaction (errors translated; a missing one is a ChainError)."""
         with self.io():
