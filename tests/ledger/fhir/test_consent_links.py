@@ -38,7 +38,7 @@ def _fhir_grant(ledger: Ledger, db: Database, patient: LocalAccount, grantee: st
     relayer = Relayer(ledger.consents, ledger.chain, ledger.relayer)
     resource = pcf_consent(patient.address, grantee)
     body = signed_consent(ledger.consents.domain, ledger.consents.nonce(patient.address), patient, resource)
-    return create_consent(relayer, db.conn, body, None).stored.id
+    return create_consent(relayer, db, body, None)[0].stored.id
 
 
 def _linked(db: Database, decision: ConsentDecision) -> str | None:
