@@ -47,11 +47,14 @@ from ledger.store.idempotency import purge_statement
 from ledger.store.intake import Intake
 from ledger.store.locks import BatcherLock, naming_organisations, sending_as
 from ledger.store.organisation_names import check_distinct, normalise_name
+from ledger.store.postal_addresses import PostalAddress, set_postal_address
 from ledger.store.records import Batch, RecordIds, StoredRecord
 
 log = logging.getLogger("careledger.service")
 _SLUG = re.compile(r"[^a-z0-9]+")
 PURGE_INTERVAL_SECONDS = 3600.0
+ORGANISATION_CACHE_SECONDS = 5.0
+"""How long an organisation read from the store is reused (a change on another replica shows after it)."""
 """How often expired idempotency answers are deleted (also once at start)."""
 PURGE_ERRORS: tuple[type[Exception], ...] = (LedgerError, *STATEMENT_ERRORS)
 
@@ -73,7 +76,7 @@ class Service:
     relayer: Relayer = field(init=False)
     record_ids: RecordIds = field(init=False)
     cpu: CpuPool = field(init=False)
-    _organisations: dict[int, Organisation] = field(default_factory=dict)
+    _organisations: dict[int, tuple[Organisation, float]] = field(default_factory=dict)
     _org_lock: threading.Lock = field(default_factory=threading.Lock)
     _naming_lock: threading.Lock = field(default_factory=threading.Lock)
     _purger: asyncio.Task[None] | None = None
@@ -173,23 +176,28 @@ class Service:
     # --- organisations ---------------------------------------------------------------------
 
     def organisation(self, organisation_id: int) -> Organisation:
-        """An organisation by id (cached: organisations change rarely)."""
+        """An organisation by id (cached for :data:`ORGANISATION_CACHE_SECONDS`: organisations change
+        rarely, and a change made on another replica shows here within that time)."""
+        now = time.monotonic()
         with self._org_lock:
             cached = self._organisations.get(organisation_id)
-        if cached is not None:
-            return cached
+        if cached is not None and now - cached[1] < ORGANISATION_CACHE_SECONDS:
+            return cached[0]
         organisation = get_organisation(self.db.conn, organisation_id)
         with self._org_lock:
-            self._organisations[organisation_id] = organisation
+            self._organisations[organisation_id] = (organisation, now)
         return organisation
 
     def signer_for(self, organisation_id: int) -> LocalAccount:
         """The organisation's chain account (decrypted from the keystore once per process)."""
         return self.ledger.keyring.get(self.organisation(organisation_id).key_name)
 
-    def create_organisation(self, name: str, *, emergency: bool = False) -> Organisation:
+    def create_organisation(
+        self, name: str, *, emergency: bool = False, postal_address: PostalAddress | None = None
+    ) -> Organisation:
         """Create an organisation with a fresh chain account holding ``ANCHORER_ROLE`` (and
-        ``EMERGENCY_ROLE`` if ``emergency``); returns the existing one if the name is taken.
+        ``EMERGENCY_ROLE`` if ``emergency``) and its ``postal_address``; returns the existing one,
+        as it is, if the name is taken.
 
         The name is stored NFKC-normalised; one with invisible characters, or one that looks like
         another organisation's name, is refused (:mod:`ledger.store.organisation_names`)."""
@@ -200,9 +208,9 @@ class Service:
             if existing is not None:
                 return existing
             check_distinct(name, ((o.id, o.name) for o in list_organisations(self.db.conn)))
-            return self._new_organisation(name, emergency)
+            return self._new_organisation(name, emergency, postal_address)
 
-    def _new_organisation(self, name: str, emergency: bool) -> Organisation:
+    def _new_organisation(self, name: str, emergency: bool, postal_address: PostalAddress | None) -> Organisation:
         base = "org-" + (_SLUG.sub("-", name.lower()).strip("-")[:40] or "unnamed")
         key_name, taken, n = base, set(self.ledger.keyring.names()), 1
         while key_name in taken:
@@ -213,7 +221,7 @@ class Service:
         self.ledger.anchors.grant_anchorer(self.ledger.admin, account.address)
         if emergency:
             self.ledger.consents.grant_emergency(self.ledger.admin, account.address)
-        return create_organisation(self.db.conn, name, key_name, account.address, emergency)
+        return create_organisation(self.db.conn, name, key_name, account.address, emergency, postal_address)
 
     def set_emergency(self, organisation_id: int, emergency: bool) -> Organisation:
         """Give or take an organisation's break-glass right, on chain and in the store."""
@@ -223,6 +231,19 @@ class Service:
         else:
             self.ledger.consents.revoke_emergency(self.ledger.admin, organisation.address)
         set_emergency(self.db.conn, organisation_id, emergency)
+        return self._reread_organisation(organisation_id)
+
+    def set_postal_address(self, organisation_id: int, address: PostalAddress | None) -> Organisation:
+        """Register, replace or (None) remove an organisation's postal address.
+
+        Raises:
+            NotFoundError: No such organisation.
+        """
+        self.organisation(organisation_id)
+        set_postal_address(self.db.conn, organisation_id, address)
+        return self._reread_organisation(organisation_id)
+
+    def _reread_organisation(self, organisation_id: int) -> Organisation:
         with self._org_lock:
             self._organisations.pop(organisation_id, None)
         return self.organisation(organisation_id)

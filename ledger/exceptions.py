@@ -109,6 +109,12 @@ class InvalidNameError(InputError):
     code = "invalid_name"
 
 
+class InvalidTextError(InputError):
+    """Other text shown to people (a postal address) holds characters that hide or reorder text."""
+
+    code = "invalid_text"
+
+
 class ConfusableNameError(DuplicateError):
     """A name looks like an existing one (same skeleton: case, compatibility forms and look-alike
     letters aside)."""

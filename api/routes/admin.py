@@ -19,6 +19,7 @@ from api.schemas.admin import (
     JwksIn,
     OrganisationIn,
     OrganisationOut,
+    PostalAddressIn,
     app_out,
     client_out,
     organisation_out,
@@ -32,6 +33,7 @@ from ledger.exceptions import (
     DuplicateError,
     InputError,
     InvalidNameError,
+    InvalidTextError,
     NotFoundError,
     StorageFullError,
     StoreUnavailableError,
@@ -49,10 +51,36 @@ WRITES = (StoreUnavailableError, StorageFullError)
     response_model=OrganisationOut,
     summary="Create an organisation with its own chain account (or return the one of that name)",
 )
-@raises(InvalidNameError, DuplicateError, ConfusableNameError, ChainUnavailableError, ChainError, *WRITES)
+@raises(
+    InvalidNameError, InvalidTextError, DuplicateError, ConfusableNameError, ChainUnavailableError, ChainError, *WRITES
+)
 def create_organisation(body: OrganisationIn, _: Admin, service: ServiceDep) -> dict[str, Any]:
-    """The organisation's key is generated and kept encrypted in the keystore; it is never returned."""
-    return organisation_out(service.create_organisation(body.name, emergency=body.emergency))
+    """The organisation's key is generated and kept encrypted in the keystore; it is never returned.
+    An existing organisation of that name is returned as it is (its postal address unchanged)."""
+    address = body.postal_address.to_address() if body.postal_address is not None else None
+    return organisation_out(service.create_organisation(body.name, emergency=body.emergency, postal_address=address))
+
+
+@router.put(
+    "/organisations/{organisation_id}/postal-address",
+    response_model=OrganisationOut,
+    summary="Register or replace an organisation's postal address",
+)
+@raises(InvalidTextError, NotFoundError, *WRITES)
+def put_postal_address(organisation_id: IdPath, body: PostalAddressIn, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    """Patients' accountings of disclosures name the organisation by it from now on (within seconds
+    on every replica); it is kept off chain."""
+    return organisation_out(service.set_postal_address(organisation_id, body.to_address()))
+
+
+@router.delete(
+    "/organisations/{organisation_id}/postal-address",
+    response_model=OrganisationOut,
+    summary="Remove an organisation's postal address",
+)
+@raises(NotFoundError, *WRITES)
+def delete_postal_address(organisation_id: IdPath, _: Admin, service: ServiceDep) -> dict[str, Any]:
+    return organisation_out(service.set_postal_address(organisation_id, None))
 
 
 @router.get("/organisations", response_model=list[OrganisationOut], summary="List organisations")

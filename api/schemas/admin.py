@@ -4,7 +4,7 @@ an app's SMART client keys (a public JWKS)."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -14,12 +14,43 @@ from ledger.oauth.scopes import allowed_scopes
 from ledger.store.apps import App, Organisation, Role
 from ledger.store.oauth import StoredClient
 from ledger.store.organisation_names import name_pattern
+from ledger.store.postal_addresses import MAX_LINES, MAX_PART_LENGTH, PostalAddress, postal_address
 
 NAME_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # printable: no control characters in names shown to people
 
 
 def _organisation_name_schema(schema: dict[str, Any]) -> None:
     schema["pattern"] = name_pattern()  # what the library accepts (400 invalid_name otherwise)
+
+
+AddressPart = Annotated[str, Field(min_length=1, max_length=MAX_PART_LENGTH, pattern=NAME_PATTERN)]
+
+
+class PostalAddressIn(Schema):
+    """An organisation's postal address (the parts of a FHIR ``Address``), shown to patients in their
+    accounting of disclosures; never on chain."""
+
+    lines: list[AddressPart] = Field(
+        default_factory=list, max_length=MAX_LINES, examples=[["12 Harbour Street"]], description="street lines"
+    )
+    city: AddressPart | None = Field(default=None, examples=["Portsmouth"])
+    state: AddressPart | None = None
+    postal_code: AddressPart | None = Field(default=None, examples=["PO1 2AB"])
+    country: AddressPart | None = Field(default=None, examples=["GB"])
+
+    def to_address(self) -> PostalAddress:
+        """The address as the library keeps it (each part normalised; InvalidTextError if one hides text)."""
+        return postal_address(
+            self.lines, city=self.city, state=self.state, postal_code=self.postal_code, country=self.country
+        )
+
+
+class PostalAddressOut(Schema):
+    lines: list[str]
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
 
 
 class OrganisationIn(Schema):
@@ -33,6 +64,9 @@ class OrganisationIn(Schema):
         "a name that looks like another organisation's is refused (409 `confusable_name`)",
     )
     emergency: Flag = Field(default=False, description="may record break-glass access (EMERGENCY_ROLE on chain)")
+    postal_address: PostalAddressIn | None = Field(
+        default=None, description="shown to patients beside the name in their accounting of disclosures"
+    )
 
 
 class AppIn(Schema):
@@ -47,6 +81,7 @@ class OrganisationOut(Schema):
     address: str = Field(description="the organisation's own chain account (anchors its records)")
     emergency: bool
     created_at: int
+    postal_address: PostalAddressOut | None = Field(description="the address it registered, or null")
 
 
 class AppOut(Schema):
@@ -72,6 +107,7 @@ def organisation_out(organisation: Organisation) -> dict[str, Any]:
         "address": organisation.address,
         "emergency": organisation.emergency,
         "createdAt": organisation.created_at,
+        "postalAddress": organisation.postal_address.to_json() if organisation.postal_address else None,
     }
 
 

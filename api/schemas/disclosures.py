@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BeforeValidator, Field
 
+from api.schemas.admin import PostalAddressOut
 from api.schemas.common import EXAMPLE_GRANTEE, EXAMPLE_PATIENT, EXAMPLE_TX, Schema, camel_config
 from ledger.consent.access_trail import DOCUMENT_TYPE, DOCUMENT_VERSION
 from ledger.disclosures.accounting import (
@@ -49,7 +50,9 @@ class RecipientOut(Schema):
 
     name: str
     account: str = Field(description="the organisation's account address on the chain")
-    postal_address: None = Field(description="always null: CareLedger holds no postal addresses (see `notes`)")
+    postal_address: PostalAddressOut | None = Field(
+        description="the postal address the organisation registered with CareLedger (as registered now), or null"
+    )
 
 
 class AccountingEntryOut(Schema):
@@ -91,7 +94,16 @@ _EXAMPLE_ENTRY: dict[str, Any] = {
     "recordId": "00000000000000074f1c2b9e0d7a4e53",
     "date": "2026-03-02T09:15:04.120Z",
     "time": 1772442904.12,
-    "recipient": {"name": "General Hospital", "account": EXAMPLE_GRANTEE, "postalAddress": None},
+    "recipient": {
+        "name": "General Hospital",
+        "account": EXAMPLE_GRANTEE,
+        "postalAddress": {
+            "lines": ["12 Harbour Street"],
+            "city": "Portsmouth",
+            "postalCode": "PO1 2AB",
+            "country": "GB",
+        },
+    },
     "appId": 3,
     "scope": "Observation",
     "description": "test results and measurements (Observation)",
@@ -173,7 +185,11 @@ def entry_json(entry: AccountingEntry) -> dict[str, Any]:
         "recordId": event.record_id,
         "date": entry.date,
         "time": event.created_at,
-        "recipient": {"name": entry.recipient.name, "account": entry.recipient.address, "postalAddress": None},
+        "recipient": {
+            "name": entry.recipient.name,
+            "account": entry.recipient.address,
+            "postalAddress": entry.recipient.postal_address.to_json() if entry.recipient.postal_address else None,
+        },
         "appId": event.app_id,
         "scope": event.scope,
         "description": entry.description,

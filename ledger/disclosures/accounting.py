@@ -10,8 +10,8 @@ so the accounting is the trail itself, read for the patient and the period, neve
 
 Each entry carries the audit document as anchored (its RFC 8785 form is what was hashed) and, once
 its batch is final, the receipt of its audit record: with the two, anyone can check the entry
-against any node of the chain. The recipient is named as the organisation's name and its account on
-chain; CareLedger holds no postal addresses (:data:`POSTAL_ADDRESS_NOTE`).
+against any node of the chain. The recipient is named as the organisation's name, its account on
+chain and the postal address it registered with CareLedger, when it did (:data:`POSTAL_ADDRESS_NOTE`).
 """
 
 from __future__ import annotations
@@ -43,8 +43,9 @@ SECTIONS: Final[dict[str, Section]] = {"allowed": "disclosures", "break_glass": 
 """The section of each decision the access trail records."""
 
 POSTAL_ADDRESS_NOTE: Final = (
-    "CareLedger holds no postal addresses: each recipient is named by its organisation name and its "
-    "account address on the blockchain. Ask the organisation, or CareLedger's operator, for its postal address."
+    "Each recipient is named by its organisation name, its account address on the blockchain and, where "
+    "the organisation has registered one with CareLedger, its postal address as registered today. Where no "
+    "address is shown, ask the organisation, or CareLedger's operator, for it."
 )
 DENIED_NOTE: Final = "Denied attempts disclosed nothing; they are listed so that you see every request for your data."
 RECEIPT_NOTE: Final = (

@@ -65,10 +65,11 @@ def _when(timestamp: float) -> str:
 
 
 def _recipient(entry: AccountingEntry) -> str:
-    return (
-        f"{_e(entry.recipient.name)}<br><span class=mono>{_e(entry.recipient.address)}</span>"
-        '<br><span class="muted">postal address: not held by CareLedger</span>'
+    address = entry.recipient.postal_address
+    postal = (
+        _e(address.one_line()) if address is not None else '<span class="muted">postal address: not registered</span>'
     )
+    return f"{_e(entry.recipient.name)}<br><span class=mono>{_e(entry.recipient.address)}</span><br>{postal}"
 
 
 def _anchoring(entry: AccountingEntry) -> str:

@@ -10,7 +10,8 @@ with the ``fhir.resources.R4B`` models (R4B's AuditEvent is R4's):
 * ``purposeOfEvent``: the purpose asked for (HL7 v3 PurposeOfUse, ``v3-ActReason``); a break-glass
   access also carries ``BTG``.
 * agents: the app (DCM 110150 Application), the organisation as information recipient (IRCP, the
-  requestor), and CareLedger as authorisation server (also ``source.observer``).
+  requestor; when it registered a postal address, ``who`` references a contained ``Organization``
+  ``#recipient`` carrying it), and CareLedger as authorisation server (also ``source.observer``).
 * entities: the patient (Person / Patient, by account); the consent that decided (none for
   break-glass): ``what.identifier`` its on-chain key ``patient:grantee:scope:purpose`` (the key
   asked for when no consent was ever granted), ``what.reference`` ``Consent/<id>`` when a FHIR
@@ -84,6 +85,9 @@ GAVE_ACCESS: Final = frozenset({"allowed", "break_glass"})
 """The trail's decisions that gave access: outcome 0, and a ``PatientRead`` event beside the decision."""
 OUTCOME_DECISIONS: Final[dict[str, frozenset[str]]] = {SUCCESS: GAVE_ACCESS, SERIOUS_FAILURE: frozenset({"denied"})}
 """The trail's decisions behind each ``outcome`` an event may have."""
+
+RECIPIENT_ID: Final = "recipient"
+"""The contained ``Organization`` of an event whose recipient registered a postal address."""
 
 EventKind = Literal["authz", "read"]
 _EVENT_ID: Final = re.compile(r"([1-9][0-9]{0,17})-(authz|read)")
@@ -159,7 +163,11 @@ def _agents(
         },
         {
             "type": {"coding": [_coding(PARTICIPATION_TYPE, "IRCP", "information recipient")]},
-            "who": {"identifier": source.account(organisation.address), "display": organisation.name},
+            "who": {
+                **({"reference": f"#{RECIPIENT_ID}"} if organisation.postal_address is not None else {}),
+                "identifier": source.account(organisation.address),
+                "display": organisation.name,
+            },
             "name": organisation.name,
             "requestor": True,
             "purposeOfUse": [_purpose(event.purpose)],
@@ -170,6 +178,19 @@ def _agents(
             "requestor": False,
         },
     ]
+
+
+def _recipient_organisation(organisation: Organisation, source: AuditSource) -> dict[str, Any]:
+    """The recipient as a contained ``Organization`` carrying the postal address it registered
+    (referenced by the IRCP agent's ``who``), for accountings of disclosures."""
+    assert organisation.postal_address is not None
+    return {
+        "resourceType": "Organization",
+        "id": RECIPIENT_ID,
+        "identifier": [source.account(organisation.address)],
+        "name": organisation.name,
+        "address": [organisation.postal_address.to_fhir()],
+    }
 
 
 def _chain_details(state: ChainState | None) -> list[dict[str, str]]:
@@ -304,6 +325,8 @@ def _audit_event(
         "source": {"site": source.origin, "observer": source.observer, "type": [source_type]},
         **facts,
     }
+    if organisation.postal_address is not None:
+        resource["contained"] = [_recipient_organisation(organisation, source)]
     dumped: dict[str, Any] = AuditEvent.model_validate(resource).model_dump(
         mode="json", by_alias=True, exclude_none=True
     )

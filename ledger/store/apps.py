@@ -16,6 +16,7 @@ from typing import Any
 
 from ledger.exceptions import DuplicateError, InputError, NotFoundError
 from ledger.store.database import INTEGRITY_ERRORS, Connection, with_tx
+from ledger.store.postal_addresses import PostalAddress, postal_address_text, stored_postal_address
 
 API_KEY_PREFIX = "clk_"
 
@@ -34,12 +35,16 @@ class Role(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Organisation:
+    """An organisation: its name, the keystore name and address of its chain account, its break-glass
+    right, and the postal address it registered (None if none)."""
+
     id: int
     name: str
     key_name: str
     address: str
     emergency: bool
     created_at: int
+    postal_address: PostalAddress | None = None
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,14 @@ class App:
     revoked_at: int | None
 
 
-_ORG_COLUMNS = "id, name, key_name, address, emergency, created_at"
+_ORG_COLUMNS = "id, name, key_name, address, emergency, created_at, postal_address"
 _APP_COLUMN_NAMES = ("id", "organisation_id", "name", "key_prefix", "roles", "created_at", "revoked_at")
 _APP_COLUMNS = ", ".join(_APP_COLUMN_NAMES)
 
 
 def _org(row: Any) -> Organisation:
-    id_, name, key_name, address, emergency, created_at = row
-    return Organisation(id_, name, key_name, address, bool(emergency), created_at)
+    id_, name, key_name, address, emergency, created_at, postal = row
+    return Organisation(id_, name, key_name, address, bool(emergency), created_at, stored_postal_address(postal))
 
 
 def app_columns(table: str) -> str:
@@ -79,14 +84,19 @@ def hash_api_key(api_key: str) -> bytes:
 
 
 def create_organisation(
-    conn: Connection, name: str, key_name: str, address: str, emergency: bool = False
+    conn: Connection,
+    name: str,
+    key_name: str,
+    address: str,
+    emergency: bool = False,
+    postal_address: PostalAddress | None = None,
 ) -> Organisation:
     def insert() -> int:
         try:
             cursor = conn.execute(
-                "INSERT INTO organisations (name, key_name, address, emergency, created_at) VALUES (?, ?, ?, ?, ?) "
-                "RETURNING id",
-                (name, key_name, address, int(emergency), int(time.time())),
+                "INSERT INTO organisations (name, key_name, address, emergency, created_at, postal_address) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (name, key_name, address, int(emergency), int(time.time()), postal_address_text(postal_address)),
             )
             return int(cursor.fetchone()[0])
         except INTEGRITY_ERRORS as err:

@@ -27,7 +27,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Final
 
-from ledger.exceptions import ConfusableNameError, InvalidNameError
+from ledger.exceptions import ConfusableNameError, InputError, InvalidNameError, InvalidTextError
 
 _LOOK_ALIKES: Final[dict[str, str]] = {
     # Cyrillic
@@ -176,18 +176,28 @@ def normalise_name(name: str) -> str:
     Raises:
         InvalidNameError: A format (Cf) or control (Cc) character, or nothing left.
     """
-    normal = unicodedata.normalize("NFKC", name)
+    return normalise_text(name, field="name", error=InvalidNameError)
+
+
+def normalise_text(text: str, *, field: str, error: type[InputError] = InvalidTextError) -> str:
+    """Text shown to people as stored: NFKC, whitespace collapsed, with no format or control characters.
+
+    Raises:
+        InvalidTextError (or ``error``): A format (Cf) or control (Cc) character, or nothing left;
+            ``details`` name the ``field``.
+    """
+    normal = unicodedata.normalize("NFKC", text)
     for char in normal:
         category = unicodedata.category(char)
-        if category in ("Cf", "Cc"):
-            raise InvalidNameError(
-                f"names may not hold invisible or control characters (U+{ord(char):04X}, category {category})",
-                field="name",
+        if category in _HIDDEN:
+            raise error(
+                f"{field} may not hold invisible or control characters (U+{ord(char):04X}, category {category})",
+                field=field,
                 character=f"U+{ord(char):04X}",
             )
     collapsed = _SPACES.sub(" ", normal).strip()
     if not collapsed:
-        raise InvalidNameError("a name needs at least one visible character", field="name")
+        raise error(f"{field} needs at least one visible character", field=field)
     return collapsed
 
 

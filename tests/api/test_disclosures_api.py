@@ -37,6 +37,15 @@ SECTIONS = {"allowed": "disclosures", "break_glass": "breakGlass", "denied": "de
 FORMATS = ("", "/html", "/fhir")
 
 
+LAB_ADDRESS = {
+    "lines": ["12 Harbour Street", "Unit 4"],
+    "city": "Portsmouth",
+    "state": None,
+    "postalCode": "PO1 2AB",
+    "country": "GB",
+}
+
+
 def relay(client: TestClient, path: str, body: dict[str, Any]) -> None:
     response = client.post(f"/v1/patient/{path}", json=body)  # the patient's own relay: no API key
     assert response.status_code == 200, response.text
@@ -79,6 +88,9 @@ def build_scenario(client: TestClient, service: Service, make_app: MakeApp, pati
     hospital, hospital_org = make_app({Role.READER})
     lab, lab_org = make_app({Role.READER}, organisation="City Lab")
     er, _ = make_app({Role.READER, Role.EMERGENCY}, organisation="City ER", emergency=True)
+    admin, _ = make_app({Role.ADMIN}, organisation="Operator")
+    registered = client.put(f"/v1/admin/organisations/{lab_org.id}/postal-address", json=LAB_ADDRESS, headers=admin)
+    assert registered.status_code == 200 and registered.json()["postalAddress"] == LAB_ADDRESS, registered.text
     who = patient.address
     guardian: LocalAccount = Account.create()
     relay(client, "grants", signed_grant(service, patient, hospital_org.address, "Observation", "TREAT"))
@@ -119,7 +131,7 @@ def test_the_accounting_is_the_access_trail_and_every_receipt_verifies(
             assert mine["recipient"] == {
                 "name": theirs["organisation"]["name"],
                 "account": theirs["organisation"]["address"],
-                "postalAddress": None,
+                "postalAddress": LAB_ADDRESS if theirs["organisation"]["name"] == "City Lab" else None,
             }
             for field in ("appId", "scope", "purpose", "decision", "reason", "breakGlassTx", "time", "document"):
                 assert mine[field] == theirs[field], field
@@ -173,6 +185,15 @@ def test_the_accounting_is_the_access_trail_and_every_receipt_verifies(
         recipient = next(a for a in event["agent"] if a["requestor"])
         assert recipient["who"]["display"] == entry["recipient"]["name"]
         assert recipient["who"]["identifier"]["value"].endswith(entry["recipient"]["account"])
+        if entry["recipient"]["postalAddress"] is None:
+            assert "contained" not in event and "reference" not in recipient["who"]
+        else:  # the recipient's address, in a contained Organization the agent references
+            (organisation,) = event["contained"]
+            assert recipient["who"]["reference"] == f"#{organisation['id']}"
+            assert organisation["name"] == "City Lab" and organisation["address"] == [
+                {"use": "work", "type": "postal", "line": LAB_ADDRESS["lines"], "city": "Portsmouth",
+                 "postalCode": "PO1 2AB", "country": "GB"}
+            ]  # fmt: skip
 
     # The printable page lists the same entries in its three sections.
     page = client.get(f"/v1/patient/{patient.address}/disclosures/html", headers=token)
@@ -181,7 +202,8 @@ def test_the_accounting_is_the_access_trail_and_every_receipt_verifies(
     for name, count in (("Disclosures", 2), ("Emergency (break-glass) accesses", 1), ("Denied attempts", 3)):
         assert f"{name} ({count})" in page.text
     assert all(e["recordId"] in page.text for e in trail["entries"])
-    assert "postal address: not held by CareLedger" in page.text
+    assert "12 Harbour Street, Unit 4, PO1 2AB, Portsmouth, GB" in page.text  # City Lab's, as registered
+    assert "postal address: not registered" in page.text  # the others registered none
 
 
 def test_hostile_organisation_names_are_escaped_in_the_page(

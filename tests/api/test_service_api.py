@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
 from api.service import Service
 from ledger.store.apps import Role
+from ledger.store.postal_addresses import postal_address, set_postal_address
 from tests.api.conftest import PATIENT, MakeApp
 
 
@@ -162,3 +165,68 @@ def test_readiness_fails_while_the_data_directory_lacks_room(
     assert short.status_code == 503 and short.headers["Retry-After"]
     assert short.json()["disk"]["enough"] is False and short.json()["chain"]["reachable"] is True
     assert (client.get("/readyz").status_code, client.get("/readyz").json()) == (503, {"status": "not_ready"})
+
+
+ADDRESS = {"lines": ["1 Quay Road"], "city": "Bristol", "state": None, "postalCode": "BS1 4QA", "country": "GB"}
+
+
+def test_an_admin_registers_replaces_and_removes_an_organisations_postal_address(
+    client: TestClient, admin: dict[str, str], make_app: MakeApp
+) -> None:
+    created = client.post(
+        "/v1/admin/organisations", json={"name": "Quay Clinic", "postalAddress": ADDRESS}, headers=admin
+    )
+    assert created.status_code == 201 and created.json()["postalAddress"] == ADDRESS, created.text
+    org_id = created.json()["id"]
+    moved = {**ADDRESS, "lines": ["2 Harbour Walk", "Floor 3"], "postalCode": "BS1 5TT"}
+    replaced = client.put(f"/v1/admin/organisations/{org_id}/postal-address", json=moved, headers=admin)
+    assert replaced.status_code == 200 and replaced.json()["postalAddress"] == moved
+    listed = {o["name"]: o for o in client.get("/v1/admin/organisations", headers=admin).json()}
+    assert listed["Quay Clinic"]["postalAddress"] == moved and listed["Operator"]["postalAddress"] is None
+    removed = client.delete(f"/v1/admin/organisations/{org_id}/postal-address", headers=admin)
+    assert removed.status_code == 200 and removed.json()["postalAddress"] is None
+    again = client.post(
+        "/v1/admin/organisations", json={"name": "Quay Clinic", "postalAddress": ADDRESS}, headers=admin
+    )
+    assert again.json()["id"] == org_id and again.json()["postalAddress"] is None  # the existing one, as it is
+    reader, _ = make_app({Role.READER})
+    assert (
+        client.put(f"/v1/admin/organisations/{org_id}/postal-address", json=ADDRESS, headers=reader).status_code == 403
+    )
+
+
+@pytest.mark.parametrize(
+    ("address", "status", "code", "field"),
+    [
+        ({"lines": ["1 Quay\u202eRoad"]}, 400, "invalid_text", "postalAddress.lines[0]"),  # a bidi override
+        ({"lines": [], "city": "Bri\u200bstol"}, 400, "invalid_text", "postalAddress.city"),  # zero-width space
+        ({"lines": []}, 400, "invalid_text", "postalAddress"),  # nothing at all
+        ({"lines": ["a", "b", "c", "d", "e"]}, 422, "invalid_request", None),
+        ({"lines": ["x" * 101]}, 422, "invalid_request", None),
+        ({"lines": ["line\nbreak"]}, 422, "invalid_request", None),
+    ],
+)
+def test_postal_addresses_that_hide_text_or_overflow_are_refused(
+    client: TestClient, admin: dict[str, str], address: dict[str, object], status: int, code: str, field: str | None
+) -> None:
+    org_id = client.post("/v1/admin/organisations", json={"name": "Quay Clinic"}, headers=admin).json()["id"]
+    refused = client.put(f"/v1/admin/organisations/{org_id}/postal-address", json=address, headers=admin)
+    assert (refused.status_code, refused.json()["code"]) == (status, code), refused.text
+    if field is not None:
+        assert refused.json()["details"]["field"] == field
+    assert client.put("/v1/admin/organisations/999/postal-address", json=ADDRESS, headers=admin).status_code == 404
+    listed = {o["name"]: o for o in client.get("/v1/admin/organisations", headers=admin).json()}
+    assert listed["Quay Clinic"]["postalAddress"] is None  # nothing half-written
+
+
+def test_an_organisation_changed_on_another_replica_shows_within_the_cache_time(
+    service: Service, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("api.service.ORGANISATION_CACHE_SECONDS", 0.2)
+    _, org = make_app({Role.READER})
+    assert service.organisation(org.id).postal_address is None  # now cached
+    set_postal_address(service.db.conn, org.id, postal_address(["3 Dock Lane"], city="Leeds"))  # as a replica would
+    assert service.organisation(org.id).postal_address is None  # still the cached one
+    time.sleep(0.3)
+    address = service.organisation(org.id).postal_address
+    assert address is not None and address.lines == ("3 Dock Lane",) and address.city == "Leeds"

@@ -123,9 +123,16 @@ export function accountingItem(entry) {
   el("p", { className: "who", text: who }),
   el("p", { text }),
   el("p", { className: "hint" }, el("span", { className: "mono", text: `Account ${entry.recipient.account}` }),
-    document.createTextNode(" · postal address not held by CareLedger")),
+    document.createTextNode(` · ${postalLine(entry.recipient.postalAddress)}`)),
   el("p", { className: "when" }, time),
   el("p", { className: "receipt-check", text: "Checking the receipt…" }));
+}
+
+/** A recipient's postal address in one line (as the printable accounting shows it), or why there is none. */
+function postalLine(address) {
+  if (!address) return "postal address not registered with CareLedger";
+  return [...address.lines, address.postalCode, address.city, address.state, address.country]
+    .filter(Boolean).join(", ");
 }
 
 const VERDICTS = {
