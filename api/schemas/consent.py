@@ -288,6 +288,15 @@ class GranteeConsentsOut(Schema):
     )
 
 
+class DecidedAtOut(Schema):
+    """One block of one ConsentRegistry: where a decision was read."""
+
+    chain_id: int
+    registry: str
+    block: int
+    block_hash: str
+
+
 class ConsentCheckOut(Schema):
     """May ``grantee`` access the patient's ``scope`` data for ``purpose`` now (the contract's answer)?"""
 
@@ -299,6 +308,9 @@ class ConsentCheckOut(Schema):
     reason: str | None = Field(description="why not: no_consent, expired, not_yet_valid or revoked")
     states: dict[str, str] = Field(description="the state of the exact scope's consent and of the '*' consent")
     checked_at: int = Field(description="the chain time the answer holds for")
+    decided_at: DecidedAtOut = Field(
+        description="the block every chain read of the answer was made at (repeat them there to check it)"
+    )
 
     model_config = camel_config(
         {
@@ -310,6 +322,7 @@ class ConsentCheckOut(Schema):
             "reason": "revoked",
             "states": {"Observation": "revoked", "*": "none"},
             "checkedAt": 1767229200,
+            "decidedAt": {"chainId": 31337, "registry": EXAMPLE_GRANTEE, "block": 42, "blockHash": EXAMPLE_TX},
         }
     )
 
@@ -375,4 +388,10 @@ def check_json(patient: str, grantee: str, scope: str, purpose: str, decision: C
         "reason": decision.reason,
         "states": decision.states,
         "checkedAt": decision.checked_at,
+        "decidedAt": {
+            "chainId": decision.chain.chain_id,
+            "registry": decision.chain.registry,
+            "block": decision.chain.block,
+            "blockHash": "0x" + decision.chain.block_hash.hex(),
+        },
     }

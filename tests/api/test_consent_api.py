@@ -208,6 +208,13 @@ def test_a_signed_grant_is_relayed_listed_checked_and_revoked(
     ).json()
     assert check["permitted"] is True and check["reason"] is None and check["grantee"] == org.address
     assert check["states"] == {SCOPE: "active", "*": "none"}
+    decided = check["decidedAt"]  # the block the answer was read at: anyone can ask a node for it
+    assert decided["block"] >= relayed["blockNumber"] and decided["registry"] == service.ledger.consents.address
+    block = service.ledger.chain.w3.eth.get_block(decided["block"])
+    assert (
+        decided["blockHash"] == "0x" + bytes(block["hash"]).hex()
+        and decided["chainId"] == service.ledger.chain.chain_id
+    )
 
     relay(client, headers, "revocations", signed_revocation(service, patient, org.address))
     listed = client.get(f"/v1/patients/{patient.address}/consents", headers=headers).json()
