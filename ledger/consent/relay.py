@@ -91,45 +91,67 @@ class Relayer:
 
     def grant(self, terms: GrantTerms, signed: Signed, admit: Admit | None = None) -> Relayed:
         """Relay a signed ``ConsentGrant``."""
-        nonce = self.consents.nonce(terms.key.patient)
-        typed = grant_typed_data(self.consents.domain, terms, signed.signer, nonce, signed.deadline)
-        self._require_actor(terms.key.patient, signed.signer)
-        self._check(typed, signed, terms.key.patient, admit)
-        receipt = self.consents.grant_by_signature(
-            terms, signed.signer, signed.deadline, signed.signature, self.account
+        consents, signer, deadline, signature = self.consents, signed.signer, signed.deadline, signed.signature
+        return self._relay_change(
+            "granted",
+            terms.key.patient,
+            signed,
+            admit,
+            lambda nonce: grant_typed_data(consents.domain, terms, signer, nonce, deadline),
+            lambda: consents.grant_by_signature(terms, signer, deadline, signature, self.account),
         )
-        return self._relayed("granted", terms.key.patient, receipt)
 
     def revoke(self, key: ConsentKey, signed: Signed, admit: Admit | None = None) -> Relayed:
         """Relay a signed ``ConsentRevocation``."""
-        nonce = self.consents.nonce(key.patient)
-        typed = revocation_typed_data(self.consents.domain, key, signed.signer, nonce, signed.deadline)
-        self._require_actor(key.patient, signed.signer)
-        self._check(typed, signed, key.patient, admit)
-        receipt = self.consents.revoke_by_signature(key, signed.signer, signed.deadline, signed.signature, self.account)
-        return self._relayed("revoked", key.patient, receipt)
+        consents, signer, deadline, signature = self.consents, signed.signer, signed.deadline, signed.signature
+        return self._relay_change(
+            "revoked",
+            key.patient,
+            signed,
+            admit,
+            lambda nonce: revocation_typed_data(consents.domain, key, signer, nonce, deadline),
+            lambda: consents.revoke_by_signature(key, signer, deadline, signature, self.account),
+        )
 
     def grant_set(self, consent: ConsentSet, signed: Signed, admit: Admit | None = None) -> Relayed:
         """Relay a signed ``ConsentGrantSet`` (a consent document granted whole, in one transaction)."""
-        nonce = self.consents.nonce(consent.patient)
-        typed = grant_set_typed_data(self.consents.domain, consent, signed.signer, nonce, signed.deadline)
-        self._require_actor(consent.patient, signed.signer)
-        self._check(typed, signed, consent.patient, admit)
-        receipt = self.consents.grant_set_by_signature(
-            consent, signed.signer, signed.deadline, signed.signature, self.account
+        consents, signer, deadline, signature = self.consents, signed.signer, signed.deadline, signed.signature
+        return self._relay_change(
+            "granted",
+            consent.patient,
+            signed,
+            admit,
+            lambda nonce: grant_set_typed_data(consents.domain, consent, signer, nonce, deadline),
+            lambda: consents.grant_set_by_signature(consent, signer, deadline, signature, self.account),
         )
-        return self._relayed("granted", consent.patient, receipt)
 
     def revoke_set(self, consent: ConsentSet, signed: Signed, admit: Admit | None = None) -> Relayed:
         """Relay a signed ``ConsentRevocationSet`` (the withdrawal of a consent document)."""
-        nonce = self.consents.nonce(consent.patient)
-        typed = revocation_set_typed_data(self.consents.domain, consent, signed.signer, nonce, signed.deadline)
-        self._require_actor(consent.patient, signed.signer)
-        self._check(typed, signed, consent.patient, admit)
-        receipt = self.consents.revoke_set_by_signature(
-            consent, signed.signer, signed.deadline, signed.signature, self.account
+        consents, signer, deadline, signature = self.consents, signed.signer, signed.deadline, signed.signature
+        return self._relay_change(
+            "revoked",
+            consent.patient,
+            signed,
+            admit,
+            lambda nonce: revocation_set_typed_data(consents.domain, consent, signer, nonce, deadline),
+            lambda: consents.revoke_set_by_signature(consent, signer, deadline, signature, self.account),
         )
-        return self._relayed("revoked", consent.patient, receipt)
+
+    def _relay_change(
+        self,
+        action: str,
+        patient: str,
+        signed: Signed,
+        admit: Admit | None,
+        typed_data: Callable[[int], dict[str, Any]],
+        send: Callable[[], TxReceipt],
+    ) -> Relayed:
+        """What every consent change goes through: its typed data at the patient's next nonce, the
+        signer the patient or a guardian, the signature checked, then ``admit``, then the transaction."""
+        typed = typed_data(self.consents.nonce(patient))
+        self._require_actor(patient, signed.signer)
+        self._check(typed, signed, patient, admit)
+        return self._relayed(action, patient, send())
 
     def set_guardian(
         self, patient: str, guardian: str, valid_until: int, signed: Signed, admit: Admit | None = None
