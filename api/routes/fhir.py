@@ -11,6 +11,7 @@ routes.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -45,6 +46,7 @@ from ledger.exceptions import (
     UnsupportedFhirError,
 )
 from ledger.fhir.audit_event_search import (
+    DEFAULT_COUNT,
     MAX_COUNT,
     OUTCOMES,
     AuditTrail,
@@ -65,6 +67,8 @@ from ledger.fhir.consent_resources import (
 )
 from ledger.fhir.outcome import searchset
 from ledger.fhir.provenance import readable_provenance
+from ledger.fhir.provenance_search import provenance_query, search_provenance
+from ledger.fhir.systems import RECORD_SYSTEM
 from ledger.store.apps import Role
 
 router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute, default_response_class=FhirResponse)
@@ -263,6 +267,18 @@ def _patient_param(value: str | None) -> str | None:
     return reference_address(value, "Patient", "patient") if value is not None else None
 
 
+def _search_params(request: Request) -> dict[str, list[str]]:
+    """A paged search's parameters, each name's values in order (``_format`` left out)."""
+    return {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
+
+
+def _page_answer(request: Request, resources: list[dict[str, Any]], next_cursor: str | None) -> Response:
+    """One page of a paged search as a searchset Bundle, its ``next`` link carrying the cursor."""
+    next_url = str(request.url.include_query_params(_cursor=next_cursor)) if next_cursor else None
+    bundle = searchset(resources, base=_base(request), self_url=str(request.url), next_url=next_url, paged=True)
+    return fhir_response(bundle)
+
+
 def _trail(request: Request, service: Service) -> AuditTrail:
     source = AuditSource(service.settings.origin, service.ledger.deployment.chain_id)
     return AuditTrail(service.db.conn, source, _base(request), service.organisation, service.receipt_of)
@@ -272,6 +288,17 @@ AuditEventIdPath = Annotated[
     str,
     Path(json_schema_extra={"pattern": r"^[1-9][0-9]{0,17}-(authz|read)$"}, description="`<trail id>-authz` or -read"),
 ]
+PAGE_PARAMETERS = [
+    {
+        "name": "_count",
+        "in": "query",
+        "required": False,
+        "description": f"entries per page, 1 to {MAX_COUNT}",
+        "schema": {"type": "string", "pattern": r"^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$"},
+    },
+    {"name": "_cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+"""The paging of the paged searches (AuditEvent, Provenance): the next link carries ``_cursor``."""
 AUDIT_SEARCH_PARAMETERS = [
     PATIENT_PARAMETER,
     {
@@ -291,14 +318,7 @@ AUDIT_SEARCH_PARAMETERS = [
         "description": "0 allowed, 8 denied (http://hl7.org/fhir/audit-event-outcome)",
         "schema": {"type": "string", "enum": list(OUTCOMES)},
     },
-    {
-        "name": "_count",
-        "in": "query",
-        "required": False,
-        "description": f"entries per page, 1 to {MAX_COUNT}",
-        "schema": {"type": "string", "pattern": r"^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$"},
-    },
-    {"name": "_cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+    *PAGE_PARAMETERS,
 ]
 
 
@@ -324,11 +344,8 @@ def search_audit(request: Request, who: PatientOrAppDep, service: ServiceDep) ->
     """``patient`` (``Patient/<address>``), ``date`` (``ge``/``gt``/``le``/``lt``/``eq`` a date or instant;
     twice for a range), ``agent`` (``Organization/<address>``), ``outcome`` (``0`` given, ``8`` denied),
     ``_count`` (at most 200); the ``next`` link carries the cursor of the following page."""
-    params = {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
-    page = search_audit_events(_trail(request, service), _viewer(who), audit_event_query(params))
-    next_url = str(request.url.include_query_params(_cursor=page.next_cursor)) if page.next_cursor else None
-    bundle = searchset(page.events, base=_base(request), self_url=str(request.url), next_url=next_url, paged=True)
-    return fhir_response(bundle)
+    page = search_audit_events(_trail(request, service), _viewer(who), audit_event_query(_search_params(request)))
+    return _page_answer(request, page.events, page.next_cursor)
 
 
 @router.get(
@@ -343,3 +360,38 @@ def provenance(record_id: RecordIdPath, who: PatientOrAppDep, service: ServiceDe
         service.db.conn, _viewer(who), record_id, receipt_of=service.receipt_of, organisation_of=service.organisation
     )
     return fhir_response(found)
+
+
+PROVENANCE_SEARCH_PARAMETERS = [
+    {
+        "name": "target",
+        "in": "query",
+        "required": False,
+        "description": f"the record: its id, or its identifier `{RECORD_SYSTEM}|<record id>`",
+        "schema": {"type": "string", "pattern": rf"^({re.escape(RECORD_SYSTEM)}\|)?[0-9a-f]{{32}}$"},
+    },
+    _reference_parameter("patient", "Patient", "the patient the records are about"),
+    {**PAGE_PARAMETERS[0], "description": f"Provenances per page, 1 to {MAX_COUNT} (default {DEFAULT_COUNT})"},
+    {**PAGE_PARAMETERS[1], "schema": {"type": "string", "pattern": r"^[0-9a-f]{32}$"}},
+]
+
+
+@router.get(
+    "/Provenance",
+    summary="Search the Provenances of anchored records by target and patient, paged",
+    responses=resource_responses("Bundle", "a searchset Bundle of the Provenances, a page of them"),
+    openapi_extra={"parameters": PROVENANCE_SEARCH_PARAMETERS},
+)
+@raises(InputError, *VIEW_ERRORS)
+def search_provenances(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``target`` (the record id, or ``urn:careledger:record|<id>``), ``patient`` (``Patient/<address>``),
+    ``_count`` (at most 200); only records anchored for good, of the caller's organisation or, for a
+    patient's session, about the patient; the ``next`` link carries the cursor of the following page."""
+    page = search_provenance(
+        service.db.conn,
+        _viewer(who),
+        provenance_query(_search_params(request)),
+        receipt_of=service.receipt_of,
+        organisation_of=service.organisation,
+    )
+    return _page_answer(request, page.provenances, page.next_cursor)

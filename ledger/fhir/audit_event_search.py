@@ -28,16 +28,17 @@ from ledger.fhir.audit_events import (
 )
 from ledger.fhir.consent_resources import Viewer
 from ledger.fhir.date_search import TimeWindow, date_window
+from ledger.fhir.search_parameters import DEFAULT_COUNT as DEFAULT_COUNT
+from ledger.fhir.search_parameters import MAX_COUNT as MAX_COUNT
+from ledger.fhir.search_parameters import page_count, refuse_unknown, single_value
+from ledger.fhir.search_parameters import reference_address as reference_address
 from ledger.records.receipts import Receipt
 from ledger.store.access_trail import AccessEvent, access_event, access_events
 from ledger.store.apps import Organisation, organisation_by_address
 from ledger.store.database import Connection
 from ledger.store.records import StoredRecord
-from ledger.values import checksum
 
-DEFAULT_COUNT: Final = 50
-MAX_COUNT: Final = 200
-"""Most events in one page (``_count``); each carries its anchored document and receipt."""
+# DEFAULT_COUNT, MAX_COUNT and reference_address are imported "as" themselves: re-exported for the routes.
 SEARCH_PARAMETERS: Final = ("patient", "date", "agent", "outcome", "_count", "_cursor")
 """What an AuditEvent search may name; any other parameter is refused, not ignored."""
 OUTCOME_SYSTEM: Final = "http://hl7.org/fhir/audit-event-outcome"
@@ -135,33 +136,6 @@ def _scope(trail: AuditTrail, viewer: Viewer, query: AuditEventQuery) -> tuple[s
     return patient, organisation_id
 
 
-def reference_address(value: str, resource: str, parameter: str) -> str:
-    """The checksummed address of ``<resource>/<address>`` or of a bare address.
-
-    Raises:
-        InputError: It is neither.
-    """
-    try:
-        return checksum(value.removeprefix(f"{resource}/"))
-    except InputError as err:
-        raise InputError(f"{parameter} is {resource}/<address> or the address", field=parameter) from err
-
-
-def _single(params: Mapping[str, Sequence[str]], name: str) -> str | None:
-    values = params.get(name, ())
-    if len(values) > 1:
-        raise InputError(f"search parameter {name} is given more than once", field=name)
-    return values[0] if values else None
-
-
-def _count(text: str | None) -> int:
-    if text is None:
-        return DEFAULT_COUNT
-    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_COUNT))) or not 1 <= int(text) <= MAX_COUNT:
-        raise InputError(f"_count is a whole number from 1 to {MAX_COUNT}", field="_count", limit=MAX_COUNT)
-    return int(text)
-
-
 def _outcome(text: str | None) -> str | None:
     if text is None:
         return None
@@ -177,20 +151,18 @@ def audit_event_query(params: Mapping[str, Sequence[str]]) -> AuditEventQuery:
     Raises:
         InputError: An unknown parameter, one given too often, or a malformed value.
     """
-    unknown = sorted(set(params) - set(SEARCH_PARAMETERS))
-    if unknown:
-        raise InputError(f"unsupported search parameters: {', '.join(unknown)}", field=unknown[0])
+    refuse_unknown(params, SEARCH_PARAMETERS)
     dates = params.get("date", ())
     if len(dates) > MAX_DATES:
         raise InputError(f"date is given at most {MAX_DATES} times (a range)", field="date")
-    patient, agent = _single(params, "patient"), _single(params, "agent")
+    patient, agent = single_value(params, "patient"), single_value(params, "agent")
     return AuditEventQuery(
         patient=reference_address(patient, "Patient", "patient") if patient is not None else None,
         agent=reference_address(agent, "Organization", "agent") if agent is not None else None,
         window=date_window(dates),
-        outcome=_outcome(_single(params, "outcome")),
-        count=_count(_single(params, "_count")),
-        cursor=_single(params, "_cursor"),
+        outcome=_outcome(single_value(params, "outcome")),
+        count=page_count(single_value(params, "_count")),
+        cursor=single_value(params, "_cursor"),
     )
 
 
