@@ -30,6 +30,7 @@ from ledger.oauth.access_tokens import AccessTokenCache
 from ledger.records.batcher import Batcher, BatcherConfig
 from ledger.records.lifecycle import receipt_of
 from ledger.records.receipts import Receipt
+from ledger.records.tree_cache import TreeCache
 from ledger.runtime import DEV_FUNDING_WEI, Ledger, open_ledger
 from ledger.store import Database, open_database
 from ledger.store.apps import (
@@ -46,7 +47,7 @@ from ledger.store.idempotency import purge_statement
 from ledger.store.intake import Intake
 from ledger.store.locks import BatcherLock, naming_organisations, sending_as
 from ledger.store.organisation_names import check_distinct, normalise_name
-from ledger.store.records import Batch, RecordIds, StoredRecord, TreeCache
+from ledger.store.records import Batch, RecordIds, StoredRecord
 
 log = logging.getLogger("careledger.service")
 _SLUG = re.compile(r"[^a-z0-9]+")

@@ -91,6 +91,10 @@ def settings_error(err: ValidationError) -> InputError:
     return InputError(f"invalid settings: {described}", field=problems[0]["field"], errors=problems)
 
 
+DEFAULT_MIN_FREE_DISK_BYTES = 4 << 20
+"""4 MiB: many SQLite pages and chain blocks, and small beside any real disk."""
+
+
 class Settings(BaseSettings):
     """Where the ledger keeps its state and which chain it talks to.
 
@@ -151,6 +155,9 @@ class Settings(BaseSettings):
             ``connect-src``; the node must answer CORS requests from the page's origin). Unset: the page
             asks the service, and says so. Given to every patient's browser: never a URL with a secret
             in it (unlike ``rpc_url``).
+        min_free_disk_bytes: Free bytes the data directory's filesystem must have for ``/readyz`` to
+            answer ready; below it the replica reports ``not_ready`` (writes themselves fail only
+            when the disk is full, with ``storage_full``), so a load balancer sends registrations elsewhere.
     """
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -188,6 +195,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(default="", max_length=4096, pattern=r"^[0-9A-Fa-f.:/, ]*$")
     default_fhir_version: FhirVersion = DEFAULT_FHIR_VERSION
     public_rpc_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://[^/\s?#@]+(/[^\s#]*)?$")
+    min_free_disk_bytes: int = Field(default=DEFAULT_MIN_FREE_DISK_BYTES, ge=0, le=1 << 50)
 
     def __init__(self, **values: Any) -> None:
         """Load and check the settings; a refused value raises :class:`InputError` (see :func:`settings_error`)."""

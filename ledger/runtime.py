@@ -19,6 +19,7 @@ from ledger.chain.deployment import Deployment, ensure_deployed
 from ledger.chain.embedded.backend import open_embedded_web3
 from ledger.chain.keys import Keyring, development_passphrase
 from ledger.config import Settings
+from ledger.consent.codes import EMERGENCY_PURPOSES
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.records.anchoring import RecordAnchorClient
 from ledger.store import postgres
@@ -135,7 +136,9 @@ def open_ledger(settings: Settings | None = None) -> Ledger:
         relayer = keyring.get_or_create(RELAYER_KEY)
         chain.fund(admin.address, DEV_FUNDING_WEI)
         chain.fund(relayer.address, DEV_FUNDING_WEI)
-        deployment = ensure_deployed(chain, Path(settings.data_dir), admin, documents)
+        deployment = ensure_deployed(
+            chain, Path(settings.data_dir), admin, documents, emergency_purposes=EMERGENCY_PURPOSES
+        )
         return Ledger(
             settings=settings,
             chain=chain,

@@ -20,7 +20,15 @@ from api.deps import AnyCaller, Caller, Reader, ServiceDep
 from api.limits import LedgerRoute
 from api.schemas.access import DENIED, AccessIn, AccessOut, BreakGlassIn, access_json
 from api.service import Service
-from ledger.consent.access import NOT_EMERGENCY, NOT_EMERGENCY_PURPOSE, decide, require_emergency_purpose
+from ledger.consent.access import (
+    NOT_EMERGENCY,
+    NOT_EMERGENCY_PURPOSE,
+    ChainState,
+    ConsentDecision,
+    chain_state,
+    decide,
+    require_emergency_purpose,
+)
 from ledger.consent.access_trail import AccessAttempt, audit_statements
 from ledger.consent.codes import encode_purpose
 from ledger.exceptions import (
@@ -34,7 +42,9 @@ from ledger.exceptions import (
     StorageFullError,
     StoreUnavailableError,
 )
+from ledger.fhir.consent_links import deciding_fhir_consent
 from ledger.store.apps import Role
+from ledger.store.chain_index import indexed_to
 from ledger.values import encode_code
 
 router = APIRouter(prefix="/v1/access", tags=["access"], route_class=LedgerRoute)
@@ -58,17 +68,16 @@ async def _audit(service: Service, caller: Caller, attempt: AccessAttempt) -> st
 async def request_access(body: AccessIn, caller: Reader, service: ServiceDep) -> dict[str, Any]:
     """Permitted when the patient's consent for this scope, or for '*', is active for the caller's
     organisation and purpose (the contract's ``isPermitted``)."""
-    decision = await run_in_threadpool(
-        decide,
-        service.ledger.consents,
-        service.ledger.chain,
+    decision, fhir_consent = await run_in_threadpool(_decide, service, caller, body)
+    attempt = AccessAttempt(
         body.patient,
-        caller.organisation.address,
         body.scope,
         body.purpose,
-    )
-    attempt = AccessAttempt(
-        body.patient, body.scope, body.purpose, "allowed" if decision.permitted else "denied", decision.reason
+        "allowed" if decision.permitted else "denied",
+        decision.reason,
+        decided_at=decision.chain,
+        consent=decision.consent,
+        fhir_consent=fhir_consent,
     )
     record_id = await _audit(service, caller, attempt)
     if not decision.permitted:
@@ -81,14 +90,28 @@ async def request_access(body: AccessIn, caller: Reader, service: ServiceDep) ->
     return access_json(caller.organisation, attempt, record_id)
 
 
-def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tuple[bytes, int]:
-    """Send the break-glass event from the organisation's own account (it holds EMERGENCY_ROLE)."""
+def _decide(service: Service, caller: Caller, body: AccessIn) -> tuple[ConsentDecision, str | None]:
+    """The consent decision at the newest block, and the FHIR Consent that granted the deciding
+    consent as of that block (None if none did, or the index does not show it yet)."""
+    ledger, grantee = service.ledger, caller.organisation.address
+    decision = decide(ledger.consents, ledger.chain, body.patient, grantee, body.scope, body.purpose)
+    if decision.deciding is None:
+        return decision, None
+    covered = indexed_to(service.db.conn)
+    if covered is None or covered < decision.chain.block:
+        service.index_now()  # the index names the Consent only once it has read the decision's block
+    return decision, deciding_fhir_consent(service.db.conn, decision.deciding, decision.chain.block)
+
+
+def _record_on_chain(service: Service, caller: Caller, body: BreakGlassIn) -> tuple[bytes, ChainState]:
+    """Send the break-glass event from the organisation's own account (it holds EMERGENCY_ROLE);
+    the access was decided at the block that recorded it."""
     accessor = service.signer_for(caller.organisation.id)
-    receipt = service.ledger.consents.record_emergency_access(
-        accessor, body.patient, body.scope, body.purpose, body.reason
-    )
+    consents = service.ledger.consents
+    receipt = consents.record_emergency_access(accessor, body.patient, body.scope, body.purpose, body.reason)
     service.index_now()
-    return bytes(receipt["transactionHash"]), int(receipt["blockNumber"])
+    block = chain_state(consents, int(receipt["blockNumber"]), bytes(receipt["blockHash"]))
+    return bytes(receipt["transactionHash"]), block
 
 
 @router.post(
@@ -118,10 +141,12 @@ async def break_glass(body: BreakGlassIn, caller: AnyCaller, service: ServiceDep
         err.details["audit_record_id"] = await _audit(service, caller, replace(denied, reason=NOT_EMERGENCY_PURPOSE))
         raise
     try:
-        tx_hash, block = await run_in_threadpool(_record_on_chain, service, caller, body)
+        tx_hash, decided_at = await run_in_threadpool(_record_on_chain, service, caller, body)
     except ContractRevertError:  # the organisation lost EMERGENCY_ROLE on chain
         await _audit(service, caller, denied)
         raise
-    attempt = AccessAttempt(body.patient, body.scope, body.purpose, "break_glass", body.reason, tx_hash)
+    attempt = AccessAttempt(
+        body.patient, body.scope, body.purpose, "break_glass", body.reason, tx_hash, decided_at=decided_at
+    )
     record_id = await _audit(service, caller, attempt)
-    return access_json(caller.organisation, attempt, record_id, block)
+    return access_json(caller.organisation, attempt, record_id, decided_at.block)

@@ -46,13 +46,10 @@ from ledger.exceptions import (
     UnsupportedFhirError,
 )
 from ledger.fhir.audit_event_search import (
-    DEFAULT_COUNT,
-    MAX_COUNT,
     OUTCOMES,
     AuditTrail,
     audit_event_query,
     read_audit_event,
-    reference_address,
     search_audit_events,
 )
 from ledger.fhir.audit_events import AuditSource
@@ -60,6 +57,7 @@ from ledger.fhir.capability import capability_statement
 from ledger.fhir.consent_resources import (
     ConsentResource,
     Viewer,
+    consent_query,
     create_consent,
     read_consent_resource,
     search_consents,
@@ -68,6 +66,7 @@ from ledger.fhir.consent_resources import (
 from ledger.fhir.outcome import searchset
 from ledger.fhir.provenance import readable_provenance
 from ledger.fhir.provenance_search import provenance_query, search_provenance
+from ledger.fhir.search_parameters import DEFAULT_COUNT, MAX_COUNT
 from ledger.fhir.systems import RECORD_SYSTEM
 from ledger.store.apps import Role
 
@@ -109,9 +108,21 @@ STATUS_PARAMETER = {
     "description": "`active` or `inactive` (any other status matches no Consent)",
     "schema": {"type": "string", "examples": ["active"]},
 }
+COUNT_PARAMETER = {
+    "name": "_count",
+    "in": "query",
+    "required": False,
+    "description": f"entries per page, 1 to {MAX_COUNT}",
+    "schema": {"type": "string", "pattern": r"^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$"},
+}
+CURSOR_PARAMETER = {"name": "_cursor", "in": "query", "required": False, "schema": {"type": "string"}}
+CONSENT_SEARCH_PARAMETERS = [
+    PATIENT_PARAMETER,
+    STATUS_PARAMETER,
+    COUNT_PARAMETER,
+    {**CURSOR_PARAMETER, "description": "from the `next` link: the id of the last Consent of the page before"},
+]
 
-SEARCH_PARAMETERS = ("patient", "status")
-"""What a Consent search may name (IHE ITI-108's); any other parameter is refused, not ignored."""
 IGNORED_PARAMETERS = ("_format",)
 VERSION = "0.1.0"
 EXAMPLE_CONSENT: dict[str, Any] = {
@@ -189,7 +200,10 @@ def metadata(request: Request) -> Response:
     status_code=201,
     summary="Create a Consent: granted on chain whole, on the patient's signature over its terms",
     openapi_extra=resource_request_body(EXAMPLE_CONSENT),
-    responses=resource_responses("Consent", "the Consent created", 201),
+    responses={
+        **resource_responses("Consent", "the Consent created", 201),
+        **resource_responses("Consent", "the same signed Consent, created before (a retry)"),
+    },
 )
 @raises(*CHANGE_ERRORS)
 def create(
@@ -201,10 +215,12 @@ def create(
     patients: PatientLimits,
 ) -> Response:
     """An IHE PCF-shaped Consent, status ``active``, carrying the ``ConsentGrantSet`` signature (see the
-    README's FHIR quick start). Relayed by an app with the relayer role, or by the patient's own session."""
+    README's FHIR quick start). Relayed by an app with the relayer role, or by the patient's own session.
+    The same signed Consent sent again (a retry) answers the same Consent: 201 if this request granted
+    it (the first died before answering), 200 if it was granted already."""
     admit = admission(request, who, organisations, patients, revocation=False)
-    served = create_consent(service.relayer, service.db.conn, body, admit)
-    return _consent_answer(request, served, 201)
+    served, created = create_consent(service.relayer, service.db, body, admit)
+    return _consent_answer(request, served, 201 if created else 200)
 
 
 @router.get(
@@ -214,7 +230,8 @@ def create(
 )
 @raises(NotFoundError, *VIEW_ERRORS)
 def read(request: Request, consent_id: ConsentIdPath, who: PatientOrAppDep, service: ServiceDep) -> Response:
-    return _consent_answer(request, read_consent_resource(service.db.conn, _viewer(who), consent_id))
+    found = read_consent_resource(service.ledger.consents, service.db.conn, _viewer(who), consent_id)
+    return _consent_answer(request, found)
 
 
 @router.put(
@@ -243,28 +260,25 @@ def update(
 
 @router.get(
     "/Consent",
-    summary="Search Consents by patient and status (IHE ITI-108)",
-    responses=resource_responses("Bundle", "a searchset Bundle of the Consents found"),
-    openapi_extra={"parameters": [PATIENT_PARAMETER, STATUS_PARAMETER]},
+    summary="Search Consents by patient and status (IHE ITI-108), paged",
+    responses=resource_responses("Bundle", "a searchset Bundle of the Consents found, a page of them"),
+    openapi_extra={"parameters": CONSENT_SEARCH_PARAMETERS},
 )
 @raises(InputError, *VIEW_ERRORS)
 def search(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
-    """``patient`` (``Patient/<address>`` or the address) and ``status`` (``active`` or ``inactive``)."""
-    params = request.query_params
-    unknown = sorted(set(params) - {*SEARCH_PARAMETERS, *IGNORED_PARAMETERS})
-    if unknown:
-        raise InputError(f"unsupported search parameters: {', '.join(unknown)}", field=unknown[0])
-    for name in SEARCH_PARAMETERS:
-        if len(params.getlist(name)) > 1:
-            raise InputError(f"search parameter {name} is given more than once", field=name)
-    patient = _patient_param(params.get("patient"))
-    found = search_consents(service.db.conn, _viewer(who), patient=patient, status=params.get("status"))
-    bundle = searchset([c.to_fhir() for c in found], base=_base(request), self_url=str(request.url))
+    """``patient`` (``Patient/<address>`` or the address), ``status`` (``active`` or ``inactive``),
+    ``_count`` (at most 200, oldest first); the ``next`` link carries the cursor of the following page."""
+    params = {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
+    page = search_consents(service.ledger.consents, service.db.conn, _viewer(who), consent_query(params))
+    next_url = str(request.url.include_query_params(_cursor=page.next_cursor)) if page.next_cursor else None
+    bundle = searchset(
+        [c.to_fhir() for c in page.consents],
+        base=_base(request),
+        self_url=str(request.url),
+        next_url=next_url,
+        paged=not page.whole,
+    )
     return fhir_response(bundle)
-
-
-def _patient_param(value: str | None) -> str | None:
-    return reference_address(value, "Patient", "patient") if value is not None else None
 
 
 def _search_params(request: Request) -> dict[str, list[str]]:
@@ -288,17 +302,6 @@ AuditEventIdPath = Annotated[
     str,
     Path(json_schema_extra={"pattern": r"^[1-9][0-9]{0,17}-(authz|read)$"}, description="`<trail id>-authz` or -read"),
 ]
-PAGE_PARAMETERS = [
-    {
-        "name": "_count",
-        "in": "query",
-        "required": False,
-        "description": f"entries per page, 1 to {MAX_COUNT}",
-        "schema": {"type": "string", "pattern": r"^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$"},
-    },
-    {"name": "_cursor", "in": "query", "required": False, "schema": {"type": "string"}},
-]
-"""The paging of the paged searches (AuditEvent, Provenance): the next link carries ``_cursor``."""
 AUDIT_SEARCH_PARAMETERS = [
     PATIENT_PARAMETER,
     {
@@ -318,7 +321,8 @@ AUDIT_SEARCH_PARAMETERS = [
         "description": "0 allowed, 8 denied (http://hl7.org/fhir/audit-event-outcome)",
         "schema": {"type": "string", "enum": list(OUTCOMES)},
     },
-    *PAGE_PARAMETERS,
+    COUNT_PARAMETER,
+    CURSOR_PARAMETER,
 ]
 
 
@@ -371,8 +375,12 @@ PROVENANCE_SEARCH_PARAMETERS = [
         "schema": {"type": "string", "pattern": rf"^({re.escape(RECORD_SYSTEM)}\|)?[0-9a-f]{{32}}$"},
     },
     _reference_parameter("patient", "Patient", "the patient the records are about"),
-    {**PAGE_PARAMETERS[0], "description": f"Provenances per page, 1 to {MAX_COUNT} (default {DEFAULT_COUNT})"},
-    {**PAGE_PARAMETERS[1], "schema": {"type": "string", "pattern": r"^[0-9a-f]{32}$"}},
+    {**COUNT_PARAMETER, "description": f"Provenances per page, 1 to {MAX_COUNT} (default {DEFAULT_COUNT})"},
+    {
+        **CURSOR_PARAMETER,
+        "description": "from the `next` link: the id of the first record of the page",
+        "schema": {"type": "string", "pattern": r"^[0-9a-f]{32}$"},
+    },
 ]
 
 

@@ -8,6 +8,7 @@ exception's text may quote the node's URL and the token in it). Figures are on `
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -21,9 +22,10 @@ from api.errors import ErrorBody
 from api.openapi import RETRY_AFTER_HEADER
 from api.schemas.health import HealthOut, ReadyOut
 from api.service import Service
-from ledger.chain.indexer import indexed_to
 from ledger.exceptions import StoreUnavailableError
+from ledger.files.free_space import free_space
 from ledger.store.apps import Role
+from ledger.store.chain_index import indexed_to
 from ledger.store.records import oldest_pending_at, pending_count
 
 router = APIRouter(tags=["health"])
@@ -39,7 +41,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     response_model=ReadyOut,
-    summary="The chain is reachable and the batcher and the chain indexer are running",
+    summary="The chain is reachable, the batcher and the chain indexer are running, and the data directory has room",
     responses={
         503: {
             "model": ReadyOut | ErrorBody,
@@ -58,7 +60,9 @@ def readyz(
     chain_ok = service.ledger.chain.is_reachable()
     batcher_ok = service.batcher.alive and stats.chain_available
     indexer_ok = service.indexer.alive
-    body: dict[str, Any] = {"status": "ready" if chain_ok and batcher_ok and indexer_ok else "not_ready"}
+    disk = free_space(Path(service.settings.data_dir), service.settings.min_free_disk_bytes)
+    ready = chain_ok and batcher_ok and indexer_ok and disk.enough
+    body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}
     if _is_admin(service, credentials):
         oldest = oldest_pending_at(service.db.conn)
         body |= {
@@ -76,6 +80,7 @@ def readyz(
                 "indexedToBlock": indexed_to(service.db.conn),
                 "lastError": failure_class(service.indexer.last_error),
             },
+            "disk": {"enough": disk.enough, "freeBytes": disk.free_bytes, "minFreeBytes": disk.min_free_bytes},
             "pendingRecords": pending_count(service.db.conn),
             "oldestPendingSeconds": round(time.time() - oldest, 3) if oldest else 0.0,
         }

@@ -20,7 +20,6 @@ from api.deps import Reader, ServiceDep
 from api.limits import DocumentRoute
 from api.rate_limit import RateLimiter, app_limits, client_address
 from api.schemas.verify import LookupIn, LookupOut, VerifyIn, VerifyOut
-from ledger.chain.indexer import indexed_record_status
 from ledger.exceptions import (
     ChainError,
     ChainUnavailableError,
@@ -29,7 +28,7 @@ from ledger.exceptions import (
     RateLimitedError,
     StoreUnavailableError,
 )
-from ledger.records.lookup import Anchored, Waiting, anchorer_organisation, anchorings
+from ledger.records.lookup import Anchored, Waiting, anchorer_organisation, anchorings, indexed_record_status
 from ledger.records.payloads import payload_digest
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.values import hex0x

@@ -12,7 +12,7 @@ from pydantic.alias_generators import to_camel
 
 from api.schemas.common import EXAMPLE_PATIENT, MAX_JSON_INTEGER, Hex32, RecordId, Schema
 from api.schemas.records import BatchOut, Stage, batch_json
-from ledger.consent.access_trail import DOCUMENT_TYPE, TrailEntry, TrailPage
+from ledger.consent.access_trail import DOCUMENT_TYPE, DOCUMENT_VERSION, TrailEntry, TrailPage
 from ledger.store.apps import Organisation
 from ledger.values import checksum
 
@@ -77,9 +77,20 @@ class AuditPageOut(Schema):
                             "time": 1767229200.123,
                             "document": {
                                 "type": DOCUMENT_TYPE,
-                                "version": 1,
+                                "version": DOCUMENT_VERSION,
                                 "decision": "denied",
                                 "reason": "revoked",
+                                "decidedAt": {
+                                    "chainId": 31337,
+                                    "registry": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                                    "block": 56,
+                                    "blockHash": "0x" + "3c" * 32,
+                                },
+                                "consent": {
+                                    "key": f"{EXAMPLE_PATIENT}:0x5B38Da6a701c568545dCfcB03FcB875f56beddC4"
+                                    ":Observation:TREAT",
+                                    "fhirConsent": None,
+                                },
                             },
                             "status": "anchored",
                             "batch": {

@@ -23,7 +23,6 @@ from api.schemas.common import (
     Uint64,
     camel_config,
 )
-from ledger.chain.indexer import IndexedEvent
 from ledger.consent.access import ConsentDecision
 from ledger.consent.overview import ConsentNow, ConsentOverview
 from ledger.consent.relay import Relayed, Signed
@@ -39,6 +38,7 @@ from ledger.exceptions import (
     NotPatientOrGuardianError,
     SignatureExpiredError,
 )
+from ledger.store.chain_index import IndexedEvent
 
 RELAY_ERRORS: tuple[Raised, ...] = (
     InputError,  # a validity window that ends before it starts

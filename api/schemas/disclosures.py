@@ -11,7 +11,7 @@ from fastapi import Query
 from pydantic import BeforeValidator, Field
 
 from api.schemas.common import EXAMPLE_GRANTEE, EXAMPLE_PATIENT, EXAMPLE_TX, Schema, camel_config
-from ledger.consent.access_trail import DOCUMENT_TYPE
+from ledger.consent.access_trail import DOCUMENT_TYPE, DOCUMENT_VERSION
 from ledger.disclosures.accounting import (
     NOTES,
     Accounting,
@@ -101,7 +101,7 @@ _EXAMPLE_ENTRY: dict[str, Any] = {
     "reason": None,
     "reasonDescription": None,
     "breakGlassTx": None,
-    "document": {"type": DOCUMENT_TYPE, "version": 1, "decision": "allowed", "...": "..."},
+    "document": {"type": DOCUMENT_TYPE, "version": DOCUMENT_VERSION, "decision": "allowed", "...": "..."},
     "status": "anchored",
     "receipt": {"type": "careledger-receipt", "version": 2, "transactionHash": EXAMPLE_TX, "...": "..."},
 }

@@ -33,6 +33,12 @@ class IndexerReadyOut(Schema):
     last_error: str | None = Field(description="the class of the last failure, never its text")
 
 
+class DiskReadyOut(Schema):
+    enough: bool = Field(description="the data directory's filesystem has at least `minFreeBytes` free")
+    free_bytes: int
+    min_free_bytes: int = Field(description="the setting `CARELEDGER_MIN_FREE_DISK_BYTES`")
+
+
 class ReadyOut(Schema):
     """Ready or not; with an admin's API key, also what each part reports."""
 
@@ -40,6 +46,7 @@ class ReadyOut(Schema):
     chain: ChainReadyOut | None = None
     batcher: BatcherReadyOut | None = None
     indexer: IndexerReadyOut | None = None
+    disk: DiskReadyOut | None = None
     pending_records: int | None = None
     oldest_pending_seconds: float | None = None
 

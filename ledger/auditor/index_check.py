@@ -43,10 +43,10 @@ from ledger.auditor.receipt_format import leaf_of
 from ledger.auditor.replay import AnchoredRoot, Discrepancy, History
 from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS
 from ledger.chain.events import Event
-from ledger.chain.indexer import readable
 from ledger.exceptions import InputError, NotFoundError
 from ledger.records.merkle import MerkleTree
 from ledger.records.verification import show
+from ledger.store.chain_index import readable
 
 
 @dataclass
@@ -227,11 +227,7 @@ def _check_foreign_changes(conn: sqlite3.Connection, history: History, found: li
     organisation's account (the accounts :func:`_anchor_for` accepts; a batch naming another
     anchorer than the chain's is ``batch_anchor_mismatch`` already). One account's changes under
     another root of its own (a leaf it anchored twice) are its own business, not another's attempt."""
-    changed_leaves = set()
-    for change in history.changes():
-        changed_leaves.add(change.leaf)
-        if change.amended_leaf is not None:
-            changed_leaves.add(change.amended_leaf)
+    changed_leaves = {named.leaf for change in history.changes() for named in change.named_leaves()}
     if not changed_leaves:
         return
     anchored_as: dict[str, tuple[str, str, set[str]]] = {}
@@ -246,22 +242,21 @@ def _check_foreign_changes(conn: sqlite3.Connection, history: History, found: li
             accounts = {a.lower() for a in (anchorer, organisation) if a}
             anchored_as[shown_leaf] = (record_id, show(bytes(root)) or "", accounts)
     for change in history.changes():
-        for leaf, role in ((change.leaf, "changed"), (change.amended_leaf, "amended-to")):
-            record = anchored_as.get(leaf or "")
+        for named in change.named_leaves():
+            record = anchored_as.get(named.leaf)
             if record is None:
                 continue
             record_id, root, accounts = record
-            own_root = change.root if role == "changed" else change.amended_root
             if change.anchorer.lower() not in accounts:
                 found.append(
                     Discrepancy(
                         "change_by_other_account",
                         f"record {record_id}",
-                        f"{change.anchorer} recorded a {change.kind} naming the record's leaf ({role}) "
-                        f"under its own root {own_root} in transaction {change.transaction}; it does not "
+                        f"{change.anchorer} recorded a {change.kind} naming the record's leaf ({named.role}) "
+                        f"under its own root {named.root} in transaction {change.transaction}; it does not "
                         "change the record",
                         f"changes by {' or '.join(sorted(accounts))} in root {root} only",
-                        f"{change.kind} by {change.anchorer.lower()} in root {own_root}",
+                        f"{change.kind} by {change.anchorer.lower()} in root {named.root}",
                     )
                 )
 

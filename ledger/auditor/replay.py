@@ -27,6 +27,7 @@ from typing import Any
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.logs import Progress
+from ledger.auditor.record_changes import CHANGE_EVENTS, RecordChange
 from ledger.chain import contracts
 from ledger.chain.contracts import CONSENT_EVENTS
 from ledger.chain.events import Event
@@ -86,27 +87,6 @@ class AnchoredRoot:
     tx_hash: bytes
 
 
-@dataclass(frozen=True)
-class RecordChange:
-    """One ``RecordAmended`` or ``RecordRetracted`` event: which record (as its anchorer anchored it:
-    ``(anchorer, root, leaf)``) and, for an amendment, the record that superseded it."""
-
-    kind: str
-    """``"amendment"`` or ``"retraction"``."""
-    anchorer: str
-    root: str
-    leaf: str
-    block: int
-    transaction: str
-    amended_root: str | None = None
-    amended_leaf: str | None = None
-    reason: str | None = None
-
-    @property
-    def subject(self) -> str:
-        return f"{self.kind} of leaf {self.leaf} in {self.root} by {self.anchorer}"
-
-
 @dataclass
 class History:
     """Everything the replay rebuilt."""
@@ -116,8 +96,6 @@ class History:
     guardians: dict[tuple[str, str], int] = field(default_factory=dict)
     anchors: dict[AnchorKey, AnchoredRoot] = field(default_factory=dict)
     break_glass: list[dict[str, Any]] = field(default_factory=list)
-    amendments: list[dict[str, Any]] = field(default_factory=list)
-    retractions: list[dict[str, Any]] = field(default_factory=list)
     record_changes: list[RecordChange] = field(default_factory=list)
     roles: RoleTimeline = field(default_factory=lambda: RoleTimeline((), bytes(ANCHORER_ROLE)))
 
@@ -131,6 +109,16 @@ class History:
     def changes(self) -> list[RecordChange]:
         """The amendments and retractions, in chain order."""
         return self.record_changes
+
+    @property
+    def amendments(self) -> list[dict[str, Any]]:
+        """The amendments as the report lists them, in chain order."""
+        return [c.to_json() for c in self.record_changes if c.kind == "amendment"]
+
+    @property
+    def retractions(self) -> list[dict[str, Any]]:
+        """The retractions as the report lists them, in chain order."""
+        return [c.to_json() for c in self.record_changes if c.kind == "retraction"]
 
     def leaves_by_anchorer(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
@@ -188,50 +176,8 @@ def _apply(history: History, event: Event, time_of: Callable[[int], int]) -> Non
                 args["root"], args["anchorer"], int(args["leafCount"]), event.block_number, when, event.tx_hash
             ),
         )
-    elif event.name == "RecordAmended":
-        history.record_changes.append(
-            RecordChange(
-                "amendment",
-                args["anchorer"],
-                show(args["originalRoot"]) or "",
-                show(args["originalLeaf"]) or "",
-                event.block_number,
-                where["transaction"],
-                amended_root=show(args["amendedRoot"]),
-                amended_leaf=show(args["amendedLeaf"]),
-            )
-        )
-        history.amendments.append(
-            {
-                "originalRoot": show(args["originalRoot"]),
-                "originalLeaf": show(args["originalLeaf"]),
-                "amendedRoot": show(args["amendedRoot"]),
-                "amendedLeaf": show(args["amendedLeaf"]),
-                "anchorer": args["anchorer"],
-                **where,
-            }
-        )
-    elif event.name == "RecordRetracted":
-        history.record_changes.append(
-            RecordChange(
-                "retraction",
-                args["anchorer"],
-                show(args["root"]) or "",
-                show(args["leaf"]) or "",
-                event.block_number,
-                where["transaction"],
-                reason=decode_code(args["reason"]),
-            )
-        )
-        history.retractions.append(
-            {
-                "root": show(args["root"]),
-                "leaf": show(args["leaf"]),
-                "reason": decode_code(args["reason"]),
-                "anchorer": args["anchorer"],
-                **where,
-            }
-        )
+    elif event.name in CHANGE_EVENTS:
+        history.record_changes.append(RecordChange.of_event(event, when))
 
 
 def compare_with_views(

@@ -17,7 +17,7 @@ import dataclasses
 
 from ledger.auditor.chain_reader import ChainReader
 from ledger.auditor.receipt_format import Failure, ReceiptClaim, parse_receipt
-from ledger.chain.events import Event
+from ledger.auditor.record_changes import CHANGE_EVENTS, RecordChange
 from ledger.chain.roles import ROLE_EVENTS, RoleTimeline
 from ledger.exceptions import InvalidProofError
 from ledger.records.anchoring import ANCHORER_ROLE
@@ -38,8 +38,13 @@ from ledger.records.verification import (
     show,
 )
 
-CHANGE_EVENTS = ("RecordAmended", "RecordRetracted")
 """The events that change a record (read to find other accounts' changes of a receipt's leaf)."""
+_WHAT = {
+    ("retraction", "changed"): "a retraction of",
+    ("amendment", "changed"): "an amendment of",
+    ("amendment", "amended-to"): "an amendment to",
+}
+"""How a foreign change's line names what it did to the receipt's leaf."""
 CHAIN_STEPS = tuple(step.name for step in (CHAIN, CONTRACT, ANCHORED, *AUDITOR_ANCHOR_STEPS))
 """Steps that need the chain, in order."""
 
@@ -52,7 +57,7 @@ class ChainFacts:
         self._anchors: dict[tuple[str, bytes], AnchorFacts | None] = {}
         self._roles: RoleTimeline | None = None
         self._claims: dict[ReceiptClaim, list[Check]] = {}
-        self._changes: dict[bytes, list[Event]] | None = None
+        self._changes: dict[str, list[RecordChange]] | None = None
         self.anchor_reads = 0
 
     def anchor(self, anchorer: str, root: bytes) -> AnchorFacts | None:
@@ -88,37 +93,29 @@ class ChainFacts:
             self._roles = RoleTimeline(self.reader.events(anchor_events=ROLE_EVENTS), bytes(ANCHORER_ROLE))
         return self._roles
 
-    def changes_naming(self, leaf: bytes) -> list[Event]:
-        """Every ``RecordAmended`` / ``RecordRetracted`` naming ``leaf`` (as the changed or the
-        amended-to record), whoever recorded it (all change events read once, up to the head)."""
+    def changes_naming(self, leaf: bytes) -> list[RecordChange]:
+        """Every amendment and retraction naming ``leaf`` (as the changed or the amended-to record),
+        whoever recorded it (all change events read once, up to the head)."""
         if self._changes is None:
             self._changes = {}
             for event in self.reader.events(anchor_events=CHANGE_EVENTS):
-                leaves = (
-                    (event.args["leaf"],)
-                    if event.name == "RecordRetracted"
-                    else (event.args["originalLeaf"], event.args["amendedLeaf"])
-                )
-                for named in leaves:
-                    self._changes.setdefault(bytes(named), []).append(event)
-        return self._changes.get(leaf, [])
+                change = RecordChange.of_event(event)
+                for named in {n.leaf for n in change.named_leaves()}:
+                    self._changes.setdefault(named, []).append(change)
+        return self._changes.get(show(leaf) or "", [])
 
     def foreign_changes(self, claim: ReceiptClaim, leaf: bytes) -> list[str]:
         """The changes naming ``leaf`` that another account than the claim's anchorer, or another
         root than the claim's, recorded: each described in a line."""
         found = []
-        for event in self.changes_naming(leaf):
-            args = event.args
-            if event.name == "RecordRetracted":
-                account, root, what = args["anchorer"], args["root"], "a retraction of"
-            elif bytes(args["originalLeaf"]) == leaf:
-                account, root, what = args["anchorer"], args["originalRoot"], "an amendment of"
-            else:
-                account, root, what = args["anchorer"], args["amendedRoot"], "an amendment to"
-            if (account.lower(), bytes(root)) != (claim.anchorer.lower(), claim.root):
+        claimed = (claim.anchorer.lower(), show(claim.root))
+        for change in self.changes_naming(leaf):
+            named = next(n for n in change.named_leaves() if n.leaf == show(leaf))
+            if (change.anchorer.lower(), named.root) != claimed:
+                what = _WHAT[(change.kind, named.role)]
                 found.append(
-                    f"{account} recorded {what} this record's leaf under its own root {show(bytes(root))} "
-                    f"(block {event.block_number}, transaction {show(event.tx_hash)}); it does not count"
+                    f"{change.anchorer} recorded {what} this record's leaf under its own root {named.root} "
+                    f"(block {change.block}, transaction {change.transaction}); it does not count"
                 )
         return found
 

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
@@ -76,6 +77,16 @@ DEFAULT_CONFIRMATIONS = 0
 
 SenderGuard = Callable[[str], AbstractContextManager[None]]
 """Given a sending address, a context held while its nonce is chosen and its transaction sent."""
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """What names one mined block: its number, its hash (which fixes its contents and every block
+    before it) and its timestamp."""
+
+    number: int
+    hash: bytes
+    timestamp: int
 
 
 def _revert_data(err: BaseException) -> bytes | None:
@@ -199,6 +210,11 @@ class Chain:
         with self.io():
             return list(self.w3.eth.get_logs(params))
 
+    def transaction_input(self, tx_hash: bytes) -> bytes:
+        """The calldata of a transaction (errors translated; a missing one is a ChainError)."""
+        with self.io():
+            return bytes(self.w3.eth.get_transaction(HexBytes(tx_hash))["input"])
+
     def transaction_receipt(self, tx_hash: bytes) -> TxReceipt:
         """The receipt of a mined transaction (errors translated; a missing one is a ChainError)."""
         with self.io():
@@ -239,6 +255,13 @@ class Chain:
         """The timestamp of a mined block (a number, or ``"latest"``)."""
         with self.io():
             return int(self.w3.eth.get_block(number)["timestamp"])
+
+    def block_header(self, block: BlockIdentifier = "latest") -> BlockHeader:
+        """The number, hash and timestamp of a mined block, read in one call (so all three are of the
+        same block even while new ones are mined)."""
+        with self.io():
+            found = self.w3.eth.get_block(block)
+        return BlockHeader(int(found["number"]), bytes(found["hash"]), int(found["timestamp"]))
 
     def code_at(self, address: str) -> bytes:
         """The runtime code at an address (empty if none)."""

@@ -15,6 +15,7 @@ use the same contracts; each keeps a copy in its data directory for auditors.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from web3 import Web3
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_REGISTRY, RECORD_ANCHOR, load_artifact
-from ledger.consent.codes import EMERGENCY_PURPOSES
 from ledger.exceptions import DeploymentError, NotFoundError, OutdatedDeploymentError
 from ledger.store.shared_files import DirectoryFiles, SharedFiles, write_private_file
 from ledger.values import encode_code
@@ -99,9 +99,15 @@ def require_current_code(name: str, address: str, code: bytes) -> None:
 
 
 def ensure_deployed(
-    chain: Chain, data_dir: Path, admin: LocalAccount, documents: SharedFiles | None = None
+    chain: Chain,
+    data_dir: Path,
+    admin: LocalAccount,
+    documents: SharedFiles | None = None,
+    *,
+    emergency_purposes: Sequence[str],
 ) -> Deployment:
-    """Return the recorded deployment (checked against the chain), deploying first if there is none.
+    """Return the recorded deployment (checked against the chain), deploying first if there is none;
+    a new ConsentRegistry allows break-glass access for ``emergency_purposes`` (purpose-of-use codes).
 
     A crash between deploying and recording leaves orphaned contracts that nothing uses; the next
     start deploys again. Deployment costs two transactions and happens once per data directory, or
@@ -114,17 +120,17 @@ def ensure_deployed(
             deployment = Deployment(**json.loads(stored))
             deployment.check_against(chain)
         else:
-            deployment = _deploy(chain, admin)
+            deployment = _deploy(chain, admin, emergency_purposes)
             documents.create(DEPLOYMENT_FILE, deployment.to_json())
     if not isinstance(documents, DirectoryFiles):
         deployment.save(data_dir)  # the local copy auditors read
     return deployment
 
 
-def _deploy(chain: Chain, admin: LocalAccount) -> Deployment:
+def _deploy(chain: Chain, admin: LocalAccount, emergency_purposes: Sequence[str]) -> Deployment:
     anchor_receipt = chain.deploy(load_artifact(RECORD_ANCHOR), admin, admin.address)
     consent_receipt = chain.deploy(
-        load_artifact(CONSENT_REGISTRY), admin, admin.address, [encode_code(p) for p in EMERGENCY_PURPOSES]
+        load_artifact(CONSENT_REGISTRY), admin, admin.address, [encode_code(p) for p in emergency_purposes]
     )
     anchor_address = anchor_receipt["contractAddress"]
     consent_address = consent_receipt["contractAddress"]

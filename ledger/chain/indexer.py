@@ -16,64 +16,35 @@ that cannot undo what it indexed); the embedded chain never reorganises.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from ledger.chain.client import DEFAULT_CONFIRMATIONS
+from eth_typing import ChecksumAddress
+
+from ledger.chain.client import DEFAULT_CONFIRMATIONS, Chain
 from ledger.chain.contracts import ANCHOR_EVENTS, CONSENT_EVENTS, CONSENT_REGISTRY, RECORD_ANCHOR
 from ledger.chain.events import decode_log, raw_log
-from ledger.consent.registry import ConsentRegistryClient
 from ledger.exceptions import ChainUnavailableError
-from ledger.records.anchoring import UNCHANGED, RecordAnchorClient, RecordStatus
-from ledger.store.database import Connection, Database, with_tx
-from ledger.values import decode_code
+from ledger.store.chain_index import IndexedEvent, clear_chain_index, indexed_to, readable, write_indexed_range
+from ledger.store.database import Database
 
 log = logging.getLogger("careledger.indexer")
 
-CODE_FIELDS = frozenset({"scope", "purpose", "reason"})
 DEFAULT_CHUNK_BLOCKS = 2_000
 DEFAULT_INTERVAL = 0.5
 MAX_BACKOFF = 30.0
 
-_EVENT_COLUMNS = "block_number, log_index, tx_hash, contract, event, patient, fields, block_time"
-_INSERT_EVENT = f"INSERT OR IGNORE INTO chain_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-_SET_LAST_BLOCK = (
-    "INSERT INTO chain_index_state (id, last_block, updated_at) VALUES (1, ?, ?) "
-    "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, last_block = CASE "
-    "WHEN excluded.last_block > chain_index_state.last_block THEN excluded.last_block "
-    "ELSE chain_index_state.last_block END"
-)
 
+class IndexedContract(Protocol):
+    """A deployed contract whose events are indexed (the ConsentRegistry and RecordAnchor clients)."""
 
-@dataclass(frozen=True)
-class IndexedEvent:
-    """One contract event as indexed: where it is on chain, and its arguments made readable.
-
-    ``fields`` holds every argument but ``patient``: addresses checksummed, scope, purpose and
-    reason codes decoded (``"Observation"``), other bytes as 0x-hex, numbers as numbers.
-    """
-
-    block_number: int
-    log_index: int
-    tx_hash: str
-    contract: str
-    event: str
-    patient: str | None
-    fields: dict[str, Any]
-    block_time: int
-
-
-def readable(name: str, value: Any) -> Any:
-    """An event argument as JSON: codes decoded, bytes as 0x-hex, the rest as web3 gives it."""
-    if isinstance(value, bytes) and name in CODE_FIELDS:
-        return decode_code(value)
-    if isinstance(value, bytes):
-        return "0x" + value.hex()
-    return value
+    @property
+    def chain(self) -> Chain: ...
+    @property
+    def address(self) -> ChecksumAddress: ...
+    @property
+    def deploy_block(self) -> int: ...
 
 
 class ChainIndexer:
@@ -92,8 +63,8 @@ class ChainIndexer:
     def __init__(
         self,
         db: Database,
-        consents: ConsentRegistryClient,
-        anchors: RecordAnchorClient,
+        consents: IndexedContract,
+        anchors: IndexedContract,
         *,
         chunk_blocks: int = DEFAULT_CHUNK_BLOCKS,
         interval: float = DEFAULT_INTERVAL,
@@ -154,8 +125,8 @@ class ChainIndexer:
 
     def last_block(self) -> int:
         """The newest block whose events are all indexed (the block before the deploy block if none)."""
-        row = self.db.conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
-        return int(row[0]) if row else self.start_block - 1
+        last = indexed_to(self.db.conn)
+        return last if last is not None else self.start_block - 1
 
     def sync(self) -> int:
         """Index every block after the last indexed one up to the head; returns the events added.
@@ -172,10 +143,7 @@ class ChainIndexer:
         Readers see a partial index until it finishes (it commits chunk by chunk).
         """
         with self._lock:
-            conn = self.db.conn
-            with_tx(
-                conn, lambda: (conn.execute("DELETE FROM chain_events"), conn.execute("DELETE FROM chain_index_state"))
-            )
+            clear_chain_index(self.db.conn)
             return self._sync_locked()
 
     def _sync_locked(self) -> int:
@@ -191,29 +159,7 @@ class ChainIndexer:
 
     def _index_range(self, first: int, last: int) -> int:
         """Read and store the events of blocks ``first..last``, and mark ``last`` indexed, atomically."""
-        events = self._read(first, last)
-        rows = [
-            (
-                e.block_number,
-                e.log_index,
-                e.tx_hash,
-                e.contract,
-                e.event,
-                e.patient,
-                json.dumps(e.fields, sort_keys=True, separators=(",", ":")),
-                e.block_time,
-            )
-            for e in events
-        ]
-        conn = self.db.conn
-
-        def write() -> int:
-            inserted = conn.executemany(_INSERT_EVENT, rows).rowcount if rows else 0
-            conn.execute(_SET_LAST_BLOCK, (last, time.time()))
-            return inserted
-
-        inserted: int = with_tx(conn, write)
-        return inserted
+        return write_indexed_range(self.db.conn, self._read(first, last), last)
 
     def _read(self, first: int, last: int) -> list[IndexedEvent]:
         entries = self.chain.get_logs({"fromBlock": first, "toBlock": last, "address": self.addresses})
@@ -244,68 +190,4 @@ class ChainIndexer:
         return events
 
 
-# --- reading the index ---------------------------------------------------------------------------
-
-
-def _event(row: Any) -> IndexedEvent:
-    block_number, log_index, tx_hash, contract, event, patient, fields, block_time = row
-    return IndexedEvent(block_number, log_index, tx_hash, contract, event, patient, json.loads(fields), block_time)
-
-
-def patient_events(conn: Connection, patient: str) -> list[IndexedEvent]:
-    """Every indexed ConsentRegistry event about ``patient``, in chain order."""
-    rows = conn.execute(
-        f"SELECT {_EVENT_COLUMNS} FROM chain_events WHERE patient = ? ORDER BY block_number, log_index",
-        (patient.lower(),),
-    ).fetchall()
-    return [_event(r) for r in rows]
-
-
-def all_events(conn: Connection) -> list[IndexedEvent]:
-    """The whole index in chain order (for checks and rebuild comparisons)."""
-    rows = conn.execute(f"SELECT {_EVENT_COLUMNS} FROM chain_events ORDER BY block_number, log_index").fetchall()
-    return [_event(r) for r in rows]
-
-
-def indexed_record_status(conn: Connection, anchorer: str, root: bytes, leaf: bytes) -> RecordStatus:
-    """The amendment or retraction ``anchorer`` recorded of its record ``leaf`` in ``root``, as far as
-    the index has read the chain.
-
-    Only that account's changes against that root count: a ``RecordAmended`` or ``RecordRetracted``
-    naming the same leaf from another account (which may anchor a tree of its own holding the leaf)
-    or another root is about another anchoring, never this record.
-    """
-    rows = conn.execute(
-        "SELECT event, fields FROM chain_events WHERE event IN ('RecordAmended', 'RecordRetracted') AND "
-        "coalesce(json_extract(fields, '$.originalLeaf'), json_extract(fields, '$.leaf')) = ? "
-        "ORDER BY block_number, log_index",
-        ("0x" + leaf.hex(),),
-    ).fetchall()
-    wanted_anchorer, wanted_root = anchorer.lower(), "0x" + root.hex()
-    for event, fields in rows:
-        values = json.loads(fields)
-        changed_root = values["originalRoot"] if event == "RecordAmended" else values["root"]
-        if values["anchorer"].lower() != wanted_anchorer or changed_root != wanted_root:
-            continue  # another account's change, or the same leaf in another root
-        if event == "RecordAmended":  # a record is changed at most once: the first change is the change
-            return RecordStatus(
-                bytes.fromhex(values["amendedLeaf"][2:]), None, bytes.fromhex(values["amendedRoot"][2:])
-            )
-        return RecordStatus(None, values["reason"])
-    return UNCHANGED
-
-
-def indexed_to(conn: Connection) -> int | None:
-    """The newest indexed block, or None before the first pass."""
-    row = conn.execute("SELECT last_block FROM chain_index_state WHERE id = 1").fetchone()
-    return int(row[0]) if row else None
-
-
-__all__ = [
-    "ChainIndexer",
-    "IndexedEvent",
-    "all_events",
-    "indexed_record_status",
-    "indexed_to",
-    "patient_events",
-]
+__all__ = ["ChainIndexer", "IndexedContract"]

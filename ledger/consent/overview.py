@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_CHANGE_EVENTS, GUARDIAN_EVENTS
-from ledger.chain.indexer import IndexedEvent, indexed_to, patient_events
 from ledger.consent.registry import ConsentRegistryClient
 from ledger.consent.terms import ConsentKey, ConsentState, consent_state
 from ledger.exceptions import InputError
 from ledger.store.apps import organisation_by_address
+from ledger.store.chain_index import IndexedEvent, indexed_to, patient_events
 from ledger.store.database import Connection
 from ledger.values import checksum, encode_code
 

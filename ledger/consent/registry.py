@@ -7,11 +7,11 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxReceipt
 
 from ledger.chain.client import Chain
 from ledger.chain.contracts import CONSENT_EVENTS, CONSENT_REGISTRY, load_artifact
-from ledger.chain.events import decode_log, raw_log, topics_of
+from ledger.chain.events import decode_log, event_topic, raw_log, topics_of
 from ledger.consent.codes import encode_purpose
 from ledger.consent.terms import ConsentKey, ConsentRecord, ConsentSet, GrantTerms, consent_state
 from ledger.consent.typed_data import eip712_domain
@@ -19,6 +19,8 @@ from ledger.values import checksum, decode_code, encode_code
 
 EMERGENCY_ROLE = Web3.keccak(text="EMERGENCY_ROLE")
 """The role that may record break-glass access (``ConsentRegistry.EMERGENCY_ROLE``)."""
+SIGNATURE_LENGTH = 65
+"""Bytes of an EOA's ECDSA signature (r, s, v); a contract wallet's may be any length."""
 
 
 @dataclass(frozen=True)
@@ -156,18 +158,24 @@ class ConsentRegistryClient:
 
     # --- reading ---------------------------------------------------------------------------
 
-    def is_permitted(self, patient: str, grantee: str, scope: str, purpose: str) -> bool:
-        """The contract's own answer: may ``grantee`` access ``scope`` data for ``purpose`` now?"""
+    def is_permitted(
+        self, patient: str, grantee: str, scope: str, purpose: str, *, block: BlockIdentifier = "latest"
+    ) -> bool:
+        """The contract's own answer: may ``grantee`` access ``scope`` data for ``purpose`` at ``block``
+        (by that block's time; default: the newest block)?"""
         fn = self.contract.functions.isPermitted(
             checksum(patient), checksum(grantee), encode_code(scope), encode_purpose(purpose)
         )
-        return bool(self.chain.call(fn))
+        return bool(self.chain.call(fn, block))
 
-    def consent_of(self, key: ConsentKey, as_of: int | None = None) -> ConsentRecord:
-        """The stored state of a consent and what it means at ``as_of`` (default: now)."""
+    def consent_of(
+        self, key: ConsentKey, as_of: int | None = None, *, block: BlockIdentifier = "latest"
+    ) -> ConsentRecord:
+        """The state of a consent stored at ``block`` (default: the newest) and what it means at
+        ``as_of`` (default: that block's time)."""
         fn = self.contract.functions.consentOf(*key.as_revoke_request())
-        valid_from, valid_until, updated_at, status = self.chain.call(fn)
-        now = self.chain.block_timestamp("latest") if as_of is None else as_of
+        valid_from, valid_until, updated_at, status = self.chain.call(fn, block)
+        now = self.chain.block_timestamp(block) if as_of is None else as_of
         return ConsentRecord(
             key, valid_from, valid_until, updated_at, consent_state(status, valid_from, valid_until, now)
         )
@@ -214,6 +222,48 @@ class ConsentRegistryClient:
             )
         events.sort(key=lambda e: (e.block_number, e.log_index))
         return events
+
+    def set_grant_of(
+        self, patient: str, grantee: str, terms: bytes, signature: bytes, *, from_block: int, to_block: int
+    ) -> tuple[bytes, int] | None:
+        """The transaction mined in blocks ``from_block``..``to_block`` that granted the consent
+        document ``terms`` of ``patient`` to ``grantee`` on ``signature``: its hash and block, or None.
+
+        The node filters ``ConsentSetGranted`` by its three indexed arguments; of the transactions
+        found, the one that carried ``signature`` is the grant (a patient who signed the same terms
+        twice granted them twice, each time on another signature)."""
+        entries = self.chain.get_logs(
+            {
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "address": self.address,
+                "topics": [
+                    "0x" + event_topic("ConsentSetGranted").hex(),
+                    _address_topic(patient),
+                    _address_topic(grantee),
+                    "0x" + terms.hex(),
+                ],
+            }
+        )
+        for entry in entries:
+            log = raw_log(entry)
+            if self._carries(self.chain.transaction_input(log.tx_hash), signature):
+                return log.tx_hash, log.block_number
+        return None
+
+    def _carries(self, calldata: bytes, signature: bytes) -> bool:
+        """Whether a transaction's calldata relayed ``signature``: a ``grantSetBySig`` call with it,
+        or (sent through a wallet or another contract) calldata holding it whole."""
+        try:
+            function, args = self.contract.decode_function_input(calldata)
+        except ValueError:  # not a call of the registry itself
+            return len(signature) >= SIGNATURE_LENGTH and signature in calldata
+        return bool(function.fn_name == "grantSetBySig" and bytes(args["signature"]) == signature)
+
+
+def _address_topic(address: str) -> str:
+    """An address as an indexed event argument (left-padded to 32 bytes)."""
+    return "0x" + bytes(12).hex() + checksum(address)[2:].lower()
 
 
 def _readable(name: str, value: Any) -> Any:

@@ -45,6 +45,11 @@ class ConsentKey:
         """The ``RevokeRequest`` tuple the contract takes."""
         return (self.patient, self.grantee, encode_code(self.scope), encode_code(self.purpose))
 
+    def text(self) -> str:
+        """The key as one string, ``patient:grantee:scope:purpose`` (checksummed addresses), as the
+        access trail and its ``AuditEvent``s name it."""
+        return f"{self.patient}:{self.grantee}:{self.scope}:{self.purpose}"
+
 
 @dataclass(frozen=True)
 class GrantTerms:

@@ -28,9 +28,8 @@ from ledger.fhir.audit_events import (
 )
 from ledger.fhir.consent_resources import Viewer
 from ledger.fhir.date_search import TimeWindow, date_window
-from ledger.fhir.search_parameters import DEFAULT_COUNT as DEFAULT_COUNT
-from ledger.fhir.search_parameters import MAX_COUNT as MAX_COUNT
-from ledger.fhir.search_parameters import page_count, refuse_unknown, single_value
+from ledger.fhir.search_parameters import DEFAULT_COUNT, page_count, single_value
+from ledger.fhir.search_parameters import MAX_COUNT as MAX_COUNT  # still importable from here
 from ledger.fhir.search_parameters import reference_address as reference_address
 from ledger.records.receipts import Receipt
 from ledger.store.access_trail import AccessEvent, access_event, access_events
@@ -38,7 +37,6 @@ from ledger.store.apps import Organisation, organisation_by_address
 from ledger.store.database import Connection
 from ledger.store.records import StoredRecord
 
-# DEFAULT_COUNT, MAX_COUNT and reference_address are imported "as" themselves: re-exported for the routes.
 SEARCH_PARAMETERS: Final = ("patient", "date", "agent", "outcome", "_count", "_cursor")
 """What an AuditEvent search may name; any other parameter is refused, not ignored."""
 OUTCOME_SYSTEM: Final = "http://hl7.org/fhir/audit-event-outcome"
@@ -151,7 +149,9 @@ def audit_event_query(params: Mapping[str, Sequence[str]]) -> AuditEventQuery:
     Raises:
         InputError: An unknown parameter, one given too often, or a malformed value.
     """
-    refuse_unknown(params, SEARCH_PARAMETERS)
+    unknown = sorted(set(params) - set(SEARCH_PARAMETERS))
+    if unknown:
+        raise InputError(f"unsupported search parameters: {', '.join(unknown)}", field=unknown[0])
     dates = params.get("date", ())
     if len(dates) > MAX_DATES:
         raise InputError(f"date is given at most {MAX_DATES} times (a range)", field="date")

@@ -11,14 +11,25 @@ with the ``fhir.resources.R4B`` models (R4B's AuditEvent is R4's):
   access also carries ``BTG``.
 * agents: the app (DCM 110150 Application), the organisation as information recipient (IRCP, the
   requestor), and CareLedger as authorisation server (also ``source.observer``).
-* entities: the patient (Person / Patient, by account), the consent that decided (by its on-chain
-  key ``patient:grantee:scope:purpose``; none for break-glass), the data asked for (its scope), and
-  the anchored audit record: ``detail`` carries the anchored document (base64 of its RFC 8785 form),
-  its stage and, once final, its receipt (base64 JSON), transaction, root, block and chain id.
+* entities: the patient (Person / Patient, by account); the consent that decided (none for
+  break-glass): ``what.identifier`` its on-chain key ``patient:grantee:scope:purpose`` (the key
+  asked for when no consent was ever granted), ``what.reference`` ``Consent/<id>`` when a FHIR
+  Consent of the facade granted it (:mod:`ledger.fhir.consent_links`), ``detail`` the decision
+  (``permitted`` or the reason) and the chain state it was read at (``decision-chain``,
+  ``decision-registry``, ``decision-block``, ``decision-block-hash``); the data asked for (its
+  scope); and the anchored audit record: ``detail`` carries the anchored document (base64 of its
+  RFC 8785 form), its stage and, once final, its receipt (base64 JSON), transaction, root, block and
+  chain id. A break-glass access, decided by the emergency role in the block that recorded it, has
+  that block's ``decision-*`` details on the record beside its ``break-glass-transaction``.
+
+The decision's chain state and consent are read back from the anchored document (version 2 of
+:mod:`ledger.consent.access_trail`); an attempt recorded in a version 1 document shows its consent by
+the key asked for and no chain state.
 
 Beside it, an attempt that gave access (allowed, or break-glass) has a BALP ``PatientRead`` event:
 ``type`` rest, ``subtype`` read, ``action`` R, the same agents (CareLedger as the server read from)
-and purposes, the patient as a ``Patient/<address>`` entity, the data read and the anchored record.
+and purposes, the patient as a ``Patient/<address>`` entity, the consent that allowed it (its key
+and ``Consent/<id>`` reference, when the document names one), the data read and the anchored record.
 Each event has a stable id: ``<trail id>-authz`` and ``<trail id>-read`` (:func:`audit_event_id`).
 
 Accounts are identified by CAIP-10 (``eip155:<chain id>:<address>``). BALP's required agent
@@ -40,7 +51,10 @@ import orjson
 from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.bundle import Bundle
 
+from ledger.consent.access import ChainState
+from ledger.consent.access_trail import RecordedDecision, recorded_decision
 from ledger.consent.codes import PURPOSES_OF_USE, SCOPE_LABELS
+from ledger.consent.terms import ConsentKey
 from ledger.records.receipts import Receipt
 from ledger.store.access_trail import AccessEvent
 from ledger.store.apps import Organisation
@@ -158,7 +172,19 @@ def _agents(
     ]
 
 
-def _record_entity(event: AccessEvent, anchoring: Anchoring) -> dict[str, Any]:
+def _chain_details(state: ChainState | None) -> list[dict[str, str]]:
+    """The ``decision-*`` details of the chain state a decision was read at (none if unknown)."""
+    if state is None:
+        return []
+    return [
+        {"type": "decision-chain", "valueString": str(state.chain_id)},
+        {"type": "decision-registry", "valueString": state.registry},
+        {"type": "decision-block", "valueString": str(state.block)},
+        {"type": "decision-block-hash", "valueString": "0x" + state.block_hash.hex()},
+    ]
+
+
+def _record_entity(event: AccessEvent, anchoring: Anchoring, recorded: RecordedDecision) -> dict[str, Any]:
     receipt = anchoring.receipt
     details: list[dict[str, str]] = [
         {"type": "document", "valueBase64Binary": _b64(event.document.encode("utf-8"))},
@@ -166,6 +192,8 @@ def _record_entity(event: AccessEvent, anchoring: Anchoring) -> dict[str, Any]:
     ]
     if event.chain_tx is not None:
         details.append({"type": "break-glass-transaction", "valueString": "0x" + event.chain_tx.hex()})
+    if event.decision == "break_glass":
+        details += _chain_details(recorded.decided_at)
     if receipt is not None:
         details += [
             {"type": "receipt", "valueBase64Binary": _b64(receipt.to_json().encode("utf-8"))},
@@ -184,31 +212,47 @@ def _record_entity(event: AccessEvent, anchoring: Anchoring) -> dict[str, Any]:
     }
 
 
+def _consent_what(event: AccessEvent, organisation: Organisation, recorded: RecordedDecision) -> dict[str, Any]:
+    """The deciding consent: its key (the key asked for if the document names none) and its FHIR
+    Consent when one granted it."""
+    key = recorded.consent_key
+    if key is None:
+        key = ConsentKey(event.patient, organisation.address, event.scope, event.purpose).text()
+    what: dict[str, Any] = {"identifier": {"system": CONSENT_SYSTEM, "value": key}}
+    if recorded.fhir_consent is not None:
+        what["reference"] = recorded.fhir_consent
+    return what
+
+
+def _consent_entity(event: AccessEvent, organisation: Organisation, recorded: RecordedDecision) -> dict[str, Any]:
+    decision = [{"type": "decision", "valueString": event.reason or "permitted"}]
+    return {
+        "what": _consent_what(event, organisation, recorded),
+        "type": _coding(RESOURCE_TYPES, "Consent", "Consent"),
+        "detail": decision + _chain_details(recorded.decided_at),
+    }
+
+
+def _patient_entity(event: AccessEvent, source: AuditSource) -> dict[str, Any]:
+    return {
+        "what": {"identifier": source.account(checksum(event.patient))},
+        "type": _coding(ENTITY_TYPE, "1", "Person"),
+        "role": _coding(OBJECT_ROLE, "1", "Patient"),
+    }
+
+
 def _entities(
     event: AccessEvent,
     organisation: Organisation,
     source: AuditSource,
     anchoring: Anchoring,
+    recorded: RecordedDecision,
 ) -> list[dict[str, Any]]:
-    patient = checksum(event.patient)
-    entities: list[dict[str, Any]] = [
-        {
-            "what": {"identifier": source.account(patient)},
-            "type": _coding(ENTITY_TYPE, "1", "Person"),
-            "role": _coding(OBJECT_ROLE, "1", "Patient"),
-        }
-    ]
+    entities = [_patient_entity(event, source)]
     if event.decision != "break_glass":
-        key = f"{patient}:{organisation.address}:{event.scope}:{event.purpose}"
-        entities.append(
-            {
-                "what": {"identifier": {"system": CONSENT_SYSTEM, "value": key}},
-                "type": _coding(RESOURCE_TYPES, "Consent", "Consent"),
-                "detail": [{"type": "decision", "valueString": event.reason or "permitted"}],
-            }
-        )
+        entities.append(_consent_entity(event, organisation, recorded))
     entities.append(_data_entity(event))
-    entities.append(_record_entity(event, anchoring))
+    entities.append(_record_entity(event, anchoring, recorded))
     return entities
 
 
@@ -278,6 +322,7 @@ def access_audit_event(
         anchoring: Where the attempt's audit record stands.
     """
     outcome, description = _outcome(event)
+    recorded = recorded_decision(orjson.loads(event.document))
     subtype = ("AuthZ-Role", "Authorization Decision using only Roles")
     if event.decision != "break_glass":
         subtype = ("AuthZ-Consent", "Authorization Decision using Roles and Consent")
@@ -287,7 +332,7 @@ def access_audit_event(
         "action": "E",
         "outcome": outcome,
         "outcomeDesc": description,
-        "entity": _entities(event, organisation, source, anchoring),
+        "entity": _entities(event, organisation, source, anchoring, recorded),
     }
     security_server = _coding(SECURITY_SOURCE_TYPE, "6", "Security Server")
     return _audit_event(event, "authz", organisation, source, facts, _AUTHORISATION_SERVER, security_server)
@@ -305,21 +350,25 @@ def patient_read_event(
     if event.decision not in GAVE_ACCESS:
         raise ValueError(f"access event {event.id} was denied: nothing was read")
     patient = checksum(event.patient)
+    recorded = recorded_decision(orjson.loads(event.document))
+    entities: list[dict[str, Any]] = [
+        {
+            "what": {"reference": f"Patient/{patient}", "identifier": source.account(patient)},
+            "type": _coding(ENTITY_TYPE, "1", "Person"),
+            "role": _coding(OBJECT_ROLE, "1", "Patient"),
+        }
+    ]
+    if recorded.consent_key is not None:  # the consent that allowed the read
+        what = _consent_what(event, organisation, recorded)
+        entities.append({"what": what, "type": _coding(RESOURCE_TYPES, "Consent", "Consent")})
+    entities += [_data_entity(event), _record_entity(event, anchoring, recorded)]
     facts = {
         "type": _coding(AUDIT_EVENT_TYPE, "rest", "Restful Operation"),
         "subtype": [_coding(RESTFUL_INTERACTION, "read", "read")],
         "action": "R",
         "outcome": SUCCESS,
         "outcomeDesc": _outcome(event)[1],
-        "entity": [
-            {
-                "what": {"reference": f"Patient/{patient}", "identifier": source.account(patient)},
-                "type": _coding(ENTITY_TYPE, "1", "Person"),
-                "role": _coding(OBJECT_ROLE, "1", "Patient"),
-            },
-            _data_entity(event),
-            _record_entity(event, anchoring),
-        ],
+        "entity": entities,
     }
     application_server = _coding(SECURITY_SOURCE_TYPE, "4", "Application Server")
     return _audit_event(event, "read", organisation, source, facts, _DESTINATION, application_server)

@@ -1,6 +1,6 @@
 """The facade's ``CapabilityStatement``: exactly what ``/fhir/r4`` supports, nothing it does not.
 
-JSON only; Consent read, search (``patient``, ``status``: what IHE ITI-108 requires), create and
+JSON only; Consent read, search (``patient``, ``status``: what IHE ITI-108 requires; paged), create and
 update (withdrawal only); AuditEvent read and search (``patient``, ``date``, ``agent``, ``outcome``,
 paged); Provenance read and search (``target``, ``patient``, paged). No history, no delete, no
 conditional interactions.
@@ -73,7 +73,7 @@ def _consent() -> dict[str, Any]:
         "documentation": "one Consent is one consent document: its provision's scope x purpose pairs, one grantee",
         "interaction": [
             {"code": "read"},
-            {"code": "search-type", "documentation": "by patient and status (IHE ITI-108)"},
+            {"code": "search-type", "documentation": "by patient and status (IHE ITI-108); paged with _count"},
             {"code": "create", "documentation": "status active, with the patient's ConsentGrantSet signature"},
             {
                 "code": "update",

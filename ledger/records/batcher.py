@@ -46,6 +46,8 @@ from ledger.exceptions import (
 )
 from ledger.records.anchoring import AnchoredBatch, RecordAnchorClient, RecordInBatch
 from ledger.records.hashing import commitment, keccak256, new_salt
+from ledger.records.merkle import merkle_root
+from ledger.records.tree_cache import TreeCache
 from ledger.store.changes import (
     mark_change_confirmed,
     mark_sent,
@@ -57,7 +59,6 @@ from ledger.store.database import Database, with_tx
 from ledger.store.locks import BatcherLock
 from ledger.store.records import (
     Batch,
-    TreeCache,
     get_batch,
     get_record,
     mark_anchored,
@@ -246,7 +247,7 @@ class Batcher:
         now = time.time()
         for organisation_id, (count, oldest) in pending_summary(self.db.conn, self.config.max_batch_size).items():
             due = force or count >= self.config.max_batch_size or now - oldest >= self.config.max_batch_age
-            if due and seal_batch(self.db.conn, organisation_id, self.config.max_batch_size) is not None:
+            if due and seal_batch(self.db.conn, organisation_id, self.config.max_batch_size, merkle_root) is not None:
                 sealed_any = True
         return sealed_any
 
@@ -264,7 +265,7 @@ class Batcher:
         while result is None:  # the account's anchor of this root does not stand for this batch
             if reseals == MAX_RESEALS:
                 raise LedgerError(f"batch {batch.id}: no usable root after {MAX_RESEALS} reseals", batch_id=batch.id)
-            previous, batch = batch.root, reseal_batch(self.db.conn, batch.id, new_salt())
+            previous, batch = batch.root, reseal_batch(self.db.conn, batch.id, new_salt(), merkle_root)
             reseals += 1
             log.warning(
                 "batch %s: root 0x%s is anchored under %s but not as this batch; resealed with a padding leaf "

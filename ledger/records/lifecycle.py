@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ledger.records.anchoring import AnchoredBatch
 from ledger.records.receipts import Receipt, issue_receipts
+from ledger.records.tree_cache import TreeCache
 from ledger.store.changes import RecordChange, changes_naming
 from ledger.store.database import Connection
-from ledger.store.records import Batch, StoredRecord, TreeCache, get_batch
+from ledger.store.records import Batch, StoredRecord, get_batch
 
 Stage = Literal["pending", "sealed", "confirming", "anchored"]
 
@@ -53,6 +55,22 @@ def receipt_of(
     if batch is None or not batch.final:
         return None
     (receipt,) = issue_receipts(
-        trees.tree(batch), [(record.salt, record.digest)], batch.as_anchored(), chain_id=chain_id, contract=contract
+        trees.tree(batch), [(record.salt, record.digest)], anchored_batch(batch), chain_id=chain_id, contract=contract
     )
     return receipt
+
+
+def anchored_batch(batch: Batch) -> AnchoredBatch:
+    """Where an anchored batch's root went on chain, as the store holds it."""
+    if batch.tx_hash is None or batch.block_number is None or batch.anchored_at is None or batch.anchorer is None:
+        raise ValueError(f"batch {batch.id} is not anchored")
+    return AnchoredBatch(
+        root=batch.root,
+        leaf_count=batch.leaf_count,
+        anchorer=batch.anchorer,
+        tx_hash=batch.tx_hash,
+        block_number=batch.block_number,
+        anchored_at=batch.anchored_at,
+        gas_used=batch.gas_used or 0,
+        block_hash=batch.block_hash,
+    )

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from ledger.chain.indexer import indexed_record_status
+from ledger.records.anchoring import UNCHANGED, RecordStatus
 from ledger.store.apps import organisation_by_address
+from ledger.store.chain_index import changes_of_leaf
 from ledger.store.database import Connection
 from ledger.store.records import get_batch, records_by_digest
 
@@ -81,3 +82,24 @@ def anchorer_organisation(conn: Connection, anchorer: str) -> str | None:
     """The name of the organisation whose chain account is ``anchorer``, if it is one of this service's."""
     organisation = organisation_by_address(conn, anchorer)
     return organisation.name if organisation else None
+
+
+def indexed_record_status(conn: Connection, anchorer: str, root: bytes, leaf: bytes) -> RecordStatus:
+    """The amendment or retraction ``anchorer`` recorded of its record ``leaf`` in ``root``, as far as
+    the index has read the chain.
+
+    Only that account's changes against that root count: a ``RecordAmended`` or ``RecordRetracted``
+    naming the same leaf from another account (which may anchor a tree of its own holding the leaf)
+    or another root is about another anchoring, never this record.
+    """
+    wanted_anchorer, wanted_root = anchorer.lower(), "0x" + root.hex()
+    for event, values in changes_of_leaf(conn, leaf):
+        changed_root = values["originalRoot"] if event == "RecordAmended" else values["root"]
+        if values["anchorer"].lower() != wanted_anchorer or changed_root != wanted_root:
+            continue  # another account's change, or the same leaf in another root
+        if event == "RecordAmended":  # a record is changed at most once: the first change is the change
+            return RecordStatus(
+                bytes.fromhex(values["amendedLeaf"][2:]), None, bytes.fromhex(values["amendedRoot"][2:])
+            )
+        return RecordStatus(None, values["reason"])
+    return UNCHANGED

@@ -259,6 +259,11 @@ class MerkleTree:
 # --- proofs ----------------------------------------------------------------------------------
 
 
+def merkle_root(leaves: Iterable[bytes]) -> bytes:
+    """The root of the tree over ``leaves`` (32-byte leaf hashes, in any order): what a batch is sealed with."""
+    return MerkleTree.from_leaves(leaves).root
+
+
 def process_proof(leaf: bytes, proof: Sequence[bytes]) -> bytes:
     """Return the root a proof leads to from ``leaf``, as OpenZeppelin ``MerkleProof.processProof``.
 

@@ -9,6 +9,7 @@ written once (:mod:`~ledger.store.postgres` adapts it).
   (``bench/api_load.py``, ``bench/deployments.py``).
 * :mod:`~ledger.store.records`: records, batches, sealing, record ids. Hot path (same benchmarks).
 * :mod:`~ledger.store.changes`: requested and sent amendments and retractions.
+* :mod:`~ledger.store.chain_index`: the contracts' events as indexed (written by :mod:`ledger.chain.indexer`).
 * :mod:`~ledger.store.access_trail`: access attempts, read by patient and/or organisation.
 * :mod:`~ledger.store.apps`: organisations, apps and their API keys.
 * :mod:`~ledger.store.oauth`: SMART clients' keys, spent client-assertion ids, access tokens.

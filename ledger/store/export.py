@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from ledger.exceptions import InputError
-from ledger.store.database import Connection, Database, migrate
+from ledger.store.database import Connection, Database, SqliteConnection, migrate
 
 EXPORTED_TABLES = (
     "organisations",
@@ -29,11 +29,25 @@ _BATCH_ROWS = 10_000
 
 
 def export_index(db: Database, target: Path) -> dict[str, int]:
-    """Write the store's tables into a new SQLite file ``target``; returns rows copied per table."""
+    """Write the store's tables into a new SQLite file ``target``; returns rows copied per table.
+
+    Whole or not at all: on any failure the partial file is removed.
+
+    Raises:
+        InputError: ``target`` exists already, or cannot be written (no such directory, no permission).
+        StorageFullError: The disk under ``target`` filled up (``storage_full``).
+    """
     target = Path(target)
     if target.exists():
         raise InputError(f"{target} exists already; the export writes a new file", field="target")
-    out = sqlite3.connect(target)
+    try:
+        return _export(db, target)
+    except (sqlite3.Error, OSError) as err:  # a full disk is StorageFullError already (SqliteConnection)
+        raise InputError(f"cannot write {target}: {err}", field="target") from err
+
+
+def _export(db: Database, target: Path) -> dict[str, int]:
+    out = sqlite3.connect(target, factory=SqliteConnection)
     out.isolation_level = None
     copied: dict[str, int] = {}
     source = db.conn

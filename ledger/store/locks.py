@@ -1,4 +1,5 @@
-"""Locks among the processes that share a store: the one batcher, and one sender per account.
+"""Locks among the processes that share a store: the one batcher, one sender per account, and one
+creator per FHIR consent document.
 
 Exactly one batcher at a time. On SQLite one process owns the store, so the lock is always held.
 On PostgreSQL it is a session advisory lock taken on a connection of its own: the server
@@ -105,6 +106,46 @@ def sending_as(db: Database, address: str) -> Iterator[None]:
     key) never pick the same nonce. Held for the send only, not while waiting to be mined."""
     with _session_lock(db, advisory_key("sender", address.lower())):
         yield
+
+
+class _KeyedLocks:
+    """One in-process lock per key, kept while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[bytes, tuple[threading.Lock, int]] = {}
+
+    @contextlib.contextmanager
+    def holding(self, key: bytes) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
+_granting_documents = _KeyedLocks()
+
+
+@contextlib.contextmanager
+def granting_document(db: Database, terms: bytes) -> Iterator[None]:
+    """Hold the store-wide lock of one consent document (its ``terms``) while a FHIR Consent of it is
+    kept, relayed and completed, so that identical creates at once (in this process or on another
+    replica) relay it once: the second finds the first's row when the first is done."""
+    with _granting_documents.holding(terms):
+        if not db.shared:
+            yield
+            return
+        with _session_lock(db, advisory_key("consent-document", terms.hex())):
+            yield
 
 
 @contextlib.contextmanager

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from threading import Lock
-from typing import Any
+from typing import Any, Protocol
 
 import sha3
 
 from ledger.exceptions import InvalidHexError
-from ledger.records.anchoring import AnchoredBatch
-from ledger.records.merkle import MerkleTree
 from ledger.store.database import Connection, Database, with_tx
 from ledger.store.intake import Statement
 
@@ -163,6 +161,24 @@ def new_records(
     return built
 
 
+class AnchorPlacement(Protocol):
+    """Where a batch's root went on chain, as the anchoring client reports it
+    (:class:`ledger.records.anchoring.AnchoredBatch`)."""
+
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def block_number(self) -> int: ...
+    @property
+    def anchored_at(self) -> int: ...
+    @property
+    def anchorer(self) -> str: ...
+    @property
+    def gas_used(self) -> int: ...
+    @property
+    def block_hash(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class Batch:
     """A sealed batch; the anchor fields are set once its root is on chain."""
@@ -191,21 +207,6 @@ class Batch:
     def final(self) -> bool:
         """Anchored and as deep in the chain as the configured confirmations require."""
         return self.state == "anchored" and bool(self.confirmed)
-
-    def as_anchored(self) -> AnchoredBatch:
-        """Where the batch's root went on chain (the batch must be anchored)."""
-        if self.tx_hash is None or self.block_number is None or self.anchored_at is None or self.anchorer is None:
-            raise ValueError(f"batch {self.id} is not anchored")
-        return AnchoredBatch(
-            root=self.root,
-            leaf_count=self.leaf_count,
-            anchorer=self.anchorer,
-            tx_hash=self.tx_hash,
-            block_number=self.block_number,
-            anchored_at=self.anchored_at,
-            gas_used=self.gas_used or 0,
-            block_hash=self.block_hash,
-        )
 
     def leaf_list(self) -> list[bytes]:
         return [self.leaves[i : i + 32] for i in range(0, len(self.leaves), 32)]
@@ -351,10 +352,13 @@ def insert_records_statement(records: list[NewRecord]) -> Statement:
     return INSERT_RECORD, [r.as_row() for r in records]
 
 
-def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch | None:
-    """Seal up to ``max_size`` of an organisation's oldest pending records into one batch.
+def seal_batch(
+    conn: Connection, organisation_id: int, max_size: int, root_of: Callable[[list[bytes]], bytes]
+) -> Batch | None:
+    """Seal up to ``max_size`` of an organisation's oldest pending records into one batch whose root
+    ``root_of`` gives for their leaves (in id order; :meth:`ledger.records.merkle.MerkleTree.root_of`).
 
-    The rows are read and the tree built before the write lock is taken, so request commits wait only
+    The rows are read and the root computed before the write lock is taken, so request commits wait only
     for the short UPDATE and INSERT; the UPDATE names the sealed rows by id, and the seal is refused
     if any of them was sealed meanwhile (one batcher seals at a time, so that means a bug).
     """
@@ -364,14 +368,14 @@ def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch |
     ).fetchall()
     if not rows:
         return None
-    leaves = [leaf for _, leaf in rows]
-    tree = MerkleTree.from_leaves(leaves)
+    leaves = [bytes(leaf) for _, leaf in rows]
+    root = root_of(leaves)
 
     def write() -> int:
         cursor = conn.execute(
             "INSERT INTO batches (organisation_id, root, leaf_count, leaves, sealed_at, state) "
             "VALUES (?, ?, ?, ?, ?, 'sealed') RETURNING id",
-            (organisation_id, tree.root, len(leaves), b"".join(leaves), time.time()),
+            (organisation_id, root, len(leaves), b"".join(leaves), time.time()),
         )
         batch_id = int(cursor.fetchone()[0])
         updated = conn.executemany(
@@ -387,7 +391,7 @@ def seal_batch(conn: Connection, organisation_id: int, max_size: int) -> Batch |
     return batch
 
 
-def reseal_batch(conn: Connection, batch_id: int, padding: bytes) -> Batch:
+def reseal_batch(conn: Connection, batch_id: int, padding: bytes, root_of: Callable[[list[bytes]], bytes]) -> Batch:
     """Give a sealed, not yet anchored batch another root by adding the leaf ``padding`` (32 random
     bytes, no record's leaf) to its leaves; its records stay in it.
 
@@ -400,7 +404,7 @@ def reseal_batch(conn: Connection, batch_id: int, padding: bytes) -> Batch:
     if len(padding) != 32:
         raise ValueError("a padding leaf is 32 bytes")
     leaves = [*batch.leaf_list(), padding]
-    root = MerkleTree.from_leaves(leaves).root
+    root = root_of(leaves)
 
     def write() -> None:
         updated = conn.execute(
@@ -423,7 +427,7 @@ def unconfirmed_batches(conn: Connection) -> list[Batch]:
     return [Batch(*row) for row in rows]
 
 
-def mark_anchored(conn: Connection, batch_id: int, anchored: AnchoredBatch, *, confirmed: bool) -> None:
+def mark_anchored(conn: Connection, batch_id: int, anchored: AnchorPlacement, *, confirmed: bool) -> None:
     """Record where the batch's root went on chain (``confirmed``: already final)."""
     with_tx(
         conn,
@@ -460,29 +464,3 @@ def mark_unanchored(conn: Connection, batch_id: int) -> None:
             (batch_id,),
         ),
     )
-
-
-class TreeCache:
-    """Recently used batch trees, rebuilt from their stored leaves on a miss (a few ms for 4,096).
-
-    Trees are cached by batch and root: a batch resealed under another root gets its new tree.
-    """
-
-    def __init__(self, size: int = 64) -> None:
-        self._size = size
-        self._trees: OrderedDict[tuple[int, bytes], MerkleTree] = OrderedDict()
-        self._lock = Lock()
-
-    def tree(self, batch: Batch) -> MerkleTree:
-        key = (batch.id, batch.root)
-        with self._lock:
-            tree = self._trees.get(key)
-            if tree is not None:
-                self._trees.move_to_end(key)
-                return tree
-        tree = MerkleTree.from_leaves(batch.leaf_list())
-        with self._lock:
-            self._trees[key] = tree
-            while len(self._trees) > self._size:
-                self._trees.popitem(last=False)
-        return tree

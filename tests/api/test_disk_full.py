@@ -1,6 +1,7 @@
 """A full disk under the data directory: registrations are refused with 503 ``storage_full`` (never
-a 500), nothing acknowledged is lost, nothing refused is half-written, and once space is freed the
-same process acknowledges and anchors everything again, without a restart.
+a 500) and ``/readyz`` says ``not_ready``, nothing acknowledged is lost, nothing refused is
+half-written, and once space is freed the same process acknowledges and anchors everything again,
+without a restart.
 
 The data directory (the SQLite store and, on the embedded chain, the chain's store) is on a small
 disk of its own (:mod:`tests.support.small_disk`), filled by a file the test writes until the disk
@@ -93,6 +94,8 @@ def test_a_full_disk_refuses_registrations_loses_nothing_and_recovers_without_a_
             probe = httpx.post(f"{base}/v1/records", json={"patient": PATIENT, "digest": PROBE}, headers=headers)
             assert probe.status_code == 503 and probe.headers["Retry-After"], probe.text
             assert probe.json() == {"code": "storage_full", "message": STORAGE_FULL_MESSAGE, "details": {}}
+            not_ready = httpx.get(f"{base}/readyz", headers={"Authorization": f"Bearer {admin_key}"}, timeout=10)
+            assert not_ready.status_code == 503 and not_ready.json()["disk"]["enough"] is False  # route traffic away
             anchored_receipt = httpx.get(f"{base}/v1/records/{before[0][0]}/receipt", headers=headers, timeout=30)
             assert anchored_receipt.status_code == 200, anchored_receipt.text  # reads need no space
 

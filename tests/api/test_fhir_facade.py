@@ -6,6 +6,7 @@ OperationOutcome, and the Provenance of anchored records. Everything answered va
 from __future__ import annotations
 
 import base64
+import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from ledger.fhir.consent import terms_digest, with_signature
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
+from tests.api.test_consent_api import assert_error, relay, signed_grant
 from tests.api.test_disclosures_api import anchored_accounting, build_scenario
 from tests.support.fhir_consents import pcf_consent, signed_consent
 from tests.support.patient_sessions import sign_in
@@ -522,11 +524,16 @@ def test_audit_events_show_each_decision_and_each_read_with_its_anchoring(
         if entry["decision"] == "break_glass":
             assert purposes == [["ETREAT", "BTG"]] * 2
             assert decision["subtype"][0]["code"] == "AuthZ-Role"
+            # decided by the emergency role in the block that recorded the access
+            recorded = service.ledger.chain.transaction_receipt(bytes.fromhex(entry["breakGlassTx"][2:]))
+            assert anchoring["decision-block"] == str(recorded["blockNumber"])
+            assert anchoring["decision-block-hash"] == "0x" + bytes(recorded["blockHash"]).hex()
         else:
             assert purposes == [[entry["purpose"]]] * 2
             assert decision["subtype"][0]["code"] == "AuthZ-Consent"
-            consent = next(e for e in decision["entity"] if e["type"]["code"] == "Consent")
+            consent = consent_entity(decision)
             assert consent["what"]["identifier"]["value"].startswith(f"{patient.address}:")
+            assert_decided_on_chain(service, consent)
 
     # Read by id: the same event; a denied attempt read nothing.
     for event in events:
@@ -534,6 +541,93 @@ def test_audit_events_show_each_decision_and_each_read_with_its_anchoring(
     denied = next(e for e in trail if e["decision"] == "denied")
     for missing in (f"{denied['id']}-read", "0-authz", "x", f"{denied['id']}"):
         outcome(client.get(f"/fhir/r4/AuditEvent/{missing}", headers=session), 404, "not-found")
+
+
+def consent_entity(event: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next(e for e in event["entity"] if e["type"]["code"] == "Consent")
+    return found
+
+
+def entity_details(entity: dict[str, Any]) -> dict[str, str]:
+    return {d["type"]: d.get("valueString") or d.get("valueBase64Binary") for d in entity.get("detail", [])}
+
+
+def events_by_record(events: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each audit record's events by kind (``authz``, ``read``)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for event in events:
+        record = event["entity"][-1]["what"]["identifier"]["value"]
+        found.setdefault(record, {})[event["id"].rsplit("-", 1)[1]] = event
+    return found
+
+
+def assert_decided_on_chain(service: Service, consent: dict[str, Any]) -> int:
+    """The consent entity carries the decision's chain state, and its block hash is the chain's; returns the block."""
+    shown = entity_details(consent)
+    block = int(shown["decision-block"])
+    assert shown["decision-block-hash"] == "0x" + bytes(service.ledger.chain.w3.eth.get_block(block)["hash"]).hex()
+    assert shown["decision-registry"] == service.ledger.consents.address
+    assert shown["decision-chain"] == str(service.ledger.chain.chain_id)
+    return block
+
+
+def test_the_authz_event_names_the_fhir_consent_and_the_chain_state_that_decided(
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
+    hospital: tuple[dict[str, str], str],
+) -> None:
+    org_headers, org = hospital
+    session = sign_in(client, service, patient)
+    created = create(client, service, patient, pcf_consent(patient.address, org), session)
+    assert created.status_code == 201, created.text
+    consent_id = valid(created, "Consent")["id"]
+    lab_headers, lab = make_app({Role.READER, Role.RELAYER}, "City Lab")
+    relay(client, lab_headers, "grants", signed_grant(service, patient, lab.address))  # through /v1
+
+    def access(headers: dict[str, str], purpose: str = "TREAT") -> Any:
+        body = {"patient": patient.address, "scope": "Observation", "purpose": purpose}
+        return client.post("/v1/access", headers=headers, json=body)
+
+    allowed = access(org_headers)
+    assert allowed.status_code == 200, allowed.text
+    denied = assert_error(access(org_headers, "HRESCH"), 403, "consent_required")
+    assert denied["details"]["reason"] == "no_consent"
+    by_v1 = access(lab_headers)
+    assert by_v1.status_code == 200, by_v1.text
+    events = events_by_record(audit_search(client, session))
+
+    # Allowed by the FHIR Consent: named by reference, beside its on-chain key, in both events.
+    allowed_events = events[allowed.json()["auditRecordId"]]
+    decision = consent_entity(allowed_events["authz"])
+    assert decision["what"]["reference"] == f"Consent/{consent_id}"
+    assert decision["what"]["identifier"]["value"] == f"{patient.address}:{org}:Observation:TREAT"
+    assert entity_details(decision)["decision"] == "permitted"
+    block = assert_decided_on_chain(service, decision)
+    assert consent_entity(allowed_events["read"])["what"] == decision["what"]
+    document = json.loads(base64.b64decode(details(allowed_events["authz"])["document"]))
+    assert document["version"] == 2
+    assert document["decidedAt"]["block"] == block
+    assert document["consent"] == {
+        "key": decision["what"]["identifier"]["value"],
+        "fhirConsent": f"Consent/{consent_id}",
+    }
+
+    # Denied for want of any consent: the key asked for, no Consent, the chain state all the same.
+    refusal = consent_entity(events[denied["details"]["audit_record_id"]]["authz"])
+    assert "reference" not in refusal["what"]
+    assert refusal["what"]["identifier"]["value"] == f"{patient.address}:{org}:Observation:HRESCH"
+    assert entity_details(refusal)["decision"] == "no_consent"
+    assert assert_decided_on_chain(service, refusal) >= block
+
+    # Allowed by a consent granted through /v1: its key, no Consent.
+    plain = events[by_v1.json()["auditRecordId"]]
+    granted = consent_entity(plain["authz"])
+    assert "reference" not in granted["what"]
+    assert granted["what"]["identifier"]["value"] == f"{patient.address}:{lab.address}:Observation:TREAT"
+    assert_decided_on_chain(service, granted)
+    assert "reference" not in consent_entity(plain["read"])["what"]
 
 
 def test_audit_event_searches_by_outcome_agent_and_date(

@@ -28,7 +28,7 @@ from ledger.auditor.cli import app as audit_app
 from ledger.auditor.verify import ChainFacts, verify_one
 from ledger.records.anchoring import RecordInBatch
 from ledger.records.hashing import commitment, digest_bytes, leaf_hash, new_salt
-from ledger.records.merkle import MerkleTree
+from ledger.records.merkle import MerkleTree, merkle_root
 from ledger.records.receipts import Receipt
 from ledger.store.apps import Organisation, Role
 from ledger.store.export import export_index
@@ -194,7 +194,7 @@ def test_a_member_anchoring_a_sealed_root_first_neither_blocks_nor_is_credited(
     headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
     _, org_b = make_app({Role.REGISTRAR}, organisation="Org B Clinic")
     ids = [register(client, headers_a, value) for value in (60, 61, 62)]
-    batch = seal_batch(service.db.conn, org_a.id, 100)
+    batch = seal_batch(service.db.conn, org_a.id, 100, merkle_root)
     assert batch is not None and batch.leaf_count == 3
     hijack = service.ledger.anchors.anchor(batch.root, batch.leaf_count, service.signer_for(org_b.id))
     assert hijack.anchorer == org_b.address
@@ -230,7 +230,7 @@ def test_a_front_run_in_the_same_block_neither_blocks_nor_is_credited(
     headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
     _, org_b = make_app({Role.REGISTRAR}, organisation="Org B Clinic")
     ids = [register(client, headers_a, value) for value in (90, 91, 92)]
-    batch = seal_batch(service.db.conn, org_a.id, 100)
+    batch = seal_batch(service.db.conn, org_a.id, 100, merkle_root)
     assert batch is not None
     b, chain = service.signer_for(org_b.id), service.ledger.chain
     rpc(url, "evm_setAutomine", False)
@@ -278,7 +278,7 @@ def test_an_unusable_anchor_of_our_own_is_not_adopted_the_batch_is_resealed(
     service.batcher.stop()
     headers_a, org_a = make_app({Role.REGISTRAR, Role.READER}, organisation="Org A Hospital")
     ids = [register(client, headers_a, value) for value in (80, 81)]
-    batch = seal_batch(service.db.conn, org_a.id, 100)
+    batch = seal_batch(service.db.conn, org_a.id, 100, merkle_root)
     assert batch is not None
     stray = service.ledger.anchors.anchor(batch.root, batch.leaf_count + 5, service.signer_for(org_a.id))
 

@@ -150,3 +150,15 @@ def test_unknown_route_and_method_use_the_error_shape(client: TestClient) -> Non
     missing = client.get("/v1/nothing")
     assert missing.status_code == 404 and set(missing.json()) == {"code", "message", "details"}
     assert client.put("/healthz").json()["code"] == "method_not_allowed"
+
+
+def test_readiness_fails_while_the_data_directory_lacks_room(
+    client: TestClient, service: Service, admin: dict[str, str]
+) -> None:
+    ready = client.get("/readyz", headers=admin).json()
+    assert ready["disk"]["enough"] is True and ready["disk"]["freeBytes"] >= ready["disk"]["minFreeBytes"] > 0
+    service.settings.min_free_disk_bytes = ready["disk"]["freeBytes"] * 4  # more than the filesystem has
+    short = client.get("/readyz", headers=admin)
+    assert short.status_code == 503 and short.headers["Retry-After"]
+    assert short.json()["disk"]["enough"] is False and short.json()["chain"]["reachable"] is True
+    assert (client.get("/readyz").status_code, client.get("/readyz").json()) == (503, {"status": "not_ready"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ledger.auditor.chain_reader import AuditTarget
 from ledger.auditor.html_report import render_html
+from ledger.auditor.record_changes import RecordChange
 from ledger.auditor.replay import Discrepancy, History
 from ledger.auditor.report import AuditReport
 
@@ -13,8 +14,8 @@ CONTRACT = "0x" + "ab" * 20
 
 def test_hostile_values_are_escaped_in_the_page() -> None:
     history = History()
-    history.retractions.append(
-        {"time": 0, "leaf": "0x00", "reason": "\x1b[2J<img src=x onerror=alert(1)>", "anchorer": "", "transaction": ""}
+    history.record_changes.append(
+        RecordChange("retraction", "", "0x00", "0x00", 0, "", time=0, reason="\x1b[2J<img src=x onerror=alert(1)>")
     )
     report = AuditReport(
         AuditTarget(CONTRACT, CONTRACT),

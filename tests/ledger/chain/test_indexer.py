@@ -12,13 +12,15 @@ from eth_account.signers.local import LocalAccount
 from typer.testing import CliRunner
 
 from api.cli import app as cli
-from ledger.chain.indexer import ChainIndexer, all_events, indexed_record_status, indexed_to, patient_events
+from ledger.chain.indexer import ChainIndexer
 from ledger.consent.terms import ConsentKey, GrantTerms
 from ledger.records.anchoring import UNCHANGED, RecordInBatch, RecordStatus
 from ledger.records.hashing import commitment, digest_bytes, keccak256, leaf_hash, new_salt
+from ledger.records.lookup import indexed_record_status
 from ledger.records.merkle import MerkleTree
 from ledger.runtime import Ledger
 from ledger.store import Database, open_database
+from ledger.store.chain_index import all_events, indexed_to, patient_events
 from tests.support.chain_under_test import FAST_SCRYPT_N, ChainUnderTest
 
 NewAccount = Callable[[], LocalAccount]

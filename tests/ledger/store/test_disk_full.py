@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.exceptions import StorageFullError
+from ledger.exceptions import InputError, StorageFullError
+from ledger.records.merkle import merkle_root
 from ledger.store.database import Database, open_database, with_tx
+from ledger.store.export import export_index
 from ledger.store.intake import Intake, Statement
 from ledger.store.records import NewRecord, RecordIds, RecordPayload, insert_records_statement, new_records, seal_batch
 from tests.support.small_disk import fill
@@ -80,12 +82,40 @@ def test_a_full_disk_fails_a_seal_whole_and_the_batch_is_sealed_once_freed(small
     with_tx(db.conn, lambda: db.conn.executemany(sql, rows))
     filler = fill(small_disk)
     with pytest.raises(StorageFullError):
-        seal_batch(db.conn, org, ROWS)
+        seal_batch(db.conn, org, ROWS, merkle_root)
     assert not db.conn.in_transaction
     assert db.conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 0
     assert db.conn.execute("SELECT count(*) FROM records WHERE batch_id IS NULL").fetchone()[0] == ROWS
     filler.unlink()
-    sealed = seal_batch(db.conn, org, ROWS)
+    sealed = seal_batch(db.conn, org, ROWS, merkle_root)
     assert sealed is not None and sealed.leaf_count == ROWS
     assert db.conn.execute("SELECT count(*) FROM records WHERE batch_id = ?", (sealed.id,)).fetchone()[0] == ROWS
+    db.close()
+
+
+@pytest.mark.parametrize("room", [0, 256 << 10], ids=["full", "room-for-the-schema-only"])
+def test_an_export_onto_a_full_disk_fails_as_storage_full_and_leaves_no_file(
+    tmp_path: Path, small_disk: Path, room: int
+) -> None:
+    db = open_database(tmp_path / "data")
+    org = add_organisation(db)
+    for _ in range(4):  # about a MiB of rows: more than the room left
+        sql, rows = insert_records_statement(some_records(RecordIds(db), org))
+        with_tx(db.conn, lambda sql=sql, rows=rows: db.conn.executemany(sql, rows))
+    filler = fill(small_disk)
+    if room:
+        os.truncate(filler, filler.stat().st_size - room)
+    target = small_disk / "index.sqlite"
+    with pytest.raises(StorageFullError):
+        export_index(db, target)
+    assert not target.exists()  # nothing half-written
+    filler.unlink()
+    assert export_index(db, target)["records"] == 4 * ROWS
+    db.close()
+
+
+def test_an_export_into_a_missing_directory_is_refused_by_name(tmp_path: Path) -> None:
+    db = open_database(tmp_path / "data")
+    with pytest.raises(InputError, match="cannot write"):
+        export_index(db, tmp_path / "no" / "such" / "index.sqlite")
     db.close()

@@ -15,6 +15,7 @@ import pytest
 
 from ledger.chain.keys import Keyring
 from ledger.exceptions import DeploymentError, InputError, IntegrityError, StoreLockedError, StoreUnavailableError
+from ledger.records.merkle import merkle_root
 from ledger.runtime import open_ledger
 from ledger.store.database import INTEGRITY_ERRORS, Database, open_database
 from ledger.store.intake import Intake, Statement, _merged, _Submission
@@ -191,7 +192,7 @@ def blocked_by(database_url: str, session: int) -> bool:
 
 def _seal(db: Database, org: int) -> object:
     try:
-        return seal_batch(db.conn, org, 100)
+        return seal_batch(db.conn, org, 100, merkle_root)
     except RuntimeError as err:
         return err
 
