@@ -72,7 +72,8 @@ TAGS: list[dict[str, Any]] = [
     {
         "name": "fhir",
         "description": "The FHIR R4 facade (`application/fhir+json`): the CapabilityStatement, Consent (created and "
-        "withdrawn on the patient's signature) and Provenance; every error is an OperationOutcome.",
+        "withdrawn on the patient's signature), AuditEvent and Provenance (read and searched); every error is an "
+        "OperationOutcome.",
     },
     {"name": "admin", "description": "Organisations and apps (role `admin`); an app's API key is shown once."},
     {"name": "health", "description": "Liveness, readiness and Prometheus metrics."},

@@ -34,9 +34,10 @@ from ledger.records.fhir import (
     bundle_entries,
     fhir_version_of,
     validate_fhir,
+    validate_fhir_content,
 )
-from ledger.records.hashing import digest_json
-from ledger.records.payloads import payload_digest
+from ledger.records.hashing import digest_bytes, digest_json
+from ledger.records.payloads import decoded_content, payload_digest
 from ledger.records.strict_json import check_value, parse_json
 from ledger.store.intake import Statement
 from ledger.store.records import INSERT_RECORD, NewRecord, RecordIds, RecordPayload, new_records
@@ -104,7 +105,8 @@ def _payloads(
 ) -> list[RecordPayload]:
     """The record's payload, or its Bundle's entries' payloads (each entry's digest that of its
     resource, as verifying that resource as a document computes it). A document with a
-    ``resourceType`` must be valid FHIR of its version first (unless sent as plain ``application/json``)."""
+    ``resourceType`` must be valid FHIR of its version first (unless sent as plain ``application/json``),
+    and so must base64 content sent as ``application/fhir+json``; either keeps the version it was validated as."""
     try:
         document = record.document
         version = fhir_version_of(document, record.content_type, fhir_default) if document is not None else None
@@ -121,7 +123,11 @@ def _payloads(
                 raise InputError('bundle "entries" needs a FHIR Bundle document', field="bundle")
             resources = bundle_entries(document, limit=entry_limit)
             return [RecordPayload(digest_json(r), patient, content_type, metadata, version) for r in resources]
-        digest = payload_digest(document, record.content, record.digest)
+        if record.content is not None:  # raw bytes; validated, and tagged, if they say they are FHIR JSON
+            raw = decoded_content(record.content)
+            version = validate_fhir_content(raw, record.content_type, fhir_default)
+            return [RecordPayload(digest_bytes(raw), patient, content_type, metadata, version)]
+        digest = payload_digest(document, None, record.digest)
         assert digest is not None  # the schema requires exactly one payload
         return [RecordPayload(digest, patient, content_type, metadata, version)]
     except InputError as err:

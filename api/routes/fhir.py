@@ -11,6 +11,7 @@ routes.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -64,7 +65,9 @@ from ledger.fhir.consent_resources import (
 )
 from ledger.fhir.outcome import searchset
 from ledger.fhir.provenance import readable_provenance
-from ledger.fhir.search_parameters import MAX_COUNT
+from ledger.fhir.provenance_search import provenance_query, search_provenance
+from ledger.fhir.search_parameters import DEFAULT_COUNT, MAX_COUNT
+from ledger.fhir.systems import RECORD_SYSTEM
 from ledger.store.apps import Role
 
 router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute, default_response_class=FhirResponse)
@@ -278,6 +281,18 @@ def search(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Respo
     return fhir_response(bundle)
 
 
+def _search_params(request: Request) -> dict[str, list[str]]:
+    """A paged search's parameters, each name's values in order (``_format`` left out)."""
+    return {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
+
+
+def _page_answer(request: Request, resources: list[dict[str, Any]], next_cursor: str | None) -> Response:
+    """One page of a paged search as a searchset Bundle, its ``next`` link carrying the cursor."""
+    next_url = str(request.url.include_query_params(_cursor=next_cursor)) if next_cursor else None
+    bundle = searchset(resources, base=_base(request), self_url=str(request.url), next_url=next_url, paged=True)
+    return fhir_response(bundle)
+
+
 def _trail(request: Request, service: Service) -> AuditTrail:
     source = AuditSource(service.settings.origin, service.ledger.deployment.chain_id)
     return AuditTrail(service.db.conn, source, _base(request), service.organisation, service.receipt_of)
@@ -333,11 +348,8 @@ def search_audit(request: Request, who: PatientOrAppDep, service: ServiceDep) ->
     """``patient`` (``Patient/<address>``), ``date`` (``ge``/``gt``/``le``/``lt``/``eq`` a date or instant;
     twice for a range), ``agent`` (``Organization/<address>``), ``outcome`` (``0`` given, ``8`` denied),
     ``_count`` (at most 200); the ``next`` link carries the cursor of the following page."""
-    params = {k: request.query_params.getlist(k) for k in request.query_params if k not in IGNORED_PARAMETERS}
-    page = search_audit_events(_trail(request, service), _viewer(who), audit_event_query(params))
-    next_url = str(request.url.include_query_params(_cursor=page.next_cursor)) if page.next_cursor else None
-    bundle = searchset(page.events, base=_base(request), self_url=str(request.url), next_url=next_url, paged=True)
-    return fhir_response(bundle)
+    page = search_audit_events(_trail(request, service), _viewer(who), audit_event_query(_search_params(request)))
+    return _page_answer(request, page.events, page.next_cursor)
 
 
 @router.get(
@@ -352,3 +364,42 @@ def provenance(record_id: RecordIdPath, who: PatientOrAppDep, service: ServiceDe
         service.db.conn, _viewer(who), record_id, receipt_of=service.receipt_of, organisation_of=service.organisation
     )
     return fhir_response(found)
+
+
+PROVENANCE_SEARCH_PARAMETERS = [
+    {
+        "name": "target",
+        "in": "query",
+        "required": False,
+        "description": f"the record: its id, or its identifier `{RECORD_SYSTEM}|<record id>`",
+        "schema": {"type": "string", "pattern": rf"^({re.escape(RECORD_SYSTEM)}\|)?[0-9a-f]{{32}}$"},
+    },
+    _reference_parameter("patient", "Patient", "the patient the records are about"),
+    {**COUNT_PARAMETER, "description": f"Provenances per page, 1 to {MAX_COUNT} (default {DEFAULT_COUNT})"},
+    {
+        **CURSOR_PARAMETER,
+        "description": "from the `next` link: the id of the first record of the page",
+        "schema": {"type": "string", "pattern": r"^[0-9a-f]{32}$"},
+    },
+]
+
+
+@router.get(
+    "/Provenance",
+    summary="Search the Provenances of anchored records by target and patient, paged",
+    responses=resource_responses("Bundle", "a searchset Bundle of the Provenances, a page of them"),
+    openapi_extra={"parameters": PROVENANCE_SEARCH_PARAMETERS},
+)
+@raises(InputError, *VIEW_ERRORS)
+def search_provenances(request: Request, who: PatientOrAppDep, service: ServiceDep) -> Response:
+    """``target`` (the record id, or ``urn:careledger:record|<id>``), ``patient`` (``Patient/<address>``),
+    ``_count`` (at most 200); only records anchored for good, of the caller's organisation or, for a
+    patient's session, about the patient; the ``next`` link carries the cursor of the following page."""
+    page = search_provenance(
+        service.db.conn,
+        _viewer(who),
+        provenance_query(_search_params(request)),
+        receipt_of=service.receipt_of,
+        organisation_of=service.organisation,
+    )
+    return _page_answer(request, page.provenances, page.next_cursor)

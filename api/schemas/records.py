@@ -41,13 +41,17 @@ class RecordIn(Schema):
     A document with a ``resourceType`` is validated as FHIR unless ``contentType`` is
     ``application/json``: as R4 by default, as R5 with ``contentType``
     ``application/fhir+json; fhirVersion=5.0`` (or the request's ``Content-Type`` saying so, or the
-    ``default_fhir_version`` setting). A transaction or collection ``Bundle`` with ``bundle``
-    ``entries`` becomes one record per entry, each entry's digest that of its resource (single
-    registration only)."""
+    ``default_fhir_version`` setting); so is ``content`` sent as ``application/fhir+json``. A
+    transaction or collection ``Bundle`` with ``bundle`` ``entries`` becomes one record per entry,
+    each entry's digest that of its resource (single registration only)."""
 
     patient: Address
     document: JsonObject | None = None
-    content: Base64 | None = Field(default=None, description="base64 of the raw bytes (a PDF, an image)")
+    content: Base64 | None = Field(
+        default=None,
+        description="base64 of the raw bytes (a PDF, an image); with contentType application/fhir+json, "
+        "a FHIR resource (JSON) validated as a document is",
+    )
     content_type: str | None = Field(
         default=None,
         max_length=127,

@@ -2,7 +2,8 @@
 
 JSON only; Consent read, search (``patient``, ``status``: what IHE ITI-108 requires; paged), create and
 update (withdrawal only); AuditEvent read and search (``patient``, ``date``, ``agent``, ``outcome``,
-paged); Provenance read. No history, no delete, no conditional interactions.
+paged); Provenance read and search (``target``, ``patient``, paged). No history, no delete, no
+conditional interactions.
 """
 
 from __future__ import annotations
@@ -142,11 +143,31 @@ def _audit_event() -> dict[str, Any]:
 def _provenance() -> dict[str, Any]:
     return {
         "type": "Provenance",
-        "documentation": "Provenance/<record id>: an anchored record's anchoring, its receipt in signature.data",
-        "interaction": [{"code": "read"}],
+        "documentation": (
+            "Provenance/<record id>: an anchored record's anchoring, its receipt in signature.data; records "
+            "not anchored for good yet have none"
+        ),
+        "interaction": [
+            {"code": "read"},
+            {"code": "search-type", "documentation": "by target and patient; paged with _count"},
+        ],
         "versioning": "no-version",
         "readHistory": False,
         "updateCreate": False,
         "conditionalRead": "not-supported",
         "conditionalDelete": "not-supported",
+        "searchParam": [
+            {
+                "name": "target",
+                "definition": "http://hl7.org/fhir/SearchParameter/Provenance-target",
+                "type": "reference",
+                "documentation": f"the record: its id, or its identifier {systems.RECORD_SYSTEM}|<record id>",
+            },
+            {
+                "name": "patient",
+                "definition": "http://hl7.org/fhir/SearchParameter/Provenance-patient",
+                "type": "reference",
+                "documentation": "Patient/<address> or the address: the patient the records are about",
+            },
+        ],
     }

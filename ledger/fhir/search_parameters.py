@@ -3,7 +3,7 @@ once, and a reference to an account (``<Type>/<address>`` or the address alone).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
 from ledger.exceptions import InputError
@@ -49,3 +49,14 @@ def reference_address(value: str, resource: str, parameter: str) -> str:
         return checksum(value.removeprefix(f"{resource}/"))
     except InputError as err:
         raise InputError(f"{parameter} is {resource}/<address> or the address", field=parameter) from err
+
+
+def refuse_unknown(params: Mapping[str, Sequence[str]], known: Collection[str]) -> None:
+    """Refuse a search naming a parameter it does not know (refused, not ignored).
+
+    Raises:
+        InputError: ``params`` names a parameter not in ``known``.
+    """
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise InputError(f"unsupported search parameters: {', '.join(unknown)}", field=unknown[0])

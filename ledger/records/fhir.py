@@ -11,7 +11,9 @@ no FHIR 4.0.1 models: R4 documents are validated with its R4B (4.3.0) models. R4
 few modules (medication regulation, evidence-based medicine, subscriptions, Substance), so the kinds
 a record usually is (Patient, Observation, Encounter, MedicationRequest, Condition,
 DiagnosticReport, DocumentReference, a Bundle of those) validate as in R4; the R4 resources R4B
-removed (``MedicinalProduct``, ``EffectEvidenceSynthesis``, ...) are refused as unknown.
+removed (``MedicinalProduct``, ``EffectEvidenceSynthesis``, ...) are refused as unknown. The models
+check a code only against the code grammar; the codes of required bindings are checked against their
+value sets of the version itself (FHIR 4.0.1 for R4, 5.0.0 for R5) by :mod:`~ledger.records.fhir_bindings`.
 
 A refusal names every failing field (``errors``, as elsewhere in the API) and says the same as an
 R4 ``OperationOutcome`` (``operationOutcome``), for FHIR clients that read only that.
@@ -28,6 +30,8 @@ from typing import Any, Final, Literal
 from pydantic import ValidationError
 
 from ledger.exceptions import InputError, InvalidFhirError, PayloadTooLargeError, UnsupportedFhirVersionError
+from ledger.records.fhir_bindings import CODE_INVALID, required_code_problems
+from ledger.records.strict_json import parse_json
 
 FhirVersion = Literal["4.0", "5.0"]
 FHIR_VERSIONS: Final[tuple[FhirVersion, ...]] = ("4.0", "5.0")
@@ -107,6 +111,32 @@ def fhir_version_of(
     return asked or default
 
 
+def validate_fhir_content(
+    raw: bytes, content_type: str | None, default: FhirVersion = DEFAULT_FHIR_VERSION
+) -> FhirVersion | None:
+    """Validate raw content (sent in base64) that says it is FHIR JSON, and answer the version it was
+    validated as; None for any other content (a PDF, an image), which is not validated.
+
+    Content is FHIR when its content type is ``application/fhir+json`` (its ``fhirVersion``, else
+    ``default``, is the version): then it must be strict JSON (as the auditor parses documents) and a
+    valid resource, exactly as a ``document`` sent as JSON must be.
+
+    Raises:
+        InvalidFhirError: Not a valid resource of the version (or no JSON object at all).
+        InvalidDocumentError: Not strict JSON (``field="content"``).
+        UnsupportedFhirVersionError: As :func:`requested_version`.
+    """
+    if content_type is None or _media_type(content_type)[0] != FHIR_JSON:
+        return None
+    version = requested_version(content_type) or default
+    document = parse_json(raw, field="content")
+    if not isinstance(document, dict):
+        problem = {"path": (), "problem": "a FHIR resource is a JSON object", "type": "model_type"}
+        raise _refusal(f"content is no FHIR {version} resource", version, "Resource", [problem])
+    validate_fhir(document, version)
+    return version
+
+
 @lru_cache(maxsize=1024)  # bounded: the names come from callers, and unknown ones are cached too
 def _model(version: FhirVersion, resource_type: str) -> Any:
     """The model of a concrete resource type in ``version``, or None if there is none."""
@@ -127,6 +157,8 @@ _STRUCTURE_ERRORS: Final = frozenset({"extra_forbidden", "unknown_resource_type"
 
 def _issue_type(error_type: str) -> str:
     """The OperationOutcome issue type (``http://hl7.org/fhir/issue-type``) for a pydantic error type."""
+    if error_type == CODE_INVALID:
+        return "code-invalid"
     if "missing" in error_type:
         return "required"
     if error_type in _STRUCTURE_ERRORS or error_type.endswith("_type"):  # string_type, list_type, ...
@@ -150,6 +182,15 @@ def operation_outcome(resource_type: str, problems: list[dict[str, Any]]) -> dic
     }
 
 
+def _error(problem: dict[str, Any]) -> dict[str, Any]:
+    """One entry of a refusal's ``errors``: the field (``entry.1.resource.status``), the problem and,
+    for a code outside its required value set, the code sent and the value set."""
+    error = {"field": ".".join(str(part) for part in problem["path"]), "problem": problem["problem"]}
+    if problem["type"] == CODE_INVALID:
+        error |= {"code": problem["code"], "valueSet": problem["valueSet"]}
+    return error
+
+
 def _refusal(
     message: str, version: FhirVersion, resource_type: str, problems: list[dict[str, Any]]
 ) -> InvalidFhirError:
@@ -158,7 +199,7 @@ def _refusal(
         message,
         resourceType=resource_type,
         fhirVersion=version,
-        errors=[{"field": ".".join(str(part) for part in p["path"]), "problem": p["problem"]} for p in shown],
+        errors=[_error(p) for p in shown],
         errorCount=len(problems),
         operationOutcome=operation_outcome(resource_type, shown),
     )
@@ -198,10 +239,13 @@ def _path(loc: tuple[str | int, ...], error_type: str) -> tuple[str | int, ...]:
 
 
 def validate_fhir(document: dict[str, Any], version: FhirVersion = DEFAULT_FHIR_VERSION) -> None:
-    """Raise :class:`InvalidFhirError` unless ``document`` is a valid FHIR resource of ``version``.
+    """Raise :class:`InvalidFhirError` unless ``document`` is a valid FHIR resource of ``version``:
+    well formed (the model), and every code with a required binding from its value set
+    (:mod:`~ledger.records.fhir_bindings`, checked once the structure is valid).
 
     The error's details name the resource type, the version, each failing field (``errors``: a path
-    such as ``entry.1.resource.code``) and the same as an ``OperationOutcome``.
+    such as ``entry.1.resource.code``) and the same as an ``OperationOutcome`` (a bad code is an
+    issue ``code-invalid`` at ``Bundle.entry[1].resource.status``).
     """
     resource_type = document.get("resourceType")
     if not isinstance(resource_type, str):
@@ -221,6 +265,9 @@ def validate_fhir(document: dict[str, Any], version: FhirVersion = DEFAULT_FHIR_
             for e in err.errors(include_url=False, include_input=False)
         ]
         raise _refusal(f"not a valid FHIR {version} {resource_type}", version, resource_type, problems) from err
+    if codes := required_code_problems(document, version):
+        message = f"not a valid FHIR {version} {resource_type}: a code outside its required value set"
+        raise _refusal(message, version, resource_type, codes)
 
 
 def bundle_entries(bundle: dict[str, Any], *, limit: int) -> list[dict[str, Any]]:

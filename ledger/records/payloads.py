@@ -15,6 +15,18 @@ from ledger.exceptions import InputError
 from ledger.records.hashing import digest_bytes, digest_json
 
 
+def decoded_content(content: str) -> bytes:
+    """The raw bytes of base64 ``content``.
+
+    Raises:
+        InputError: It is not valid base64 (``field="content"``).
+    """
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise InputError("content is not valid base64", field="content") from err
+
+
 def payload_digest(
     document: dict[str, Any] | None = None, content: str | None = None, digest: str | None = None
 ) -> bytes | None:
@@ -27,11 +39,7 @@ def payload_digest(
     if document is not None:
         return digest_json(document)
     if content is not None:
-        try:
-            raw = base64.b64decode(content, validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise InputError("content is not valid base64", field="content") from err
-        return digest_bytes(raw)
+        return digest_bytes(decoded_content(content))
     if digest is not None:
         return bytes.fromhex(digest[2:])
     return None

@@ -250,6 +250,56 @@ def records_by_digest(conn: Connection, digest: bytes, organisation_id: int, lim
     return [StoredRecord(*row) for row in rows]
 
 
+_QUALIFIED_RECORD_COLUMNS = ", ".join(f"records.{name.strip()}" for name in _RECORD_COLUMNS.split(","))
+
+
+def final_records(
+    conn: Connection,
+    *,
+    organisation_id: int | None = None,
+    patient: str | None = None,
+    record_id: str | None = None,
+    from_row: int = 0,
+    limit: int = 100,
+) -> list[StoredRecord]:
+    """Records whose batch is anchored and final (those with a receipt), in row order from row
+    ``from_row`` on: of an organisation, about a patient (lower case), or both; ``record_id`` narrows
+    to that one record. The sealed-record indexes on ``(organisation_id, id)`` and ``(patient, id)``
+    serve the scopes (migrations 0015 / pg 0013).
+
+    Raises:
+        ValueError: Neither ``organisation_id`` nor ``patient`` is given (no search reads every record).
+    """
+    if organisation_id is None and patient is None:
+        raise ValueError("final_records needs an organisation or a patient")
+    if from_row > MAX_ROW_ID:  # past every row (and past what the databases' integers hold)
+        return []
+    where = ["records.batch_id IS NOT NULL", "records.id >= ?"]
+    args: list[Any] = [from_row]
+    if organisation_id is not None:
+        where.append("records.organisation_id = ?")
+        args.append(organisation_id)
+    if patient is not None:
+        where.append("records.patient = ?")
+        args.append(patient)
+    if record_id is not None:
+        try:
+            row_id = int(record_id[:16], 16)
+        except ValueError:
+            return []
+        if row_id > MAX_ROW_ID:
+            return []
+        where += ["records.id = ?", "records.record_id = ?"]
+        args += [row_id, record_id]
+    rows = conn.execute(
+        f"SELECT {_QUALIFIED_RECORD_COLUMNS} FROM records JOIN batches ON batches.id = records.batch_id "
+        f"WHERE {' AND '.join(where)} AND batches.state = 'anchored' AND batches.confirmed = 1 "
+        "ORDER BY records.id LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    return [StoredRecord(*row) for row in rows]
+
+
 def get_batch(conn: Connection, batch_id: int) -> Batch | None:
     row = conn.execute(f"SELECT {_BATCH_COLUMNS} FROM batches WHERE id = ?", (batch_id,)).fetchone()
     return Batch(*row) if row else None

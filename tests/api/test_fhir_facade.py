@@ -92,7 +92,8 @@ def test_metadata_lists_exactly_what_is_supported(client: TestClient) -> None:
     assert set(by_type) == {"Consent", "AuditEvent", "Provenance"}
     assert [i["code"] for i in by_type["Consent"]["interaction"]] == ["read", "search-type", "create", "update"]
     assert [p["name"] for p in by_type["Consent"]["searchParam"]] == ["patient", "status"]
-    assert [i["code"] for i in by_type["Provenance"]["interaction"]] == ["read"]
+    assert [i["code"] for i in by_type["Provenance"]["interaction"]] == ["read", "search-type"]
+    assert [p["name"] for p in by_type["Provenance"]["searchParam"]] == ["target", "patient"]
     assert [i["code"] for i in by_type["AuditEvent"]["interaction"]] == ["read", "search-type"]
     assert [p["name"] for p in by_type["AuditEvent"]["searchParam"]] == ["patient", "date", "agent", "outcome"]
 
@@ -309,6 +310,134 @@ def test_provenance_of_an_anchored_record_carries_its_receipt(
     outcome(client.get(f"/fhir/r4/Provenance/{record_id}", headers=other), 404, "not-found")
     pending = client.post("/v1/records", json={"patient": patient.address, "digest": "0x" + "11" * 32}, headers=headers)
     outcome(client.get(f"/fhir/r4/Provenance/{pending.json()['recordId']}", headers=headers), 404, "not-found")
+
+
+# --- Provenance search: anchored records by target and patient, paged ---------------------------
+
+
+def provenance_search(client: TestClient, headers: dict[str, str], **params: Any) -> list[str]:
+    """The record ids of every Provenance a search finds, page after page (following ``next``), each validated."""
+    found: list[str] = []
+    response = client.get("/fhir/r4/Provenance", params=params, headers=headers)
+    while True:
+        bundle = valid(response, "Bundle")
+        assert bundle["type"] == "searchset" and "total" not in bundle
+        for entry in bundle.get("entry", []):
+            provenance = entry["resource"]
+            get_fhir_model_class("Provenance").model_validate(provenance)
+            assert entry["fullUrl"].endswith(f"/fhir/r4/Provenance/{provenance['id']}")
+            assert provenance["target"][0]["identifier"]["value"] == provenance["id"]
+            found.append(provenance["id"])
+        following = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        if not following:
+            return found
+        response = client.get(following[0], headers=headers)
+
+
+@pytest.fixture
+def anchored(
+    client: TestClient, make_app: MakeApp, patient: LocalAccount
+) -> tuple[dict[str, str], list[str], list[str], str]:
+    """An organisation's app, its anchored records about the patient and about someone else (in
+    registration order), and one record still pending."""
+    headers, _ = make_app({Role.REGISTRAR, Role.READER}, "General Hospital")
+    someone = Account.create().address
+    about = [patient.address, someone, patient.address, patient.address, someone]
+    ids = []
+    for index, whose in enumerate(about):
+        body = {"patient": whose, "digest": "0x" + f"{index + 1:02x}" * 32}
+        ids.append(client.post("/v1/records", json=body, headers=headers).json()["recordId"])
+    for record_id in ids:
+        waited = client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20}, headers=headers)
+        assert waited.status_code == 200, waited.text
+    pending = client.post("/v1/records", json={"patient": patient.address, "digest": "0x" + "ee" * 32}, headers=headers)
+    own = [i for i, whose in zip(ids, about, strict=True) if whose == patient.address]
+    return headers, ids, own, pending.json()["recordId"]
+
+
+def test_provenances_are_searched_by_target_and_patient(
+    client: TestClient,
+    service: Service,
+    patient: LocalAccount,
+    anchored: tuple[dict[str, str], list[str], list[str], str],
+) -> None:
+    headers, every, own, pending = anchored
+    assert provenance_search(client, headers) == every  # record order; the pending one has none
+    assert provenance_search(client, headers, patient=f"Patient/{patient.address}") == own
+    assert provenance_search(client, headers, patient=patient.address.lower()) == own
+    for target in (every[1], f"urn:careledger:record|{every[1]}"):
+        assert provenance_search(client, headers, target=target) == [every[1]]
+    assert provenance_search(client, headers, target=every[1], patient=patient.address) == []
+    assert provenance_search(client, headers, target=pending) == []
+    read = valid(client.get(f"/fhir/r4/Provenance/{every[0]}", headers=headers), "Provenance")
+    bundle = valid(client.get("/fhir/r4/Provenance", params={"target": every[0]}, headers=headers), "Bundle")
+    assert bundle["entry"][0]["resource"] == read  # the same Provenance as the read
+
+    session = sign_in(client, service, patient)  # the patient's own, whoever registered them
+    assert provenance_search(client, session) == own
+    assert provenance_search(client, session, patient=patient.address) == own
+    assert provenance_search(client, session, target=own[1]) == [own[1]]
+    assert provenance_search(client, session, target=every[1]) == []  # someone else's
+    assert provenance_search(client, session, patient=Account.create().address) == []
+
+
+def test_another_organisation_finds_no_provenance_of_these_records(
+    client: TestClient,
+    service: Service,
+    make_app: MakeApp,
+    patient: LocalAccount,
+    anchored: tuple[dict[str, str], list[str], list[str], str],
+) -> None:
+    """An empty searchset, as for ids that do not exist: a search does not tell whose records exist."""
+    _, every, _, _ = anchored
+    other, _ = make_app({Role.READER}, "Riverside Clinic")
+    assert provenance_search(client, other) == []
+    assert provenance_search(client, other, patient=patient.address) == []
+    assert provenance_search(client, other, target=every[0]) == []
+    stranger = sign_in(client, service, Account.create())
+    assert provenance_search(client, stranger, target=every[0]) == []
+    outcome(client.get("/fhir/r4/Provenance"), 401, "login")
+
+
+def test_provenances_page_with_a_next_link(
+    client: TestClient, anchored: tuple[dict[str, str], list[str], list[str], str]
+) -> None:
+    headers, every, _, _ = anchored
+    for count in (1, 2, 4, 5, 200):
+        assert provenance_search(client, headers, _count=str(count)) == every, count
+    first = valid(client.get("/fhir/r4/Provenance", params={"_count": "2"}, headers=headers), "Bundle")
+    assert [e["resource"]["id"] for e in first["entry"]] == every[:2]
+    (following,) = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    assert f"_cursor={every[2]}" in following and "_count=2" in following
+    whole = valid(client.get("/fhir/r4/Provenance", params={"_count": "5"}, headers=headers), "Bundle")
+    assert [link["relation"] for link in whole["link"]] == ["self"]
+    for past in ("7" + "f" * 31, "f" * 32):  # beyond every row (and any database integer): empty, not an error
+        page = valid(client.get("/fhir/r4/Provenance", params={"_cursor": past}, headers=headers), "Bundle")
+        assert page.get("entry", []) == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"subject": "x"},
+        {"target": "nope"},
+        {"target": f"urn:other|{'ab' * 16}"},
+        {"target": "AB" * 16},
+        {"target": ["ab" * 16, "cd" * 16]},
+        {"patient": "Practitioner/0x1"},
+        {"patient": "Patient/0x1"},
+        {"_count": "0"},
+        {"_count": "201"},
+        {"_count": "two"},
+        {"_cursor": "nowhere"},
+    ],
+)
+def test_provenance_searches_refuse_what_they_cannot_answer(
+    client: TestClient, service: Service, patient: LocalAccount, params: dict[str, Any]
+) -> None:
+    session = sign_in(client, service, patient)
+    refused = outcome(client.get("/fhir/r4/Provenance", params=params, headers=session), 400, "invalid")
+    assert refused["issue"][0]["diagnostics"]
 
 
 # --- AuditEvent: the access trail as IHE BALP events ---------------------------------------------

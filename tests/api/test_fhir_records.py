@@ -3,6 +3,8 @@ refusals carrying an OperationOutcome, and Bundles registered whole or one recor
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +288,126 @@ def test_records_that_are_no_fhir_document_have_no_version(client: TestClient, a
         ack = client.post("/v1/records", json=body, headers=app_key)
         assert ack.status_code == 202, ack.text
         assert client.get(f"/v1/records/{ack.json()['recordId']}", headers=app_key).json()["fhirVersion"] is None
+
+
+def _base64(document: dict[str, Any]) -> str:
+    return base64.b64encode(orjson.dumps(document)).decode("ascii")
+
+
+@pytest.mark.parametrize(
+    ("document", "expression"),
+    [
+        ({**r4("Observation"), "status": "banana"}, "Observation.status"),
+        ({**r4("Patient"), "gender": "x"}, "Patient.gender"),
+        ({**r4("MedicationRequest"), "intent": "whatever"}, "MedicationRequest.intent"),
+    ],
+    ids=["observation status", "patient gender", "medication request intent"],
+)
+def test_a_code_outside_its_required_value_set_is_refused_with_an_operation_outcome(
+    client: TestClient, app_key: dict[str, str], service: Service, document: dict[str, Any], expression: str
+) -> None:
+    bad = next(
+        v for k, v in document.items() if k in ("status", "gender", "intent") and v in ("banana", "x", "whatever")
+    )
+    for path, body in [
+        ("/v1/records", {"patient": PATIENT, "document": document}),
+        (
+            "/v1/records/bulk",
+            {"records": [{"patient": PATIENT, "digest": "0x" + "44" * 32}, {"patient": PATIENT, "document": document}]},
+        ),
+        ("/v1/records", {"patient": PATIENT, "content": _base64(document), "contentType": "application/fhir+json"}),
+    ]:
+        response = client.post(path, json=body, headers=app_key)
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_fhir"), response.text
+        details = response.json()["details"]
+        assert [(e["field"], e["code"]) for e in details["errors"]] == [(expression.split(".", 1)[1], bad)]
+        outcome = OperationOutcome.model_validate(details["operationOutcome"])
+        assert [(i.code, i.expression) for i in outcome.issue] == [("code-invalid", [expression])]
+        assert bad in (outcome.issue[0].diagnostics or "")
+    assert record_count(service) == 0
+
+
+def test_a_bundle_per_entry_with_a_bad_code_is_refused_naming_the_entry(
+    client: TestClient, app_key: dict[str, str], service: Service
+) -> None:
+    bundle = r4("Bundle-transaction")
+    bundle["entry"][1]["resource"]["status"] = "banana"
+    response = client.post(
+        "/v1/records", json={"patient": PATIENT, "document": bundle, "bundle": "entries"}, headers=app_key
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_fhir"), response.text
+    issues = response.json()["details"]["operationOutcome"]["issue"]
+    assert [(i["code"], i["expression"]) for i in issues] == [("code-invalid", ["Bundle.entry[1].resource.status"])]
+    assert record_count(service) == 0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "header", "version"),
+    [(R5, None, "5.0"), (None, R5, "5.0"), (None, None, "4.0"), ("application/fhir+json", None, "4.0")],
+    ids=["contentType R5", "Content-Type R5", "default", "fhir+json without version"],
+)
+def test_each_entry_of_a_bundle_per_entry_keeps_the_version_it_was_validated_as(
+    client: TestClient, app_key: dict[str, str], content_type: str | None, header: str | None, version: str
+) -> None:
+    bundle = r4("Bundle-collection")  # valid in R4 and R5 alike
+    body: dict[str, Any] = {"patient": PATIENT, "document": bundle, "bundle": "entries"}
+    if content_type is not None:
+        body["contentType"] = content_type
+    headers = {**app_key, "Content-Type": header or "application/json"}
+    response = client.post("/v1/records", content=orjson.dumps(body), headers=headers)
+    assert response.status_code == 202, response.text
+    for ack in response.json()["records"]:
+        record = client.get(f"/v1/records/{ack['recordId']}", headers=app_key).json()
+        assert record["fhirVersion"] == version
+        (found,) = client.get("/v1/records", params={"digest": ack["digest"]}, headers=app_key).json()
+        assert (found["recordId"], found["fhirVersion"]) == (ack["recordId"], version)
+
+
+@pytest.mark.parametrize(
+    ("document", "content_type", "version"),
+    [
+        (example(TESTDATA / "fhir" / "r5" / "Encounter.json"), R5, "5.0"),
+        (r4("Encounter"), "application/fhir+json", "4.0"),
+        (r4("Encounter"), "application/fhir+json; fhirVersion=4.0.1", "4.0"),
+    ],
+    ids=["R5", "default", "R4 asked"],
+)
+def test_a_base64_fhir_document_is_validated_and_keeps_its_version(
+    client: TestClient, app_key: dict[str, str], document: dict[str, Any], content_type: str, version: str
+) -> None:
+    raw = orjson.dumps(document)
+    body = {"patient": PATIENT, "content": base64.b64encode(raw).decode("ascii"), "contentType": content_type}
+    response = client.post("/v1/records", json=body, headers=app_key)
+    assert response.status_code == 202, response.text
+    assert response.json()["digest"] == "0x" + hashlib.sha256(raw).hexdigest()  # the bytes as sent
+    record = client.get(f"/v1/records/{response.json()['recordId']}", headers=app_key).json()
+    assert (record["fhirVersion"], record["contentType"]) == (version, content_type)
+    (found,) = client.get("/v1/records", params={"digest": response.json()["digest"]}, headers=app_key).json()
+    assert found["fhirVersion"] == version
+    bulk = client.post("/v1/records/bulk", json={"records": [body]}, headers=app_key)
+    assert bulk.status_code == 202, bulk.text
+    bulk_record = client.get(f"/v1/records/{bulk.json()['records'][0]['recordId']}", headers=app_key).json()
+    assert bulk_record["fhirVersion"] == version
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "code"),
+    [
+        (orjson.dumps(example(TESTDATA / "fhir" / "r5" / "Encounter.json")), "application/fhir+json", "invalid_fhir"),
+        (orjson.dumps(r4("Encounter")), R5, "invalid_fhir"),
+        (b"%PDF-1.7", "application/fhir+json", "invalid_json"),
+        (b"[1, 2]", "application/fhir+json", "invalid_fhir"),
+        (b'{"resourceType": "Patient", "gender": "male", "gender": "x"}', "application/fhir+json", "duplicate_key"),
+        (orjson.dumps(r4("Patient")), "application/fhir+json; fhirVersion=3.0", "unsupported_fhir_version"),
+    ],
+    ids=["R5 as R4", "R4 as R5", "not JSON", "not an object", "a duplicate key", "an unsupported version"],
+)
+def test_a_base64_fhir_document_that_is_not_valid_is_refused(
+    client: TestClient, app_key: dict[str, str], service: Service, raw: bytes, content_type: str, code: str
+) -> None:
+    body = {"patient": PATIENT, "content": base64.b64encode(raw).decode("ascii"), "contentType": content_type}
+    response = client.post("/v1/records", json=body, headers=app_key)
+    assert (response.status_code, response.json()["code"]) == (400, code), response.text
+    if code == "invalid_fhir":
+        OperationOutcome.model_validate(response.json()["details"]["operationOutcome"])
+    assert record_count(service) == 0

@@ -68,7 +68,7 @@ NOT_GENERATED_VALID = "|".join(
         r"^/v1/patient/sessions$",
         r"^/fhir/r4/Consent(/\{consent_id\})?$",
         r"^/fhir/r4/AuditEvent$",
-        r"^/v1/records$",
+        r"^/v1/records(/bulk|/\{record_id\}/amend)?$",
         r"^/oauth/token$",
         r"^/v1/admin/apps/\{app_id\}/jwks$",
         r"^/v1/patient/\{patient\}/disclosures(/html|/fhir)?$",
@@ -86,9 +86,11 @@ is no JSON Schema's to state:
   about the clock, a sign-in's challenge is one the service issued, a grant's window must start
   before it ends (``invalid_signature``, ``signature_expired``, ``invalid_challenge``,
   ``wrong_origin``, ``invalid_input``);
-- a single registration with ``bundle: entries``: its document must be a valid FHIR transaction
-  or collection Bundle, and no generator draws valid FHIR from a JSON Schema (bulk registration
-  and amendments take the same record without that mode, and keep the check);
+- a registration (single, bulk or an amendment) whose base64 ``content`` says it is FHIR
+  (``contentType`` ``application/fhir+json``, the field's example) must decode to a valid FHIR
+  resource, and a single one with ``bundle: entries`` must carry a valid FHIR transaction or
+  collection Bundle: no generator draws valid FHIR from a JSON Schema (``invalid_fhir``,
+  ``invalid_json``);
 - a token request: its client assertion is a JWT signed with a registered key (OAuth's
   ``invalid_request``, ``invalid_scope``);
 - an app's SMART client keys: each must be a real RSA or P-384 public key, and the app must hold a

@@ -28,7 +28,7 @@ OPERATION_OUTCOME = {"$ref": "#/components/schemas/OperationOutcome"}
 FHIR_JSON = "application/fhir+json"
 """The FHIR facade (``/fhir/r4``) answers every error as an OperationOutcome."""
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-READ_BY_HAND = {("get", "/fhir/r4/Consent"), ("get", "/fhir/r4/AuditEvent")}
+READ_BY_HAND = {("get", "/fhir/r4/Consent"), ("get", "/fhir/r4/AuditEvent"), ("get", "/fhir/r4/Provenance")}
 """Operations whose parameters the route reads itself (a FHIR search refuses unknown ones with 400)."""
 
 

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import tomllib
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.support import paths
+from tests.support.scripts import load_script
 
-
-def _gate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("slither_check", paths.REPO / "scripts" / "slither_check.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["slither_check"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gate = _gate()
+gate = load_script("slither_check")
 
 
 def _report(*findings: tuple[str, str, str]) -> dict[str, Any]:

@@ -266,3 +266,173 @@ def test_bundles_that_cannot_be_split_are_refused(bundle: dict[str, Any], field:
     with pytest.raises(InputError) as caught:
         bundle_entries(bundle, limit=100)
     assert caught.value.details["field"] == (field or "document.entry.1.resource")
+
+
+# Required bindings: codes outside their value sets (the models check only the code grammar).
+
+VALID: dict[tuple[FhirVersion, str], dict[str, Any]] = {
+    **{("4.0", kind): r4(kind) for kind in R4_KINDS - {"Bundle"}},
+    ("4.0", "Bundle"): r4("Bundle-collection"),
+    **{("5.0", kind): r4(kind) for kind in ("Patient", "Observation", "DiagnosticReport")},
+    ("5.0", "Condition"): _without(r4("Condition"), "asserter"),
+    **{
+        ("5.0", kind): example(TESTDATA / "fhir" / "r5" / f"{kind}.json")
+        for kind in ("Encounter", "MedicationRequest", "DocumentReference")
+    },
+    ("5.0", "Bundle"): r4("Bundle-collection"),
+}
+
+
+def _coded(system: str, code: str) -> dict[str, Any]:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+BAD_CODES = [
+    # (kind, the bad value, where it goes, the field named), each for R4 and R5
+    ("Patient", "x", ("gender",), "gender"),
+    ("Patient", "nobody", ("contact",), "contact.1.gender"),
+    ("Observation", "banana", ("status",), "status"),
+    ("Encounter", "banana", ("status",), "status"),
+    ("MedicationRequest", "whatever", ("intent",), "intent"),
+    ("MedicationRequest", "whenever", ("priority",), "priority"),
+    ("Condition", _coded(CLINICAL, "cured"), ("clinicalStatus",), "clinicalStatus"),
+    ("Condition", _coded(VERIFICATION, "maybe"), ("verificationStatus",), "verificationStatus"),
+    ("DiagnosticReport", "done", ("status",), "status"),
+    ("DocumentReference", "draft", ("status",), "status"),
+    ("DocumentReference", "done", ("docStatus",), "docStatus"),
+    ("Bundle", "bag", ("type",), "type"),
+]
+
+
+def _bad(version: FhirVersion, kind: str, value: Any, where: tuple[str, ...]) -> dict[str, Any]:
+    if where == ("contact",):  # a nested bound element, in a list
+        value = [{"name": {"family": "Doe"}}, {"gender": value}]
+    return _with(VALID[version, kind], value, *where)
+
+
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+@pytest.mark.parametrize("kind", sorted(R4_KINDS))
+def test_each_kind_is_valid_with_its_required_codes(version: FhirVersion, kind: str) -> None:
+    validate_fhir(VALID[version, kind], version)
+
+
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+@pytest.mark.parametrize(("kind", "value", "where", "field"), BAD_CODES, ids=[f"{c[0]}.{c[3]}" for c in BAD_CODES])
+def test_a_code_outside_its_required_value_set_is_refused_naming_the_field(
+    version: FhirVersion, kind: str, value: Any, where: tuple[str, ...], field: str
+) -> None:
+    document = _bad(version, kind, value, where)
+    refused = refusal(document, version)
+    details = refused.details
+    assert "required value set" in refused.message and details["fhirVersion"] == version
+    (error,) = details["errors"]
+    sent = value if isinstance(value, str) else value["coding"][0]["code"]
+    assert (error["field"], error["code"]) == (field, sent)
+    assert error["valueSet"].endswith("|4.0.1" if version == "4.0" else "|5.0.0")
+    outcome = OperationOutcome.model_validate(details["operationOutcome"])
+    (issue,) = outcome.issue
+    expression = kind + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in field.split("."))
+    assert (issue.severity, issue.code, issue.expression) == ("error", "code-invalid", [expression])
+    assert repr(sent) in (issue.diagnostics or "") or sent in (issue.diagnostics or "")
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value", "valid_in"),
+    [
+        ("Encounter", "status", "finished", "4.0"),
+        ("Encounter", "status", "completed", "5.0"),
+        ("Condition", "clinicalStatus", _coded(CLINICAL, "unknown"), "5.0"),
+        ("MedicationRequest", "status", "ended", "5.0"),
+        ("DocumentReference", "docStatus", "registered", "5.0"),
+        ("Bundle", "type", "subscription-notification", "5.0"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "coded",
+)
+def test_a_code_of_one_version_only_is_refused_in_the_other(
+    kind: str, field: str, value: Any, valid_in: FhirVersion
+) -> None:
+    """R4 codes are checked against FHIR 4.0.1's value sets (the R4B models notwithstanding), R5's against 5.0.0's."""
+    other: FhirVersion = "5.0" if valid_in == "4.0" else "4.0"
+    validate_fhir(_with(VALID[valid_in, kind], value, field), valid_in)
+    refused = refusal(_with(VALID[other, kind], value, field), other)
+    assert [(e["field"], e["valueSet"].split("|")[1]) for e in refused.details["errors"]] == [
+        (field, "4.0.1" if other == "4.0" else "5.0.0")
+    ]
+
+
+def _expressions(refused: InvalidFhirError) -> list[str]:
+    outcome = OperationOutcome.model_validate(refused.details["operationOutcome"])
+    assert {issue.code for issue in outcome.issue} == {"code-invalid"}
+    return [e for issue in outcome.issue for e in issue.expression or []]
+
+
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+def test_a_bundles_entries_are_checked_as_resources_of_their_kinds(version: FhirVersion) -> None:
+    bundle = _with(VALID[version, "Bundle"], "banana", "entry", 1, "resource", "status")
+    bundle["entry"][1]["resource"] = _with(VALID[version, "Observation"], "banana", "status")
+    refused = refusal(bundle, version)
+    assert _expressions(refused) == ["Bundle.entry[1].resource.status"]
+    assert refused.details["errors"][0]["field"] == "entry.1.resource.status"
+
+
+def test_every_bad_code_is_named_the_bundles_own_first_then_by_entry() -> None:
+    bundle = r4("Bundle-transaction")
+    bundle["entry"][0]["resource"]["gender"] = "x"
+    bundle["entry"][1]["resource"]["status"] = "banana"
+    bundle["entry"][2]["request"]["method"] = "FETCH"
+    bundle["entry"].append(
+        {"resource": {**r4("Bundle-collection"), "type": "bag"}, "request": bundle["entry"][0]["request"]}
+    )
+    assert _expressions(refusal(bundle)) == [
+        "Bundle.entry[2].request.method",
+        "Bundle.entry[0].resource.gender",
+        "Bundle.entry[1].resource.status",
+        "Bundle.entry[3].resource.type",
+    ]
+
+
+def test_contained_resources_are_checked_too() -> None:
+    patient = _with(r4("Patient"), [_with(r4("Observation"), "banana", "status")], "contained")
+    assert _expressions(refusal(patient)) == ["Patient.contained[0].status"]
+
+
+@pytest.mark.parametrize(
+    ("status", "valid"),
+    [
+        (
+            {"coding": [{"system": "http://example.org/local", "code": "A"}, {"system": CLINICAL, "code": "active"}]},
+            True,
+        ),
+        (_coded("http://example.org/local", "active"), False),  # the right code in another system
+        ({"coding": [{"code": "active"}]}, False),  # no system
+        ({"text": "active"}, False),  # no coding at all
+    ],
+    ids=["a translation beside it", "another system", "no system", "text only"],
+)
+def test_a_codeable_concept_needs_one_coding_from_the_value_set(status: dict[str, Any], valid: bool) -> None:
+    document = _with(r4("Condition"), status, "clinicalStatus")
+    if valid:
+        validate_fhir(document)
+    else:
+        assert _expressions(refusal(document)) == ["Condition.clinicalStatus"]
+
+
+@pytest.mark.parametrize(
+    ("document", "version"),
+    [
+        (
+            _with(r4("Encounter"), {"system": "http://example.org/classes", "code": "SPACE"}, "class"),
+            "4.0",
+        ),  # extensible
+        (_with(r4("Observation"), [_coded("http://example.org/local", "odd")], "category"), "4.0"),  # preferred
+        (_with(r4("Patient"), [{"language": _coded("urn:ietf:bcp:47", "tlh")}], "communication"), "4.0"),  # preferred
+        (_with(r4("Patient"), "x-klingon", "language"), "5.0"),  # required, but BCP 47 is a grammar: not listed
+    ],
+    ids=["extensible", "preferred", "R4 language", "R5 language"],
+)
+def test_bindings_that_are_not_required_or_not_enumerable_are_no_errors(
+    document: dict[str, Any], version: FhirVersion
+) -> None:
+    validate_fhir(document, version)
