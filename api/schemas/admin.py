@@ -23,7 +23,15 @@ def _organisation_name_schema(schema: dict[str, Any]) -> None:
     schema["pattern"] = name_pattern()  # what the library accepts (400 invalid_name otherwise)
 
 
-AddressPart = Annotated[str, Field(min_length=1, max_length=MAX_PART_LENGTH, pattern=NAME_PATTERN)]
+AddressPart = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PART_LENGTH,
+        pattern=NAME_PATTERN,
+        json_schema_extra=_organisation_name_schema,  # what the library accepts (400 invalid_text otherwise)
+    ),
+]
 
 
 class PostalAddressIn(Schema):
@@ -31,7 +39,7 @@ class PostalAddressIn(Schema):
     accounting of disclosures; never on chain."""
 
     lines: list[AddressPart] = Field(
-        default_factory=list, max_length=MAX_LINES, examples=[["12 Harbour Street"]], description="street lines"
+        min_length=1, max_length=MAX_LINES, examples=[["12 Harbour Street"]], description="street lines (at least one)"
     )
     city: AddressPart | None = Field(default=None, examples=["Portsmouth"])
     state: AddressPart | None = None

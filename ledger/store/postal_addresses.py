@@ -81,10 +81,10 @@ def postal_address(
 
 
 def _part(text: str, field: str) -> str:
-    normal = normalise_text(text, field=field)
-    if len(normal) > MAX_PART_LENGTH:
+    """One part as stored; its length is judged as sent (NFKC may lengthen a few characters)."""
+    if len(text) > MAX_PART_LENGTH:
         raise InvalidTextError(f"{field} is longer than {MAX_PART_LENGTH} characters", field=field)
-    return normal
+    return normalise_text(text, field=field)
 
 
 def stored_postal_address(text: str | None) -> PostalAddress | None:

@@ -199,8 +199,9 @@ def test_an_admin_registers_replaces_and_removes_an_organisations_postal_address
     ("address", "status", "code", "field"),
     [
         ({"lines": ["1 Quay\u202eRoad"]}, 400, "invalid_text", "postalAddress.lines[0]"),  # a bidi override
-        ({"lines": [], "city": "Bri\u200bstol"}, 400, "invalid_text", "postalAddress.city"),  # zero-width space
-        ({"lines": []}, 400, "invalid_text", "postalAddress"),  # nothing at all
+        ({"lines": ["1 Quay Road"], "city": "Bri\u200bstol"}, 400, "invalid_text", "postalAddress.city"),  # zero-width
+        ({"lines": []}, 422, "invalid_request", None),  # no street line
+        ({"lines": ["\u200b"]}, 400, "invalid_text", "postalAddress.lines[0]"),
         ({"lines": ["a", "b", "c", "d", "e"]}, 422, "invalid_request", None),
         ({"lines": ["x" * 101]}, 422, "invalid_request", None),
         ({"lines": ["line\nbreak"]}, 422, "invalid_request", None),
