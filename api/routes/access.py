@@ -98,8 +98,10 @@ def _decide(service: Service, caller: Caller, body: AccessIn) -> tuple[ConsentDe
     if decision.deciding is None:
         return decision, None
     covered = indexed_to(service.db.conn)
-    if covered is None or covered < decision.chain.block:
-        service.index_now()  # the index names the Consent only once it has read the decision's block
+    if (covered is None or covered < decision.chain.block) and service.settings.confirmations == 0:
+        # the index names the Consent only once it has read the decision's block (with confirmations it
+        # reads only blocks that deep: indexing now cannot reach the newest, and the link is None)
+        service.index_now()
     return decision, deciding_fhir_consent(service.db.conn, decision.deciding, decision.chain.block)
 
 
