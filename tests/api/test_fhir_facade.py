@@ -336,10 +336,11 @@ def provenance_search(client: TestClient, headers: dict[str, str], **params: Any
 
 @pytest.fixture
 def anchored(
-    client: TestClient, make_app: MakeApp, patient: LocalAccount
+    client: TestClient, service: Service, make_app: MakeApp, patient: LocalAccount
 ) -> tuple[dict[str, str], list[str], list[str], str]:
     """An organisation's app, its anchored records about the patient and about someone else (in
-    registration order), and one record still pending."""
+    registration order), and one record still pending (the batcher is stopped before it is sent,
+    so it stays pending whatever the machine's speed)."""
     headers, _ = make_app({Role.REGISTRAR, Role.READER}, "General Hospital")
     someone = Account.create().address
     about = [patient.address, someone, patient.address, patient.address, someone]
@@ -350,6 +351,7 @@ def anchored(
     for record_id in ids:
         waited = client.get(f"/v1/records/{record_id}/receipt", params={"wait": "true", "timeout": 20}, headers=headers)
         assert waited.status_code == 200, waited.text
+    service.batcher.stop()
     pending = client.post("/v1/records", json={"patient": patient.address, "digest": "0x" + "ee" * 32}, headers=headers)
     own = [i for i, whose in zip(ids, about, strict=True) if whose == patient.address]
     return headers, ids, own, pending.json()["recordId"]
