@@ -58,11 +58,7 @@ def consent_overview(consents: ConsentRegistryClient, chain: Chain, conn: Connec
     """Everything the patient (or the page acting for them) sees about their consents."""
     events = patient_events(conn, patient)
     now = chain.block_timestamp("latest")
-    keys = dict.fromkeys(
-        (e.fields["grantee"], e.fields["scope"], e.fields["purpose"])
-        for e in events
-        if e.event in CONSENT_CHANGE_EVENTS
-    )
+    keys = dict.fromkeys(e.consent_terms() for e in events if e.event in CONSENT_CHANGE_EVENTS)
     guardians = dict.fromkeys(e.fields["guardian"] for e in events if e.event in GUARDIAN_EVENTS)
     guardians_now = []
     for guardian in guardians:

@@ -36,6 +36,7 @@ import base64
 import binascii
 import calendar
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -135,6 +136,12 @@ def read_consent(resource: dict[str, Any], *, statuses: tuple[str, ...] = (GRANT
     terms_json = canonical_json(terms_document(resource))
     consent = ConsentSet(patient, grantee, scopes, purposes, *window, hashlib.sha256(terms_json).digest())
     return ConsentDocument(consent, str(status), signer, terms_json, _signature(resource, signer))
+
+
+def stored_document(terms_json: str) -> ConsentDocument:
+    """A kept Consent's terms read back (its RFC 8785 form, which holds no ``status``) as the consent
+    document they were granted as."""
+    return read_consent({**json.loads(terms_json), "status": GRANTING})
 
 
 def _refuse_modifiers(value: Any, path: str) -> None:

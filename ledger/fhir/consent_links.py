@@ -19,11 +19,9 @@ second.)
 
 from __future__ import annotations
 
-import json
-
 from ledger.chain.contracts import CONSENT_CHANGE_EVENTS
 from ledger.consent.terms import ConsentKey, ConsentRecord, ConsentState
-from ledger.fhir.consent import GRANTING, read_consent
+from ledger.fhir.consent import stored_document
 from ledger.store.chain_index import IndexedEvent, indexed_to, patient_events
 from ledger.store.database import Connection
 from ledger.store.fhir_consents import StoredConsent, find_consents
@@ -38,15 +36,13 @@ def _changes_of(conn: Connection, key: ConsentKey, block: int) -> list[IndexedEv
         for event in patient_events(conn, key.patient)
         if event.event in CONSENT_CHANGE_EVENTS
         and event.block_number <= block
-        and (event.fields["grantee"], event.fields["scope"], event.fields["purpose"])
-        == (key.grantee, key.scope, key.purpose)
+        and event.consent_terms() == (key.grantee, key.scope, key.purpose)
     ]
 
 
 def _grants_key(stored: StoredConsent, key: ConsentKey) -> bool:
     """Whether the stored Consent's document grants ``key``."""
-    document = read_consent({**json.loads(stored.document), "status": GRANTING})
-    return key in document.consent.consent_keys()
+    return key in stored_document(stored.document).consent.consent_keys()
 
 
 def deciding_grant(conn: Connection, record: ConsentRecord, block: int) -> IndexedEvent | None:

@@ -70,7 +70,7 @@ from ledger.exceptions import (
     NotFoundError,
     NotPatientOrGuardianError,
 )
-from ledger.fhir.consent import GRANTING, WITHDRAWN, ConsentDocument, read_consent
+from ledger.fhir.consent import GRANTING, WITHDRAWN, ConsentDocument, read_consent, stored_document
 from ledger.fhir.pending_consents import settle, settle_all
 from ledger.fhir.search_parameters import DEFAULT_COUNT, page_count, reference_address, single_value
 from ledger.store.chain_index import IndexedEvent, patient_events
@@ -135,15 +135,11 @@ def fhir_instant(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _document_of(stored: StoredConsent) -> ConsentDocument:
-    return read_consent({**json.loads(stored.document), "status": GRANTING})
-
-
 def _latest_by_key(events: list[IndexedEvent]) -> dict[tuple[str, str, str], IndexedEvent]:
     latest: dict[tuple[str, str, str], IndexedEvent] = {}
     for event in events:  # in chain order
         if event.event in CONSENT_CHANGE_EVENTS:
-            latest[(event.fields["grantee"], event.fields["scope"], event.fields["purpose"])] = event
+            latest[event.consent_terms()] = event
     return latest
 
 
@@ -156,7 +152,7 @@ def _governed(stored: StoredConsent, key: ConsentKey, latest: dict[tuple[str, st
 def _status(stored: StoredConsent, latest: dict[tuple[str, str, str], IndexedEvent]) -> str:
     if stored.revoke_tx is not None:
         return WITHDRAWN
-    keys = _document_of(stored).consent.consent_keys()
+    keys = stored_document(stored.document).consent.consent_keys()
     return GRANTING if any(_governed(stored, key, latest) for key in keys) else WITHDRAWN
 
 

@@ -45,6 +45,11 @@ class IndexedEvent:
     fields: dict[str, Any]
     block_time: int
 
+    def consent_terms(self) -> tuple[str, str, str]:
+        """``(grantee, scope, purpose)``: which of the patient's consents a ``ConsentGranted`` or
+        ``ConsentRevoked`` changed (with ``patient``, the consent's key)."""
+        return self.fields["grantee"], self.fields["scope"], self.fields["purpose"]
+
 
 def readable(name: str, value: Any) -> Any:
     """An event argument as JSON: codes decoded, bytes as 0x-hex, the rest as web3 gives it."""
