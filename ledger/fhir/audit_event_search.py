@@ -28,9 +28,7 @@ from ledger.fhir.audit_events import (
 )
 from ledger.fhir.consent_resources import Viewer
 from ledger.fhir.date_search import TimeWindow, date_window
-from ledger.fhir.search_parameters import DEFAULT_COUNT, page_count, single_value
-from ledger.fhir.search_parameters import MAX_COUNT as MAX_COUNT  # still importable from here
-from ledger.fhir.search_parameters import reference_address as reference_address
+from ledger.fhir.search_parameters import DEFAULT_COUNT, page_count, reference_address, single_value
 from ledger.records.receipts import Receipt
 from ledger.store.access_trail import AccessEvent, access_event, access_events
 from ledger.store.apps import Organisation, organisation_by_address
