@@ -23,7 +23,7 @@ from api.deps import ServiceDep
 from api.limits import LedgerRoute
 from api.patient_auth import PatientOrApp, PatientOrAppDep
 from api.relay_budgets import OrganisationLimits, PatientLimits, admission
-from api.schemas.common import ConsentIdPath, RecordIdPath
+from api.schemas.common import RECORD_ID_PATTERN, ConsentIdPath, RecordIdPath
 from api.schemas.consent import RELAY_ERRORS
 from api.schemas.fhir import (
     FHIR_BASE_PATH,
@@ -69,6 +69,7 @@ from ledger.fhir.provenance_search import provenance_query, search_provenance
 from ledger.fhir.search_parameters import DEFAULT_COUNT, MAX_COUNT
 from ledger.fhir.systems import RECORD_SYSTEM
 from ledger.store.apps import Role
+from ledger.store.records import RECORD_ID_REGEX
 
 router = APIRouter(prefix=FHIR_BASE_PATH, tags=["fhir"], route_class=LedgerRoute, default_response_class=FhirResponse)
 CHANGE_ERRORS = (
@@ -372,14 +373,14 @@ PROVENANCE_SEARCH_PARAMETERS = [
         "in": "query",
         "required": False,
         "description": f"the record: its id, or its identifier `{RECORD_SYSTEM}|<record id>`",
-        "schema": {"type": "string", "pattern": rf"^({re.escape(RECORD_SYSTEM)}\|)?[0-9a-f]{{32}}$"},
+        "schema": {"type": "string", "pattern": rf"^({re.escape(RECORD_SYSTEM)}\|)?{RECORD_ID_REGEX}$"},
     },
     _reference_parameter("patient", "Patient", "the patient the records are about"),
     {**COUNT_PARAMETER, "description": f"Provenances per page, 1 to {MAX_COUNT} (default {DEFAULT_COUNT})"},
     {
         **CURSOR_PARAMETER,
         "description": "from the `next` link: the id of the first record of the page",
-        "schema": {"type": "string", "pattern": r"^[0-9a-f]{32}$"},
+        "schema": {"type": "string", "pattern": RECORD_ID_PATTERN},
     },
 ]
 

@@ -23,6 +23,7 @@ from typing_extensions import TypeAliasType
 
 from ledger.consent.codes import PURPOSES_OF_USE
 from ledger.records.strict_json import EXACT_INTEGER_BOUND as EXACT_INTEGER_BOUND
+from ledger.store.records import RECORD_ID_REGEX
 from ledger.values import ADDRESS_PATTERN, CODE_PATTERN
 from ledger.values import Address as ChecksummedAddress
 from ledger.values import Hex32 as Hex32Text
@@ -73,7 +74,6 @@ Flag = StrictBool
 RowId = Annotated[int, Field(ge=1, le=MAX_JSON_INTEGER, examples=[1]), JSON_NUMBER]
 """An id of a stored row."""
 IdPath = Annotated[int, Path(ge=1, le=MAX_JSON_INTEGER)]
-RECORD_ID_REGEX = "[0-9a-f]{32}"
 RECORD_ID_PATTERN = f"^{RECORD_ID_REGEX}$"
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 """Standard base64 with its padding, as ``base64.b64decode(validate=True)`` reads it."""

@@ -23,11 +23,11 @@ from ledger.fhir.search_parameters import DEFAULT_COUNT, page_count, reference_a
 from ledger.records.receipts import Receipt
 from ledger.store.apps import Organisation, organisation_by_address
 from ledger.store.database import Connection
-from ledger.store.records import StoredRecord, final_records
+from ledger.store.records import RECORD_ID_REGEX, StoredRecord, final_records
 
 SEARCH_PARAMETERS: Final = ("target", "patient", "_count", "_cursor")
 """What a Provenance search may name; any other parameter is refused, not ignored."""
-_RECORD_ID: Final = re.compile(r"[0-9a-f]{32}")
+_RECORD_ID: Final = re.compile(RECORD_ID_REGEX)
 
 
 @dataclass(frozen=True)

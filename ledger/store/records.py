@@ -88,6 +88,10 @@ class RecordPayload:
     fhir_version: str | None = None
 
 
+RECORD_ID_REGEX = "[0-9a-f]{32}"
+"""What a record id is (:class:`RecordIds`): 32 lower-case hex digits."""
+
+
 class RecordIds:
     """Allocates record ids: increasing row ids, each with a random public tag.
 
