@@ -8,7 +8,13 @@ DATA_DIR ?= data
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: pyproject.toml
+# The Merkle builder is a C extension (native/): a compiler and Python's headers build it.
+NATIVE_SOURCES := setup.py $(wildcard native/*.c native/xkcp/*)
+
+$(VENV)/.installed: pyproject.toml $(NATIVE_SOURCES)
+	command -v cc >/dev/null || (apt-get update && apt-get install -y gcc)
+	$(PYTHON) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+		|| (apt-get update && apt-get install -y python3-dev)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
@@ -93,4 +99,4 @@ compile: setup
 	$(PY) scripts/compile_contracts.py
 
 clean:
-	rm -rf $(VENV) $(SLITHER_VENV) node_modules
+	rm -rf $(VENV) $(SLITHER_VENV) node_modules build ledger/records/_merkle_native.*.so

@@ -9,7 +9,7 @@ The path of a record, in the order of these modules:
 * :mod:`~ledger.records.fhir`: FHIR validation of documents before they are registered.
 * :mod:`~ledger.records.payloads`: a request's payload (document, base64 content or digest) to its
   digest, for registering and for verifying alike.
-* :mod:`~ledger.records.merkle`: OpenZeppelin StandardMerkleTree roots and proofs. Hot path
+* :mod:`~ledger.records.merkle`: OpenZeppelin StandardMerkleTree roots and proofs. Hot path, built in C
   (``bench/merkle_rate.py``).
 * :mod:`~ledger.records.batcher`: the durable worker that seals pending records into batches and
   anchors each root once.

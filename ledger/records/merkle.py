@@ -16,21 +16,25 @@ A tree of one leaf has that leaf as root and an empty proof. Duplicate leaves ar
 OpenZeppelin's library: each occupies its own node, and :meth:`MerkleTree.proof` for a duplicated
 hash returns the proof for the copy OpenZeppelin picks (the last one given). Either proof verifies.
 
-Building is the hot path (whole batches of records, up to millions): it runs as list
-comprehensions and ``map`` over safe-pysha3's C Keccak with no per-leaf Python function calls, level
-by level, at about 400 k records/s on one core here.
+Building is the hot path (whole batches of records, up to millions): it runs in C
+(:mod:`ledger.records._merkle_native`, ``native/merkle_native.c``) with the GIL released, over the
+Keccak team's XKCP permutation. ``bench/merkle_rate.py`` justifies the native code: the best CPython
+build over safe-pysha3 reached 73% of its own three-keccak limit at 100k records, the native one
+about 90% of its (and about twice the rate). The node array is kept as one ``bytes`` object
+(``32 * (2n - 1)`` bytes), not a list of ``2n - 1`` objects.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from operator import add, itemgetter
+from operator import itemgetter
 from typing import Any, Final
 
 import sha3
 
 from ledger.exceptions import InputError, InvalidProofError, NotFoundError
+from ledger.records import _merkle_native
 
 NODE_SIZE: Final = 32
 """Bytes in every leaf, internal node, root and proof element."""
@@ -55,13 +59,18 @@ class MerkleTree:
     indices, as in OpenZeppelin: leaf ``k`` of ``n`` in sorted order sits at ``2n - 2 - k``.
     """
 
-    __slots__ = ("_leaves", "_lookup", "_tree", "_values")
+    __slots__ = ("_leaves", "_lookup", "_nodes", "_positions", "_values")
 
     def __init__(
-        self, tree: list[bytes], leaves: tuple[bytes, ...], values: tuple[tuple[bytes, ...], tuple[bytes, ...]] | None
+        self,
+        nodes: bytes,
+        positions: bytes,
+        leaves: tuple[bytes, ...],
+        values: tuple[tuple[bytes, ...], tuple[bytes, ...]] | None,
     ) -> None:
-        """Wrap an already built node array; use the ``from_*`` constructors instead."""
-        self._tree = tree
+        """Wrap a node array built by :mod:`ledger.records._merkle_native`; use the ``from_*`` constructors instead."""
+        self._nodes = nodes
+        self._positions = positions
         self._leaves = leaves
         self._values = values
         self._lookup: dict[bytes, int] | None = None
@@ -80,8 +89,14 @@ class MerkleTree:
         Raises:
             InputError: No leaves, a leaf that is not bytes-like, or not 32 bytes long.
         """
-        hashes = _as_nodes("leaf", leaves)
-        return cls(_build(hashes), hashes, None)
+        hashes = leaves if type(leaves) is tuple else tuple(leaves)
+        built = _merkle_native.leaves_tree(hashes)
+        if built is None:  # not exact 32-byte bytes: refused, or normalised and built
+            hashes = _as_nodes("leaf", hashes)
+            built = _merkle_native.leaves_tree(hashes)
+            assert built is not None
+        nodes, positions = built
+        return cls(nodes, positions, hashes, None)
 
     @classmethod
     def from_records(cls, records: Iterable[tuple[bytes, bytes]]) -> MerkleTree:
@@ -100,19 +115,12 @@ class MerkleTree:
                 32 bytes.
         """
         pairs = records if isinstance(records, (list, tuple)) else list(records)
-        if not pairs:
-            raise InputError("a Merkle tree needs at least one record")
-        try:
-            arities = set(map(len, pairs))
-        except TypeError as err:
-            raise InputError("every record must be a (salt, digest) pair") from err
-        if arities != {2}:
-            raise InputError("every record must be a (salt, digest) pair")
-        # Two itemgetter passes, not zip(*pairs): that makes one iterator object per record.
-        salts = _as_nodes("salt", map(itemgetter(0), pairs))
-        digests = _as_nodes("digest", map(itemgetter(1), pairs))
-        hashes = tuple(map(_digest, map(_keccak, map(_digest, map(_keccak, map(add, salts, digests))))))
-        return cls(_build(hashes), hashes, (salts, digests))
+        built = _merkle_native.records_tree(pairs)
+        if built is None:  # not pairs of exact 32-byte bytes: refused, or normalised and built
+            built = _merkle_native.records_tree(_normalised_records(pairs))
+            assert built is not None
+        nodes, positions, hashes, salts, digests = built
+        return cls(nodes, positions, hashes, (salts, digests))
 
     @classmethod
     def from_dump(cls, data: Mapping[str, Any]) -> MerkleTree:
@@ -147,7 +155,7 @@ class MerkleTree:
         except (KeyError, IndexError, TypeError) as err:
             raise InputError("every dumped value needs 'value': [salt, digest] and 'treeIndex'") from err
         tree = cls.from_records(records)
-        if [_parse_node(node) for node in dumped_tree] != tree._tree:
+        if [_parse_node(node) for node in dumped_tree] != list(tree.nodes):
             raise InputError("dumped tree does not match its values")
         if indices != tree._value_tree_indices():
             raise InputError("dumped tree indices do not match the values")
@@ -158,7 +166,7 @@ class MerkleTree:
     @property
     def root(self) -> bytes:
         """The 32-byte root, ``bytes32`` on chain."""
-        return self._tree[0]
+        return self._nodes[:NODE_SIZE]
 
     @property
     def leaf_count(self) -> int:
@@ -173,7 +181,8 @@ class MerkleTree:
     @property
     def nodes(self) -> tuple[bytes, ...]:
         """The whole node array (``2n - 1`` hashes, root first), as OpenZeppelin's ``tree``."""
-        return tuple(self._tree)
+        nodes = self._nodes
+        return tuple(nodes[start : start + NODE_SIZE] for start in range(0, len(nodes), NODE_SIZE))
 
     def tree_index(self, leaf: bytes) -> int:
         """Return the tree index of a leaf hash (for a duplicate, the one OpenZeppelin picks).
@@ -186,11 +195,9 @@ class MerkleTree:
         """
         lookup = self._lookup
         if lookup is None:
-            tree = self._tree
-            # Smallest index last, so it wins for duplicates: it holds the copy given last, the
-            # one OpenZeppelin's hashLookup keeps.
-            positions = range(len(tree) - 1, len(self._leaves) - 2, -1)
-            lookup = self._lookup = dict(zip(map(tree.__getitem__, positions), positions, strict=True))
+            # In the order given, so the copy given last wins for duplicates: the one
+            # OpenZeppelin's hashLookup keeps (the sort is stable, so it has the smallest index).
+            lookup = self._lookup = dict(zip(self._leaves, self._value_tree_indices(), strict=True))
         if type(leaf) is not bytes:
             if not isinstance(leaf, (bytes, bytearray, memoryview)):
                 raise InputError(f"leaf must be bytes, not {type(leaf).__name__}")
@@ -215,15 +222,10 @@ class MerkleTree:
         Raises:
             InputError: ``tree_index`` is not the index of a leaf (``n - 1 <= i <= 2n - 2``).
         """
-        tree = self._tree
-        if not isinstance(tree_index, int) or not len(self._leaves) - 1 <= tree_index < len(tree):
+        count = len(self._leaves)
+        if not isinstance(tree_index, int) or not count - 1 <= tree_index < 2 * count - 1:
             raise InputError(f"tree index {tree_index!r} is not a leaf", tree_index=tree_index)
-        proof = []
-        i = tree_index
-        while i > 0:
-            proof.append(tree[i + 1 if i & 1 else i - 1])
-            i = (i - 1) >> 1
-        return proof
+        return _merkle_native.proof(self._nodes, tree_index)
 
     def render_dump(self) -> dict[str, Any]:
         """Return the tree as OpenZeppelin ``StandardMerkleTree.dump()`` JSON (JSON-ready dict).
@@ -239,7 +241,7 @@ class MerkleTree:
         return {
             "format": DUMP_FORMAT,
             "leafEncoding": list(LEAF_ENCODING),
-            "tree": [_hex(node) for node in self._tree],
+            "tree": [_hex(node) for node in self.nodes],
             "values": [
                 {"value": [_hex(salt), _hex(digest)], "treeIndex": index}
                 for salt, digest, index in zip(salts, digests, self._value_tree_indices(), strict=True)
@@ -248,12 +250,7 @@ class MerkleTree:
 
     def _value_tree_indices(self) -> list[int]:
         """Tree index of each leaf in input order, duplicates apart (stable sort, as in JS)."""
-        leaves = self._leaves
-        last = 2 * len(leaves) - 2
-        indices = [0] * len(leaves)
-        for position, value_index in enumerate(sorted(range(len(leaves)), key=leaves.__getitem__)):
-            indices[value_index] = last - position
-        return indices
+        return list(memoryview(self._positions).cast("Q"))
 
 
 # --- proofs ----------------------------------------------------------------------------------
@@ -311,46 +308,23 @@ def verify_proof(root: bytes, leaf: bytes, proof: Sequence[bytes]) -> bool:
 # --- internals -------------------------------------------------------------------------------
 
 
-def _build(leaves: tuple[bytes, ...]) -> list[bytes]:
-    """Return OpenZeppelin's node array over ``leaves`` (``makeMerkleTree`` of the sorted leaves).
-
-    Nodes are computed one heap level at a time, deepest first: level ``d`` holds indices
-    ``[2**d - 1, 2**(d+1) - 1)`` and its children are two stride-2 slices of the level below, so
-    each level is one comprehension over C calls instead of a Python loop per node.
-    """
-    count = len(leaves)
-    tree: list[bytes] = [b""] * (count - 1)
-    # The sort is the largest cost after the hashing (bench/merkle_rate.py, "sort alone": about an
-    # eighth of the three-keccak limit's time at 100k). Sorting by ``int.from_bytes`` (same order)
-    # measured a third slower than comparing the bytes, interleaved runs at 100k.
-    tree += sorted(leaves, reverse=True)
-    internal = count - 1  # internal nodes are [0, internal)
-    for depth in range(internal.bit_length() - 1, -1, -1):
-        low = (1 << depth) - 1
-        high = min(2 * low + 1, internal)
-        tree[low:high] = list(
-            map(
-                _digest,
-                map(
-                    _keccak,
-                    [
-                        left + right if left < right else right + left
-                        for left, right in zip(
-                            tree[2 * low + 1 : 2 * high + 1 : 2], tree[2 * low + 2 : 2 * high + 2 : 2], strict=True
-                        )
-                    ],
-                ),
-            )
-        )
-    return tree
+def _normalised_records(pairs: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``pairs`` as 32-byte ``(bytes, bytes)`` pairs (bytes-like values copied), or raise :class:`InputError`."""
+    if not pairs:
+        raise InputError("a Merkle tree needs at least one record")
+    try:
+        arities = set(map(len, pairs))
+    except TypeError as err:
+        raise InputError("every record must be a (salt, digest) pair") from err
+    if arities != {2}:
+        raise InputError("every record must be a (salt, digest) pair")
+    salts = _as_nodes("salt", map(itemgetter(0), pairs))
+    digests = _as_nodes("digest", map(itemgetter(1), pairs))
+    return list(zip(salts, digests, strict=True))
 
 
 def _as_nodes(name: str, values: Iterable[bytes]) -> tuple[bytes, ...]:
-    """Return ``values`` as a non-empty tuple of 32-byte ``bytes``, or raise :class:`InputError`.
-
-    The checks run as C-level passes (``map(type, ...)``, ``map(len, ...)``) to stay off the
-    per-leaf budget of the build.
-    """
+    """Return ``values`` as a non-empty tuple of 32-byte ``bytes``, or raise :class:`InputError`."""
     nodes = tuple(values)
     if not nodes:
         raise InputError(f"a Merkle tree needs at least one {name}")
