@@ -225,8 +225,10 @@ def test_one_record_tree_is_its_leaf() -> None:
 
 def test_a_build_lets_other_threads_run() -> None:
     # The hashing and the sort run with the GIL released: a Python thread keeps counting while a
-    # 300,000-leaf build is in C, at about the rate it counts when the main thread sleeps. Were
-    # the GIL held, it would count only in the switch intervals around the call (set to 1 ms).
+    # 300,000-leaf build is in C, near the rate it counts while the main thread sleeps (a fifth
+    # of that rate is asked, for a loaded machine). Were the GIL held, it would count only in the
+    # switch intervals around the call (set to 1 ms): a build of this code holding the GIL
+    # measured about 1% of the rate here.
     leaves = tuple(os.urandom(32) for _ in range(300_000))
     counted = 0
     stop = threading.Event()
@@ -254,7 +256,7 @@ def test_a_build_lets_other_threads_run() -> None:
         counter.join()
         sys.setswitchinterval(interval)
     assert seconds > 0.02
-    assert during > 0.4 * alone * seconds, f"{during} increments in {seconds:.3f} s of build, {alone:,.0f}/s alone"
+    assert during > 0.2 * alone * seconds, f"{during} increments in {seconds:.3f} s of build, {alone:,.0f}/s alone"
 
 
 def test_the_vendored_xkcp_files_are_the_ones_taken() -> None:
