@@ -17,6 +17,7 @@ from ledger.exceptions import InputError, InvalidProofError, NotFoundError
 from ledger.records.hashing import leaf_hash
 from ledger.records.merkle import MerkleTree, process_proof, verify_proof
 from tests.support import paths
+from tests.support.merkle_model import reference_tree
 
 REPO = paths.REPO
 ORACLE = paths.TESTS / "js" / "oz_merkle_tree.mjs"
@@ -49,18 +50,6 @@ distinct_leaves = st.lists(bytes32, min_size=1, max_size=40, unique=True)
 ONE = [_h("aa")]
 TWO = [_h("00"), _h("ff")]
 THREE = [_h("01"), _h("02"), _h("03")]
-
-
-def _reference_tree(leaves: list[bytes]) -> list[bytes]:
-    """The OpenZeppelin algorithm written the plain way, one node at a time, with eth-hash."""
-    ordered = sorted(leaves)
-    tree: list[bytes] = [b""] * (2 * len(ordered) - 1)
-    for i, leaf in enumerate(ordered):
-        tree[len(tree) - 1 - i] = leaf
-    for i in range(len(tree) - 1 - len(ordered), -1, -1):
-        pair = sorted((tree[2 * i + 1], tree[2 * i + 2]))
-        tree[i] = reference_keccak(pair[0] + pair[1])
-    return tree
 
 
 def _flip(value: bytes, position: int, mask: int) -> bytes:
@@ -104,7 +93,7 @@ def test_one_leaf_tree_is_its_leaf() -> None:
 @example([_h("07")] * 4)
 def test_tree_matches_plain_reference(leaves: list[bytes]) -> None:
     tree = MerkleTree.from_leaves(leaves)
-    assert list(tree.nodes) == _reference_tree(leaves)
+    assert list(tree.nodes) == reference_tree(leaves)
     assert tree.leaves == tuple(leaves)
     for index in range(len(leaves) - 1, 2 * len(leaves) - 1):
         assert verify_proof(tree.root, tree.nodes[index], tree.proof_at(index))
@@ -414,7 +403,7 @@ def test_os_random_trees_of_many_sizes_verify() -> None:
     for size in (4, 7, 16, 17, 31, 33, 64, 255, 257):
         records = [(os.urandom(32), os.urandom(32)) for _ in range(size)]
         tree = MerkleTree.from_records(records)
-        assert list(tree.nodes) == _reference_tree(list(tree.leaves))
+        assert list(tree.nodes) == reference_tree(list(tree.leaves))
         for record in records:
             leaf = leaf_hash(*record)
             assert verify_proof(tree.root, leaf, tree.proof(leaf))

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from ledger.records import _merkle_native as native
 from ledger.records.hashing import leaf_hash
 from tests.support import paths
+from tests.support.merkle_model import reference_tree_and_positions
 
 bytes32 = st.binary(min_size=32, max_size=32)
 
@@ -37,23 +38,6 @@ def _nodes(blob: bytes) -> list[bytes]:
 
 def _positions(blob: bytes) -> list[int]:
     return list(memoryview(blob).cast("Q"))
-
-
-def _model(leaves: list[bytes]) -> tuple[list[bytes], list[int]]:
-    """OpenZeppelin's node array over ``leaves`` and each leaf's tree index, one node at a time.
-
-    The sort is stable (JavaScript's), so a duplicate given later sits at a smaller index.
-    """
-    order = sorted(range(len(leaves)), key=leaves.__getitem__)
-    tree: list[bytes] = [b""] * (2 * len(leaves) - 1)
-    positions = [0] * len(leaves)
-    for rank, index in enumerate(order):
-        positions[index] = len(tree) - 1 - rank
-        tree[len(tree) - 1 - rank] = leaves[index]
-    for i in range(len(tree) - 1 - len(leaves), -1, -1):
-        low, high = sorted((tree[2 * i + 1], tree[2 * i + 2]))
-        tree[i] = reference_keccak(low + high)
-    return tree, positions
 
 
 # --- keccak ----------------------------------------------------------------------------------
@@ -93,11 +77,11 @@ def test_keccak_each_refuses_a_ragged_or_empty_width(data: bytes, width: int) ->
 @given(st.lists(bytes32, min_size=1, max_size=70))
 @example([b"\x00" * 32])
 @example([b"\x07" * 32] * 5)
-def test_leaves_tree_is_the_model(leaves: list[bytes]) -> None:
+def test_leaves_tree_is_thereference_tree_and_positions(leaves: list[bytes]) -> None:
     built = native.leaves_tree(tuple(leaves))
     assert built is not None
     nodes, positions = built
-    assert (_nodes(nodes), _positions(positions)) == _model(leaves)
+    assert (_nodes(nodes), _positions(positions)) == reference_tree_and_positions(leaves)
 
 
 @given(st.lists(st.tuples(bytes32, bytes32), min_size=1, max_size=50), st.data())
@@ -111,7 +95,7 @@ def test_records_tree_is_the_model_over_leaf_hashes(records: list[tuple[bytes, b
     nodes, positions, leaves, salts, digests = built
     expected_leaves = [leaf_hash(salt, digest) for salt, digest in records]
     assert list(leaves) == expected_leaves
-    assert (_nodes(nodes), _positions(positions)) == _model(expected_leaves)
+    assert (_nodes(nodes), _positions(positions)) == reference_tree_and_positions(expected_leaves)
     assert salts == tuple(salt for salt, _ in records)
     assert digests == tuple(digest for _, digest in records)
     assert all(kept is given for kept, (given, _) in zip(salts, records, strict=True))  # kept, not copied
@@ -127,7 +111,7 @@ def test_leaves_sharing_their_first_bits_sort_by_the_whole_hash(bucket: int) -> 
     rng.shuffle(leaves)
     built = native.leaves_tree(tuple(leaves))
     assert built is not None
-    assert (_nodes(built[0]), _positions(built[1])) == _model(leaves)
+    assert (_nodes(built[0]), _positions(built[1])) == reference_tree_and_positions(leaves)
 
 
 def test_many_duplicates_keep_the_order_given() -> None:
@@ -140,7 +124,7 @@ def test_many_duplicates_keep_the_order_given() -> None:
     built = native.leaves_tree(tuple(leaves))
     assert built is not None
     nodes, positions = built
-    assert (_nodes(nodes), _positions(positions)) == _model(leaves)
+    assert (_nodes(nodes), _positions(positions)) == reference_tree_and_positions(leaves)
     copies = [position for leaf, position in zip(leaves, _positions(positions), strict=True) if leaf == copy]
     assert copies == sorted(copies, reverse=True)
 
@@ -149,7 +133,7 @@ def test_many_duplicates_keep_the_order_given() -> None:
 def test_proof_is_the_siblings_up_to_the_root(leaves: list[bytes]) -> None:
     built = native.leaves_tree(tuple(leaves))
     assert built is not None
-    tree, _ = _model(leaves)
+    tree, _ = reference_tree_and_positions(leaves)
     for index in range(len(tree)):
         expected = []
         i = index
