@@ -2,7 +2,7 @@
 
 ``ledger.records._merkle_native`` builds Merkle trees in C (native/merkle_native.c says why:
 bench/merkle_rate.py). A C compiler and Python's headers are needed to install from source;
-``make setup`` installs gcc when it is missing.
+``make setup`` installs gcc and python3-dev by apt when they are missing.
 """
 
 from setuptools import Extension, setup

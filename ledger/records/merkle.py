@@ -155,7 +155,7 @@ class MerkleTree:
         except (KeyError, IndexError, TypeError) as err:
             raise InputError("every dumped value needs 'value': [salt, digest] and 'treeIndex'") from err
         tree = cls.from_records(records)
-        if [_parse_node(node) for node in dumped_tree] != list(tree.nodes):
+        if b"".join(map(_parse_node, dumped_tree)) != tree._nodes:
             raise InputError("dumped tree does not match its values")
         if indices != tree._value_tree_indices():
             raise InputError("dumped tree indices do not match the values")
