@@ -94,7 +94,6 @@ typedef struct {
     size_t index;
 } FullItem;
 
-
 /* The order of the leaves in the node array, where they sit largest first: by hash descending,
  * then by position descending, so that equal leaves end up as a stable ascending sort (as
  * JavaScript's) places them, the copy given last at the smallest index. */
@@ -227,7 +226,8 @@ static int build_nodes(const unsigned char *leaves, size_t count, unsigned char 
     return 0;
 }
 
-/* New bytes objects of the node array's size and of the positions' (uninitialised), or NULL. */
+/* Make the node array's and the positions' bytes objects (uninitialised): 1, or 0 with
+ * MemoryError set (the one made, if any, is the caller's to release). */
 static int new_outputs(size_t count, PyObject **nodes, PyObject **positions)
 {
     *nodes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(NODE * (2 * count - 1)));
