@@ -4,7 +4,6 @@ shows once the index has read its block, ``confirmations`` blocks later."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from fastapi.testclient import TestClient
 
 from api.service import Service
 from ledger.config import Settings
-from ledger.consent.terms import ConsentKey
-from ledger.consent.typed_data import revocation_typed_data, sign_typed_data
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
+from tests.api.test_consent_api import signed_revocation
 from tests.api.test_fhir_facade import create, valid, withdraw
 from tests.support.chain_under_test import ChainUnderTest
 from tests.support.fhir_consents import pcf_consent
@@ -43,18 +41,7 @@ def api_settings(tmp_path: Path, chain_under_test: ChainUnderTest, store_overrid
 def revoke_through_v1(
     client: TestClient, service: Service, patient: LocalAccount, org: str, headers: dict[str, str]
 ) -> None:
-    key = ConsentKey(patient.address, org, "Observation", "TREAT")
-    deadline = int(time.time()) + 600
-    nonce = service.ledger.consents.nonce(patient.address)
-    typed = revocation_typed_data(service.ledger.consents.domain, key, patient.address, nonce, deadline)
-    body = {
-        "patient": patient.address,
-        "grantee": org,
-        "scope": "Observation",
-        "purpose": "TREAT",
-        "deadline": deadline,
-        "signature": "0x" + sign_typed_data(patient, typed).hex(),
-    }
+    body = signed_revocation(service, patient, org, "Observation", "TREAT")
     answer = client.post("/v1/consents/revocations", json=body, headers=headers)
     assert answer.status_code == 200, answer.text
 

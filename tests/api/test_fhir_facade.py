@@ -18,13 +18,11 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B import get_fhir_model_class
 
 from api.service import Service
-from ledger.consent.terms import ConsentKey
-from ledger.consent.typed_data import revocation_typed_data, sign_typed_data
 from ledger.fhir.consent import terms_digest, with_signature
 from ledger.records.receipts import Receipt, verify_receipt
 from ledger.store.apps import Role
 from tests.api.conftest import MakeApp
-from tests.api.test_consent_api import assert_error, relay, signed_grant
+from tests.api.test_consent_api import assert_error, relay, signed_grant, signed_revocation
 from tests.api.test_disclosures_api import anchored_accounting, build_scenario
 from tests.support.fhir_consents import pcf_consent, signed_consent
 from tests.support.patient_sessions import sign_in
@@ -176,19 +174,7 @@ def test_a_consent_revoked_elsewhere_or_granted_again_turns_inactive(
     assert read == {first["id"]: "inactive", second["id"]: "active"}
     outcome(withdraw(client, service, patient, first, org_headers), 409, "conflict")
 
-    key = ConsentKey(patient.address, org, "Observation", "TREAT")
-    deadline = int(time.time()) + 600
-    typed = revocation_typed_data(
-        service.ledger.consents.domain, key, patient.address, service.ledger.consents.nonce(patient.address), deadline
-    )
-    body = {
-        "patient": patient.address,
-        "grantee": org,
-        "scope": "Observation",
-        "purpose": "TREAT",
-        "deadline": deadline,
-        "signature": "0x" + sign_typed_data(patient, typed).hex(),
-    }
+    body = signed_revocation(service, patient, org, "Observation", "TREAT")
     assert client.post("/v1/consents/revocations", json=body, headers=org_headers).status_code == 200
     assert valid(client.get(f"/fhir/r4/Consent/{second['id']}", headers=org_headers), "Consent")["status"] == "inactive"
 
